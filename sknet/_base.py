@@ -1,0 +1,406 @@
+"""The one fit path shared by sknet's network estimators.
+
+Public methods validate; subclasses implement small hooks:
+
+* ``_encode_targets(y, first_pass, incremental, classes)`` -> 2-D float targets
+* ``_output_setup()`` -> (output activation name, loss name)
+* ``_validation_scorer(y_val_2d, sample_weight)`` -> score(P) for early stopping
+* ``_validate_fit_data(X, y, reset)`` -> validated X, y
+
+No weight arithmetic happens here: the network, optimizer, schedule, stopping
+rule and loops all live in ``sknet._core``.
+"""
+
+import warnings
+from contextlib import contextmanager
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._core import (
+    ACTIVATIONS,
+    INITIALIZERS,
+    History,
+    Network,
+    Schedule,
+    StoppingRule,
+    TrainConfig,
+    Validation,
+    fit_lbfgs,
+    fit_stochastic,
+    get_activation,
+    get_loss,
+    make_optimizer,
+)
+from ._validation import (
+    check_bool,
+    check_int,
+    check_option,
+    check_per_layer,
+    check_real,
+)
+
+NON_FINITE_MESSAGE = (
+    "Solver produced non-finite parameter weights. The input data may contain "
+    "large values and need to be preprocessed. Try scaling the data (for "
+    "example with StandardScaler), lowering learning_rate_init, or setting "
+    "clip_norm. The estimator keeps the last finite weights it had."
+)
+
+STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+
+@contextmanager
+def restore_on_error(estimator):
+    """Undo every attribute change if the block raises."""
+    saved = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(saved)
+        raise
+
+
+def hidden_layer_list(hidden_layer_sizes):
+    """``hidden_layer_sizes`` as a list of positive ints, or a clear error."""
+    sizes = hidden_layer_sizes
+    if not hasattr(sizes, "__iter__"):
+        sizes = [sizes]
+    sizes = list(sizes)
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+            raise TypeError(
+                f"hidden_layer_sizes must hold integers; got {hidden_layer_sizes!r}."
+            )
+    if any(s <= 0 for s in sizes):
+        raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+    return [int(s) for s in sizes]
+
+
+def _check_sample_weight_public(sample_weight, X, dtype):
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    if sw.ndim == 0:
+        sw = np.full(X.shape[0], float(sw))
+    if sw.ndim != 1 or sw.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"sample_weight.shape == {sw.shape}, expected ({X.shape[0]},)!"
+        )
+    if not np.all(np.isfinite(sw)):
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if np.any(sw < 0):
+        raise ValueError("Negative values in data passed to sample_weight.")
+    if X.shape[0] and not np.any(sw > 0):
+        raise ValueError("Sample weights must contain at least one non-zero weight.")
+    return sw.astype(dtype, copy=False)
+
+
+class BaseNetworkEstimator(BaseEstimator):
+    """Shared parameter checks, fit path and prediction for sknet networks."""
+
+    # ------------------------------------------------------------------ #
+    # parameters                                                           #
+    # ------------------------------------------------------------------ #
+    def _check_params(self):
+        hidden = hidden_layer_list(self.hidden_layer_sizes)
+        check_option("solver", self.solver, ("lbfgs", "sgd", "adam"))
+        check_per_layer("activation", self.activation, len(hidden),
+                        lambda n, v: check_option(n, v, ACTIVATIONS))
+        check_real("alpha", self.alpha, 0, None, "left")
+        check_real("l1", self.l1, 0, None, "left")
+        if self.batch_size != "auto":
+            check_int("batch_size", self.batch_size, 1)
+        check_option("learning_rate", self.learning_rate,
+                     ("constant", "invscaling", "adaptive", "exponential"))
+        check_real("learning_rate_init", self.learning_rate_init, 0, None, "neither")
+        check_real("power_t", self.power_t, 0, None, "left")
+        check_real("decay_rate", self.decay_rate, 0, 1, "right")
+        check_int("max_iter", self.max_iter, 1)
+        check_bool("shuffle", self.shuffle)
+        check_real("tol", self.tol, 0, None, "left")
+        check_bool("warm_start", self.warm_start)
+        check_real("momentum", self.momentum, 0, 1, "both")
+        check_bool("nesterovs_momentum", self.nesterovs_momentum)
+        check_bool("early_stopping", self.early_stopping)
+        check_real("validation_fraction", self.validation_fraction, 0, 1, "left")
+        check_real("beta_1", self.beta_1, 0, 1, "left")
+        check_real("beta_2", self.beta_2, 0, 1, "left")
+        check_real("epsilon", self.epsilon, 0, None, "neither")
+        check_int("n_iter_no_change", self.n_iter_no_change, 1, allow_inf=True)
+        check_int("max_fun", self.max_fun, 1)
+        check_per_layer("dropout", self.dropout, len(hidden),
+                        lambda n, v: check_real(n, v, 0, 1, "left"))
+        check_real("clip_norm", self.clip_norm, 0, None, "neither", allow_none=True)
+        check_option("weight_init", self.weight_init, INITIALIZERS)
+        check_real("leaky_relu_slope", self.leaky_relu_slope, 0, None, "neither")
+        check_real("elu_alpha", self.elu_alpha, 0, None, "neither")
+        if self.solver == "lbfgs":
+            if any(p > 0 for p in self._dropout_list(len(hidden))):
+                raise ValueError("dropout needs a stochastic solver ('sgd' or "
+                                 "'adam'); it cannot be used with solver='lbfgs'.")
+            if self.clip_norm is not None:
+                raise ValueError("clip_norm needs a stochastic solver ('sgd' or "
+                                 "'adam'); it cannot be used with solver='lbfgs'.")
+        return hidden
+
+    def _dropout_list(self, n_hidden):
+        d = self.dropout
+        if isinstance(d, str) or not hasattr(d, "__len__"):
+            return [float(d)] * n_hidden
+        return [float(v) for v in d]
+
+    def _hidden_activation_names(self, n_hidden):
+        a = self.activation
+        return [a] * n_hidden if isinstance(a, str) else list(a)
+
+    def _activation(self, name):
+        return get_activation(name, negative_slope=self.leaky_relu_slope,
+                              alpha=self.elu_alpha)
+
+    # ------------------------------------------------------------------ #
+    # the fit path                                                         #
+    # ------------------------------------------------------------------ #
+    def _is_first_pass(self, incremental):
+        return not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+
+    def _fit(self, X, y, sample_weight=None, *, incremental=False, X_val=None,
+             y_val=None, sample_weight_val=None, classes=None):
+        with restore_on_error(self):
+            prepared = self._prepare_fit(X, y, sample_weight, incremental, X_val,
+                                         y_val, sample_weight_val, classes)
+            status = self._train(*prepared, incremental=incremental)
+        if status == "diverged":
+            raise ValueError(NON_FINITE_MESSAGE)
+        return self
+
+    def _prepare_fit(self, X, y, sample_weight, incremental, X_val, y_val,
+                     sample_weight_val, classes):
+        hidden = self._check_params()
+        if incremental and self.solver not in STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers. "
+                f"{self.solver} is not stochastic."
+            )
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        first = self._is_first_pass(incremental)
+        X, y = self._validate_fit_data(X, y, reset=first)
+        if not first:
+            X = X.astype(self.coefs_[0].dtype, copy=False)
+        Y = self._encode_targets(y, first, incremental, classes)
+        Y = Y.astype(X.dtype, copy=False)
+        sw = None if sample_weight is None else \
+            _check_sample_weight_public(sample_weight, X, X.dtype)
+        val = None
+        if X_val is not None or y_val is not None:
+            val = self._user_validation(X_val, y_val, sample_weight_val, X.dtype)
+        rng = check_random_state(self.random_state)
+        network = self._build_network(hidden, X.shape[1], Y.shape[1], X.dtype,
+                                      first, rng)
+        if sp.issparse(X):
+            X = X.tocsr()
+        return X, Y, sw, val, network, rng
+
+    def _build_network(self, hidden, n_features, n_outputs, dtype, first, rng):
+        out_name, loss_name = self._output_setup(n_outputs)
+        units = [n_features] + hidden + [n_outputs]
+        names = self._hidden_activation_names(len(hidden))
+        acts = [self._activation(a) for a in names] + [get_activation(out_name)]
+        network = Network(units, acts, dtype=dtype,
+                          dropout=self._dropout_list(len(hidden)))
+        if first:
+            init_names = names + [names[-1] if names else self.activation]
+            if isinstance(self.activation, str):
+                init_names = [self.activation] * len(acts)
+            network.initialize(self.weight_init, rng, init_names)
+            self._reset_training_state(n_outputs, out_name)
+        else:
+            network.set_weights(self.coefs_, self.intercepts_)
+        self._loss_name = loss_name
+        return network
+
+    def _reset_training_state(self, n_outputs, out_name):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = n_outputs
+        self.n_layers_ = len(hidden_layer_list(self.hidden_layer_sizes)) + 2
+        self.out_activation_ = out_name
+        for attr in ("_optimizer_state", "_learning_rate", "_no_improvement_count"):
+            self.__dict__.pop(attr, None)
+        if self.solver in STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+            self.validation_loss_curve_ = [] if self.early_stopping else None
+
+    def _train(self, X, Y, sw, val, network, rng, *, incremental):
+        loss = get_loss(self._loss_name)
+        if self.solver == "lbfgs":
+            return self._train_lbfgs(network, loss, X, Y, sw)
+        if self.early_stopping and val is None:
+            X, Y, sw, val = self._split_validation(X, Y, sw, rng)
+        return self._train_stochastic(network, loss, X, Y, sw, val, rng, incremental)
+
+    def _train_lbfgs(self, network, loss, X, Y, sw):
+        result = fit_lbfgs(network, loss, X, Y, sw, alpha=self.alpha, l1=self.l1,
+                           max_iter=self.max_iter, max_fun=self.max_fun,
+                           tol=self.tol, verbose=self.verbose)
+        if result.status != 0:
+            warnings.warn(
+                "lbfgs failed to converge after %d iteration(s) (status=%d):\n%s\n"
+                "Increase the number of iterations to improve the convergence "
+                "(max_iter=%d)." % (result.nit, result.status, result.message,
+                                    self.max_iter),
+                ConvergenceWarning,
+            )
+        self.n_iter_ = min(int(result.nit), self.max_iter)
+        self.loss_ = float(result.fun)
+        self._publish(network)
+        return "diverged" if not np.all(np.isfinite(network.params)) else "done"
+
+    def _split_validation(self, X, Y, sw, rng):
+        stratify = Y if self._stratify_split() else None
+        arrays = [X, Y] + ([sw] if sw is not None else [])
+        parts = train_test_split(*arrays, random_state=rng,
+                                 test_size=self.validation_fraction,
+                                 stratify=stratify)
+        X_tr, X_va, Y_tr, Y_va = parts[:4]
+        sw_tr, sw_va = (parts[4], parts[5]) if sw is not None else (None, None)
+        if X_va.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset."
+            )
+        val = Validation(X_va, Y_va, sw_va, self._validation_scorer(Y_va, sw_va))
+        return X_tr, Y_tr, sw_tr, val
+
+    def _user_validation(self, X_val, y_val, sw_val, dtype):
+        if X_val is None or y_val is None:
+            raise ValueError("Pass both X_val and y_val, or neither.")
+        X_val, y_val = self._validate_fit_data(X_val, y_val, reset=False)
+        X_val = X_val.astype(dtype, copy=False)
+        Y_val = self._encode_validation_targets(y_val).astype(dtype, copy=False)
+        if sw_val is not None:
+            sw_val = _check_sample_weight_public(sw_val, X_val, dtype)
+        if sp.issparse(X_val):
+            X_val = X_val.tocsr()
+        return Validation(X_val, Y_val, sw_val, self._validation_scorer(Y_val, sw_val))
+
+    def _batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
+                          "It is going to be clipped")
+        return int(np.clip(self.batch_size, 1, n_samples))
+
+    def _schedule(self):
+        name = self.learning_rate
+        if self.solver == "adam" and name != "exponential":
+            name = "constant"  # as scikit-learn: adam ignores the sgd schedules
+        lr = getattr(self, "_learning_rate", None)
+        return Schedule(name, self.learning_rate_init, self.power_t,
+                        self.decay_rate, lr=lr)
+
+    def _train_stochastic(self, network, loss, X, Y, sw, val, rng, incremental):
+        optimizer = make_optimizer(
+            self.solver, network.params.size, network.dtype,
+            momentum=self.momentum, nesterov=self.nesterovs_momentum,
+            beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+        state = getattr(self, "_optimizer_state", None)
+        if incremental and state is not None:
+            optimizer.set_state(state)
+        else:
+            self.__dict__.pop("_learning_rate", None)
+        schedule = self._schedule()
+        history = self._history(val)
+        stopping = StoppingRule(
+            self.tol, self.n_iter_no_change, on_validation=self.early_stopping,
+            best_loss=getattr(self, "best_loss_", None),
+            best_score=getattr(self, "best_validation_score_", None),
+            count=getattr(self, "_no_improvement_count", 0))
+        config = TrainConfig(
+            max_iter=self.max_iter, batch_size=self._batch_size(X.shape[0]),
+            shuffle=self.shuffle, alpha=self.alpha, l1=self.l1,
+            clip_norm=self.clip_norm, verbose=self.verbose, one_epoch=incremental,
+            restore_best=self.early_stopping)
+        dropout_rng = np.random.default_rng(rng.randint(2**31)) \
+            if any(network.dropout) else None
+        status = fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
+                                sw, config=config, history=history, rng=rng,
+                                dropout_rng=dropout_rng, validation=val)
+        self._publish_stochastic(network, optimizer, schedule, stopping, history)
+        if status == "max_iter":
+            warnings.warn(
+                "Stochastic Optimizer: Maximum iterations (%d) reached and the "
+                "optimization hasn't converged yet." % self.max_iter,
+                ConvergenceWarning)
+        return status
+
+    def _history(self, val):
+        scores = getattr(self, "validation_scores_", None)
+        losses = getattr(self, "validation_loss_curve_", None)
+        if val is not None and scores is None:
+            scores, losses = [], []
+        return History(loss_curve=list(getattr(self, "loss_curve_", [])),
+                       validation_scores=None if scores is None else list(scores),
+                       validation_losses=None if losses is None else list(losses),
+                       t=self.t_)
+
+    def _publish_stochastic(self, network, optimizer, schedule, stopping, history):
+        self.loss_curve_ = history.loss_curve
+        self.validation_scores_ = history.validation_scores
+        self.validation_loss_curve_ = history.validation_losses
+        self.n_iter_ = history.n_iter
+        self.t_ = history.t
+        if history.n_iter:
+            self.loss_ = history.loss_curve[-1]
+        if self.early_stopping:
+            self.best_validation_score_ = stopping.best_score
+        else:
+            self.best_loss_ = stopping.best_loss
+        self._no_improvement_count = stopping.count
+        self._optimizer_state = optimizer.state()
+        self._learning_rate = schedule.lr
+        self._publish(network)
+
+    def _publish(self, network):
+        self.coefs_ = network.coefs
+        self.intercepts_ = network.intercepts
+
+    # ------------------------------------------------------------------ #
+    # prediction                                                           #
+    # ------------------------------------------------------------------ #
+    def _forward(self, X):
+        """The network's output for validated ``X`` (allocates per call)."""
+        n_hidden = len(self.coefs_) - 1
+        names = self._hidden_activation_names(n_hidden) + [self.out_activation_]
+        a = X
+        for W, b, name in zip(self.coefs_, self.intercepts_, names):
+            z = np.asarray(a @ W)
+            z = z + b if z.dtype != np.result_type(z, b) else z.__iadd__(b)
+            a = self._activation(name).forward(z)
+        return a
+
+    def _validated_forward(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"],
+                          dtype=(np.float64, np.float32), reset=False)
+        return self._forward(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

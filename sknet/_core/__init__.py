@@ -1,0 +1,23 @@
+"""sknet's backpropagation engine: numpy and scipy only.
+
+The engine knows layers, activations, losses, optimizers, schedules, stopping
+rules and the training loops. It knows nothing of estimators, labels, pandas
+or parameter validation.
+"""
+
+from .activations import ACTIVATIONS, Activation, get_activation, register_activation
+from .initializers import INITIALIZERS, initialize_layer
+from .losses import LOSSES, Loss, get_loss, output_delta
+from .network import Network, Workspace
+from .optimizers import SGD, Adam, make_optimizer
+from .schedules import SCHEDULES, Schedule
+from .stopping import StoppingRule
+from .trainer import History, TrainConfig, Validation, fit_lbfgs, fit_stochastic
+
+__all__ = [
+    "ACTIVATIONS", "Activation", "get_activation", "register_activation",
+    "INITIALIZERS", "initialize_layer", "LOSSES", "Loss", "get_loss",
+    "output_delta", "Network", "Workspace", "SGD", "Adam", "make_optimizer",
+    "SCHEDULES", "Schedule", "StoppingRule", "History", "TrainConfig",
+    "Validation", "fit_lbfgs", "fit_stochastic",
+]

@@ -1,0 +1,157 @@
+"""Loss functions: a value and the gradient at the network's output.
+
+Each :class:`Loss` gives
+
+* ``value(Y, P, sample_weight)``: the per-sample loss summed over outputs,
+  averaged over samples with the sample weights (as scikit-learn's MLP does);
+* ``gradient(Y, P)``: dL_i/dP for each sample, for the general chain rule;
+* ``canonical``: the output activation for which the gradient with respect to
+  the output layer's pre-activation collapses to ``P - Y`` (the canonical link).
+
+:func:`output_delta` uses the fused ``P - Y`` for a canonical pair and the
+general chain rule through the activation's derivative for any other pair.
+"""
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+from scipy.special import xlogy
+
+__all__ = ["Loss", "LOSSES", "get_loss", "output_delta"]
+
+
+def _clip_probabilities(P):
+    eps = np.finfo(P.dtype).eps
+    return np.clip(P, eps, 1 - eps)
+
+
+def _average(per_sample, sample_weight):
+    if sample_weight is None:
+        return float(np.mean(per_sample))
+    return float(np.average(per_sample, weights=sample_weight))
+
+
+def _squared_value(Y, P, sample_weight):
+    diff = P - Y
+    return 0.5 * _average(np.einsum("ij,ij->i", diff, diff), sample_weight)
+
+
+def _squared_gradient(Y, P):
+    return P - Y
+
+
+def _log_value(Y, P, sample_weight):
+    P = _clip_probabilities(P)
+    if P.shape[1] == 1:  # one logistic unit: the two-class log-loss
+        return _binary_log_value(Y, P, sample_weight)
+    return _average(-xlogy(Y, P).sum(axis=1), sample_weight)
+
+
+def _log_gradient(Y, P):
+    P = _clip_probabilities(P)
+    if P.shape[1] == 1:
+        return _binary_log_gradient(Y, P)
+    return -Y / P
+
+
+def _binary_log_value(Y, P, sample_weight):
+    P = _clip_probabilities(P)
+    per_sample = -(xlogy(Y, P) + xlogy(1 - Y, 1 - P)).sum(axis=1)
+    return _average(per_sample, sample_weight)
+
+
+def _binary_log_gradient(Y, P):
+    P = _clip_probabilities(P)
+    return (P - Y) / (P * (1 - P))
+
+
+def _poisson_value(Y, P, sample_weight):
+    # Half Poisson deviance, as scikit-learn's MLPRegressor(loss="poisson").
+    per_sample = (xlogy(Y, Y / P) - Y + P).sum(axis=1)
+    return _average(per_sample, sample_weight)
+
+
+def _poisson_gradient(Y, P):
+    return 1 - Y / P
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A loss function and the output activation it pairs with canonically.
+
+    Parameters
+    ----------
+    name : str
+    value : callable
+        ``value(Y, P, sample_weight) -> float``.
+    gradient : callable
+        ``gradient(Y, P) -> dL/dP`` per sample (not averaged, not weighted).
+    canonical : str or None
+        The output activation whose pairing gives the delta ``P - Y``.
+    """
+
+    name: str
+    value: Callable
+    gradient: Callable
+    canonical: Optional[str]
+
+
+LOSSES = {
+    "squared_error": Loss("squared_error", _squared_value, _squared_gradient,
+                          "identity"),
+    "log_loss": Loss("log_loss", _log_value, _log_gradient, "softmax"),
+    "binary_log_loss": Loss("binary_log_loss", _binary_log_value,
+                            _binary_log_gradient, "logistic"),
+    "poisson": Loss("poisson", _poisson_value, _poisson_gradient, "exp"),
+}
+
+
+def get_loss(name):
+    """Return the loss registered as ``name``."""
+    if name not in LOSSES:
+        raise ValueError(f"Unknown loss {name!r}; known losses are {sorted(LOSSES)}.")
+    return LOSSES[name]
+
+
+def is_canonical(loss, activation):
+    """Whether ``loss`` paired with ``activation`` has the delta ``P - Y``."""
+    if loss.canonical == activation.name:
+        return True
+    # A single logistic unit is the two-class softmax.
+    return loss.name == "log_loss" and activation.name == "logistic"
+
+
+def output_delta(loss, activation, Y, P, Z=None, out=None, fused=None):
+    """Gradient of the per-sample loss with respect to the output pre-activation.
+
+    Parameters
+    ----------
+    loss : Loss
+    activation : Activation
+        The output activation.
+    Y, P : ndarray of shape (n_samples, n_outputs)
+        Targets and the network's output.
+    Z : ndarray, default=None
+        The output pre-activation, needed only by activations registered with
+        ``derivative_of="input"``.
+    out : ndarray, default=None
+        Where to write the result.
+    fused : bool, default=None
+        Force (True) or forbid (False) the fused canonical delta ``P - Y``;
+        by default it is used exactly for canonical pairs.
+
+    Returns
+    -------
+    delta : ndarray of shape (n_samples, n_outputs)
+    """
+    if fused is None:
+        fused = is_canonical(loss, activation)
+    if fused:
+        return np.subtract(P, Y, out=out)
+    grad = loss.gradient(Y, P)
+    if out is not None:
+        out[...] = grad
+        grad = out
+    x = P if activation.derivative_of == "output" else Z
+    return activation.backward(x, grad)

@@ -1,0 +1,270 @@
+"""A stack of dense layers over one flat parameter vector.
+
+Layer ``i`` owns the weight matrix ``coefs[i]`` of shape
+``(layer_units[i], layer_units[i + 1])`` and the bias ``intercepts[i]``; both
+are views into ``params``, laid out layer by layer (weights, then bias). The
+first ``n_frozen`` layers are therefore a prefix of ``params``: an optimizer
+steps ``params[trainable_offset:]`` and never touches a frozen layer. Since
+frozen layers are always the bottom ones, no trainable layer lies below them
+and the backward pass stops at the lowest trainable layer.
+
+Two flags are kept apart: ``training`` (dropout active, passed per call) and
+the frozen prefix (a property of the network).
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from .activations import SELU_ALPHA, SELU_SCALE
+from .initializers import initialize_layer
+from .losses import output_delta
+from .regularization import add_penalty_gradient, penalty_value
+
+__all__ = ["Network", "Workspace"]
+
+
+def _dot(a, W, out):
+    """``out[...] = a @ W`` for a dense or sparse ``a``."""
+    if sp.issparse(a):
+        out[...] = a @ W
+        return out
+    return np.matmul(a, W, out=out)
+
+
+def _dot_tn(a, delta, out):
+    """``out[...] = a.T @ delta`` for a dense or sparse ``a``."""
+    if sp.issparse(a):
+        out[...] = (a.T @ delta)
+        return out
+    return np.matmul(a.T, delta, out=out)
+
+
+class Network:
+    """Dense layers, their activations, dropout rates and a frozen prefix.
+
+    Parameters
+    ----------
+    layer_units : list of int
+        Widths from the input to the output, e.g. ``[64, 100, 10]``.
+    activations : list of Activation
+        One per layer after the input (the last one is the output activation).
+    dtype : numpy dtype, default=np.float64
+    dropout : list of float, default=None
+        A rate per hidden layer (0 means no dropout). On a ``selu`` layer the
+        dropout is alpha dropout.
+    """
+
+    def __init__(self, layer_units, activations, dtype=np.float64, dropout=None):
+        if len(activations) != len(layer_units) - 1:
+            raise ValueError("Need one activation per layer after the input.")
+        self.layer_units = [int(u) for u in layer_units]
+        self.activations = list(activations)
+        self.dtype = np.dtype(dtype)
+        n_hidden = len(layer_units) - 2
+        self.dropout = [0.0] * n_hidden if dropout is None else [float(p) for p in dropout]
+        self.n_frozen = 0
+        self._offsets = [0]
+        for fan_in, fan_out in zip(self.layer_units[:-1], self.layer_units[1:]):
+            self._offsets.append(self._offsets[-1] + fan_in * fan_out + fan_out)
+        self.params = np.zeros(self._offsets[-1], dtype=self.dtype)
+        self.coefs, self.intercepts = self.views(self.params)
+
+    @property
+    def n_layers(self):
+        """Number of weight layers (hidden layers + the output layer)."""
+        return len(self.layer_units) - 1
+
+    @property
+    def trainable_offset(self):
+        """Index in ``params`` where the trainable (not frozen) part starts."""
+        return self._offsets[self.n_frozen]
+
+    def layer_slice(self, i):
+        """The slice of ``params`` that holds layer ``i`` (weights and bias)."""
+        return slice(self._offsets[i], self._offsets[i + 1])
+
+    def views(self, flat):
+        """Split a flat vector laid out like ``params`` into per-layer views."""
+        coefs, intercepts = [], []
+        for i, (fi, fo) in enumerate(zip(self.layer_units[:-1], self.layer_units[1:])):
+            start = self._offsets[i]
+            coefs.append(flat[start:start + fi * fo].reshape(fi, fo))
+            intercepts.append(flat[start + fi * fo:self._offsets[i + 1]])
+        return coefs, intercepts
+
+    # ------------------------------------------------------------------ #
+    # weights                                                              #
+    # ------------------------------------------------------------------ #
+    def initialize(self, scheme, rng, init_activations=None):
+        """Draw every layer's weights with ``scheme`` (see initializers)."""
+        names = init_activations or [a.name for a in self.activations]
+        for i, (fi, fo) in enumerate(zip(self.layer_units[:-1], self.layer_units[1:])):
+            W, b = initialize_layer(scheme, fi, fo, rng, self.dtype, names[i])
+            self.coefs[i][...] = W
+            self.intercepts[i][...] = b
+        return self
+
+    def set_weights(self, coefs, intercepts):
+        """Copy per-layer arrays into ``params``, checking every shape."""
+        if len(coefs) != self.n_layers or len(intercepts) != self.n_layers:
+            raise ValueError(
+                f"Expected {self.n_layers} weight matrices and bias vectors, got "
+                f"{len(coefs)} and {len(intercepts)}."
+            )
+        for i in range(self.n_layers):
+            for dst, src, what in ((self.coefs[i], coefs[i], "coefs_"),
+                                   (self.intercepts[i], intercepts[i], "intercepts_")):
+                src = np.asarray(src)
+                if src.shape != dst.shape:
+                    raise ValueError(
+                        f"{what}[{i}] has shape {src.shape}, expected {dst.shape}."
+                    )
+                dst[...] = src
+        return self
+
+    # ------------------------------------------------------------------ #
+    # forward                                                              #
+    # ------------------------------------------------------------------ #
+    def predict(self, X):
+        """Forward pass with dropout off. Allocates per call: thread-safe."""
+        a = X
+        for W, b, act in zip(self.coefs, self.intercepts, self.activations):
+            z = a @ W
+            if not isinstance(z, np.ndarray):
+                z = np.asarray(z)
+            z += b
+            a = act.forward(z)
+        return a
+
+    def forward(self, X, ws, training=False, rng=None):
+        """Forward pass that records what backward needs in ``ws``.
+
+        Returns the output, a view into the workspace.
+        """
+        n = X.shape[0]
+        a = X
+        for i, (W, b, act) in enumerate(zip(self.coefs, self.intercepts, self.activations)):
+            z = _dot(a, W, ws.acts[i][:n])
+            z += b
+            if ws.pre[i] is not None:
+                ws.pre[i][:n] = z
+            a = act.forward(z)
+            dropped = training and i < self.n_layers - 1 and self.dropout[i] > 0
+            if dropped:
+                a = self._drop(i, a, ws, rng)
+            ws.dropped_now[i] = dropped
+            ws.inputs[i + 1] = a
+        ws.inputs[0] = X
+        return a
+
+    def _drop(self, i, a, ws, rng):
+        n = a.shape[0]
+        rate = self.dropout[i]
+        mask = ws.masks[i][:n]
+        rng.random(out=mask, dtype=self.dtype)
+        keep = mask >= rate
+        out = ws.dropped[i][:n]
+        if self.activations[i].name == "selu":
+            # Alpha dropout (Klambauer et al., 2017): dropped units take the
+            # selu saturation value, then an affine map restores mean/variance.
+            alpha_p = -SELU_SCALE * SELU_ALPHA
+            A = ((1 - rate) * (1 + rate * alpha_p ** 2)) ** -0.5
+            B = -A * alpha_p * rate
+            np.multiply(keep, A, out=mask)
+            np.multiply(a, mask, out=out)
+            out += np.where(keep, B, A * alpha_p + B).astype(self.dtype, copy=False)
+        else:
+            np.multiply(keep, 1.0 / (1.0 - rate), out=mask)
+            np.multiply(a, mask, out=out)
+        return out
+
+    # ------------------------------------------------------------------ #
+    # backward                                                             #
+    # ------------------------------------------------------------------ #
+    def backward(self, loss, Y, ws, grad, sample_weight=None, fused=None):
+        """Backpropagate the loss of the last ``forward`` into ``grad``.
+
+        ``grad`` is a flat vector laid out like ``params``; the frozen prefix
+        is left untouched. The result is the gradient of the *summed*
+        (sample-weighted) loss: the caller divides by the weight sum.
+        """
+        n = Y.shape[0]
+        last = self.n_layers - 1
+        g_coefs, g_intercepts = self.views(grad)
+        delta = output_delta(loss, self.activations[last], Y, ws.inputs[last + 1],
+                             Z=None if ws.pre[last] is None else ws.pre[last][:n],
+                             out=ws.deltas[last][:n], fused=fused)
+        if sample_weight is not None:
+            delta *= sample_weight[:, None]
+        for i in range(last, self.n_frozen - 1, -1):
+            _dot_tn(ws.inputs[i], delta, g_coefs[i])
+            np.sum(delta, axis=0, out=g_intercepts[i])
+            if i > self.n_frozen:
+                delta = self._backward_hidden(i - 1, delta, ws, n)
+        return grad
+
+    def _backward_hidden(self, j, delta_above, ws, n):
+        """Delta of hidden layer ``j`` from the delta of layer ``j + 1``."""
+        d = np.matmul(delta_above, self.coefs[j + 1].T, out=ws.deltas[j][:n])
+        if ws.dropped_now[j]:
+            d *= ws.masks[j][:n]
+        act = self.activations[j]
+        x = ws.pre[j][:n] if act.derivative_of == "input" else ws.acts[j][:n]
+        return act.backward(x, d)
+
+    # ------------------------------------------------------------------ #
+    # the loss and its gradient                                            #
+    # ------------------------------------------------------------------ #
+    def loss_and_gradient(self, X, Y, loss, sample_weight=None, alpha=0.0, l1=0.0,
+                          ws=None, grad=None, training=False, rng=None, fused=None):
+        """Penalized mean loss and its gradient with respect to ``params``.
+
+        The loss is the sample-weighted mean of the per-sample loss plus
+        ``(0.5 * alpha * ||W||^2 + l1 * |W|_1) / sum(sample_weight)`` over the
+        trainable weight matrices (biases are not penalized), exactly the
+        scaling scikit-learn's MLP uses for its L2 term.
+
+        Returns
+        -------
+        loss : float
+        grad : ndarray laid out like ``params`` (zero on the frozen prefix)
+        sw_sum : float
+            The weight sum the gradient was divided by (0 means no update).
+        """
+        n = X.shape[0]
+        if ws is None:
+            ws = Workspace(self, n)
+        if grad is None:
+            grad = np.zeros_like(self.params)
+        sw_sum = float(n if sample_weight is None else np.sum(sample_weight))
+        P = self.forward(X, ws, training=training, rng=rng)
+        if sw_sum <= 0:
+            grad[self.trainable_offset:] = 0
+            return 0.0, grad, 0.0
+        value = loss.value(Y, P, sample_weight)
+        self.backward(loss, Y, ws, grad, sample_weight, fused=fused)
+        trainable = self.coefs[self.n_frozen:]
+        value += penalty_value(trainable, alpha, l1) / sw_sum
+        add_penalty_gradient(trainable, self.views(grad)[0][self.n_frozen:], alpha, l1)
+        grad[self.trainable_offset:] /= sw_sum
+        return value, grad, sw_sum
+
+
+class Workspace:
+    """Buffers for one batch size, allocated once per fit and reused."""
+
+    def __init__(self, network, batch_size):
+        dt, units = network.dtype, network.layer_units
+        L = network.n_layers
+        self.acts = [np.empty((batch_size, u), dtype=dt) for u in units[1:]]
+        self.deltas = [np.empty((batch_size, u), dtype=dt) for u in units[1:]]
+        self.pre = [np.empty((batch_size, units[i + 1]), dtype=dt)
+                    if network.activations[i].derivative_of == "input" else None
+                    for i in range(L)]
+        drop = [i < L - 1 and network.dropout[i] > 0 for i in range(L)]
+        self.masks = [np.empty((batch_size, units[i + 1]), dtype=dt) if drop[i] else None
+                      for i in range(L)]
+        self.dropped = [np.empty((batch_size, units[i + 1]), dtype=dt) if drop[i] else None
+                        for i in range(L)]
+        self.inputs = [None] * (L + 1)
+        self.dropped_now = [False] * L

@@ -1,0 +1,241 @@
+"""The training loops: mini-batch epochs for SGD/Adam, and L-BFGS.
+
+The loop owns the order of events and nothing else: the network computes
+loss and gradients, the optimizer steps, the schedule gives the learning
+rate, the stopping rule says when to stop. Everything random comes from the
+``rng`` passed in (shuffling) and ``dropout_rng`` (dropout masks and
+augmentation draws).
+
+An epoch is applied whole or not at all: parameters and optimizer state are
+snapshot at the start of each epoch, and a ``KeyboardInterrupt`` or a
+non-finite loss inside the epoch rolls both back to that snapshot.
+"""
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+import scipy.optimize
+
+from .network import Workspace
+
+__all__ = ["History", "Validation", "TrainConfig", "fit_stochastic", "fit_lbfgs"]
+
+
+@dataclass
+class History:
+    """What training records, epoch by epoch (carried across warm starts)."""
+
+    loss_curve: list = field(default_factory=list)
+    validation_scores: Optional[list] = None
+    validation_losses: Optional[list] = None
+    epoch_seconds: list = field(default_factory=list)
+    n_iter: int = 0
+    t: int = 0
+
+
+@dataclass
+class Validation:
+    """Held-out data and how to score the network's output on it."""
+
+    X: object
+    Y: np.ndarray
+    sample_weight: Optional[np.ndarray]
+    score: Callable  # score(P) -> float, higher is better
+
+
+@dataclass
+class TrainConfig:
+    """The knobs of the stochastic loop."""
+
+    max_iter: int
+    batch_size: int
+    shuffle: bool = True
+    alpha: float = 0.0
+    l1: float = 0.0
+    clip_norm: Optional[float] = None
+    verbose: int = 0
+    one_epoch: bool = False  # partial_fit: a single pass, no stopping test
+    restore_best: bool = False  # early stopping: keep the best validation epoch
+    augment: Optional[Callable] = None  # augment(X_batch, rng) -> X_batch
+    callbacks: tuple = ()  # callback(history) -> truthy to stop
+    lr_scale: Optional[np.ndarray] = None  # per-parameter step factor
+
+
+def _clip(grad, clip_norm):
+    if clip_norm is not None:
+        norm = float(np.sqrt(np.dot(grad, grad)))
+        if norm > clip_norm:
+            grad *= clip_norm / norm
+
+
+def _take(A, idx):
+    return A[idx] if A is not None else None
+
+
+def _batches(n, batch_size):
+    for start in range(0, n, batch_size):
+        yield start, min(start + batch_size, n)
+
+
+def _run_epoch(network, loss, optimizer, schedule, X, Y, sw, order, ws, grad,
+               config, dropout_rng):
+    """One pass over the data; returns the mean batch loss (as scikit-learn)."""
+    off = network.trainable_offset
+    params, g = network.params[off:], grad[off:]
+    scale = None if config.lr_scale is None else config.lr_scale[off:]
+    total = 0.0
+    for start, stop in _batches(X.shape[0], config.batch_size):
+        idx = slice(start, stop) if order is None else order[start:stop]
+        Xb = X[idx]
+        if config.augment is not None:
+            Xb = config.augment(Xb, dropout_rng)
+        value, _, sw_sum = network.loss_and_gradient(
+            Xb, Y[idx], loss, _take(sw, idx), config.alpha, config.l1,
+            ws=ws, grad=grad, training=True, rng=dropout_rng)
+        if not np.isfinite(value):
+            return value
+        total += value * (stop - start)
+        if sw_sum > 0:  # a batch whose weights are all zero moves nothing
+            _clip(g, config.clip_norm)
+            optimizer.step(params, g, schedule.lr, scale)
+    return total / X.shape[0]
+
+
+def _validate(network, loss, validation, history):
+    P = network.predict(validation.X)
+    if np.all(np.isfinite(P)):
+        score = float(validation.score(P))
+        val_loss = float(loss.value(validation.Y, P, validation.sample_weight))
+    else:
+        score = val_loss = np.nan
+    history.validation_scores.append(score)
+    history.validation_losses.append(val_loss)
+    return score, val_loss
+
+
+def _report(history, verbose, seconds, validation):
+    if not verbose:
+        return
+    line = "Iteration %d, loss = %.8f" % (history.n_iter, history.loss_curve[-1])
+    print(line)
+    if validation is not None:
+        print("Validation score: %f" % history.validation_scores[-1])
+
+
+def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
+                   sample_weight, *, config, history, rng, dropout_rng,
+                   validation=None):
+    """Train ``network`` with mini-batches.
+
+    Returns
+    -------
+    status : {"max_iter", "converged", "one_epoch", "interrupted", "diverged",
+              "callback"}
+    best_params : ndarray or None
+        With ``config.restore_best``, the best validation epoch's parameters
+        (already copied into ``network.params``).
+    """
+    n = X.shape[0]
+    ws = Workspace(network, min(config.batch_size, n))
+    grad = np.zeros_like(network.params)
+    order = np.arange(n) if config.shuffle else None
+    best = network.params.copy() if config.restore_best else None
+    status = "one_epoch" if config.one_epoch else "max_iter"
+    for _ in range(1 if config.one_epoch else config.max_iter):
+        snapshot = (network.params.copy(), optimizer.state(), len(history.loss_curve))
+        try:
+            status_now = _epoch(network, loss, optimizer, schedule, stopping, X, Y,
+                                sample_weight, order, ws, grad, config, history,
+                                rng, dropout_rng, validation, best)
+        except KeyboardInterrupt:
+            _rollback(network, optimizer, history, snapshot)
+            warnings.warn("Training interrupted by user.")
+            status = "interrupted"
+            break
+        if status_now == "diverged":
+            _rollback(network, optimizer, history, snapshot)
+            status = "diverged"
+            break
+        if status_now is not None:
+            status = status_now
+            break
+    if best is not None and status != "diverged":
+        network.params[...] = best
+    return status
+
+
+def _rollback(network, optimizer, history, snapshot):
+    params, opt_state, n_epochs = snapshot
+    network.params[...] = params
+    optimizer.set_state(opt_state)
+    for lst in (history.loss_curve, history.validation_scores,
+                history.validation_losses, history.epoch_seconds):
+        if lst is not None:
+            del lst[n_epochs:]
+
+
+def _epoch(network, loss, optimizer, schedule, stopping, X, Y, sw, order, ws,
+           grad, config, history, rng, dropout_rng, validation, best):
+    """Run one epoch and its bookkeeping; returns a stop status or None."""
+    start_time = time.perf_counter()
+    if order is not None:
+        perm = np.arange(order.size)
+        rng.shuffle(perm)
+        order[...] = order[perm]
+    mean_loss = _run_epoch(network, loss, optimizer, schedule, X, Y, sw, order,
+                           ws, grad, config, dropout_rng)
+    if not np.isfinite(mean_loss) or not np.all(np.isfinite(network.params)):
+        return "diverged"
+    history.loss_curve.append(mean_loss)
+    history.n_iter += 1
+    history.t += X.shape[0]
+    score = None
+    if validation is not None:
+        score, _ = _validate(network, loss, validation, history)
+    history.epoch_seconds.append(time.perf_counter() - start_time)
+    _report(history, config.verbose, history.epoch_seconds[-1], validation)
+    improved = stopping.update(mean_loss, score)
+    if improved and best is not None:
+        best[...] = network.params
+    schedule.epoch_end(history.t, history.n_iter)
+    if any(bool(cb(history)) for cb in config.callbacks):
+        return "callback"
+    if stopping.triggered:
+        stop, suffix = schedule.on_plateau()
+        if config.verbose:
+            print(stopping.message() + suffix)
+        if stop:
+            return "converged"
+        stopping.reset()
+    return None
+
+
+def fit_lbfgs(network, loss, X, Y, sample_weight, *, alpha=0.0, l1=0.0,
+              max_iter=200, max_fun=15000, tol=1e-4, verbose=0):
+    """Minimize the full-batch penalized loss with scipy's L-BFGS-B.
+
+    Returns the ``scipy.optimize.OptimizeResult``; ``network.params`` holds
+    the solution.
+    """
+    ws = Workspace(network, X.shape[0])
+    grad = np.zeros_like(network.params)
+    off = network.trainable_offset
+    fixed = network.params[:off].copy()
+
+    def fun(x):
+        network.params[off:] = x
+        value, g, _ = network.loss_and_gradient(X, Y, loss, sample_weight, alpha,
+                                                l1, ws=ws, grad=grad)
+        return value, g[off:].astype(np.float64)
+
+    x0 = network.params[off:].astype(np.float64)
+    result = scipy.optimize.minimize(
+        fun, x0, method="L-BFGS-B", jac=True,
+        options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
+    )
+    network.params[:off] = fixed
+    network.params[off:] = result.x
+    return result
