@@ -108,8 +108,9 @@ class BaseNetworkEstimator(BaseEstimator):
     # ------------------------------------------------------------------ #
     def _check_params(self):
         hidden = hidden_layer_list(self.hidden_layer_sizes)
+        n_configurable = self._n_configurable_layers(hidden)
         check_option("solver", self.solver, ("lbfgs", "sgd", "adam"))
-        check_per_layer("activation", self.activation, len(hidden),
+        check_per_layer("activation", self.activation, n_configurable,
                         lambda n, v: check_option(n, v, ACTIVATIONS))
         check_real("alpha", self.alpha, 0, None, "left")
         check_real("l1", self.l1, 0, None, "left")
@@ -133,20 +134,28 @@ class BaseNetworkEstimator(BaseEstimator):
         check_real("epsilon", self.epsilon, 0, None, "neither")
         check_int("n_iter_no_change", self.n_iter_no_change, 1, allow_inf=True)
         check_int("max_fun", self.max_fun, 1)
-        check_per_layer("dropout", self.dropout, len(hidden),
+        check_per_layer("dropout", self.dropout, n_configurable,
                         lambda n, v: check_real(n, v, 0, 1, "left"))
         check_real("clip_norm", self.clip_norm, 0, None, "neither", allow_none=True)
         check_option("weight_init", self.weight_init, INITIALIZERS)
         check_real("leaky_relu_slope", self.leaky_relu_slope, 0, None, "neither")
         check_real("elu_alpha", self.elu_alpha, 0, None, "neither")
         if self.solver == "lbfgs":
-            if any(p > 0 for p in self._dropout_list(len(hidden))):
+            if any(p > 0 for p in self._dropout_list(n_configurable)):
                 raise ValueError("dropout needs a stochastic solver ('sgd' or "
                                  "'adam'); it cannot be used with solver='lbfgs'.")
             if self.clip_norm is not None:
                 raise ValueError("clip_norm needs a stochastic solver ('sgd' or "
                                  "'adam'); it cannot be used with solver='lbfgs'.")
         return hidden
+
+    def _n_configurable_layers(self, hidden):
+        """How many entries a per-layer ``activation`` or ``dropout`` takes."""
+        return len(hidden)
+
+    def _training_augment(self):
+        """``augment(X_batch, rng) -> X_batch`` for training batches, or None."""
+        return None
 
     def _dropout_list(self, n_hidden):
         d = self.dropout
@@ -271,7 +280,9 @@ class BaseNetworkEstimator(BaseEstimator):
         return "diverged" if not np.all(np.isfinite(network.params)) else "done"
 
     def _split_validation(self, X, Y, sw, rng):
-        stratify = Y if self._stratify_split() else None
+        # As scikit-learn: stratify on the encoded targets when there is one
+        # output column (binary classification), so the split is the same.
+        stratify = Y.astype(bool) if self._stratify_split() else None
         arrays = [X, Y] + ([sw] if sw is not None else [])
         parts = train_test_split(*arrays, random_state=rng,
                                  test_size=self.validation_fraction,
@@ -335,9 +346,9 @@ class BaseNetworkEstimator(BaseEstimator):
             max_iter=self.max_iter, batch_size=self._batch_size(X.shape[0]),
             shuffle=self.shuffle, alpha=self.alpha, l1=self.l1,
             clip_norm=self.clip_norm, verbose=self.verbose, one_epoch=incremental,
-            restore_best=self.early_stopping)
+            restore_best=self.early_stopping, augment=self._training_augment())
         dropout_rng = np.random.default_rng(rng.randint(2**31)) \
-            if any(network.dropout) else None
+            if any(network.dropout) or config.augment is not None else None
         status = fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
                                 sw, config=config, history=history, rng=rng,
                                 dropout_rng=dropout_rng, validation=val)

@@ -174,7 +174,7 @@ class MLPClassifier(ClassifierMixin, BaseNetworkEstimator):
         return "logistic", "binary_log_loss"
 
     def _stratify_split(self):
-        return self.n_outputs_ == 1 or self._label_binarizer.y_type_ == "multiclass"
+        return self.n_outputs_ == 1
 
     def _validation_scorer(self, Y_val, sample_weight):
         y_true = self._decode(Y_val)

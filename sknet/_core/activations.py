@@ -169,6 +169,25 @@ def _softmax_backward(p, grad):
 ACTIVATIONS = {}
 
 
+def _in_place(function):
+    """Wrap a user's ``function`` so that its result always lands in ``z``.
+
+    The network reads a layer's output back from the buffer it passed in as
+    ``z`` (derivatives are written from the output), so a function that
+    returns a new array must still leave ``f(z)`` in that buffer. Writing
+    into ``z`` also keeps the network's dtype.
+    """
+
+    def forward(z):
+        a = function(z)
+        if a is not z:
+            z[...] = a
+        return z
+
+    forward.__wrapped__ = function
+    return forward
+
+
 def register_activation(name, function, derivative, *, derivative_of="output",
                         elementwise=True, overwrite=False):
     """Register a custom activation under ``name``.
@@ -220,7 +239,7 @@ def register_activation(name, function, derivative, *, derivative_of="output",
         )
     if not callable(function) or not callable(derivative):
         raise TypeError("function and derivative must both be callables.")
-    act = Activation(name, function, derivative, derivative_of, elementwise)
+    act = Activation(name, _in_place(function), derivative, derivative_of, elementwise)
     ACTIVATIONS[name] = act
     return act
 

@@ -28,12 +28,14 @@ def _clip_probabilities(P):
 
 def _average(per_sample, sample_weight):
     if sample_weight is None:
-        return float(np.mean(per_sample))
-    return float(np.average(per_sample, weights=sample_weight))
+        return float(np.sum(per_sample)) / per_sample.shape[0]
+    return float(np.dot(per_sample, sample_weight) / np.sum(sample_weight))
 
 
 def _squared_value(Y, P, sample_weight):
     diff = P - Y
+    if sample_weight is None:
+        return 0.5 * float(np.vdot(diff, diff)) / Y.shape[0]
     return 0.5 * _average(np.einsum("ij,ij->i", diff, diff), sample_weight)
 
 
@@ -42,10 +44,13 @@ def _squared_gradient(Y, P):
 
 
 def _log_value(Y, P, sample_weight):
-    P = _clip_probabilities(P)
     if P.shape[1] == 1:  # one logistic unit: the two-class log-loss
         return _binary_log_value(Y, P, sample_weight)
-    return _average(-xlogy(Y, P).sum(axis=1), sample_weight)
+    logP = _clip_probabilities(P)
+    np.log(logP, out=logP)
+    if sample_weight is None:
+        return -float(np.vdot(Y, logP)) / Y.shape[0]
+    return _average(-np.einsum("ij,ij->i", Y, logP), sample_weight)
 
 
 def _log_gradient(Y, P):

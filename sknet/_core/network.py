@@ -181,27 +181,32 @@ class Network:
     # ------------------------------------------------------------------ #
     # backward                                                             #
     # ------------------------------------------------------------------ #
-    def backward(self, loss, Y, ws, grad, sample_weight=None, fused=None):
-        """Backpropagate the loss of the last ``forward`` into ``grad``.
+    def backward(self, loss, Y, ws, grad_views, sample_weight=None, scale=1.0,
+                 alpha=0.0, l1=0.0, fused=None):
+        """Backpropagate the loss of the last ``forward``.
 
-        ``grad`` is a flat vector laid out like ``params``; the frozen prefix
-        is left untouched. The result is the gradient of the *summed*
-        (sample-weighted) loss: the caller divides by the weight sum.
+        Writes ``scale * (dL_sum/dW + penalty gradient)`` into ``grad_views``
+        (per-layer views of a flat gradient, as returned by :meth:`views`)
+        for the trainable layers; the frozen prefix is left untouched.
+        ``scale`` is ``1 / sum(sample_weight)``: folding it into the output
+        delta makes every later product come out already averaged.
         """
         n = Y.shape[0]
         last = self.n_layers - 1
-        g_coefs, g_intercepts = self.views(grad)
+        g_coefs, g_intercepts = grad_views
         delta = output_delta(loss, self.activations[last], Y, ws.inputs[last + 1],
                              Z=None if ws.pre[last] is None else ws.pre[last][:n],
                              out=ws.deltas[last][:n], fused=fused)
         if sample_weight is not None:
             delta *= sample_weight[:, None]
+        if scale != 1.0:
+            delta *= scale
         for i in range(last, self.n_frozen - 1, -1):
             _dot_tn(ws.inputs[i], delta, g_coefs[i])
+            add_penalty_gradient(self.coefs[i], g_coefs[i], alpha * scale, l1 * scale)
             np.sum(delta, axis=0, out=g_intercepts[i])
             if i > self.n_frozen:
                 delta = self._backward_hidden(i - 1, delta, ws, n)
-        return grad
 
     def _backward_hidden(self, j, delta_above, ws, n):
         """Delta of hidden layer ``j`` from the delta of layer ``j + 1``."""
@@ -224,6 +229,24 @@ class Network:
         trainable weight matrices (biases are not penalized), exactly the
         scaling scikit-learn's MLP uses for its L2 term.
 
+        Parameters
+        ----------
+        X : ndarray or sparse matrix of shape (n_samples, n_features)
+        Y : ndarray of shape (n_samples, n_outputs)
+        loss : Loss
+        sample_weight : ndarray of shape (n_samples,), default=None
+        alpha, l1 : float, default=0.0
+            L2 and L1 strengths.
+        ws : Workspace, default=None
+            Buffers to reuse; a new one is made when None.
+        grad : ndarray laid out like ``params``, default=None
+            Where to write the gradient; the workspace's own buffer when None.
+        training : bool, default=False
+            Apply dropout (needs ``rng``).
+        rng : numpy.random.Generator, default=None
+        fused : bool, default=None
+            Force or forbid the fused canonical output delta.
+
         Returns
         -------
         loss : float
@@ -234,19 +257,19 @@ class Network:
         n = X.shape[0]
         if ws is None:
             ws = Workspace(self, n)
-        if grad is None:
-            grad = np.zeros_like(self.params)
         sw_sum = float(n if sample_weight is None else np.sum(sample_weight))
         P = self.forward(X, ws, training=training, rng=rng)
         if sw_sum <= 0:
-            grad[self.trainable_offset:] = 0
-            return 0.0, grad, 0.0
-        value = loss.value(Y, P, sample_weight)
-        self.backward(loss, Y, ws, grad, sample_weight, fused=fused)
-        trainable = self.coefs[self.n_frozen:]
-        value += penalty_value(trainable, alpha, l1) / sw_sum
-        add_penalty_gradient(trainable, self.views(grad)[0][self.n_frozen:], alpha, l1)
-        grad[self.trainable_offset:] /= sw_sum
+            ws.grad[self.trainable_offset:] = 0
+            value = 0.0
+        else:
+            value = loss.value(Y, P, sample_weight)
+            value += penalty_value(self.coefs[self.n_frozen:], alpha, l1) / sw_sum
+            self.backward(loss, Y, ws, ws.grad_views, sample_weight, 1.0 / sw_sum,
+                          alpha, l1, fused=fused)
+        if grad is None:
+            return value, ws.grad, sw_sum
+        grad[...] = ws.grad
         return value, grad, sw_sum
 
 
@@ -268,3 +291,5 @@ class Workspace:
                         for i in range(L)]
         self.inputs = [None] * (L + 1)
         self.dropped_now = [False] * L
+        self.grad = np.zeros_like(network.params)
+        self.grad_views = network.views(self.grad)

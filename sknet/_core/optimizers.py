@@ -14,6 +14,12 @@ Both follow scikit-learn's MLP update rules exactly:
 """
 
 import numpy as np
+from scipy.linalg import blas
+
+
+def _blas(dtype):
+    """In-place ``y += a * x`` and ``x *= a`` for ``dtype`` (one pass each)."""
+    return blas.get_blas_funcs(("axpy", "scal"), dtype=np.dtype(dtype))
 
 __all__ = ["SGD", "Adam", "make_optimizer"]
 
@@ -62,28 +68,27 @@ class Adam:
         self.m = np.zeros(n_params, dtype=dtype)
         self.v = np.zeros(n_params, dtype=dtype)
         self._tmp = np.zeros(n_params, dtype=dtype)
+        self._axpy, self._scal = _blas(dtype)
 
     def step(self, params, grad, lr, scale=None):
         """Update ``params`` in place (see :meth:`SGD.step`)."""
         start = self.m.size - params.size
         m, v, tmp = self.m[start:], self.v[start:], self._tmp[start:]
+        axpy, scal = self._axpy, self._scal
         self.t += 1
         b1, b2 = self.beta_1, self.beta_2
-        m *= b1
-        np.multiply(grad, 1 - b1, out=tmp)
-        m += tmp
-        v *= b2
+        scal(b1, m)
+        axpy(grad, m, a=1 - b1)
         np.multiply(grad, grad, out=tmp)
-        tmp *= 1 - b2
-        v += tmp
+        scal(b2, v)
+        axpy(tmp, v, a=1 - b2)
         lr_t = lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
         np.sqrt(v, out=tmp)
-        tmp += self.epsilon
+        np.add(tmp, self.epsilon, out=tmp)
         np.divide(m, tmp, out=tmp)
-        tmp *= -lr_t
         if scale is not None:
             tmp *= scale
-        params += tmp
+        axpy(tmp, params, a=-lr_t)
 
     def state(self):
         return {"t": self.t, "m": self.m.copy(), "v": self.v.copy()}

@@ -15,22 +15,20 @@ def penalty_value(coefs, alpha, l1):
     """``0.5 * alpha * sum ||W||^2 + l1 * sum |W|`` over ``coefs``."""
     value = 0.0
     for W in coefs:
-        flat = W.ravel()
         if alpha:
-            value += 0.5 * alpha * float(np.dot(flat, flat))
+            value += 0.5 * alpha * float(np.vdot(W, W))
         if l1:
-            value += l1 * float(np.abs(flat).sum())
+            value += l1 * float(np.abs(W).sum())
     return value
 
 
-def add_penalty_gradient(coefs, grads, alpha, l1):
-    """Add the penalty's gradient to ``grads`` (aligned with ``coefs``) in place.
+def add_penalty_gradient(W, G, alpha, l1):
+    """Add the penalty's gradient for weights ``W`` to ``G`` in place.
 
     The L1 subgradient at exactly zero is taken as zero.
     """
-    for W, G in zip(coefs, grads):
-        if alpha:
-            G += alpha * W
-        if l1:
-            G += l1 * np.sign(W)
-    return grads
+    if alpha:
+        G += alpha * W
+    if l1:
+        G += l1 * np.sign(W)
+    return G

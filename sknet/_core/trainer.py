@@ -18,6 +18,7 @@ from typing import Callable, Optional
 
 import numpy as np
 import scipy.optimize
+import scipy.sparse as sp
 
 from .network import Workspace
 
@@ -71,37 +72,51 @@ def _clip(grad, clip_norm):
             grad *= clip_norm / norm
 
 
-def _take(A, idx):
-    return A[idx] if A is not None else None
+class _Batcher:
+    """Gathers mini-batches into buffers allocated once per fit."""
+
+    def __init__(self, X, Y, sw, batch_size):
+        self.X, self.Y, self.sw = X, Y, sw
+        self.dense = not sp.issparse(X)
+        self.Xb = np.empty((batch_size,) + X.shape[1:], X.dtype) if self.dense else None
+        self.Yb = np.empty((batch_size,) + Y.shape[1:], Y.dtype)
+        self.swb = None if sw is None else np.empty(batch_size, sw.dtype)
+
+    def get(self, order, start, stop):
+        n = stop - start
+        if order is None:
+            idx = slice(start, stop)
+            return self.X[idx], self.Y[idx], None if self.sw is None else self.sw[idx]
+        idx = order[start:stop]
+        Xb = np.take(self.X, idx, axis=0, out=self.Xb[:n]) if self.dense else self.X[idx]
+        Yb = np.take(self.Y, idx, axis=0, out=self.Yb[:n])
+        swb = None if self.sw is None else np.take(self.sw, idx, out=self.swb[:n])
+        return Xb, Yb, swb
 
 
-def _batches(n, batch_size):
-    for start in range(0, n, batch_size):
-        yield start, min(start + batch_size, n)
-
-
-def _run_epoch(network, loss, optimizer, schedule, X, Y, sw, order, ws, grad,
-               config, dropout_rng):
+def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
+               dropout_rng):
     """One pass over the data; returns the mean batch loss (as scikit-learn)."""
     off = network.trainable_offset
-    params, g = network.params[off:], grad[off:]
+    params, g = network.params[off:], ws.grad[off:]
     scale = None if config.lr_scale is None else config.lr_scale[off:]
+    n_samples = batcher.X.shape[0]
     total = 0.0
-    for start, stop in _batches(X.shape[0], config.batch_size):
-        idx = slice(start, stop) if order is None else order[start:stop]
-        Xb = X[idx]
+    for start in range(0, n_samples, config.batch_size):
+        stop = min(start + config.batch_size, n_samples)
+        Xb, Yb, swb = batcher.get(order, start, stop)
         if config.augment is not None:
             Xb = config.augment(Xb, dropout_rng)
         value, _, sw_sum = network.loss_and_gradient(
-            Xb, Y[idx], loss, _take(sw, idx), config.alpha, config.l1,
-            ws=ws, grad=grad, training=True, rng=dropout_rng)
+            Xb, Yb, loss, swb, config.alpha, config.l1, ws=ws, training=True,
+            rng=dropout_rng)
         if not np.isfinite(value):
             return value
         total += value * (stop - start)
         if sw_sum > 0:  # a batch whose weights are all zero moves nothing
             _clip(g, config.clip_norm)
             optimizer.step(params, g, schedule.lr, scale)
-    return total / X.shape[0]
+    return total / n_samples
 
 
 def _validate(network, loss, validation, history):
@@ -139,17 +154,18 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
         (already copied into ``network.params``).
     """
     n = X.shape[0]
-    ws = Workspace(network, min(config.batch_size, n))
-    grad = np.zeros_like(network.params)
+    batch_size = min(config.batch_size, n)
+    ws = Workspace(network, batch_size)
+    batcher = _Batcher(X, Y, sample_weight, batch_size)
     order = np.arange(n) if config.shuffle else None
     best = network.params.copy() if config.restore_best else None
     status = "one_epoch" if config.one_epoch else "max_iter"
     for _ in range(1 if config.one_epoch else config.max_iter):
         snapshot = (network.params.copy(), optimizer.state(), len(history.loss_curve))
         try:
-            status_now = _epoch(network, loss, optimizer, schedule, stopping, X, Y,
-                                sample_weight, order, ws, grad, config, history,
-                                rng, dropout_rng, validation, best)
+            status_now = _epoch(network, loss, optimizer, schedule, stopping,
+                                batcher, order, ws, config, history, rng,
+                                dropout_rng, validation, best)
         except KeyboardInterrupt:
             _rollback(network, optimizer, history, snapshot)
             warnings.warn("Training interrupted by user.")
@@ -177,21 +193,21 @@ def _rollback(network, optimizer, history, snapshot):
             del lst[n_epochs:]
 
 
-def _epoch(network, loss, optimizer, schedule, stopping, X, Y, sw, order, ws,
-           grad, config, history, rng, dropout_rng, validation, best):
+def _epoch(network, loss, optimizer, schedule, stopping, batcher, order, ws,
+           config, history, rng, dropout_rng, validation, best):
     """Run one epoch and its bookkeeping; returns a stop status or None."""
     start_time = time.perf_counter()
     if order is not None:
         perm = np.arange(order.size)
         rng.shuffle(perm)
         order[...] = order[perm]
-    mean_loss = _run_epoch(network, loss, optimizer, schedule, X, Y, sw, order,
-                           ws, grad, config, dropout_rng)
+    mean_loss = _run_epoch(network, loss, optimizer, schedule, batcher, order, ws,
+                           config, dropout_rng)
     if not np.isfinite(mean_loss) or not np.all(np.isfinite(network.params)):
         return "diverged"
     history.loss_curve.append(mean_loss)
     history.n_iter += 1
-    history.t += X.shape[0]
+    history.t += batcher.X.shape[0]
     score = None
     if validation is not None:
         score, _ = _validate(network, loss, validation, history)
@@ -221,14 +237,13 @@ def fit_lbfgs(network, loss, X, Y, sample_weight, *, alpha=0.0, l1=0.0,
     the solution.
     """
     ws = Workspace(network, X.shape[0])
-    grad = np.zeros_like(network.params)
     off = network.trainable_offset
     fixed = network.params[:off].copy()
 
     def fun(x):
         network.params[off:] = x
         value, g, _ = network.loss_and_gradient(X, Y, loss, sample_weight, alpha,
-                                                l1, ws=ws, grad=grad)
+                                                l1, ws=ws)
         return value, g[off:].astype(np.float64)
 
     x0 = network.params[off:].astype(np.float64)

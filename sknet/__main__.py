@@ -1,0 +1,48 @@
+"""``python -m sknet``: train sknet's estimators on the digits, beside scikit-learn."""
+
+import time
+import warnings
+
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
+
+import sknet
+
+
+def _timed_fit(estimator, X, y):
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(X, y)
+    return time.perf_counter() - start
+
+
+def _rows(X_train, X_test, y_train, y_test):
+    """(name, estimator) pairs compared on the same split."""
+    yield "scikit-learn MLPClassifier", SklearnMLPClassifier(random_state=0)
+    yield "sknet MLPClassifier", sknet.MLPClassifier(random_state=0)
+    yield ("sknet MLPClassifier (elu, dropout)",
+           sknet.MLPClassifier(activation="elu", dropout=0.1, random_state=0))
+    for name in ("PerceptronClassifier",):
+        if hasattr(sknet, name):
+            yield f"sknet {name}", getattr(sknet, name)(random_state=0)
+
+
+def main():
+    """Print accuracy and fit time of each estimator on one digits split."""
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    split = train_test_split(X, y, test_size=0.25, random_state=0)
+    X_train, X_test, y_train, y_test = split
+    print(f"sknet {sknet.__version__} on load_digits "
+          f"({len(X_train)} train / {len(X_test)} test images)\n")
+    print(f"{'estimator':<40}{'accuracy':>10}{'fit (s)':>10}")
+    for name, est in _rows(*split):
+        seconds = _timed_fit(est, X_train, y_train)
+        print(f"{name:<40}{est.score(X_test, y_test):>10.4f}{seconds:>10.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""SGD (momentum, Nesterov) and Adam against scikit-learn's optimizers, step by step."""
+
+import numpy as np
+import pytest
+from sklearn.neural_network import _stochastic_optimizers as sk_opt
+
+from sknet._core import SGD, Adam, make_optimizer
+
+
+def _gradients(n_steps, size, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=size) for _ in range(n_steps)]
+
+
+@pytest.mark.parametrize("momentum, nesterov", [(0.0, False), (0.9, False), (0.9, True),
+                                                (0.5, True)])
+def test_sgd_matches_scikit_learn_step_by_step(momentum, nesterov):
+    start = np.random.default_rng(1).normal(size=12)
+    ours, theirs = start.copy(), [start.copy()]
+    sgd = SGD(12, np.float64, momentum=momentum, nesterov=nesterov)
+    ref = sk_opt.SGDOptimizer(theirs, learning_rate_init=0.05, lr_schedule="constant",
+                              momentum=momentum, nesterov=nesterov)
+    for g in _gradients(15, 12):
+        sgd.step(ours, g, 0.05)
+        ref.update_params(theirs, [g])
+        np.testing.assert_allclose(ours, theirs[0], rtol=1e-13, atol=1e-15)
+
+
+def test_sgd_without_momentum_is_plain_gradient_descent():
+    params = np.ones(3)
+    SGD(3, np.float64, momentum=0.0, nesterov=False).step(params, np.array([1.0, -2.0, 0.5]), 0.1)
+    np.testing.assert_allclose(params, [0.9, 1.2, 0.95])
+
+
+@pytest.mark.parametrize("beta_1, beta_2, epsilon", [(0.9, 0.999, 1e-8), (0.5, 0.9, 1e-4)])
+def test_adam_matches_scikit_learn_step_by_step(beta_1, beta_2, epsilon):
+    start = np.random.default_rng(2).normal(size=10)
+    ours, theirs = start.copy(), [start.copy()]
+    adam = Adam(10, np.float64, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+    ref = sk_opt.AdamOptimizer(theirs, learning_rate_init=0.01, beta_1=beta_1,
+                               beta_2=beta_2, epsilon=epsilon)
+    for g in _gradients(20, 10, seed=3):
+        adam.step(ours, g, 0.01)
+        ref.update_params(theirs, [g])
+        np.testing.assert_allclose(ours, theirs[0], rtol=1e-12, atol=1e-15)
+    assert adam.t == ref.t == 20
+
+
+def test_adam_first_step_is_lr_times_sign():
+    """With bias correction, Adam's first step is -lr * g / (|g| + eps') ~ -lr * sign(g)."""
+    params = np.zeros(3)
+    Adam(3, np.float64).step(params, np.array([3.0, -0.2, 1e3]), 0.01)
+    np.testing.assert_allclose(params, [-0.01, 0.01, -0.01], rtol=1e-6)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_state_round_trip_continues_identically(solver):
+    grads = _gradients(10, 6, seed=4)
+    a = make_optimizer(solver, 6, np.float64)
+    pa = np.zeros(6)
+    for g in grads[:5]:
+        a.step(pa, g, 0.1)
+    saved, p_saved = a.state(), pa.copy()
+    for g in grads[5:]:
+        a.step(pa, g, 0.1)
+    b = make_optimizer(solver, 6, np.float64)
+    b.set_state(saved)
+    pb = p_saved
+    for g in grads[5:]:
+        b.step(pb, g, 0.1)
+    np.testing.assert_array_equal(pa, pb)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_stepping_a_suffix_leaves_the_prefix_and_its_state_alone(solver):
+    """A frozen prefix: the optimizer steps params[off:] with the tail of its state."""
+    opt_full = make_optimizer(solver, 8, np.float64)
+    opt_tail = make_optimizer(solver, 8, np.float64)
+    full, part = np.ones(8), np.ones(8)
+    for g in _gradients(4, 8, seed=5):
+        g[:3] = 0.0  # the frozen layer's gradient is zero in the full run
+        opt_full.step(full, g, 0.1)
+        opt_tail.step(part[3:], g[3:], 0.1)
+    np.testing.assert_array_equal(part[:3], 1.0)
+    np.testing.assert_allclose(part[3:], full[3:], rtol=1e-13)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_scale_multiplies_the_step(solver):
+    grads = _gradients(3, 4, seed=6)
+    a, b = make_optimizer(solver, 4, np.float64), make_optimizer(solver, 4, np.float64)
+    pa, pb = np.zeros(4), np.zeros(4)
+    for g in grads:
+        before_a, before_b = pa.copy(), pb.copy()
+        a.step(pa, g, 0.1)
+        b.step(pb, g, 0.1, np.full(4, 0.5))
+        if solver == "adam" or True:
+            np.testing.assert_allclose(pb - before_b, 0.5 * (pa - before_a), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_optimizers_keep_the_dtype(dtype):
+    for solver in ("sgd", "adam"):
+        opt = make_optimizer(solver, 5, dtype)
+        params = np.ones(5, dtype=dtype)
+        opt.step(params, np.full(5, 0.3, dtype=dtype), 0.01)
+        assert params.dtype == dtype
+        assert all(v.dtype == dtype for v in opt.state().values() if isinstance(v, np.ndarray))
+
+
+def test_unknown_solver_is_rejected():
+    with pytest.raises(ValueError, match="sgd"):
+        make_optimizer("rmsprop", 3, np.float64)
