@@ -37,6 +37,7 @@ from ._core import (
     get_loss,
     make_optimizer,
 )
+from ._transfer import apply_transfer, n_layers_to_copy, transfer_lr_scale
 from ._validation import (
     check_bool,
     check_int,
@@ -140,6 +141,7 @@ class BaseNetworkEstimator(BaseEstimator):
         check_option("weight_init", self.weight_init, INITIALIZERS)
         check_real("leaky_relu_slope", self.leaky_relu_slope, 0, None, "neither")
         check_real("elu_alpha", self.elu_alpha, 0, None, "neither")
+        self._check_transfer_params()
         if self.solver == "lbfgs":
             if any(p > 0 for p in self._dropout_list(n_configurable)):
                 raise ValueError("dropout needs a stochastic solver ('sgd' or "
@@ -155,7 +157,42 @@ class BaseNetworkEstimator(BaseEstimator):
 
     def _training_augment(self):
         """``augment(X_batch, rng) -> X_batch`` for training batches, or None."""
-        return None
+        return getattr(self, "augment", None)
+
+    def _n_transferable_layers(self):
+        """How many of this fitted network's first layers another may copy."""
+        return len(self.coefs_) - 1
+
+    def _check_transfer_params(self):
+        if getattr(self, "augment", None) is not None:
+            if not callable(self.augment):
+                raise TypeError(
+                    "augment must be a callable augment(X_batch, rng) -> X_batch "
+                    f"(for example from sknet.augment); got {self.augment!r}.")
+            if self.solver == "lbfgs":
+                raise ValueError("augment transforms mini-batches and needs a "
+                                 "stochastic solver ('sgd' or 'adam'); it cannot be "
+                                 "used with solver='lbfgs'.")
+        if getattr(self, "transfer_from", None) is None:
+            return
+        check_int("n_transfer_layers", self.n_transfer_layers, 1, allow_none=True)
+        check_bool("freeze_transferred", self.freeze_transferred)
+        check_real("transfer_lr_factor", self.transfer_lr_factor, 0, None, "left")
+
+    def _setup_transfer(self, network, first):
+        """Copy (fresh fit only) and freeze the layers of ``transfer_from``.
+
+        Returns the number of transferred layers (0 without a source).
+        """
+        source = getattr(self, "transfer_from", None)
+        if source is None:
+            return 0
+        n = n_layers_to_copy(source, self.n_transfer_layers, network.n_layers - 1)
+        if first:
+            apply_transfer(network, source, n)
+        if self.freeze_transferred:
+            network.n_frozen = n
+        return n
 
     def _dropout_list(self, n_hidden):
         d = self.dropout
@@ -230,6 +267,7 @@ class BaseNetworkEstimator(BaseEstimator):
             self._reset_training_state(n_outputs, out_name)
         else:
             network.set_weights(self.coefs_, self.intercepts_)
+        self._n_transferred = self._setup_transfer(network, first)
         self._loss_name = loss_name
         return network
 
@@ -346,7 +384,8 @@ class BaseNetworkEstimator(BaseEstimator):
             max_iter=self.max_iter, batch_size=self._batch_size(X.shape[0]),
             shuffle=self.shuffle, alpha=self.alpha, l1=self.l1,
             clip_norm=self.clip_norm, verbose=self.verbose, one_epoch=incremental,
-            restore_best=self.early_stopping, augment=self._training_augment())
+            restore_best=self.early_stopping, augment=self._training_augment(),
+            lr_scale=self._lr_scale(network))
         dropout_rng = np.random.default_rng(rng.randint(2**31)) \
             if any(network.dropout) or config.augment is not None else None
         status = fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
@@ -359,6 +398,11 @@ class BaseNetworkEstimator(BaseEstimator):
                 "optimization hasn't converged yet." % self.max_iter,
                 ConvergenceWarning)
         return status
+
+    def _lr_scale(self, network):
+        if not self._n_transferred or self.freeze_transferred:
+            return None
+        return transfer_lr_scale(network, self._n_transferred, self.transfer_lr_factor)
 
     def _history(self, val):
         scores = getattr(self, "validation_scores_", None)

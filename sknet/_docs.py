@@ -109,6 +109,35 @@ default='constant'
 
     elu_alpha : float, default=1.0
         The alpha of 'elu'.
+
+    transfer_from : estimator, default=None
+        A fitted sknet ``MLPClassifier``, ``MLPRegressor`` or
+        ``AutoencoderTransformer`` (its encoder) whose first layers start
+        this network. Wrap it in :class:`sklearn.frozen.FrozenEstimator` to
+        keep it through ``clone`` and ``GridSearchCV``. Layers are copied at
+        the start of a fresh fit; ``warm_start`` and ``partial_fit`` continue
+        from the current weights and do not copy again. The source is never
+        modified.
+
+    n_transfer_layers : int, default=None
+        How many hidden layers to copy; None copies all of the source's
+        transferable layers. The output layer is never copied.
+
+    freeze_transferred : bool, default=False
+        Keep the copied layers fixed (frozen) instead of fine-tuning them.
+        Frozen layers stay bit-identical through fit, partial_fit and
+        warm_start; gradients still flow through them. Independent of
+        ``dropout``.
+
+    transfer_lr_factor : float, default=1.0
+        Multiplies the step of fine-tuned copied layers (e.g. 0.1 to move
+        them ten times less than the new layers).
+
+    augment : callable, default=None
+        ``augment(X_batch, rng) -> X_batch`` applied to every training
+        mini-batch with a fresh draw from the estimator's random state
+        (see :mod:`sknet.augment`). Validation and prediction data are never
+        augmented. Needs a stochastic solver.
 """
 
 SHARED_ATTRIBUTES = """\

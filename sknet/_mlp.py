@@ -83,6 +83,11 @@ class MLPClassifier(ClassifierMixin, BaseNetworkEstimator):
         clip_norm=None,
         leaky_relu_slope=0.01,
         elu_alpha=1.0,
+        transfer_from=None,
+        n_transfer_layers=None,
+        freeze_transferred=False,
+        transfer_lr_factor=1.0,
+        augment=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -114,6 +119,11 @@ class MLPClassifier(ClassifierMixin, BaseNetworkEstimator):
         self.clip_norm = clip_norm
         self.leaky_relu_slope = leaky_relu_slope
         self.elu_alpha = elu_alpha
+        self.transfer_from = transfer_from
+        self.n_transfer_layers = n_transfer_layers
+        self.freeze_transferred = freeze_transferred
+        self.transfer_lr_factor = transfer_lr_factor
+        self.augment = augment
 
     # -- hooks ---------------------------------------------------------- #
     def _validate_fit_data(self, X, y, reset):
@@ -359,6 +369,11 @@ class MLPRegressor(RegressorMixin, BaseNetworkEstimator):
         clip_norm=None,
         leaky_relu_slope=0.01,
         elu_alpha=1.0,
+        transfer_from=None,
+        n_transfer_layers=None,
+        freeze_transferred=False,
+        transfer_lr_factor=1.0,
+        augment=None,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -391,6 +406,11 @@ class MLPRegressor(RegressorMixin, BaseNetworkEstimator):
         self.clip_norm = clip_norm
         self.leaky_relu_slope = leaky_relu_slope
         self.elu_alpha = elu_alpha
+        self.transfer_from = transfer_from
+        self.n_transfer_layers = n_transfer_layers
+        self.freeze_transferred = freeze_transferred
+        self.transfer_lr_factor = transfer_lr_factor
+        self.augment = augment
 
     # -- hooks ---------------------------------------------------------- #
     def _validate_fit_data(self, X, y, reset):
