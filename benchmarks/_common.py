@@ -133,7 +133,7 @@ def gemm_peak(dtype, n=2048, repeats=7):
 
 def forward_flops(layer_units, n_samples):
     """FLOPs of one forward pass: ``2 n fan_in fan_out`` per layer."""
-    pairs = zip(layer_units[:-1], layer_units[1:])
+    pairs = zip(layer_units[:-1], layer_units[1:], strict=True)
     return float(sum(2.0 * n_samples * fi * fo for fi, fo in pairs))
 
 
@@ -195,7 +195,7 @@ def paired_ratio(num, den):
     Runs of one round ran next to each other, so their ratio is less exposed
     to the machine's drift than a ratio of medians.
     """
-    ratios = [a / b for a, b in zip(num, den) if b > 0]
+    ratios = [a / b for a, b in zip(num, den, strict=True) if b > 0]
     if not ratios:
         return float("nan"), float("nan"), float("nan")
     return statistics.median(ratios), min(ratios), max(ratios)
@@ -276,7 +276,7 @@ def format_table(header, rows, markdown=False):
                  "|" + "|".join("---" if i < 2 else "---:" for i in range(len(header))) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         return "\n".join(lines)
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
     fmt = "  ".join("{:<%d}" % w if i < 2 else "{:>%d}" % w for i, w in enumerate(widths))
     lines = [fmt.format(*header), fmt.format(*["-" * w for w in widths])]
     lines += [fmt.format(*row) for row in rows]

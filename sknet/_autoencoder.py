@@ -256,11 +256,26 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                              "(or 'auto'); got out_activation='identity'.")
         check_bool("tied_weights", self.tied_weights)
         check_real("noise", self.noise, 0, None, "left")
+        self._check_layer_lists()
         hidden = super()._check_params()
         if self.noise > 0 and self.solver not in STOCHASTIC_SOLVERS:
             raise ValueError("noise needs a stochastic solver ('sgd' or 'adam'); it "
                              "cannot be used with solver='lbfgs'. Set noise=0.")
         return hidden
+
+    def _check_layer_lists(self):
+        n = len(hidden_layer_list(self.hidden_layer_sizes)) + 1
+        for name in ("activation", "dropout"):
+            value = getattr(self, name)
+            if not isinstance(value, str) and hasattr(value, "__len__") \
+                    and len(value) != n:
+                raise ValueError(
+                    f"The {name!r} parameter has {len(value)} entries; give one "
+                    f"value, or one per encoder layer: {n} (the {n - 1} hidden "
+                    "layers of hidden_layer_sizes, then the bottleneck).")
+
+    def _n_transferable_layers(self):
+        return len(self.intercepts_) // 2  # the encoder: input to bottleneck
 
     def _n_configurable_layers(self, hidden):
         return len(hidden) + 1  # the encoder's hidden layers and the bottleneck
@@ -327,6 +342,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         else:
             self._check_warm_layout(network)
             network.set_weights(self.coefs_, self.intercepts_)
+        self._n_transferred = self._setup_transfer(network, first)
         self._loss_name = loss_name
         return network
 

@@ -321,6 +321,7 @@ class BaseNetworkEstimator(BaseEstimator):
         # As scikit-learn: stratify on the encoded targets when there is one
         # output column (binary classification), so the split is the same.
         stratify = Y.astype(bool) if self._stratify_split() else None
+        self._check_validation_size(X.shape[0], stratify)
         arrays = [X, Y] + ([sw] if sw is not None else [])
         parts = train_test_split(*arrays, random_state=rng,
                                  test_size=self.validation_fraction,
@@ -334,6 +335,16 @@ class BaseNetworkEstimator(BaseEstimator):
             )
         val = Validation(X_va, Y_va, sw_va, self._validation_scorer(Y_va, sw_va))
         return X_tr, Y_tr, sw_tr, val
+
+    def _check_validation_size(self, n_samples, stratify):
+        n_val = int(np.ceil(self.validation_fraction * n_samples))
+        need = 2 if stratify is None else max(2, len(np.unique(stratify, axis=0)))
+        if n_val < need:
+            raise ValueError(
+                f"The validation set is too small: validation_fraction="
+                f"{self.validation_fraction} of {n_samples} samples gives {n_val}, "
+                f"need at least {need}. Increase 'validation_fraction' or the size "
+                "of your dataset.")
 
     def _user_validation(self, X_val, y_val, sw_val, dtype):
         if X_val is None or y_val is None:

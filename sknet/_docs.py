@@ -61,7 +61,8 @@ default='constant'
     early_stopping : bool, default=False
         Stop when the validation score stops improving and restore the
         weights of the best validation epoch. The validation set is a
-        stratified ``validation_fraction`` of the training data, or the
+        ``validation_fraction`` of the training data, split as scikit-learn
+        splits it (stratified for single-output classification), or the
         ``X_val, y_val`` passed to ``fit``.
 
     validation_fraction : float, default=0.1

@@ -4,14 +4,32 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d, validate_data
 
 from ._base import BaseNetworkEstimator
 from ._docs import SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._validation import check_option
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
+
+
+def _check_two_classes(binarizer):
+    """A single class gives nothing to learn: say so instead of fitting it."""
+    if binarizer.y_type_ != "multilabel-indicator" and len(binarizer.classes_) < 2:
+        raise ValueError(
+            "MLPClassifier needs samples of at least 2 classes in the data, but "
+            f"y contains only one class: {binarizer.classes_}.")
+
+
+def _check_stochastic_solver(estimator):
+    """``partial_fit`` exists only for the stochastic solvers (as in scikit-learn)."""
+    if estimator.solver not in ("sgd", "adam"):
+        raise AttributeError(
+            "partial_fit is only available for stochastic optimizers. "
+            f"{estimator.solver} is not stochastic.")
+    return True
 
 
 class MLPClassifier(ClassifierMixin, BaseNetworkEstimator):
@@ -143,6 +161,7 @@ class MLPClassifier(ClassifierMixin, BaseNetworkEstimator):
             self.classes_ = self._label_binarizer.classes_
         else:
             self._check_known_classes(y, incremental, classes)
+        _check_two_classes(self._label_binarizer)
         return self._label_binarizer.transform(y)
 
     def _partial_fit_binarizer(self, y, classes):
@@ -228,6 +247,7 @@ class MLPClassifier(ClassifierMixin, BaseNetworkEstimator):
         return self._fit(X, y, sample_weight, X_val=X_val, y_val=y_val,
                          sample_weight_val=sample_weight_val)
 
+    @available_if(_check_stochastic_solver)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with a single iteration over the given data.
 
@@ -324,6 +344,15 @@ class MLPRegressor(RegressorMixin, BaseNetworkEstimator):
     See Also
     --------
     MLPClassifier : Multi-layer perceptron classifier.
+
+    Notes
+    -----
+    With several outputs, the squared-error loss sknet reports
+    (``loss_``, ``loss_curve_``, ``best_loss_``, ``validation_loss_curve_``)
+    is ``0.5 * mean_i sum_j (P_ij - Y_ij)^2``: summed over the ``k`` outputs,
+    the objective whose gradient both libraries follow. scikit-learn reports
+    its mean over the outputs, ``k`` times smaller (plus the same L2 term);
+    the fitted weights are the same. With one output the two agree.
 
     Examples
     --------
@@ -482,6 +511,7 @@ class MLPRegressor(RegressorMixin, BaseNetworkEstimator):
         return self._fit(X, y, sample_weight, X_val=X_val, y_val=y_val,
                          sample_weight_val=sample_weight_val)
 
+    @available_if(_check_stochastic_solver)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with a single iteration over the given data.
 

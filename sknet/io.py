@@ -17,7 +17,10 @@ skops is an optional dependency: ``pip install sknet[skops]``.
 import os
 import zipfile
 
+from ._autoencoder import AutoencoderTransformer
 from ._mlp import MLPClassifier, MLPRegressor
+from ._perceptron import PerceptronClassifier
+from .augment import BrightnessContrast, Compose, GaussianNoise, RandomAffine
 
 __all__ = ["trusted_types", "dump", "load"]
 
@@ -26,6 +29,12 @@ __all__ = ["trusted_types", "dump", "load"]
 TRUSTED_CLASSES = (
     MLPClassifier,
     MLPRegressor,
+    AutoencoderTransformer,
+    PerceptronClassifier,
+    GaussianNoise,
+    RandomAffine,
+    BrightnessContrast,
+    Compose,
 )
 
 _INSTALL_HINT = (
@@ -140,7 +149,7 @@ def dump(model, file):
     >>> import numpy as np
     >>> from sknet import MLPRegressor
     >>> from sknet.io import dump, load
-    >>> X = np.arange(20.0).reshape(10, 2)
+    >>> X = np.arange(20.0).reshape(10, 2) / 20
     >>> model = MLPRegressor(hidden_layer_sizes=(4,), solver="lbfgs",
     ...                      random_state=0).fit(X, X.sum(axis=1))
     >>> buffer = io.BytesIO()
@@ -187,7 +196,7 @@ def load(file, trusted=None):
 
     Examples
     --------
-    A Pipeline with a function of your own is refused until you name it:
+    A function in a Pipeline is code: it is refused until you name it.
 
     >>> import io
     >>> import numpy as np
@@ -195,8 +204,8 @@ def load(file, trusted=None):
     >>> from sklearn.preprocessing import FunctionTransformer
     >>> from sknet import MLPRegressor
     >>> from sknet.io import dump, load
-    >>> X = np.arange(20.0).reshape(10, 2)
-    >>> pipe = make_pipeline(FunctionTransformer(np.log1p),
+    >>> X = np.arange(20.0).reshape(10, 2) / 20
+    >>> pipe = make_pipeline(FunctionTransformer(np.nan_to_num),
     ...                      MLPRegressor(hidden_layer_sizes=(4,),
     ...                                   solver="lbfgs", random_state=0))
     >>> buffer = io.BytesIO()
@@ -205,9 +214,9 @@ def load(file, trusted=None):
     >>> load(buffer)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    skops.io.exceptions.UntrustedTypesFoundException: Untrusted types found in the file: ['numpy.log1p']...
+    skops.io.exceptions.UntrustedTypesFoundException: Untrusted types found in the file: ['numpy.nan_to_num']...
     >>> _ = buffer.seek(0)
-    >>> load(buffer, trusted=["numpy.log1p"]).predict(X[:1]).shape
+    >>> load(buffer, trusted=["numpy.nan_to_num"]).predict(X[:1]).shape
     (1,)
     """
     sio = _skops_io()

@@ -94,6 +94,17 @@ class _Batcher:
         return Xb, Yb, swb
 
 
+def _augmented(augment, Xb, rng, is_view):
+    """Apply ``augment`` to a batch; never lets it write into the user's X."""
+    out = augment(Xb.copy() if is_view else Xb, rng)
+    out = np.asarray(out, dtype=Xb.dtype)
+    if out.shape != Xb.shape:
+        raise ValueError(
+            f"augment returned an array of shape {out.shape} for a batch of shape "
+            f"{Xb.shape}; it must keep the shape.")
+    return out
+
+
 def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
                dropout_rng):
     """One pass over the data; returns the mean batch loss (as scikit-learn)."""
@@ -106,7 +117,7 @@ def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
         stop = min(start + config.batch_size, n_samples)
         Xb, Yb, swb = batcher.get(order, start, stop)
         if config.augment is not None:
-            Xb = config.augment(Xb, dropout_rng)
+            Xb = _augmented(config.augment, Xb, dropout_rng, order is None)
         value, _, sw_sum = network.loss_and_gradient(
             Xb, Yb, loss, swb, config.alpha, config.l1, ws=ws, training=True,
             rng=dropout_rng)
@@ -161,18 +172,18 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
     best = network.params.copy() if config.restore_best else None
     status = "one_epoch" if config.one_epoch else "max_iter"
     for _ in range(1 if config.one_epoch else config.max_iter):
-        snapshot = (network.params.copy(), optimizer.state(), len(history.loss_curve))
+        snapshot = _snapshot(network, optimizer, history, stopping, schedule, best)
         try:
             status_now = _epoch(network, loss, optimizer, schedule, stopping,
                                 batcher, order, ws, config, history, rng,
                                 dropout_rng, validation, best)
         except KeyboardInterrupt:
-            _rollback(network, optimizer, history, snapshot)
+            _rollback(network, optimizer, history, stopping, schedule, best, snapshot)
             warnings.warn("Training interrupted by user.")
             status = "interrupted"
             break
         if status_now == "diverged":
-            _rollback(network, optimizer, history, snapshot)
+            _rollback(network, optimizer, history, stopping, schedule, best, snapshot)
             status = "diverged"
             break
         if status_now is not None:
@@ -183,10 +194,29 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
     return status
 
 
-def _rollback(network, optimizer, history, snapshot):
-    params, opt_state, n_epochs = snapshot
-    network.params[...] = params
-    optimizer.set_state(opt_state)
+def _snapshot(network, optimizer, history, stopping, schedule, best):
+    """Everything an epoch changes, copied so the epoch can be undone."""
+    return {
+        "params": network.params.copy(),
+        "optimizer": optimizer.state(),
+        "n_epochs": len(history.loss_curve),
+        "counters": (history.n_iter, history.t),
+        "stopping": (stopping.best_loss, stopping.best_score, stopping.count),
+        "lr": schedule.lr,
+        "best": None if best is None else best.copy(),
+    }
+
+
+def _rollback(network, optimizer, history, stopping, schedule, best, snapshot):
+    """Undo a partial epoch: back to the state ``_snapshot`` recorded."""
+    network.params[...] = snapshot["params"]
+    optimizer.set_state(snapshot["optimizer"])
+    history.n_iter, history.t = snapshot["counters"]
+    stopping.best_loss, stopping.best_score, stopping.count = snapshot["stopping"]
+    schedule.lr = snapshot["lr"]
+    if best is not None:
+        best[...] = snapshot["best"]
+    n_epochs = snapshot["n_epochs"]
     for lst in (history.loss_curve, history.validation_scores,
                 history.validation_losses, history.epoch_seconds):
         if lst is not None:

@@ -201,12 +201,9 @@ def test_saturation_limits(dtype):
 # register_activation                                                          #
 # --------------------------------------------------------------------------- #
 @pytest.fixture
-def registry():
-    """Names registered by a test, removed again afterwards."""
-    names = []
-    yield names
-    for name in names:
-        ACTIVATIONS.pop(name, None)
+def registry(activation_registry):
+    """Names registered by a test, removed again afterwards (see conftest)."""
+    return activation_registry
 
 
 def _softsign(z):

@@ -125,7 +125,7 @@ def test_forward_pass_matches_the_core():
 
 
 def test_hand_gradients_match_finite_differences():
-    for hand, numeric in zip(backward(), finite_differences()):
+    for hand, numeric in zip(backward(), finite_differences(), strict=True):
         np.testing.assert_allclose(hand, numeric, rtol=1e-6, atol=1e-10)
 
 
@@ -135,7 +135,7 @@ def test_core_loss_and_gradient_match_the_hand_computation():
     value, grad, _ = net.loss_and_gradient(X, Y, get_loss("binary_log_loss"), fused=False)
     *_, o_out = forward(W1, B1, W2, B2, W3, B3)
     assert value / 3 == pytest.approx(error(o_out), rel=1e-12)
-    for core, hand in zip(_as_layers(grad / 3, net), backward()):
+    for core, hand in zip(_as_layers(grad / 3, net), backward(), strict=True):
         np.testing.assert_allclose(core, hand, rtol=1e-10, atol=1e-14)
 
 
@@ -158,5 +158,5 @@ def test_one_gradient_step_is_the_lectures_update_rule():
     grad = net.loss_and_gradient(X, Y, get_loss("binary_log_loss"), fused=False)[1] / 3
     opt = SGD(net.params.size, net.dtype, momentum=0.0, nesterov=False)
     opt.step(net.params, grad, 0.5)
-    for new, old, g in zip(_as_layers(net.params, net), [W1, B1, W2, B2, W3, B3], backward()):
+    for new, old, g in zip(_as_layers(net.params, net), [W1, B1, W2, B2, W3, B3], backward(), strict=True):
         np.testing.assert_allclose(new, old - 0.5 * g, rtol=1e-12, atol=1e-15)

@@ -1,0 +1,739 @@
+"""The perceptron rule on a one-layer network: threshold units, one sample at a time.
+
+Each output unit of a :class:`~sknet._core.network.Network` with one dense
+layer is a perceptron. For a sample ``x`` with target ``t`` in {-1, +1} (the
+unit's one-vs-rest target) the unit's score is ``z = w . x + b``; the sample
+is a *mistake* when its margin ``t z <= 0``, and a mistake moves the unit by
+
+    w <- w + eta * t * a * x,        b <- b + eta * t * a * decay,
+
+where ``a`` is the sample's weight (sample weight times class weight) and
+``decay`` is 1 for dense input and 0.01 for sparse input. This is the
+subgradient step of the perceptron criterion ``max(0, -t z)`` (registered
+here as the ``"perceptron"`` loss), and scikit-learn's
+``Perceptron``/``SGDClassifier(loss="perceptron")`` rule, including its
+penalties: with an L2 term every sample first shrinks ``w`` by
+``1 - eta * alpha * (1 - l1_ratio)``, and with an L1 term every sample then
+applies the cumulative truncated-gradient penalty to the features it touches
+(Tsuruoka et al., 2009).
+
+The lecture writes the rule as ``w <- w + eta (y - y_hat) x`` with 0/1 targets
+and the threshold output ``y_hat = step(z)``; it is the same update, except
+for a score of exactly 0, which the margin rule counts as a mistake for
+either target (so training from zero weights moves at the first sample).
+
+Speed without changing the result
+---------------------------------
+The rule is sequential, but between two mistakes nothing changes. So the
+loops below score a *window* of upcoming samples against the current weights
+at once, jump to the first mistake, apply its update and go on right after
+it; the window's length follows the recent distance between mistakes. Dense
+rows are gathered a chunk at a time into a contiguous buffer (views of ``X``
+in the natural order) and scored by one matrix-vector product; sparse rows
+are gathered with their targets folded in and the intercept as one more
+entry, and scored by one segment sum. With an L2 penalty the weights are
+``scale * v`` (as in scikit-learn) and the known per-sample shrink factors
+are folded into the window's scores. The updates are the same numbers,
+applied in the same order, as in a plain per-sample loop, so the weights
+agree with it (only the scores are summed in another order, which can flip
+a decision only on a score within rounding of 0). The L1 and elastic-net
+penalties change every weight at every sample; they run sample by sample,
+much more slowly.
+
+Stopping follows scikit-learn's loop: the training objective is the summed
+perceptron loss plus the penalty evaluated with scikit-learn's running norms
+(on sparse rows these count only the features of the last update, and so do
+these), or the unit's accuracy on held-out samples. Shuffling reproduces
+scikit-learn's: a seeded Fisher-Yates shuffle driven by a 32-bit xorshift
+generator, applied again to the previous epoch's order at every epoch.
+"""
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import scipy.sparse as sp
+
+from .activations import ACTIVATIONS, register_activation
+from .losses import LOSSES, Loss
+from .stopping import StoppingRule
+
+__all__ = [
+    "PerceptronConfig",
+    "UnitResult",
+    "fit_perceptron",
+    "perceptron_scores",
+    "shuffle_permutation",
+]
+
+SPARSE_INTERCEPT_DECAY = 0.01  # scikit-learn's intercept step for sparse input
+_RESCALE_BELOW = 1e-9  # fold the L2 scale into the weights below this value
+
+
+# --------------------------------------------------------------------------- #
+# the threshold unit and the perceptron criterion, in the core registries       #
+# --------------------------------------------------------------------------- #
+def _step(z):
+    """Threshold output: 1 where ``z > 0``, else 0 (in place)."""
+    return np.greater(z, 0, out=z)
+
+
+def _straight_through(a, grad):
+    """The perceptron passes the error through the threshold unchanged."""
+    return grad
+
+
+def _perceptron_value(Y, P, sample_weight):
+    """Mean (sample-weighted) perceptron criterion ``sum_k max(0, -t z)``."""
+    per_sample = np.maximum(-(2 * Y - 1) * P, 0).sum(axis=1)
+    if sample_weight is None:
+        return float(per_sample.mean())
+    return float(np.dot(per_sample, sample_weight) / np.sum(sample_weight))
+
+
+def _perceptron_gradient(Y, P):
+    """Subgradient ``-t`` where the margin ``t z <= 0``, else 0."""
+    T = 2 * Y - 1
+    return np.where(T * P <= 0, -T, 0).astype(P.dtype, copy=False)
+
+
+if "step" not in ACTIVATIONS:
+    register_activation("step", _step, _straight_through)
+if "perceptron" not in LOSSES:
+    # Defined on the unit's score (an identity output): 0/1 targets, t = 2y - 1.
+    LOSSES["perceptron"] = Loss("perceptron", _perceptron_value,
+                                _perceptron_gradient, None)
+
+
+# --------------------------------------------------------------------------- #
+# configuration and results                                                    #
+# --------------------------------------------------------------------------- #
+@dataclass
+class PerceptronConfig:
+    """The knobs of the perceptron loop (scikit-learn's names and meanings).
+
+    ``tol=None`` disables the tolerance rule; ``stop_on_no_mistakes`` ends a
+    unit's training after an epoch without an update when no penalty is set
+    (its weights cannot change any more). ``max_iter=1`` with
+    ``early_stopping=False`` is one pass, as ``partial_fit``.
+    """
+
+    eta0: float = 1.0
+    penalty: Optional[str] = None
+    alpha: float = 0.0001
+    l1_ratio: float = 0.15
+    fit_intercept: bool = True
+    max_iter: int = 1000
+    tol: Optional[float] = 1e-3
+    n_iter_no_change: int = 5
+    shuffle: bool = True
+    early_stopping: bool = False
+    stop_on_no_mistakes: bool = True
+    verbose: int = 0
+
+
+@dataclass
+class UnitResult:
+    """How one unit's training ended.
+
+    ``status`` is one of "max_iter", "tol" (training objective plateau),
+    "validation" (validation score plateau), "no_mistakes" (an epoch without
+    an update) or "interrupted" (Ctrl-C: the unit keeps its weights of the
+    last completed epoch).
+    """
+
+    n_iter: int
+    status: str
+    n_updates: int
+
+
+# --------------------------------------------------------------------------- #
+# scikit-learn's shuffle                                                        #
+# --------------------------------------------------------------------------- #
+def shuffle_permutation(n, seed):
+    """The order scikit-learn's ``SequentialDataset.shuffle(seed)`` gives ``arange(n)``.
+
+    A Fisher-Yates shuffle whose draws are ``state % 2**31`` of a 32-bit
+    xorshift generator seeded with ``seed``. Applying the same shuffle to an
+    order ``o`` gives ``o[shuffle_permutation(n, seed)]``.
+
+    Parameters
+    ----------
+    n : int
+    seed : int
+        A 32-bit unsigned seed (0 is replaced by 1, as scikit-learn does).
+
+    Returns
+    -------
+    perm : ndarray of shape (n,), dtype intp
+    """
+    mask = 0xFFFFFFFF
+    state = int(seed) & mask or 1
+    ind = list(range(n))
+    for i in range(n - 1):
+        state ^= (state << 13) & mask
+        state ^= state >> 17
+        state ^= (state << 5) & mask
+        j = i + (state & 0x7FFFFFFF) % (n - i)
+        ind[i], ind[j] = ind[j], ind[i]
+    return np.array(ind, dtype=np.intp)
+
+
+# --------------------------------------------------------------------------- #
+# one unit's data and weights                                                  #
+# --------------------------------------------------------------------------- #
+@dataclass
+class _UnitData:
+    """A unit's view of the training set: targets and per-sample step sizes."""
+
+    X: object  # ndarray or CSR matrix
+    t: np.ndarray  # +1 / -1, dtype of X
+    a: np.ndarray  # eta * class_weight * sample_weight (>= 0), float64
+    decay: float  # intercept step factor
+
+
+def _growth(c, length):
+    """``c**k`` and sums of ``c**(2j)`` for ``k, j < length``, for the L2 shrink."""
+    if c == 1.0:
+        return None, None
+    powers = c ** np.arange(length + 1, dtype=np.float64)
+    sq_sums = np.concatenate([[0.0], np.cumsum(powers[:-1] ** 2)])
+    return powers, sq_sums
+
+
+class _Rule:
+    """State shared by the loops: ``w = scale * v``, the intercept and norms.
+
+    ``sq_norm`` and ``l1_norm`` follow scikit-learn's bookkeeping exactly
+    (scaled with ``w``, recomputed over the touched features after an
+    update) because they enter the stopping objective.
+    """
+
+    def __init__(self, data, w0, b0, cfg):
+        self.data = data
+        self.v = np.array(w0, dtype=data.t.dtype, order="C")
+        self.scale = 1.0
+        self.b = float(b0)
+        self.fit_intercept = bool(cfg.fit_intercept)
+        l1_ratio = {"l2": 0.0, "l1": 1.0}.get(cfg.penalty, cfg.l1_ratio)
+        self.alpha = cfg.alpha if cfg.penalty is not None else 0.0
+        self.l1_ratio = l1_ratio
+        shrink = cfg.penalty in ("l2", "elasticnet")
+        self.c = max(0.0, 1.0 - (1.0 - l1_ratio) * cfg.eta0 * cfg.alpha) if shrink else 1.0
+        self.l1_step = l1_ratio * cfg.eta0 * cfg.alpha if cfg.penalty in ("l1", "elasticnet") \
+            else 0.0
+        self.sq_norm = float(np.dot(self.v, self.v))
+        self.l1_norm = float(np.abs(self.v).sum())
+
+    def weights(self):
+        """The unit's current weights and intercept."""
+        return self.v * self.scale, self.b
+
+    def snapshot(self):
+        return self.v.copy(), self.scale, self.b, self.sq_norm, self.l1_norm
+
+    def restore(self, snap):
+        v, self.scale, self.b, self.sq_norm, self.l1_norm = snap
+        self.v[...] = v
+
+    def finite(self):
+        return bool(np.isfinite(self.b) and np.isfinite(self.scale)
+                    and np.all(np.isfinite(self.v)))
+
+    def _fold_scale(self):
+        if self.scale < _RESCALE_BELOW:
+            self.v *= self.scale
+            self.scale = 1.0
+
+    def _scan(self, m, totals):
+        """Jump from mistake to mistake through ``m`` prepared samples.
+
+        ``_window_margins(p, q)`` gives the margins of samples ``p..q-1``
+        under the current weights and ``_update(j)`` applies sample ``j``'s
+        step. The window length follows the recent distance between mistakes.
+        """
+        p, since, gap, window = 0, 0, self.gap, self.window
+        margins, shrink, a = self._window_margins, self.powers is not None, self._a
+        while p < m:
+            q = min(p + window, m)
+            s = margins(p, q)
+            bad = np.less_equal(s, 0, out=self._bad[:q - p])
+            k = int(bad.argmax())
+            if not bad[k]:
+                if shrink:
+                    totals[1] += self._shrink(q - p)
+                since += q - p
+                p, window = q, min(2 * window, self.chunk)
+                continue
+            totals[0] -= float(s[k])
+            if shrink:
+                totals[1] += self._shrink(k + 1)
+            j = p + k
+            if a[j] != 0:
+                self._update(j)
+                totals[2] += 1
+            gap = 0.5 * gap + 0.5 * (since + k + 1)
+            p, since = j + 1, 0
+            window = min(max(8, int(self.reach * gap)), self.chunk)
+        self.gap, self.window = gap, window
+
+    def _shrink(self, k):
+        """Apply ``k`` per-sample L2 shrinks; returns their objective term."""
+        if self.powers is None or k == 0:
+            return 0.0
+        term = 0.5 * self.alpha * self.sq_norm * self.sq_sums[k]
+        self.scale *= self.powers[k]
+        self.sq_norm *= self.powers[k] ** 2
+        self._fold_scale()
+        return term
+
+
+# --------------------------------------------------------------------------- #
+# dense input: windows of samples scored at once                               #
+# --------------------------------------------------------------------------- #
+class _DenseRule(_Rule):
+    """The rule on dense rows (no penalty or L2).
+
+    With shuffling, rows are gathered a chunk at a time into a contiguous
+    buffer; in the natural order the windows are views of ``X`` itself.
+    """
+
+    reach = 2.0  # window length, in recent distances between mistakes
+
+    def __init__(self, data, w0, b0, cfg, chunk):
+        super().__init__(data, w0, b0, cfg)
+        n_features = data.X.shape[1]
+        self.chunk, self.gap, self.window = chunk, 16.0, 32
+        self._bad = np.empty(chunk, dtype=bool)
+        self.buf = np.empty((chunk, n_features), dtype=data.t.dtype)
+        self.scores = np.empty(chunk, dtype=data.t.dtype)
+        self.step_buf = np.empty(n_features + 1, dtype=data.t.dtype)
+        self.powers, self.sq_sums = _growth(self.c, chunk)
+
+    def epoch(self, order):
+        """One pass over ``X[order]`` (``X`` itself when ``order`` is None).
+
+        Returns the loss sum, the penalty sum and the number of updates.
+        """
+        d = self.data
+        totals = [0.0, 0.0, 0]
+        n = d.X.shape[0] if order is None else order.size
+        for start in range(0, n, self.chunk):
+            if order is None:
+                idx = slice(start, start + self.chunk)
+                self._rows = d.X[idx]
+            else:
+                idx = order[start:start + self.chunk]
+                self._rows = np.take(d.X, idx, axis=0, out=self.buf[:idx.size],
+                                     mode="clip")
+            self._t, self._a = d.t[idx], d.a[idx]
+            self._scan(self._rows.shape[0], totals)
+        return totals[0], totals[1], totals[2]
+
+    def _window_margins(self, p, q):
+        s = np.dot(self._rows[p:q], self.v, out=self.scores[:q - p])
+        if self.powers is not None:
+            s *= self.powers[:q - p] * self.scale
+        elif self.scale != 1.0:
+            s *= self.scale
+        if self.b != 0.0:
+            s += self.b
+        s *= self._t[p:q]
+        return s
+
+    def _update(self, j):
+        """``w += u x`` and ``b += u``, as a per-sample loop does them."""
+        x, u = self._rows[j], float(self._a[j]) * float(self._t[j])
+        if u == 1.0 and self.scale == 1.0:
+            self.v += x
+        else:
+            self.v += np.multiply(x, u / self.scale, out=self.step_buf[:x.size])
+        if self.fit_intercept:
+            self.b += u * self.data.decay
+        if self.powers is not None:
+            self.sq_norm = float(np.dot(self.v, self.v)) * self.scale * self.scale
+
+
+# --------------------------------------------------------------------------- #
+# sparse input: the same windows on CSR rows                                   #
+# --------------------------------------------------------------------------- #
+class _SparseRule(_Rule):
+    """The rule on CSR rows (no penalty or L2), a gathered chunk at a time."""
+
+    reach = 2.0
+
+    def __init__(self, data, w0, b0, cfg, chunk):
+        super().__init__(data, w0, b0, cfg)
+        self.chunk, self.gap, self.window = chunk, 16.0, 32
+        self._bad = np.empty(chunk, dtype=bool)
+        self.powers, self.sq_sums = _growth(self.c, chunk)
+
+    def epoch(self, order):
+        """One pass over ``X[order]``; returns (loss sum, penalty sum, updates)."""
+        d = self.data
+        totals = [0.0, 0.0, 0]
+        if order is None:
+            order = np.arange(d.X.shape[0])
+        for start in range(0, order.size, self.chunk):
+            idx = order[start:start + self.chunk]
+            self._rows = rows = d.X[idx]
+            self._row_of = np.repeat(np.arange(idx.size), np.diff(rows.indptr))
+            self._t, self._a = d.t[idx], d.a[idx]
+            self._scan(idx.size, totals)
+        return totals[0], totals[1], totals[2]
+
+    def _window_margins(self, p, q):
+        rows = self._rows
+        lo, hi = rows.indptr[p], rows.indptr[q]
+        if hi == lo:  # empty rows (numpy's bincount then gives integers)
+            s = np.zeros(q - p)
+        else:
+            products = rows.data[lo:hi] * self.v[rows.indices[lo:hi]]
+            s = np.bincount(self._row_of[lo:hi], weights=products, minlength=q)[p:]
+        if self.powers is not None:
+            s *= self.powers[:q - p] * self.scale
+        elif self.scale != 1.0:
+            s *= self.scale
+        if self.b != 0.0:
+            s += self.b
+        s *= self._t[p:q]
+        return s
+
+    def _update(self, j):
+        rows = self._rows
+        sl = slice(rows.indptr[j], rows.indptr[j + 1])
+        cols, u = rows.indices[sl], float(self._a[j]) * float(self._t[j])
+        touched = self.v[cols] + rows.data[sl] * (u / self.scale)
+        self.v[cols] = touched
+        if self.fit_intercept:
+            self.b += u * self.data.decay
+        if self.powers is not None:
+            # as scikit-learn: the running norm counts the touched features only
+            self.sq_norm = float(np.dot(touched, touched)) * self.scale * self.scale
+
+
+class _FoldedSparseRule(_SparseRule):
+    """The sparse rule without a penalty, in fewer steps.
+
+    The unit's rows are stored once as ``t * x`` followed by one extra entry
+    ``t`` for the intercept, and the weights as ``[w, b]``: a window's margins
+    are then one gather-multiply and one segment sum, summed in the row's own
+    order. The entries are multiplied by ``t = +1 or -1`` only, so the
+    updates are the same numbers as in the per-sample loop.
+    """
+
+    def __init__(self, data, w0, b0, cfg, chunk):
+        super().__init__(data, w0, b0, cfg, chunk)
+        self.v = np.append(self.v, data.t.dtype.type(self.b))
+        X = data.X
+        counts = np.diff(X.indptr) + 1
+        self._all_indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
+        np.cumsum(counts, out=self._all_indptr[1:])
+        last = self._all_indptr[1:] - 1
+        keep = np.ones(self._all_indptr[-1], dtype=bool)
+        keep[last] = False
+        self._all_indices = np.full(keep.size, X.shape[1], dtype=X.indices.dtype)
+        self._all_indices[keep] = X.indices
+        self._all_values = np.repeat(data.t, counts)
+        self._all_values[keep] *= X.data
+
+    def weights(self):
+        return self.v[:-1].copy(), float(self.v[-1])
+
+    def restore(self, snap):
+        super().restore(snap)
+        self.b = float(self.v[-1])
+
+    def epoch(self, order):
+        """One pass over ``X[order]``; returns (loss sum, penalty sum, updates)."""
+        d = self.data
+        totals = [0.0, 0.0, 0]
+        n = d.X.shape[0] if order is None else order.size
+        for start in range(0, n, self.chunk):
+            if order is None:
+                idx = slice(start, min(start + self.chunk, n))
+                self._take_slice(idx)
+            else:
+                idx = order[start:start + self.chunk]
+                self._gather(idx)
+            self._t, self._a = d.t[idx], d.a[idx]
+            self._scan(len(self._ptr) - 1, totals)
+        self.b = float(self.v[-1])
+        return totals[0], totals[1], totals[2]
+
+    def _take_slice(self, rows):
+        lo, hi = self._all_indptr[rows.start], self._all_indptr[rows.stop]
+        self._indptr = self._all_indptr[rows.start:rows.stop + 1] - lo
+        self._indices = self._all_indices[lo:hi]
+        self._values = self._all_values[lo:hi]
+        self._ptr = self._indptr.tolist()
+
+    def _gather(self, idx):
+        """The stored rows ``idx``, one after another."""
+        starts = self._all_indptr[idx]
+        counts = self._all_indptr[idx + 1] - starts
+        self._indptr = np.zeros(idx.size + 1, dtype=np.int64)
+        np.cumsum(counts, out=self._indptr[1:])
+        pos = np.repeat(starts - self._indptr[:-1], counts)
+        pos += np.arange(pos.size)
+        self._indices = self._all_indices[pos]
+        self._values = self._all_values[pos]
+        self._ptr = self._indptr.tolist()
+
+    def _window_margins(self, p, q):
+        lo, hi = self._ptr[p], self._ptr[q]
+        products = self._values[lo:hi] * self.v[self._indices[lo:hi]]
+        return np.add.reduceat(products, self._indptr[p:q] - lo)
+
+    def _update(self, j):
+        """``[w, b] += a t [x, decay]``: the per-sample loop's numbers."""
+        lo, hi = self._ptr[j], self._ptr[j + 1] - 1
+        a = float(self._a[j])
+        cols = self._indices[lo:hi]
+        self.v[cols] += self._values[lo:hi] if a == 1.0 else self._values[lo:hi] * a
+        if self.fit_intercept:
+            self.v[-1] += a * float(self._t[j]) * self.data.decay
+
+
+# --------------------------------------------------------------------------- #
+# L1 / elastic net: sample by sample                                           #
+# --------------------------------------------------------------------------- #
+class _SampleRule(_Rule):
+    """The rule one sample at a time, with the truncated-gradient L1 penalty."""
+
+    def __init__(self, data, w0, b0, cfg):
+        super().__init__(data, w0, b0, cfg)
+        self.owed = np.zeros_like(self.v)  # penalty already applied, per feature
+        self.u_total = 0.0  # penalty accumulated so far, per feature
+
+    def _row(self, i):
+        X = self.data.X
+        if sp.issparse(X):
+            sl = slice(X.indptr[i], X.indptr[i + 1])
+            return X.indices[sl], X.data[sl]
+        return slice(None), X[i]
+
+    def epoch(self, order):
+        """One pass over ``X[order]``; returns (loss sum, penalty sum, updates)."""
+        t, a = self.data.t, self.data.a
+        loss = penalty = 0.0
+        updates = 0
+        if order is None:
+            order = np.arange(self.data.X.shape[0])
+        for i in order.tolist():
+            cols, x = self._row(i)
+            z = float(t[i]) * (self.scale * float(np.dot(x, self.v[cols])) + self.b)
+            penalty += self.alpha * ((1 - self.l1_ratio) * 0.5 * self.sq_norm
+                                     + self.l1_ratio * self.l1_norm)
+            if z <= 0:
+                loss -= z
+            if self.c != 1.0:
+                self.scale *= self.c
+                self.sq_norm *= self.c * self.c
+                self.l1_norm *= self.c
+                self._fold_scale()
+            if z <= 0 and a[i] != 0:
+                self._update(cols, x, float(a[i]) * float(t[i]))
+                updates += 1
+            self.u_total += self.l1_step
+            self._truncate(cols)
+        return loss, penalty, updates
+
+    def _update(self, cols, x, u):
+        touched = self.v[cols] + x * (u / self.scale)
+        self.v[cols] = touched
+        self.sq_norm = float(np.dot(touched, touched)) * self.scale * self.scale
+        self.l1_norm = float(np.abs(touched).sum()) * self.scale
+        if self.fit_intercept:
+            self.b += u * self.data.decay
+
+    def _truncate(self, cols):
+        """Clip each touched weight toward 0 by the penalty it still owes."""
+        z = np.array(self.v[cols])
+        owed = self.owed[cols]
+        s = self.scale
+        new = np.where(z > 0, np.maximum(0, z - (self.u_total + owed) / s),
+                       np.where(z < 0, np.minimum(0, z + (self.u_total - owed) / s), z))
+        self.v[cols] = new
+        self.owed[cols] = owed + s * (new - z)
+
+
+# --------------------------------------------------------------------------- #
+# epochs and stopping                                                          #
+# --------------------------------------------------------------------------- #
+def _validation_score(validation, w, b):
+    """Accuracy of the unit's threshold output on the held-out samples."""
+    X_val, t_val, sw_val = validation
+    s = np.asarray(X_val @ w).ravel() + b
+    return float(np.average((s > 0) == (t_val > 0), weights=sw_val))
+
+
+def _report(cfg, rule, epoch, n_seen, loss, n_train, started):
+    if not cfg.verbose:
+        return
+    w, b = rule.weights()
+    print("-- Epoch %d" % epoch)
+    print("Norm: %.2f, NNZs: %d, Bias: %.6f, T: %d, Avg. loss: %f"
+          % (np.linalg.norm(w), np.count_nonzero(w), b, n_seen, loss / max(n_train, 1)))
+    print("Total training time: %.2f seconds." % (time.perf_counter() - started))
+
+
+def _epoch_order(order, perm, train_mask):
+    """The samples of an epoch in order; None for all of them in their own order."""
+    if train_mask is not None:
+        return order[train_mask[order]]
+    return order if perm is not None else None
+
+
+def _run_epoch(rule, order, epoch):
+    """One epoch, applied whole: None when interrupted (the weights roll back)."""
+    snap = rule.snapshot()
+    try:
+        # overflow is an error of the fit, reported as scikit-learn reports it
+        with np.errstate(over="raise", invalid="raise"):
+            loss, penalty, updates = rule.epoch(order)
+    except KeyboardInterrupt:
+        rule.restore(snap)
+        return None
+    except FloatingPointError:
+        loss = np.nan
+    if not (np.isfinite(loss) and rule.finite()):
+        raise ValueError(
+            "Floating-point under-/overflow occurred at epoch #%d. Scaling "
+            "input data with StandardScaler or MinMaxScaler might help." % epoch)
+    return loss, penalty, updates
+
+
+def _train_unit(rule, n_samples, perm, train_mask, validation, cfg):
+    """Epochs of one unit until a stopping rule fires; returns a UnitResult.
+
+    scikit-learn stops once ``n_iter_no_change`` epochs in a row made no
+    progress; the core's rule stops once more than its count did, hence the
+    ``- 1``.
+    """
+    stopping = StoppingRule(-np.inf if cfg.tol is None else cfg.tol,
+                            cfg.n_iter_no_change - 1, on_validation=validation is not None)
+    order, n_updates = np.arange(n_samples), 0
+    n_train = n_samples if train_mask is None else int(train_mask.sum())
+    frozen_without_updates = rule.c == 1.0 and rule.l1_step == 0.0
+    started = time.perf_counter()
+    for epoch in range(1, cfg.max_iter + 1):
+        if perm is not None:
+            order = order[perm]
+        outcome = _run_epoch(rule, _epoch_order(order, perm, train_mask), epoch)
+        if outcome is None:
+            return UnitResult(epoch - 1, "interrupted", n_updates)
+        loss, penalty, updates = outcome
+        n_updates += updates
+        _report(cfg, rule, epoch, epoch * n_train, loss, n_train, started)
+        if cfg.stop_on_no_mistakes and updates == 0 and frozen_without_updates:
+            return UnitResult(epoch, "no_mistakes", n_updates)
+        score = None if validation is None else _validation_score(validation, *rule.weights())
+        stopping.update((loss + penalty) / n_train, score)
+        if stopping.triggered:
+            if cfg.verbose:
+                print("Convergence after %d epochs took %.2f seconds"
+                      % (epoch, time.perf_counter() - started))
+            return UnitResult(epoch, "validation" if validation else "tol", n_updates)
+    return UnitResult(cfg.max_iter, "max_iter", n_updates)
+
+
+# --------------------------------------------------------------------------- #
+# the entry points                                                             #
+# --------------------------------------------------------------------------- #
+def _make_rule(data, w0, b0, cfg):
+    if cfg.penalty in ("l1", "elasticnet"):
+        return _SampleRule(data, w0, b0, cfg)
+    if sp.issparse(data.X):
+        sparse_rule = _FoldedSparseRule if cfg.penalty is None else _SparseRule
+        return sparse_rule(data, w0, b0, cfg, chunk=1024)
+    n_features = data.X.shape[1]
+    chunk = int(np.clip(2 ** 20 // (data.t.dtype.itemsize * n_features), 16, 4096))
+    return _DenseRule(data, w0, b0, cfg, chunk)
+
+
+def _fit_unit(network, k, X, y, sample_weight, cfg, seed, class_weight, validation_mask,
+              interrupted):
+    """Train output unit ``k`` of ``network`` on its 0/1 targets ``y``."""
+    if interrupted:
+        return UnitResult(0, "interrupted", 0)
+    dtype = network.dtype
+    t = np.where(y > 0, 1, -1).astype(dtype)
+    cw = np.where(t > 0, class_weight[1], class_weight[0]).astype(dtype)
+    a = cfg.eta0 * (cw * sample_weight.astype(dtype, copy=False)).astype(np.float64)
+    decay = SPARSE_INTERCEPT_DECAY if sp.issparse(X) else 1.0
+    data = _UnitData(X, t, a, decay)
+    W, b = network.coefs[0], network.intercepts[0]
+    rule = _make_rule(data, W[:, k], b[k], cfg)
+    perm = shuffle_permutation(X.shape[0], seed) if cfg.shuffle else None
+    validation, train_mask = None, None
+    if validation_mask is not None and cfg.early_stopping:
+        validation = (X[validation_mask], t[validation_mask], sample_weight[validation_mask])
+        train_mask = ~validation_mask
+    result = _train_unit(rule, X.shape[0], perm, train_mask, validation, cfg)
+    if result.status == "interrupted":
+        interrupted.append(k)
+    w, b_k = rule.weights()
+    W[:, k] = w
+    b[k] = b_k
+    return result
+
+
+def fit_perceptron(network, X, Y, sample_weight, config, *, seeds, class_weights,
+                   validation_mask=None, parallel=None):
+    """Train each output unit of a one-layer ``network`` by the perceptron rule.
+
+    Parameters
+    ----------
+    network : Network
+        One dense layer ``[n_features, n_units]``; its weights are the start
+        and receive the result.
+    X : ndarray or CSR matrix of shape (n_samples, n_features)
+        In the network's dtype; a CSR matrix in canonical format.
+    Y : ndarray of shape (n_samples, n_units)
+        0/1 targets, one column per unit (one-vs-rest).
+    sample_weight : ndarray of shape (n_samples,) or None
+    config : PerceptronConfig
+    seeds : sequence of int
+        The 32-bit shuffle seed of each unit.
+    class_weights : ndarray of shape (n_units, 2)
+        Per unit, the weight of its negative and of its positive samples.
+    validation_mask : ndarray of bool of shape (n_samples,), default=None
+        Held-out samples: with ``config.early_stopping`` they are not trained
+        on and each unit stops on its accuracy there.
+    parallel : callable, default=None
+        ``parallel(list of zero-argument callables) -> list of results``; runs
+        the units one after another when None.
+
+    Returns
+    -------
+    results : list of UnitResult, one per unit
+    """
+    if network.n_layers != 1:
+        raise ValueError("The perceptron rule trains a network of one layer.")
+    n = X.shape[0]
+    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    interrupted = []
+    tasks = [
+        (lambda k=k: _fit_unit(network, k, X, Y[:, k], sw, config, int(seeds[k]),
+                               class_weights[k], validation_mask, interrupted))
+        for k in range(Y.shape[1])
+    ]
+    if parallel is None:
+        return [task() for task in tasks]
+    return list(parallel(tasks))
+
+
+def perceptron_scores(X, coef, intercept):
+    """The units' scores ``X coef^T + intercept`` for dense or sparse ``X``/``coef``.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_samples, n_units)
+    """
+    if sp.issparse(coef):
+        S = coef @ X.T
+        S = S.toarray() if sp.issparse(S) else np.asarray(S)
+        return S.T + intercept
+    return np.asarray(X @ coef.T) + intercept

@@ -1,0 +1,553 @@
+"""PerceptronClassifier: the lecture's rule, scikit-learn's Perceptron, and the fast loop.
+
+Expected values come from three independent places: the lecture's worked
+update (by hand), scikit-learn's compiled Perceptron (same data, order and
+parameters), and a plain per-sample loop written here from the rule's
+definition (one sample at a time, no windows).
+"""
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_iris, make_classification
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.linear_model import Perceptron as SkPerceptron
+from sklearn.model_selection import train_test_split
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import sknet._core.perceptron as core
+from sknet._core import Network, get_activation, get_loss
+from sknet._mlp import MLPClassifier
+from sknet._perceptron import Perceptron, PerceptronClassifier
+
+MAX_INT = np.iinfo(np.int32).max
+
+
+def _data(n=300, n_features=8, n_classes=3, seed=0):
+    X, y = make_classification(n_samples=n, n_features=n_features, n_informative=5,
+                               n_redundant=1, n_classes=n_classes, random_state=seed)
+    return X, y
+
+
+def _quiet_fit(est, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(*args, **kwargs)
+
+
+# --------------------------------------------------------------------------- #
+# a plain per-sample loop, written from the rule's definition                  #
+# --------------------------------------------------------------------------- #
+def xorshift_fisher_yates(n, seed):
+    """Fisher-Yates over arange(n) with a 32-bit xorshift(13, 17, 5), draws mod 2**31."""
+    state, ind = seed or 1, list(range(n))
+    for i in range(n - 1):
+        state ^= (state << 13) & 0xFFFFFFFF
+        state ^= state >> 17
+        state ^= (state << 5) & 0xFFFFFFFF
+        j = i + (state % 2 ** 31) % (n - i)
+        ind[i], ind[j] = ind[j], ind[i]
+    return np.array(ind)
+
+
+def binary_shuffle_seed(random_state):
+    """The seed scikit-learn's binary fit draws: after the dataset's own seed."""
+    rng = np.random.RandomState(random_state)
+    rng.randint(1, MAX_INT)
+    return rng.randint(MAX_INT)
+
+
+def plain_loop(X, y01, epochs, *, eta0=1.0, sample_weight=None, alpha=0.0,
+               decay=1.0, seed=None):
+    """The perceptron rule, one sample at a time (L2 shrink when alpha > 0)."""
+    dense = X.toarray() if sp.issparse(X) else X
+    t = np.where(y01 > 0, 1.0, -1.0)
+    sw = np.ones(len(t)) if sample_weight is None else sample_weight
+    w, b = np.zeros(dense.shape[1]), 0.0
+    order = np.arange(len(t))
+    perm = None if seed is None else xorshift_fisher_yates(len(t), seed)
+    for _ in range(epochs):
+        if perm is not None:
+            order = order[perm]
+        for i in order:
+            margin = t[i] * (np.dot(w, dense[i]) + b)
+            if alpha:
+                w = w * (1.0 - eta0 * alpha)
+            if margin <= 0 and sw[i] != 0:
+                u = (eta0 * t[i]) * sw[i]
+                w = w + dense[i] * u
+                b = b + u * decay
+    return w, b
+
+
+# --------------------------------------------------------------------------- #
+# the lecture                                                                  #
+# --------------------------------------------------------------------------- #
+def test_lecture_worked_update_is_reproduced_exactly():
+    """eta = 0.1, y - y_hat = 1, x = (1, 0, 1): the updates are 0.1, 0.0, 0.1."""
+    x = np.array([[1.0, 0.0, 1.0]])
+    network = Network([3, 1], [get_activation("step")])
+    y_hat = network.predict(x)[0, 0]  # threshold output of the untrained unit
+    assert y_hat == 0.0  # so y - y_hat = 1 for the target y = 1
+
+    clf = PerceptronClassifier(eta0=0.1, shuffle=False)
+    clf.partial_fit(x, [1], classes=[0, 1])
+    assert clf.coef_[0].tolist() == [0.1, 0.0, 0.1]
+    assert clf.intercept_.tolist() == [0.1]
+
+    # y = y_hat: no update
+    clf.partial_fit(x, [1])
+    assert clf.coef_[0].tolist() == [0.1, 0.0, 0.1]
+    # y - y_hat = -1 (score 0.2 > 0 for a sample of class 0): w decreases by 0.1 x
+    clf.partial_fit([[1.0, 1.0, 0.0]], [0])
+    assert clf.coef_[0].tolist() == [0.1 - 0.1, 0.0 - 0.1, 0.1]
+    assert clf.intercept_.tolist() == [0.1 - 0.1]
+
+
+def test_step_activation_and_perceptron_criterion_are_registered_in_the_core():
+    step = get_activation("step")
+    z = np.array([[-1.0, 0.0, 2.5]])
+    assert step.forward(z.copy()).tolist() == [[0.0, 0.0, 1.0]]
+    grad = np.array([[0.3, -0.2, 1.0]])
+    assert step.backward(z, grad.copy()).tolist() == grad.tolist()  # straight through
+
+    loss = get_loss("perceptron")
+    Y = np.array([[1.0], [0.0], [1.0], [0.0]])
+    P = np.array([[0.5], [0.5], [0.0], [-2.0]])  # right, wrong, tie, right
+    assert loss.gradient(Y, P).ravel().tolist() == [0.0, 1.0, -1.0, 0.0]
+    assert loss.value(Y, P, None) == pytest.approx((0 + 0.5 + 0 + 0) / 4)
+
+    # batch size 1, identity output: the gradient step is the rule's update
+    x, eta = np.array([[2.0, -1.0]]), 0.5
+    net = Network([2, 1], [get_activation("identity")])
+    net.coefs[0][...] = [[0.25], [1.0]]  # score 0.5 - 1.0 < 0 for a positive sample
+    _, grad, _ = net.loss_and_gradient(x, np.array([[1.0]]), loss)
+    g_coef, g_intercept = net.views(grad)
+    np.testing.assert_array_equal(-eta * g_coef[0].ravel(), eta * 1.0 * x[0])
+    assert -eta * g_intercept[0][0] == eta
+
+
+# --------------------------------------------------------------------------- #
+# scikit-learn's Perceptron, weight for weight                                 #
+# --------------------------------------------------------------------------- #
+SK_CASES = [
+    {},
+    {"eta0": 0.3},
+    {"fit_intercept": False},
+    {"penalty": "l2", "alpha": 0.01},
+    {"penalty": "l1", "alpha": 0.001, "max_iter": 8},
+    {"penalty": "elasticnet", "alpha": 0.001, "l1_ratio": 0.4, "max_iter": 8},
+    {"class_weight": "balanced"},
+    {"early_stopping": True, "validation_fraction": 0.2, "n_iter_no_change": 2},
+    {"tol": None, "max_iter": 15},
+    {"random_state": 7},
+]
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("params", SK_CASES,
+                         ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "default")
+def test_weights_match_scikit_learn(params, shuffle, n_classes):
+    X, y = _data(n_classes=n_classes)
+    sw = np.random.default_rng(1).uniform(0.2, 2.0, len(y)) if "eta0" in params else None
+    theirs = _quiet_fit(SkPerceptron(shuffle=shuffle, **params), X, y, sample_weight=sw)
+    ours = _quiet_fit(PerceptronClassifier(shuffle=shuffle, stop_on_no_mistakes=False,
+                                           **params), X, y, sample_weight=sw)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-10, atol=1e-12)
+    assert ours.n_iter_ == theirs.n_iter_
+    assert ours.t_ == theirs.t_
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+def test_default_weights_are_bit_identical_to_scikit_learn():
+    X, y = _data(n=400, n_features=10, n_classes=4, seed=3)
+    theirs = _quiet_fit(SkPerceptron(), X, y)
+    ours = _quiet_fit(Perceptron(), X, y)
+    np.testing.assert_array_equal(ours.coef_, theirs.coef_)
+    np.testing.assert_array_equal(ours.intercept_, theirs.intercept_)
+    np.testing.assert_array_equal(ours.decision_function(X), theirs.decision_function(X))
+
+
+def test_partial_fit_warm_start_and_initial_weights_match_scikit_learn():
+    X, y = _data()
+    a, b = SkPerceptron(), PerceptronClassifier()
+    for part in np.array_split(np.arange(len(y)), 3):
+        a.partial_fit(X[part], y[part], classes=[0, 1, 2])
+        b.partial_fit(X[part], y[part], classes=[0, 1, 2])
+    np.testing.assert_array_equal(b.coef_, a.coef_)
+    assert (b.t_, b.n_iter_) == (a.t_, a.n_iter_)
+
+    a = _quiet_fit(SkPerceptron(warm_start=True, max_iter=3), X, y)
+    b = _quiet_fit(PerceptronClassifier(warm_start=True, max_iter=3), X, y)
+    _quiet_fit(a, X[:150], y[:150])
+    _quiet_fit(b, X[:150], y[:150])
+    np.testing.assert_array_equal(b.coef_, a.coef_)
+
+    coef = np.random.default_rng(0).normal(size=(3, X.shape[1]))
+    icpt = np.array([0.5, -0.5, 0.25])
+    given = coef.copy()
+    a = _quiet_fit(SkPerceptron(), X, y, coef_init=coef.copy(), intercept_init=icpt.copy())
+    b = _quiet_fit(PerceptronClassifier(), X, y, coef_init=coef, intercept_init=icpt)
+    np.testing.assert_array_equal(b.coef_, a.coef_)
+    np.testing.assert_array_equal(b.intercept_, a.intercept_)
+    np.testing.assert_array_equal(coef, given)  # the caller's array is not written to
+
+
+def test_convergence_warning_as_scikit_learn():
+    X, y = _data(seed=5)
+    with pytest.warns(ConvergenceWarning, match="Maximum number of iteration"):
+        SkPerceptron(max_iter=2).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="Maximum number of iteration"):
+        PerceptronClassifier(max_iter=2).fit(X, y)
+
+
+# --------------------------------------------------------------------------- #
+# stopping: the lecture's "until no errors are made"                           #
+# --------------------------------------------------------------------------- #
+def _separable(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    score = X @ np.array([1.0, -2.0, 0.5, 0.0, 1.5]) + 0.3
+    keep = np.abs(score) > 0.5  # a margin, so the rule converges quickly
+    return X[keep], (score[keep] > 0).astype(int)
+
+
+def test_separable_data_reaches_zero_errors_and_stops_before_max_iter_even_with_tol_none():
+    X, y = _separable()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = PerceptronClassifier(tol=None, max_iter=1000).fit(X, y)
+    assert clf.score(X, y) == 1.0
+    assert clf.n_iter_ < 1000
+    assert clf.t_ == clf.n_iter_ * len(y) + 1
+    # scikit-learn goes on to max_iter; the weights cannot have moved after that epoch
+    theirs = SkPerceptron(tol=None, max_iter=1000).fit(X, y)
+    assert theirs.n_iter_ == 1000
+    np.testing.assert_array_equal(clf.coef_, theirs.coef_)
+    np.testing.assert_array_equal(clf.intercept_, theirs.intercept_)
+
+
+def test_no_mistake_rule_can_be_switched_off():
+    X, y = _separable()
+    clf = PerceptronClassifier(tol=None, max_iter=50, stop_on_no_mistakes=False).fit(X, y)
+    assert clf.n_iter_ == 50
+
+
+def test_each_class_stops_on_its_own():
+    X, y = _data(n=300, n_classes=3, seed=2)
+    clf = _quiet_fit(PerceptronClassifier(stop_on_no_mistakes=False), X, y)
+    epochs = []
+    for k in range(3):  # each unit alone, as a binary problem with the same seed
+        seed = np.random.RandomState(0).randint(MAX_INT, size=3)[k]
+        one = _quiet_fit(SkPerceptron(random_state=int(seed)), X, (y == k).astype(int))
+        epochs.append(one.n_iter_)
+    assert clf.n_iter_ == max(epochs)
+    assert len(set(epochs)) > 1  # the units really stopped at different epochs
+
+
+def test_xor_is_never_learned_but_a_hidden_layer_learns_it():
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = np.array([0, 1, 1, 0])
+    for seed in range(5):
+        for kwargs in ({}, {"eta0": 0.1}, {"weight_init": "random"}, {"shuffle": False}):
+            clf = _quiet_fit(PerceptronClassifier(random_state=seed, tol=None,
+                                                  max_iter=100, **kwargs), X, y)
+            assert np.sum(clf.predict(X) == y) <= 3
+    for seed in range(3):
+        mlp = MLPClassifier(hidden_layer_sizes=(4,), activation="tanh", solver="lbfgs",
+                            max_iter=500, random_state=seed).fit(X, y)
+        assert mlp.score(X, y) == 1.0
+
+
+def test_iris_mean_accuracy_within_one_point_of_scikit_learn():
+    X, y = load_iris(return_X_y=True)
+    ours, theirs = [], []
+    for seed in range(5):
+        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, stratify=y,
+                                                  random_state=seed)
+        ours.append(_quiet_fit(Perceptron(random_state=seed), X_tr, y_tr).score(X_te, y_te))
+        theirs.append(_quiet_fit(SkPerceptron(random_state=seed), X_tr, y_tr)
+                      .score(X_te, y_te))
+    assert abs(np.mean(ours) - np.mean(theirs)) <= 0.01
+
+
+# --------------------------------------------------------------------------- #
+# the windowed loop equals the plain per-sample loop                           #
+# --------------------------------------------------------------------------- #
+def _wide_integer_data(n=600, n_features=600, seed=0):
+    """Small integers (all sums exact) and wide rows (several chunks per epoch)."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(-3, 4, size=(n, n_features)).astype(float)
+    y = (X @ rng.normal(size=n_features) + rng.normal(scale=5, size=n) > 0).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_windowed_loop_equals_plain_loop_bit_for_bit(shuffle):
+    X, y = _wide_integer_data()
+    clf = PerceptronClassifier(shuffle=shuffle, tol=None, max_iter=4,
+                               stop_on_no_mistakes=False).fit(X, y)
+    w, b = plain_loop(X, y, 4, seed=binary_shuffle_seed(0) if shuffle else None)
+    np.testing.assert_array_equal(clf.coef_[0], w)
+    assert clf.intercept_[0] == b
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.002])
+def test_windowed_loop_equals_plain_loop_with_weights_and_l2(alpha):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(500, 300))
+    y = (X[:, :10].sum(axis=1) + rng.normal(size=500) > 0).astype(int)
+    sw = rng.uniform(0, 2, size=500)
+    sw[::7] = 0.0
+    penalty = "l2" if alpha else None
+    clf = PerceptronClassifier(eta0=0.7, penalty=penalty, alpha=alpha or 1e-4, tol=None,
+                               max_iter=3, stop_on_no_mistakes=False)
+    clf.fit(X, y, sample_weight=sw)
+    w, b = plain_loop(X, y, 3, eta0=0.7, sample_weight=sw, alpha=alpha,
+                      seed=binary_shuffle_seed(0))
+    np.testing.assert_allclose(clf.coef_[0], w, rtol=1e-10, atol=1e-12)
+    assert clf.intercept_[0] == pytest.approx(b, rel=1e-12)
+
+
+def test_windowed_loop_equals_plain_loop_on_sparse_rows():
+    X, y = _wide_integer_data(n=800, n_features=400, seed=1)
+    X[np.abs(X) < 3] = 0.0
+    Xs = sp.csr_matrix(X)
+    clf = PerceptronClassifier(tol=None, max_iter=3, stop_on_no_mistakes=False).fit(Xs, y)
+    # scikit-learn's sparse fit moves the intercept by 0.01 of each step
+    w, b = plain_loop(Xs, y, 3, decay=0.01, seed=binary_shuffle_seed(0))
+    np.testing.assert_array_equal(clf.coef_[0], w)
+    assert clf.intercept_[0] == pytest.approx(b, rel=1e-12)
+
+
+def test_shuffle_is_scikit_learn_shuffle():
+    for n, seed in [(1, 5), (2, 1), (10, 123456789), (257, 0), (1000, 2 ** 31 - 2)]:
+        np.testing.assert_array_equal(core.shuffle_permutation(n, seed),
+                                      xorshift_fisher_yates(n, seed))
+    seq = pytest.importorskip("sklearn.utils._seq_dataset")
+    n = 50
+    data = seq.ArrayDataset64(np.zeros((n, 1)), np.zeros(n), np.ones(n), seed=1)
+    order = np.arange(n)
+    for _ in range(3):  # the same shuffle applied again each epoch
+        data._shuffle_py(987654)
+        order = order[core.shuffle_permutation(n, 987654)]
+        np.testing.assert_array_equal([data._next_py()[-1] for _ in range(n)], order)
+
+
+# --------------------------------------------------------------------------- #
+# sparse input                                                                 #
+# --------------------------------------------------------------------------- #
+def test_sparse_input_equals_dense_input():
+    X, y = _data(n=300, n_features=20, seed=6)
+    X[np.abs(X) < 0.8] = 0.0
+    Xs = sp.csr_matrix(X)
+    dense = _quiet_fit(PerceptronClassifier(fit_intercept=False), X, y)
+    sparse = _quiet_fit(PerceptronClassifier(fit_intercept=False), Xs, y)
+    np.testing.assert_array_equal(sparse.coef_, dense.coef_)
+    np.testing.assert_array_equal(sparse.predict(Xs), dense.predict(X))
+    np.testing.assert_allclose(sparse.decision_function(Xs), dense.decision_function(X))
+    np.testing.assert_allclose(dense.decision_function(Xs), dense.decision_function(X))
+
+
+@pytest.mark.parametrize("params", [{}, {"penalty": "l2", "alpha": 0.001}],
+                         ids=["default", "l2"])
+def test_sparse_input_matches_scikit_learn_sparse_fit(params):
+    """With an intercept, a sparse fit moves it by 0.01 of a step; with L2 the
+    stopping objective counts the touched features only -- both as scikit-learn."""
+    X, y = _data(n=300, n_features=20, seed=6)
+    X[np.abs(X) < 0.8] = 0.0
+    Xs = sp.csr_matrix(X)
+    theirs = _quiet_fit(SkPerceptron(**params), Xs, y)
+    ours = _quiet_fit(PerceptronClassifier(stop_on_no_mistakes=False, **params), Xs, y)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-10, atol=1e-12)
+    assert ours.n_iter_ == theirs.n_iter_
+
+
+def test_sparsify_and_densify_keep_the_predictions():
+    X, y = _data()
+    clf = _quiet_fit(PerceptronClassifier(penalty="l1", alpha=0.01, max_iter=5), X, y)
+    scores = clf.decision_function(X)
+    assert sp.issparse(clf.sparsify().coef_)
+    np.testing.assert_allclose(clf.decision_function(X), scores)
+    np.testing.assert_allclose(clf.decision_function(sp.csr_matrix(X)), scores)
+    assert isinstance(clf.densify().coef_, np.ndarray)
+    np.testing.assert_allclose(clf.decision_function(X), scores)
+
+
+# --------------------------------------------------------------------------- #
+# the rest of the contract                                                     #
+# --------------------------------------------------------------------------- #
+def test_float32_trains_and_predicts_in_float32():
+    X, y = _data()
+    clf = _quiet_fit(PerceptronClassifier(), X.astype(np.float32), y)
+    assert clf.coef_.dtype == np.float32 and clf.intercept_.dtype == np.float32
+    assert clf.decision_function(X.astype(np.float32)).dtype == np.float32
+    theirs = _quiet_fit(SkPerceptron(), X.astype(np.float32), y)
+    np.testing.assert_allclose(clf.coef_, theirs.coef_, rtol=1e-4, atol=1e-4)
+
+
+def test_threads_give_the_same_units():
+    X, y = _data(n_classes=4, n=400)
+    one = _quiet_fit(PerceptronClassifier(), X, y)
+    two = _quiet_fit(PerceptronClassifier(n_jobs=2), X, y)
+    np.testing.assert_array_equal(two.coef_, one.coef_)
+    assert two.n_iter_ == one.n_iter_
+
+
+def test_random_initial_weights_are_small_and_seeded():
+    X, y = _data(n=100, n_classes=2)
+    a = PerceptronClassifier(weight_init="random", random_state=3, max_iter=1,
+                             shuffle=False)
+    start = np.random.RandomState(3).uniform(-0.01, 0.01, size=(1, X.shape[1] + 1))
+    # one epoch from those weights, by the plain loop
+    _quiet_fit(a, X, y)
+    t = np.where(y == 1, 1.0, -1.0)
+    w, b = start[0, :-1].copy(), start[0, -1]
+    for i in range(len(y)):
+        if t[i] * (np.dot(w, X[i]) + b) <= 0:
+            w, b = w + X[i] * t[i], b + t[i]
+    np.testing.assert_allclose(a.coef_[0], w, rtol=1e-12, atol=1e-12)
+    assert a.intercept_[0] == pytest.approx(b)
+
+
+def test_interrupted_fit_keeps_the_last_complete_epoch(monkeypatch):
+    X, y = _data(n=200, n_classes=2)
+    expected = PerceptronClassifier(tol=None, max_iter=2, shuffle=False,
+                                    stop_on_no_mistakes=False).fit(X, y)
+    original, calls = core._DenseRule.epoch, []
+
+    def epoch(self, order):
+        calls.append(1)
+        if len(calls) == 3:  # part-way through the third epoch
+            self._update(0)
+            raise KeyboardInterrupt
+        return original(self, order)
+
+    monkeypatch.setattr(core._DenseRule, "epoch", epoch)
+    clf = PerceptronClassifier(tol=None, max_iter=10, shuffle=False,
+                               stop_on_no_mistakes=False)
+    with pytest.warns(UserWarning, match="interrupted"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 2
+    np.testing.assert_array_equal(clf.coef_, expected.coef_)
+    np.testing.assert_array_equal(clf.intercept_, expected.intercept_)
+
+
+def _state(est):
+    return copy.deepcopy({k: v for k, v in vars(est).items()})
+
+
+def _assert_same_state(before, est):
+    after = vars(est)
+    assert set(after) == set(before)
+    for key, value in before.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(after[key], value)
+        else:
+            assert after[key] == value, key
+
+
+BAD_CALLS = [
+    ("fit", lambda X, y: ((np.where(X > 1, np.nan, X), y), {}), "NaN"),
+    ("fit", lambda X, y: ((X, y + 0.5), {}), "Unknown label type"),
+    ("fit", lambda X, y: ((X, np.zeros_like(y)), {}), "class"),
+    ("fit", lambda X, y: ((X, y), {"sample_weight": np.ones(3)}), "sample_weight"),
+    ("fit", lambda X, y: ((X, y), {"sample_weight": -np.ones(len(y))}), "Negative"),
+    ("fit", lambda X, y: ((X, y), {"coef_init": np.zeros((2, X.shape[1]))}), "coef_init"),
+    ("fit", lambda X, y: ((X, y), {"intercept_init": np.zeros(5)}), "intercept_init"),
+    ("fit", lambda X, y: ((X * 1e306, y), {}), "overflow"),
+    ("partial_fit", lambda X, y: ((X, y + 7), {}), "not in classes"),
+    ("partial_fit", lambda X, y: ((X[:, :3], y), {}), "features"),
+    ("partial_fit", lambda X, y: ((X, y), {"classes": [0, 1]}), "classes"),
+    ("predict", lambda X, y: ((X[:, :3],), {}), "features"),
+]
+
+
+@pytest.mark.parametrize("method, make, match", BAD_CALLS)
+def test_bad_input_gives_a_clear_error_and_changes_nothing(method, make, match):
+    X, y = _data(n=120, n_classes=3)
+    clf = _quiet_fit(PerceptronClassifier(max_iter=5), X, y)
+    before = _state(clf)
+    args, kwargs = make(X, y)
+    with pytest.raises(ValueError, match=match):
+        getattr(clf, method)(*args, **kwargs)
+    _assert_same_state(before, clf)
+
+
+BAD_PARAMS = [
+    ({"penalty": "elastic_net"}, ValueError, "Did you mean 'elasticnet'"),
+    ({"penalty": "none"}, ValueError, "penalty"),
+    ({"eta0": 0.0}, ValueError, "eta0"),
+    ({"alpha": -1.0}, ValueError, "alpha"),
+    ({"l1_ratio": 1.5}, ValueError, "l1_ratio"),
+    ({"max_iter": 0}, ValueError, "max_iter"),
+    ({"tol": -1.0}, ValueError, "tol"),
+    ({"validation_fraction": 1.0}, ValueError, "validation_fraction"),
+    ({"n_iter_no_change": 0}, ValueError, "n_iter_no_change"),
+    ({"class_weight": "auto"}, ValueError, "class_weight"),
+    ({"weight_init": "ones"}, ValueError, "weight_init"),
+    ({"shuffle": "yes"}, TypeError, "shuffle"),
+    ({"random_state": "seed"}, ValueError, "seed"),
+]
+
+
+@pytest.mark.parametrize("params, error, match", BAD_PARAMS)
+def test_bad_parameters_are_named_and_change_nothing(params, error, match):
+    X, y = _data(n=60)
+    clf = _quiet_fit(PerceptronClassifier(max_iter=3), X, y)
+    fitted = {k: copy.deepcopy(v) for k, v in vars(clf).items() if k.endswith("_")}
+    clf.set_params(**params)
+    with pytest.raises(error, match=match):
+        clf.fit(X, y)
+    assert {k for k in vars(clf) if k.endswith("_")} == set(fitted)
+    for key, value in fitted.items():
+        np.testing.assert_array_equal(getattr(clf, key), value)
+
+
+def test_partial_fit_refusals():
+    X, y = _data(n=60)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        PerceptronClassifier().partial_fit(X, y)
+    with pytest.raises(ValueError, match="early_stopping"):
+        PerceptronClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="balanced"):
+        PerceptronClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(NotFittedError):
+        PerceptronClassifier().predict(X)
+
+
+def test_perceptron_is_the_same_class():
+    assert Perceptron is PerceptronClassifier
+    sk_params = set(SkPerceptron().get_params())
+    ours = PerceptronClassifier().get_params()
+    assert sk_params <= set(ours)
+    assert {k: ours[k] for k in sk_params} == SkPerceptron().get_params()
+    assert set(ours) - sk_params == {"stop_on_no_mistakes", "weight_init"}
+
+
+# --------------------------------------------------------------------------- #
+# scikit-learn's estimator checks                                              #
+# --------------------------------------------------------------------------- #
+EXPECTED_FAILED_CHECKS = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "The rule is sequential: a sample of weight 2 makes one step of twice "
+        "the size, while the same sample repeated makes two steps, the second "
+        "only if the first did not fix the mistake (scikit-learn lists the "
+        "same failure for its Perceptron)."
+    ),
+    "check_sample_weight_equivalence_on_sparse_data": (
+        "As on dense data: a weighted step is not two sequential steps."
+    ),
+}
+
+
+@parametrize_with_checks([PerceptronClassifier(max_iter=5)],
+                         expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)

@@ -1,0 +1,1132 @@
+"""Robustness: bad input, numerical trouble, interruption, threads, memory.
+
+Every estimator in ``ESTIMATORS`` (fast parameters) goes through every test.
+A new estimator joins by being appended to that list.
+
+Input fuzzing draws inputs with hypothesis: shapes (0 rows, 1 row, 1 feature,
+more features than rows), dtypes (bool, integers, float16/32/64, object,
+complex, numeric strings), NaN and infinities, scipy.sparse matrices, pandas
+frames with odd or mixed column names, targets of the wrong length, string
+labels, a single class, and the wrong number of features at predict time.
+Each drawn case records its *defects* (what is wrong with it). A call on a
+case without defects must work and return well-formed output; a call on a
+case with defects may only raise a ValueError or TypeError whose message
+names one of them. No call may emit a RuntimeWarning, and a call that raises,
+or one that only reads (predict, transform, score, ...), must leave the
+estimator exactly as it was.
+"""
+
+import copy
+import inspect
+import re
+import signal
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import get_tags
+
+from sknet import MLPClassifier, MLPRegressor
+from sknet._autoencoder import AutoencoderTransformer
+from sknet._perceptron import PerceptronClassifier
+
+# --------------------------------------------------------------------------- #
+# the estimators, with parameters that make a fit take milliseconds            #
+# --------------------------------------------------------------------------- #
+ESTIMATORS = [
+    MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0),
+    MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0),
+    AutoencoderTransformer(n_components=2, hidden_layer_sizes=(4,), max_iter=3,
+                           random_state=0),
+    PerceptronClassifier(max_iter=5, random_state=0),
+]
+
+# Bugs these tests found in sknet (details, reproductions and fixes are in the
+# robustness report). Each is pinned by a strict xfail test; the fuzzers and
+# the timer test steer around it while it is listed. When its fix lands the
+# pin passes, which fails the run (XPASS strict): delete the entry then.
+KNOWN_BUGS = {
+    "first_partial_fit_accepts_unknown_labels":
+        "the first partial_fit binarizes y against `classes` without checking it",
+    "predict_log_proba_takes_log_of_zero":
+        "predict_log_proba is np.log of probabilities that saturated to 0",
+    "overflow_warnings_escape_training":
+        "matmul / optimizer overflow warns before the divergence check",
+    "poisson_loss_divides_by_zero":
+        "the Poisson loss computes Y / P with an exp output that underflowed to 0",
+    "perceptron_interrupt_outside_epoch_escapes":
+        "PerceptronClassifier: Ctrl-C during the per-epoch report or validation "
+        "escapes fit as KeyboardInterrupt",
+    "perceptron_predict_rejects_numeric_strings_that_fit_accepts":
+        "PerceptronClassifier.fit converts numeric strings, decision_function "
+        "refuses them",
+}
+
+
+def pinned(bug):
+    """A strict xfail mark for a listed bug; no mark once it is delisted."""
+    if bug not in KNOWN_BUGS:
+        return pytest.mark.skipif(False, reason="fixed")
+    return pytest.mark.xfail(strict=True, reason=f"{bug}: {KNOWN_BUGS[bug]}")
+
+
+READ_ONLY_METHODS = ("predict", "predict_proba", "predict_log_proba",
+                     "decision_function", "transform", "inverse_transform", "score")
+FIT_METHODS = ("fit", "partial_fit", "fit_transform")
+
+N_FEATURES = 3  # the reference models are fitted on 3 features
+CLASSES = np.array([0, 1, 2])
+NAMES = ["a", "b", "c"]
+
+
+def _est_id(est):
+    return type(est).__name__
+
+
+def _kind(est):
+    if is_classifier(est):
+        return "classifier"
+    if is_regressor(est):
+        return "regressor"
+    return "transformer"
+
+
+def _weights(model):
+    """The fitted weights and biases of a network or of a perceptron."""
+    if hasattr(model, "coefs_"):
+        return list(model.coefs_) + list(model.intercepts_)
+    return [model.coef_, model.intercept_]
+
+
+def _methods(est):
+    return [m for m in FIT_METHODS + READ_ONLY_METHODS if hasattr(est, m)]
+
+
+# --------------------------------------------------------------------------- #
+# what a rejection must say, per defect                                        #
+# --------------------------------------------------------------------------- #
+# "hard" defects must be rejected; "soft" ones may work or be rejected.
+HARD = {
+    "nan": r"NaN",
+    "inf": r"infinity|inf",
+    "complex": r"[Cc]omplex",
+    "zero_rows": r"0 sample",
+    "zero_features": r"0 feature",
+    "n_features": r"features",
+    "empty_list": r"2D array",
+    # scikit-learn's check_array on a DataFrame without columns (upstream wording)
+    "frame_no_columns": r"0 feature|at least one array or dtype is required",
+    "mixed_names": r"feature names|string names",
+    "names_mismatch": r"feature names",
+    "string_in_X": r"convert|string",
+    "y_length": r"inconsistent numbers of samples|0 sample",
+    "y_none": r"requires y",
+    "y_nan": r"NaN",
+    "y_inf": r"infinity",
+    "y_continuous": r"Unknown label type|continuous",
+    "y_mixed": r"Mix of label input types|not supported between instances",
+    "y_string": r"convert|numeric",
+    "y_unseen": r"class",
+    "y_outputs": r"output",
+    "sw_length": r"sample_weight",
+    "sw_negative": r"[Nn]egative",
+    "sw_zero": r"zero",
+    "sw_nan": r"NaN",
+}
+SOFT = {
+    "single_class": r"class",
+    # values around 1e6 may make training diverge: scikit-learn's error then
+    "large_values": r"^Solver produced non-finite parameter weights",
+    "score_labels": r"Mix of label input types|not supported between instances|type",
+    "score_outputs": r"output",
+    "sparse_codes": r"[Ss]parse",  # inverse_transform may want dense codes
+    "multilabel_unsupported": r"1d array|multilabel|multi-label",
+}
+
+
+@dataclass
+class Case:
+    """One drawn call: the method, its arguments and what is wrong with them."""
+
+    method: str
+    fitted_on: str  # "array", "frame" or "nothing" (a fresh clone)
+    X: object
+    y: object = None
+    sample_weight: object = None
+    classes: object = None
+    defects: set = field(default_factory=set)
+
+    def hard_defects(self):
+        return {d for d in self.defects if d in HARD}
+
+
+# --------------------------------------------------------------------------- #
+# drawing X                                                                    #
+# --------------------------------------------------------------------------- #
+DENSE_DTYPES = ["float64", "float64", "float64", "float32", "float32", "float16",
+                "int64", "int8", "uint8", "bool", "object", "numeric_str",
+                "complex128", "object_with_word"]
+SPARSE_DTYPES = ["float64", "float64", "float32", "int64", "bool", "complex128"]
+CONTAINERS = ["ndarray", "ndarray_F", "list", "csr", "csc", "coo", "csr_array",
+              "frame", "frame_odd_names", "frame_mixed_names", "frame_nullable"]
+ODD_NAMES = ["", " ", "a b", "ñ", "x" * 60, "0", "1.5", "None", "__dict__",
+             "coefs_", "\n", "日本", "a"]
+
+
+def _cast(values, dtype):
+    """``values`` (float64, finite) as ``dtype``, with no out-of-range cast."""
+    if dtype in ("int64", "int8", "uint8"):
+        info = np.iinfo(dtype)
+        return np.clip(np.round(values), max(info.min, -1e18), min(info.max, 1e18)).astype(dtype)
+    if dtype == "bool":
+        return values > 0
+    if dtype in ("float16", "float32"):
+        limit = np.finfo(dtype).max / 2
+        return np.clip(values, -limit, limit).astype(dtype)
+    if dtype == "complex128":
+        return values + 1j
+    if dtype == "object":
+        return values.astype(object)
+    if dtype == "numeric_str":
+        return values.astype(str)
+    if dtype == "object_with_word":
+        out = values.astype(object)
+        if out.size:
+            out.flat[0] = "word"
+        return out
+    return values.astype(dtype)
+
+
+def _inject(values, special, position, defects):
+    """Put NaN or an infinity at ``position`` of a float array."""
+    if special is None or values.size == 0 or values.dtype.kind not in "fcO":
+        return values
+    values = values.copy()
+    values.flat[position % values.size] = {"nan": np.nan, "inf": np.inf,
+                                           "-inf": -np.inf}[special]
+    defects.add("nan" if special == "nan" else "inf")
+    return values
+
+
+@st.composite
+def matrices(draw, n_features, scale, dtypes=DENSE_DTYPES):
+    """(X, defects) for one call; ``n_features`` is what the model expects."""
+    n_rows = draw(st.sampled_from([0, 1, 2, 3, 3, 5, 5, 9, 9, 9]))
+    n_cols = draw(n_features)
+    container = draw(st.sampled_from(CONTAINERS))
+    sparse = container in ("csr", "csc", "coo", "csr_array")
+    dtype = draw(st.sampled_from(SPARSE_DTYPES if sparse else dtypes))
+    values = draw(hnp.arrays(np.float64, (n_rows, n_cols),
+                             elements=st.floats(-1, 1, allow_subnormal=False)))
+    values = _cast(values * scale, dtype)
+    defects = set()
+    special = draw(st.sampled_from([None] * 12 + ["nan", "inf", "-inf"]))
+    values = _inject(values, special, draw(st.integers(0, 99)), defects)
+    defects |= _dtype_defects(dtype, values)
+    return _contain(values, container, defects), defects
+
+
+def _dtype_defects(dtype, values):
+    if dtype == "complex128":
+        return {"complex"}
+    if dtype == "object_with_word" and values.size:
+        return {"string_in_X"}
+    if dtype == "numeric_str" and values.size and not np.all(
+            np.isfinite(values.astype(float))):
+        return {"string_in_X"}  # "nan" / "inf" as text
+    return set()
+
+
+def _contain(values, container, defects):
+    if container == "ndarray":
+        return values
+    if container == "ndarray_F":
+        return np.asfortranarray(values)
+    if container == "list":
+        return values.tolist()
+    if container in ("csr", "csc", "coo"):
+        return getattr(sp, f"{container}_matrix")(values)
+    if container == "csr_array":
+        return sp.csr_array(values)
+    return _frame(values, container, defects)
+
+
+def _frame(values, container, defects):
+    n_cols = values.shape[1]
+    if container == "frame":
+        columns = NAMES[:n_cols] + [f"f{i}" for i in range(3, n_cols)]
+    elif container == "frame_odd_names":
+        columns = ODD_NAMES[-n_cols:] if n_cols else []
+    elif container == "frame_mixed_names":
+        columns = ["a", *range(1, n_cols)]
+        if n_cols > 1:
+            defects.add("mixed_names")
+    else:  # nullable extension dtypes, with pd.NA for NaN
+        return _nullable_frame(values)
+    return pd.DataFrame(values, columns=columns[:n_cols])
+
+
+def _nullable_frame(values):
+    kind = values.dtype.kind
+    dtype = {"b": "boolean", "i": "Int64", "u": "Int64", "f": "Float64"}.get(kind)
+    frame = pd.DataFrame(values)
+    if dtype is None or frame.shape[1] == 0:
+        return frame
+    return frame.astype(dtype)
+
+
+# --------------------------------------------------------------------------- #
+# drawing y, sample_weight and whole cases                                     #
+# --------------------------------------------------------------------------- #
+CLASSIFIER_LABELS = {
+    "fit": ["int", "int", "int", "str", "str", "float_int", "bool", "single",
+            "multilabel", "column", "continuous", "mixed", "nan", "none"],
+    "partial_fit": ["int", "int", "int", "int", "unseen", "str", "continuous", "nan",
+                    "none"],
+    "score": ["int", "int", "str"],
+}
+REGRESSOR_TARGETS = {
+    "fit": ["float", "float", "float", "int", "bool", "column", "multi", "str", "nan",
+            "inf", "none", "complex"],
+    "partial_fit": ["float", "float", "float", "int", "column", "multi", "str", "nan",
+                    "inf", "none"],
+    "score": ["float", "float", "multi"],
+}
+
+
+def _labels(kind, n, rng):
+    """Classifier targets of ``kind`` for ``n`` samples, and their defects."""
+    if kind == "int":
+        return rng.integers(0, 3, n), set()
+    if kind == "unseen":
+        return np.full(n, 3), {"y_unseen"}
+    if kind == "str":
+        return rng.choice(np.array(["cat", "dog", "ß"]), n), set()
+    if kind == "float_int":
+        return rng.integers(0, 3, n).astype(float), set()
+    if kind == "bool":
+        return rng.integers(0, 2, n).astype(bool), set()
+    if kind == "continuous":
+        return rng.integers(0, 3, n) + 0.5, {"y_continuous"}
+    if kind == "mixed":
+        y = np.array(["a", 1] * n, dtype=object)[:n]
+        return y, {"y_mixed"} if n > 1 else set()
+    if kind == "single":
+        return np.full(n, 1), set()
+    if kind == "multilabel":
+        return rng.integers(0, 2, (n, 2)), set()
+    if kind == "column":
+        return rng.integers(0, 3, (n, 1)), set()
+    y = rng.integers(0, 3, n).astype(float)  # "nan"
+    y[:1] = np.nan
+    return y, {"y_nan"} if n else set()
+
+
+def _regression_targets(kind, n, rng):
+    """Regressor targets of ``kind`` for ``n`` samples, and their defects."""
+    y = rng.normal(size=n)
+    if kind == "int":
+        return rng.integers(-5, 5, n), set()
+    if kind == "bool":
+        return y > 0, set()
+    if kind == "column":
+        return y[:, None], set()
+    if kind == "multi":
+        return rng.normal(size=(n, 2)), set()
+    if kind == "str":
+        return np.array(["cat"] * n), {"y_string"} if n else set()
+    if kind == "complex":
+        return y + 1j, {"complex"}
+    if kind in ("nan", "inf"):
+        y[:1] = np.nan if kind == "nan" else np.inf
+        return y, {f"y_{kind}"} if n else set()
+    return y, set()  # "float"
+
+
+@st.composite
+def targets(draw, est, method, fitted_on, n):
+    """(y, defects, classes) for a supervised call on ``n`` samples."""
+    kind = _kind(est)
+    if kind == "transformer":
+        return None, set(), None
+    role = "fit" if method == "fit" else method
+    table = CLASSIFIER_LABELS if kind == "classifier" else REGRESSOR_TARGETS
+    choices = table[role]
+    if kind == "classifier" and method == "partial_fit" and fitted_on == "nothing" \
+            and "first_partial_fit_accepts_unknown_labels" in KNOWN_BUGS:
+        choices = [c for c in choices if c not in ("unseen", "str")]
+    target = draw(st.sampled_from(choices))
+    if target == "none":
+        return None, {"y_none"}, None
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    make = _labels if kind == "classifier" else _regression_targets
+    y, defects = make(target, n, rng)
+    defects |= _target_context(est, method, fitted_on, target, y)
+    if draw(st.sampled_from([False] * 9 + [True])):  # a sample too many or too few
+        y = _change_length(y, shorter=draw(st.booleans()))
+        defects.add("y_length")
+    classes = CLASSES if kind == "classifier" and method == "partial_fit" \
+        and fitted_on == "nothing" else None
+    return y, defects, classes
+
+
+def _change_length(y, shorter):
+    if shorter and len(y):
+        return y[:-1]
+    extra = y[:1] if len(y) else np.zeros((1,) + y.shape[1:], dtype=y.dtype)
+    return np.concatenate([y, extra])
+
+
+def _target_context(est, method, fitted_on, target, y):
+    """Defects that depend on the model a target meets."""
+    if _kind(est) == "classifier":
+        if method == "fit" and target not in ("multilabel", "continuous") and \
+                len(np.unique(np.asarray(y, dtype=str))) == 1:
+            return {"single_class"}
+        if target == "multilabel" and not get_tags(est).classifier_tags.multi_label:
+            return {"multilabel_unsupported"}
+        if method == "partial_fit" and target == "str":
+            return {"y_unseen"}
+        if method == "score" and target == "str":
+            return {"score_labels"}
+        return set()
+    if target == "multi" and method == "partial_fit" and fitted_on != "nothing":
+        return {"y_outputs"}
+    if target == "multi" and method == "score":
+        return {"score_outputs"}
+    return set()
+
+
+SAMPLE_WEIGHTS = [None] * 8 + ["ones", "length", "negative", "zeros", "nan"]
+
+
+@st.composite
+def sample_weights(draw, est, method, n):
+    """(sample_weight, defects) when ``method`` takes sample weights."""
+    if "sample_weight" not in inspect.signature(getattr(est, method)).parameters:
+        return None, set()
+    kind = draw(st.sampled_from(SAMPLE_WEIGHTS))
+    if kind is None or (n == 0 and kind != "length"):
+        return None, set()
+    weights = np.ones(n)
+    if kind == "length":
+        return np.ones(n + 1), {"sw_length"}
+    if kind == "negative":
+        weights[0] = -1.0
+    elif kind == "zeros":
+        weights[:] = 0.0
+    elif kind == "nan":
+        weights[0] = np.nan
+    names = {"negative": "sw_negative", "zeros": "sw_zero", "nan": "sw_nan"}
+    return weights, {names[kind]} if kind in names else set()
+
+
+def _n_rows(X):
+    return len(X) if isinstance(X, list) else X.shape[0]
+
+
+def _n_cols(X):
+    if isinstance(X, list):
+        return len(X[0]) if X else 0
+    return X.shape[1]
+
+
+def _shape_defects(X, method, fitted_on, expected):
+    """Defects of X's shape and column names against the fitted model."""
+    defects = set()
+    if isinstance(X, list) and not X:
+        defects.add("empty_list")
+    if _n_rows(X) == 0:
+        defects.add("zero_rows")
+    if _n_cols(X) == 0:
+        defects.add("zero_features")
+        if isinstance(X, pd.DataFrame):
+            defects.add("frame_no_columns")
+    checked = fitted_on != "nothing" and method not in ("fit", "fit_transform")
+    if checked and _n_cols(X) != expected:
+        defects.add("n_features")
+    if checked and fitted_on == "frame" and isinstance(X, pd.DataFrame) and \
+            all(isinstance(c, str) for c in X.columns) and \
+            list(X.columns) != NAMES:
+        defects.add("names_mismatch")
+    return defects
+
+
+def _expected_features(est, method):
+    return est.n_components if method == "inverse_transform" else N_FEATURES
+
+
+@st.composite
+def cases(draw, est, scales):
+    """One call on ``est``: a method, a model to call it on, and inputs."""
+    method = draw(st.sampled_from(_methods(est)))
+    models = ["nothing", "array", "frame"] if method in FIT_METHODS else ["array", "frame"]
+    fitted_on = draw(st.sampled_from(models))
+    expected = _expected_features(est, method)
+    widths = [0, 1, 2, 2, 3, 3, 6, 6] if fitted_on == "nothing" or method in ("fit", "fit_transform") \
+        else [expected] * 8 + [0, 1, 6]
+    if method == "predict_log_proba" and "predict_log_proba_takes_log_of_zero" in KNOWN_BUGS:
+        scales = [s for s in scales if s < 1e6] or scales
+    scale = draw(st.sampled_from(scales))
+    dtypes = DENSE_DTYPES
+    if isinstance(est, PerceptronClassifier) and \
+            "perceptron_predict_rejects_numeric_strings_that_fit_accepts" in KNOWN_BUGS:
+        dtypes = [d for d in DENSE_DTYPES if d != "numeric_str"]
+    X, defects = draw(matrices(st.sampled_from(widths), scale, dtypes))
+    if scale >= 1e6 and method in FIT_METHODS:
+        defects.add("large_values")
+    defects |= _shape_defects(X, method, fitted_on, expected)
+    if method == "inverse_transform":  # codes carry no feature names
+        defects -= {"mixed_names", "names_mismatch"}
+        if sp.issparse(X):
+            defects.add("sparse_codes")
+    case = Case(method, fitted_on, X, defects=defects)
+    if method in ("fit", "partial_fit", "score"):
+        case.y, y_defects, case.classes = draw(targets(est, method, fitted_on, _n_rows(X)))
+        case.defects |= y_defects
+    if method in ("fit", "partial_fit"):
+        case.sample_weight, sw_defects = draw(sample_weights(est, method, _n_rows(X)))
+        case.defects |= sw_defects
+    return case
+
+
+# --------------------------------------------------------------------------- #
+# reference models, state fingerprints, running a case                         #
+# --------------------------------------------------------------------------- #
+_REFERENCES = {}
+
+
+def _training_data(est, n=30, frame=False):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, N_FEATURES))
+    kind = _kind(est)
+    y = {"classifier": CLASSES[np.arange(n) % 3], "regressor": X @ [1.0, 2.0, 3.0],
+         "transformer": None}[kind]
+    return (pd.DataFrame(X, columns=NAMES) if frame else X), y
+
+
+def _quiet_fit(est, X, y):
+    """Fit, ignoring the convergence warnings of a few epochs (not RuntimeWarning)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning)
+        return est.fit(X, y)
+
+
+def _reference(est, fitted_on):
+    """A fitted copy of ``est`` (on arrays or on a frame with column names)."""
+    if fitted_on == "nothing":
+        return clone(est)
+    key = (id(est), fitted_on)
+    if key not in _REFERENCES:
+        X, y = _training_data(est, frame=fitted_on == "frame")
+        _REFERENCES[key] = _quiet_fit(clone(est), X, y)
+    return copy.deepcopy(_REFERENCES[key])
+
+
+def fingerprint(obj):
+    """A deep, comparable snapshot of an object's state (arrays by bytes)."""
+    if isinstance(obj, np.ndarray):
+        data = repr(obj.tolist()) if obj.dtype == object else obj.tobytes()
+        return ("ndarray", obj.dtype.str, obj.shape, data)
+    if isinstance(obj, (list, tuple)):
+        return (type(obj).__name__, tuple(fingerprint(v) for v in obj))
+    if isinstance(obj, dict):
+        items = sorted(obj.items(), key=lambda kv: repr(kv[0]))
+        return ("dict", tuple((repr(k), fingerprint(v)) for k, v in items))
+    if isinstance(obj, (float, np.floating)):
+        return (type(obj).__name__, repr(obj))
+    if hasattr(obj, "__dict__") and not isinstance(obj, type):
+        return (type(obj).__qualname__, fingerprint(vars(obj)))
+    return (type(obj).__name__, repr(obj))
+
+
+def _changed_keys(before, after):
+    b, a = dict(before[1][1]), dict(after[1][1])
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+class Hang(BaseException):
+    """A call ran past the watchdog's limit."""
+
+
+@contextmanager
+def watchdog(seconds):
+    """Raise ``Hang`` in the main thread if the block runs past ``seconds``."""
+    def handler(signum, frame):
+        raise Hang(f"the call ran for more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _invoke(model, case):
+    method = getattr(model, case.method)
+    kwargs = {}
+    if case.sample_weight is not None:
+        kwargs["sample_weight"] = case.sample_weight
+    if case.classes is not None:
+        kwargs["classes"] = case.classes
+    if case.y is None and (case.method not in ("fit", "partial_fit", "score")
+                           or _kind(model) == "transformer"):
+        return method(case.X, **kwargs)
+    return method(case.X, case.y, **kwargs)
+
+
+def run_case(est, case):
+    """Call ``case`` on a model; returns (model, result, error, warnings, before)."""
+    model = _reference(est, case.fitted_on)
+    before = fingerprint(model)
+    result = error = None
+    with warnings.catch_warnings(record=True) as caught, watchdog(60):
+        warnings.simplefilter("always")
+        try:
+            result = _invoke(model, case)
+        except Exception as exc:  # judged by check_case
+            error = exc
+    return model, result, error, caught, before
+
+
+# --------------------------------------------------------------------------- #
+# judging a case                                                               #
+# --------------------------------------------------------------------------- #
+def _no_runtime_warning(caught):
+    found = [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})"
+             for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert not found, f"RuntimeWarning escaped: {found}"
+
+
+def check_case(case, model, result, error, caught, before):
+    """The contract: works on valid input, rejects bad input clearly, no side effects."""
+    _no_runtime_warning(caught)
+    if error is not None:
+        assert isinstance(error, (ValueError, TypeError)), (
+            f"{type(error).__name__} raised: {error}")
+        patterns = [HARD.get(d) or SOFT[d] for d in case.defects]
+        assert patterns, f"valid input rejected: {type(error).__name__}: {error}"
+        assert any(re.search(p, str(error)) for p in patterns), (
+            f"the message names none of {sorted(case.defects)}: {error}")
+        after = fingerprint(model)
+        assert after == before, f"a rejected call changed {_changed_keys(before, after)}"
+        return
+    assert not case.hard_defects(), f"accepted input with {sorted(case.hard_defects())}"
+    if case.method in READ_ONLY_METHODS:
+        after = fingerprint(model)
+        assert after == before, f"{case.method} changed {_changed_keys(before, after)}"
+        _check_output(model, case.method, result, _n_rows(case.X))
+    else:
+        _check_fitted(model, case)
+
+
+def _check_output(model, method, result, n):
+    if method == "score":
+        assert isinstance(result, float)
+        assert np.isfinite(result) or (n < 2 and _kind(model) == "regressor")
+        return
+    result = np.asarray(result)
+    assert result.shape[0] == n
+    if method == "predict" and _kind(model) == "classifier":
+        assert np.isin(result, model.classes_).all()
+    elif method == "predict_proba":
+        assert result.shape == (n, len(model.classes_))
+        assert np.all((result >= 0) & (result <= 1))
+        np.testing.assert_allclose(result.sum(axis=1), 1.0, rtol=1e-6)
+    elif method == "predict_log_proba":
+        assert not np.isnan(result).any() and np.all(result <= 0)
+    else:
+        assert np.isfinite(result).all()
+    if method in ("transform", "inverse_transform"):
+        width = model.n_components if method == "transform" else model.n_features_in_
+        assert result.shape == (n, width)
+
+
+def _check_fitted(model, case):
+    assert model.n_features_in_ == _n_cols(case.X)
+    assert all(np.isfinite(W).all() for W in _weights(model))
+    read = "predict" if hasattr(model, "predict") else "transform"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = getattr(model, read)(case.X)
+    _no_runtime_warning(caught)
+    assert np.asarray(out).shape[0] == _n_rows(case.X)
+
+
+# --------------------------------------------------------------------------- #
+# the fuzz tests                                                               #
+# --------------------------------------------------------------------------- #
+SCALES = [1.0, 1.0, 100.0, 1e6]
+_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+FAST = settings(max_examples=50, deadline=None, derandomize=True, database=None,
+                suppress_health_check=_HEALTH)
+THOROUGH = settings(max_examples=1000, deadline=None, suppress_health_check=_HEALTH)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_est_id)
+@FAST
+@given(data=st.data())
+def test_fuzzed_inputs_work_or_are_rejected_clearly(est, data):
+    case = data.draw(cases(est, SCALES), label="case")
+    outcome = run_case(est, case)
+    event(f"{case.method}: {'works' if outcome[2] is None else 'rejected'}")
+    check_case(case, *outcome)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_est_id)
+@THOROUGH
+@given(data=st.data())
+def test_fuzzed_inputs_thorough(est, data):
+    case = data.draw(cases(est, SCALES), label="case")
+    outcome = run_case(est, case)
+    event(f"{case.method}: {'works' if outcome[2] is None else 'rejected'}")
+    check_case(case, *outcome)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_est_id)
+def test_rejected_refit_keeps_the_fitted_model(est):
+    # One deterministic case of the fuzzed contract: a fit that fails on NaN
+    # leaves every attribute of the previous fit untouched.
+    model = _reference(est, "array")
+    before = fingerprint(model)
+    X, y = _training_data(est)
+    X[2, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.fit(X, y) if y is not None else model.fit(X)
+    assert fingerprint(model) == before
+
+
+@pinned("first_partial_fit_accepts_unknown_labels")
+def test_first_partial_fit_rejects_labels_outside_classes():
+    # scikit-learn's MLPClassifier raises "`y` has classes not in `self.classes_`".
+    X, _ = _training_data(ESTIMATORS[0], n=6)
+    model = MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    with pytest.raises(ValueError, match="class"):
+        model.partial_fit(X, [0, 1, 2, 3, 3, 3], classes=[0, 1, 2])
+    assert not hasattr(model, "coefs_")
+
+
+@pinned("perceptron_predict_rejects_numeric_strings_that_fit_accepts")
+def test_perceptron_predicts_on_the_numeric_strings_it_was_fitted_on():
+    X = np.array([["0.5", "1"], ["-1", "2"], ["3", "-0.5"], ["-2", "-1"]])
+    model = PerceptronClassifier(max_iter=5).fit(X, [0, 1, 0, 1])
+    np.testing.assert_array_equal(model.predict(X), model.predict(X.astype(float)))
+
+
+# --------------------------------------------------------------------------- #
+# numerical trouble                                                            #
+# --------------------------------------------------------------------------- #
+NON_FINITE = r"^Solver produced non-finite parameter weights"
+
+
+def _diverging_cases():
+    """(estimator, X, y) whose training blows up, from three different causes."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    y = X @ np.arange(1.0, 6.0)
+    sgd = dict(solver="sgd", max_iter=30, random_state=0)
+    return [
+        pytest.param(MLPRegressor(hidden_layer_sizes=(16,), learning_rate_init=10.0, **sgd), X, y,
+                     id="huge-learning-rate"),
+        pytest.param(MLPRegressor(hidden_layer_sizes=(16,), **sgd), X * 1e6, y * 1e6, id="unscaled-1e6"),
+        pytest.param(MLPRegressor(hidden_layer_sizes=(64,) * 8, activation="identity",
+                                  learning_rate_init=0.1, **sgd), X * 10, y * 10,
+                     id="exploding-gradients"),
+    ]
+
+
+def _fit_recording(model, X, y):
+    """Fit; returns (error or None, recorded warnings)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.fit(X, y)
+        except ValueError as exc:
+            return exc, caught
+    return None, caught
+
+
+@pytest.mark.parametrize("est, X, y", _diverging_cases())
+def test_divergence_raises_scikit_learn_error_and_keeps_last_finite_weights(est, X, y):
+    model = clone(est)
+    error, _ = _fit_recording(model, X, y)
+    assert error is not None and re.search(NON_FINITE, str(error))
+    for advice in ("scal", "learning_rate_init", "clip_norm"):
+        assert advice in str(error)
+    assert all(np.isfinite(W).all() for W in model.coefs_ + model.intercepts_)
+    assert len(model.loss_curve_) == model.n_iter_ < est.max_iter
+    if model.n_iter_:  # the weights of the last epoch that completed
+        reference = clone(est).set_params(max_iter=model.n_iter_)
+        _fit_recording(reference, X, y)
+        for W, W_ref in zip(model.coefs_, reference.coefs_):
+            np.testing.assert_allclose(W, W_ref, rtol=1e-10, atol=1e-12)
+
+
+@pinned("overflow_warnings_escape_training")
+@pytest.mark.parametrize("est, X, y", _diverging_cases())
+def test_divergence_lets_no_runtime_warning_escape(est, X, y):
+    _, caught = _fit_recording(clone(est), X, y)
+    _no_runtime_warning(caught)
+
+
+@pytest.mark.parametrize("est", [MLPClassifier(hidden_layer_sizes=(16,), max_iter=30,
+                                               random_state=0),
+                                 MLPRegressor(hidden_layer_sizes=(16,), max_iter=30,
+                                              random_state=0)],
+                         ids=_est_id)
+def test_unscaled_data_trains_with_adam_without_warnings(est):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5)) * 1e6 + 3e6
+    y = (X[:, 0] > 3e6).astype(int) if is_classifier(est) else X @ np.ones(5)
+    error, caught = _fit_recording(est, X, y)
+    _no_runtime_warning(caught)
+    assert error is None or re.search(NON_FINITE, str(error))
+    assert all(np.isfinite(W).all() for W in est.coefs_)
+    for method in ("predict", "predict_proba"):
+        if hasattr(est, method):
+            assert np.isfinite(getattr(est, method)(X)).all()
+
+
+def test_clip_norm_tames_exploding_gradients():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5)) * 10
+    y = X @ np.arange(1.0, 6.0)
+    params = dict(hidden_layer_sizes=(64,) * 8, activation="identity", solver="sgd",
+                  learning_rate_init=0.1, max_iter=30, random_state=0)
+    error, _ = _fit_recording(MLPRegressor(**params), X, y)
+    assert error is not None  # without clipping this network blows up
+    model = MLPRegressor(clip_norm=1.0, **params)
+    error, caught = _fit_recording(model, X, y)
+    assert error is None
+    _no_runtime_warning(caught)
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+
+
+@pinned("poisson_loss_divides_by_zero")
+def test_poisson_loss_on_unscaled_data_lets_no_runtime_warning_escape():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4)) * 1e3
+    y = np.abs(X @ np.arange(1.0, 5.0))
+    model = MLPRegressor(loss="poisson", hidden_layer_sizes=(8,), solver="lbfgs",
+                         max_iter=5, random_state=0)
+    error, caught = _fit_recording(model, X, y)
+    _no_runtime_warning(caught)
+    assert error is None or re.search(NON_FINITE, str(error))
+
+
+@pinned("predict_log_proba_takes_log_of_zero")
+def test_predict_log_proba_of_saturated_probabilities_warns_nothing():
+    model = _reference(ESTIMATORS[0], "array")
+    X = np.array([[1e6, -1e6, 1e6], [-1e6, 1e6, -1e6]])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        log_proba = model.predict_log_proba(X)
+    _no_runtime_warning(caught)
+    assert not np.isnan(log_proba).any() and np.all(log_proba <= 0)
+    np.testing.assert_allclose(np.exp(log_proba), model.predict_proba(X), atol=1e-12)
+
+
+# --------------------------------------------------------------------------- #
+# interruption (Ctrl-C during fit)                                             #
+# --------------------------------------------------------------------------- #
+BATCH_LOOP_FRAMES = {"_run_epoch", "epoch"}  # the networks' and the perceptron's
+
+
+def _inside_batch_loop(frame):
+    while frame is not None:
+        if frame.f_code.co_name in BATCH_LOOP_FRAMES:
+            return True
+        frame = frame.f_back
+    return False
+
+
+EPOCH_LINE = re.compile(r"^(?:Iteration|-- Epoch) \d+", re.MULTILINE)
+
+
+@contextmanager
+def ctrl_c_after_epochs(n_epochs, log, anywhere=True):
+    """A timer signal that raises KeyboardInterrupt once ``n_epochs`` are done.
+
+    A SIGALRM arrives every 2 ms; once the verbose ``log`` shows ``n_epochs``
+    finished epochs, the handler raises KeyboardInterrupt wherever fit is, as
+    Ctrl-C would; with ``anywhere=False`` it waits for a moment when fit is
+    inside the mini-batch loop.
+    """
+    fired = []
+
+    def handler(signum, frame):
+        if fired or len(EPOCH_LINE.findall(log.getvalue())) < n_epochs:
+            return
+        if not anywhere and not _inside_batch_loop(frame):
+            return
+        fired.append(True)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.002, 0.002)
+    try:
+        yield fired
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _interruptible(est, early_stopping):
+    """``est`` set to train for long, in many mini-batches, printing each epoch."""
+    wanted = dict(max_iter=3000, tol=0.0, n_iter_no_change=10**6, batch_size=16,
+                  verbose=True, shuffle=True, early_stopping=early_stopping)
+    params = est.get_params()
+    return clone(est).set_params(**{k: v for k, v in wanted.items() if k in params})
+
+
+def _fit_catching_escape(model, X, y):
+    """Fit; a KeyboardInterrupt escaping fit fails the test (not the session)."""
+    try:
+        return model.fit(X, y) if y is not None else model.fit(X)
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped fit", pytrace=True)
+
+
+def _interrupted_fit(model, X, y):
+    import io
+    from contextlib import redirect_stdout
+
+    from sknet._base import BaseNetworkEstimator
+
+    # While a bug of theirs is known, estimators are interrupted only inside
+    # the loop over the samples of an epoch (see the pinned tests below).
+    bug = "interrupt_after_epoch_bookkeeping_desyncs_n_iter" \
+        if isinstance(model, BaseNetworkEstimator) \
+        else "perceptron_interrupt_outside_epoch_escapes"
+    anywhere = bug not in KNOWN_BUGS
+    log = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, redirect_stdout(log), \
+            ctrl_c_after_epochs(3, log, anywhere) as fired:
+        warnings.simplefilter("always")
+        returned = _fit_catching_escape(model, X, y)
+    assert fired, "the timer never interrupted the fit"
+    return returned, caught, log.getvalue()
+
+
+@pytest.mark.parametrize("early_stopping", [False, True], ids=["plain", "early-stopping"])
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_est_id)
+def test_ctrl_c_during_fit_warns_returns_and_keeps_a_whole_epoch(est, early_stopping):
+    if early_stopping and "early_stopping" not in est.get_params():
+        pytest.skip(f"{type(est).__name__} has no early stopping")
+    X, y = _training_data(est, n=1500)
+    if y is not None and is_classifier(est):
+        y = y % 2  # two classes: one output unit, trained epoch by epoch
+    model = _interruptible(est, early_stopping)
+    returned, caught, log = _interrupted_fit(model, X, y)
+    assert returned is model
+    messages = [str(w.message) for w in caught]
+    assert any("interrupted" in m.lower() for m in messages), messages
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert not re.search("did not improve|Convergence after", log)  # no early stop
+    assert 3 <= model.n_iter_ < model.max_iter
+    _assert_history_consistent(model)
+    read = "predict" if hasattr(model, "predict") else "transform"
+    assert np.isfinite(getattr(model, read)(X[:10])).all()
+    _assert_same_as_fit_stopped_after(model, X, y)
+
+
+def _assert_history_consistent(model):
+    if hasattr(model, "loss_curve_"):
+        assert len(model.loss_curve_) == model.n_iter_
+    if getattr(model, "validation_scores_", None) is not None:
+        assert len(model.validation_scores_) == model.n_iter_
+    if getattr(model, "best_validation_score_", None) is not None:
+        assert model.best_validation_score_ == max(model.validation_scores_)
+
+
+def _assert_same_as_fit_stopped_after(model, X, y):
+    """The model equals a fresh fit of ``n_iter_`` epochs: no half-applied epoch."""
+    fresh = clone(model).set_params(max_iter=model.n_iter_, verbose=False)
+    _quiet_fit(fresh, X, y)
+    assert fresh.n_iter_ == model.n_iter_
+    if hasattr(model, "loss_curve_"):
+        np.testing.assert_allclose(model.loss_curve_, fresh.loss_curve_, rtol=1e-10)
+    for W, W_fresh in zip(_weights(model), _weights(fresh)):
+        np.testing.assert_allclose(W, W_fresh, rtol=1e-10, atol=1e-12)
+
+
+class CtrlCOnPrint:
+    """A stdout whose ``n``-th printed line is interrupted by Ctrl-C."""
+
+    def __init__(self, n):
+        self.n, self.lines = n, []
+
+    def write(self, text):
+        if text.strip():
+            self.lines.append(text)
+            if len(self.lines) == self.n:
+                raise KeyboardInterrupt
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def _interrupt_bug(est):
+    from sknet._base import BaseNetworkEstimator
+
+    return "interrupt_after_epoch_bookkeeping_desyncs_n_iter" \
+        if isinstance(est, BaseNetworkEstimator) \
+        else "perceptron_interrupt_outside_epoch_escapes"
+
+
+@pytest.mark.parametrize("est", [pytest.param(e, marks=pinned(_interrupt_bug(e)),
+                                              id=_est_id(e)) for e in ESTIMATORS])
+def test_ctrl_c_while_printing_progress_keeps_a_whole_epoch(est):
+    from contextlib import redirect_stdout
+
+    X, y = _training_data(est, n=300)
+    if y is not None and is_classifier(est):
+        y = y % 2
+    model = _interruptible(est, early_stopping=False)
+    with pytest.warns(UserWarning, match="interrupted"), \
+            redirect_stdout(CtrlCOnPrint(3)):  # the third epoch's report
+        _fit_catching_escape(model, X, y)
+    assert 1 <= model.n_iter_ <= 3
+    _assert_history_consistent(model)
+    _assert_same_as_fit_stopped_after(model, X, y)
+
+
+@pinned("interrupt_after_epoch_bookkeeping_desyncs_n_iter")
+def test_ctrl_c_during_validation_keeps_history_consistent():
+    class InterruptedWhileScoring(MLPClassifier):
+        """Ctrl-C arrives while the 4th epoch is being scored on validation data."""
+
+        def _validation_scorer(self, Y_val, sample_weight):
+            score, calls = super()._validation_scorer(Y_val, sample_weight), []
+
+            def interrupted(P):
+                calls.append(None)
+                if len(calls) == 4:
+                    raise KeyboardInterrupt
+                return score(P)
+
+            return interrupted
+
+    X, y = _training_data(ESTIMATORS[0], n=300)
+    model = InterruptedWhileScoring(hidden_layer_sizes=(5,), max_iter=50,
+                                    early_stopping=True, n_iter_no_change=100,
+                                    random_state=0)
+    with pytest.warns(UserWarning, match="interrupted"):
+        model.fit(X, y)
+    assert model.n_iter_ == len(model.loss_curve_) == len(model.validation_scores_) == 3
+    assert model.t_ == 3 * (X.shape[0] - 30)  # 30 samples held out for validation
+
+
+# --------------------------------------------------------------------------- #
+# concurrency                                                                  #
+# --------------------------------------------------------------------------- #
+CONCURRENT_METHODS = ("predict", "predict_proba", "predict_log_proba",
+                      "decision_function", "transform", "inverse_transform")
+
+
+def _read_all(model, inputs):
+    out = {}
+    for method in CONCURRENT_METHODS:
+        if hasattr(model, method):
+            X = inputs["codes"] if method == "inverse_transform" else inputs["X"]
+            out[method] = getattr(model, method)(X)
+    return out
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_est_id)
+def test_eight_threads_reading_one_model_get_the_sequential_results(est):
+    model = _reference(est, "array")
+    rng = np.random.default_rng(1)
+    inputs = []
+    for _ in range(8):
+        X = rng.normal(size=(300, N_FEATURES))
+        codes = model.transform(X) if hasattr(model, "inverse_transform") else None
+        inputs.append({"X": X, "codes": codes})
+    expected = [_read_all(model, chunk) for chunk in inputs]
+    before = fingerprint(model)
+    start = threading.Barrier(8)
+
+    def work(i):
+        start.wait()
+        return [_read_all(model, inputs[i]) for _ in range(10)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(work, range(8)))
+    for i, rounds in enumerate(results):
+        for got in rounds:
+            assert got.keys() == expected[i].keys()
+            for method, value in got.items():
+                np.testing.assert_array_equal(value, expected[i][method], err_msg=method)
+    assert fingerprint(model) == before
+
+
+# --------------------------------------------------------------------------- #
+# memory guard rail                                                            #
+# --------------------------------------------------------------------------- #
+MEMORY_GUARD = ("sknet/_base.py has no memory guard yet: estimate_fit_bytes / "
+                "available_memory_bytes, proposed in the robustness report")
+
+
+@pytest.mark.xfail(strict=True, reason=MEMORY_GUARD)
+@pytest.mark.parametrize("est", [e for e in ESTIMATORS
+                                 if "hidden_layer_sizes" in e.get_params()], ids=_est_id)
+def test_network_too_big_for_memory_is_refused_before_allocating(est):
+    import tracemalloc
+
+    X, y = _training_data(est)
+    model = clone(est).set_params(hidden_layer_sizes=(10**6, 10**6))
+    tracemalloc.start()
+    try:
+        with pytest.raises(MemoryError, match=r"hidden_layer_sizes.*(GiB|TiB)"):
+            model.fit(X, y) if y is not None else model.fit(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20
+    assert not hasattr(model, "coefs_")
+
+
+@pytest.mark.xfail(strict=True, reason=MEMORY_GUARD)
+def test_memory_guard_compares_with_available_memory(monkeypatch):
+    import sknet._base
+
+    X, y = _training_data(ESTIMATORS[1])
+    model = MLPRegressor(hidden_layer_sizes=(512, 512), max_iter=1, random_state=0)
+    monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda: 2**20,
+                        raising=False)  # 1 MiB left: the 2 MiB of weights do not fit
+    with pytest.raises(MemoryError, match="hidden_layer_sizes"):
+        model.fit(X, y)
+    monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda: 2**30)
+    _quiet_fit(model, X, y)  # 1 GiB is plenty
+    assert model.n_iter_ == 1
+
+
+@pytest.mark.xfail(strict=True, reason=MEMORY_GUARD)
+def test_memory_estimate_counts_weights_gradients_optimizer_and_batch():
+    from sknet._base import estimate_fit_bytes
+
+    units, batch = [10, 20, 3], 50
+    n_params = 10 * 20 + 20 + 20 * 3 + 3  # 283 weights and biases
+    # float64 at least: params + gradient + Adam's two moments, and the
+    # activations and deltas of one batch in every layer.
+    floor = 8 * (4 * n_params + 2 * batch * (20 + 3))
+    adam = estimate_fit_bytes(units, batch, np.float64, "adam")
+    assert floor <= adam <= 4 * floor
+    assert estimate_fit_bytes(units, batch, np.float32, "adam") == adam // 2
+    assert estimate_fit_bytes(units, batch, np.float64, "sgd") < adam
+    assert estimate_fit_bytes(units, 2 * batch, np.float64, "adam") > adam
