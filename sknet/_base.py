@@ -37,6 +37,7 @@ from ._core import (
     get_loss,
     make_optimizer,
 )
+from ._progress import make_reporter, wrap_callbacks
 from ._transfer import apply_transfer, n_layers_to_copy, transfer_lr_scale
 from ._validation import (
     check_bool,
@@ -99,6 +100,10 @@ def _check_sample_weight_public(sample_weight, X, dtype):
     if X.shape[0] and not np.any(sw > 0):
         raise ValueError("Sample weights must contain at least one non-zero weight.")
     return sw.astype(dtype, copy=False)
+
+
+def _print_lbfgs_iteration(history):
+    print("Iteration %d, loss = %.8f" % (history.n_iter, history.loss_curve[-1]))
 
 
 class BaseNetworkEstimator(BaseEstimator):
@@ -301,9 +306,13 @@ class BaseNetworkEstimator(BaseEstimator):
         return self._train_stochastic(network, loss, X, Y, sw, val, rng, incremental)
 
     def _train_lbfgs(self, network, loss, X, Y, sw):
+        callbacks = wrap_callbacks(self, getattr(self, "callbacks", None))
+        if self.verbose:
+            callbacks = (_print_lbfgs_iteration,) + callbacks
+        self._publish(network)  # callbacks may look at (and predict with) the model
         result = fit_lbfgs(network, loss, X, Y, sw, alpha=self.alpha, l1=self.l1,
                            max_iter=self.max_iter, max_fun=self.max_fun,
-                           tol=self.tol, verbose=self.verbose)
+                           tol=self.tol, callbacks=callbacks, history=History())
         if result.status != 0:
             warnings.warn(
                 "lbfgs failed to converge after %d iteration(s) (status=%d):\n%s\n"
@@ -391,7 +400,13 @@ class BaseNetworkEstimator(BaseEstimator):
             best_loss=getattr(self, "best_loss_", None),
             best_score=getattr(self, "best_validation_score_", None),
             count=getattr(self, "_no_improvement_count", 0))
+        reporter = make_reporter(self.verbose, 1 if incremental else self.max_iter)
+        callbacks = wrap_callbacks(self, getattr(self, "callbacks", None))
+        if reporter is not None:
+            callbacks = (reporter,) + callbacks
+        self._publish(network)  # callbacks may look at (and predict with) the model
         config = TrainConfig(
+            callbacks=callbacks,
             max_iter=self.max_iter, batch_size=self._batch_size(X.shape[0]),
             shuffle=self.shuffle, alpha=self.alpha, l1=self.l1,
             clip_norm=self.clip_norm, verbose=self.verbose, one_epoch=incremental,
@@ -399,9 +414,13 @@ class BaseNetworkEstimator(BaseEstimator):
             lr_scale=self._lr_scale(network))
         dropout_rng = np.random.default_rng(rng.randint(2**31)) \
             if any(network.dropout) or config.augment is not None else None
-        status = fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
-                                sw, config=config, history=history, rng=rng,
-                                dropout_rng=dropout_rng, validation=val)
+        try:
+            status = fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
+                                    sw, config=config, history=history, rng=rng,
+                                    dropout_rng=dropout_rng, validation=val)
+        finally:
+            if reporter is not None:
+                reporter.close()
         self._publish_stochastic(network, optimizer, schedule, stopping, history)
         if status == "max_iter":
             warnings.warn(

@@ -47,7 +47,10 @@ default='constant'
         Tolerance of the stopping rule.
 
     verbose : bool or int, default=False
-        Print progress messages to stdout.
+        1 prints scikit-learn's per-epoch lines ("Iteration N, loss = ...",
+        and "Validation score: ..." when there is a validation set) with the
+        epoch's seconds and the validation loss appended; 2 shows a progress
+        bar instead when tqdm is installed and the output is a terminal.
 
     warm_start : bool, default=False
         Reuse the previous solution to initialize the next fit.
@@ -139,6 +142,14 @@ default='constant'
         mini-batch with a fresh draw from the estimator's random state
         (see :mod:`sknet.augment`). Validation and prediction data are never
         augmented. Needs a stochastic solver.
+
+    callbacks : callable or list of callables, default=None
+        Each is called as ``callback(estimator, history)`` after every epoch
+        (after every iteration with ``solver='lbfgs'``); a truthy return
+        value stops training (a normal return, no warning). ``history`` has
+        ``loss_curve``, ``validation_scores``, ``validation_losses``,
+        ``epoch_seconds``, ``n_iter`` (epochs of this call) and ``t``
+        (samples seen); ``estimator.coefs_`` hold the current weights.
 """
 
 SHARED_ATTRIBUTES = """\

@@ -106,6 +106,7 @@ class MLPClassifier(ClassifierMixin, BaseNetworkEstimator):
         freeze_transferred=False,
         transfer_lr_factor=1.0,
         augment=None,
+        callbacks=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -142,6 +143,7 @@ class MLPClassifier(ClassifierMixin, BaseNetworkEstimator):
         self.freeze_transferred = freeze_transferred
         self.transfer_lr_factor = transfer_lr_factor
         self.augment = augment
+        self.callbacks = callbacks
 
     # -- hooks ---------------------------------------------------------- #
     def _validate_fit_data(self, X, y, reset):
@@ -403,6 +405,7 @@ class MLPRegressor(RegressorMixin, BaseNetworkEstimator):
         freeze_transferred=False,
         transfer_lr_factor=1.0,
         augment=None,
+        callbacks=None,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -440,6 +443,7 @@ class MLPRegressor(RegressorMixin, BaseNetworkEstimator):
         self.freeze_transferred = freeze_transferred
         self.transfer_lr_factor = transfer_lr_factor
         self.augment = augment
+        self.callbacks = callbacks
 
     # -- hooks ---------------------------------------------------------- #
     def _validate_fit_data(self, X, y, reset):

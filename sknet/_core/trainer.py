@@ -61,7 +61,7 @@ class TrainConfig:
     one_epoch: bool = False  # partial_fit: a single pass, no stopping test
     restore_best: bool = False  # early stopping: keep the best validation epoch
     augment: Optional[Callable] = None  # augment(X_batch, rng) -> X_batch
-    callbacks: tuple = ()  # callback(history) -> truthy to stop
+    callbacks: tuple = ()  # callback(history) -> truthy to stop, after each epoch
     lr_scale: Optional[np.ndarray] = None  # per-parameter step factor
 
 
@@ -140,15 +140,6 @@ def _validate(network, loss, validation, history):
     history.validation_scores.append(score)
     history.validation_losses.append(val_loss)
     return score, val_loss
-
-
-def _report(history, verbose, seconds, validation):
-    if not verbose:
-        return
-    line = "Iteration %d, loss = %.8f" % (history.n_iter, history.loss_curve[-1])
-    print(line)
-    if validation is not None:
-        print("Validation score: %f" % history.validation_scores[-1])
 
 
 def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
@@ -242,12 +233,12 @@ def _epoch(network, loss, optimizer, schedule, stopping, batcher, order, ws,
     if validation is not None:
         score, _ = _validate(network, loss, validation, history)
     history.epoch_seconds.append(time.perf_counter() - start_time)
-    _report(history, config.verbose, history.epoch_seconds[-1], validation)
     improved = stopping.update(mean_loss, score)
     if improved and best is not None:
         best[...] = network.params
     schedule.epoch_end(history.t, history.n_iter)
-    if any(bool(cb(history)) for cb in config.callbacks):
+    stops = [bool(cb(history)) for cb in config.callbacks]  # every one is called
+    if any(stops):
         return "callback"
     if stopping.triggered:
         stop, suffix = schedule.on_plateau()
@@ -260,8 +251,12 @@ def _epoch(network, loss, optimizer, schedule, stopping, batcher, order, ws,
 
 
 def fit_lbfgs(network, loss, X, Y, sample_weight, *, alpha=0.0, l1=0.0,
-              max_iter=200, max_fun=15000, tol=1e-4, verbose=0):
+              max_iter=200, max_fun=15000, tol=1e-4, callbacks=(), history=None):
     """Minimize the full-batch penalized loss with scipy's L-BFGS-B.
+
+    ``callbacks`` are called once per iteration with ``history`` (its
+    ``loss_curve`` gets the loss of each iteration); a truthy return value
+    ends the minimization.
 
     Returns the ``scipy.optimize.OptimizeResult``; ``network.params`` holds
     the solution.
@@ -276,9 +271,16 @@ def fit_lbfgs(network, loss, X, Y, sample_weight, *, alpha=0.0, l1=0.0,
                                                 l1, ws=ws)
         return value, g[off:].astype(np.float64)
 
+    def on_iteration(intermediate_result):
+        history.loss_curve.append(float(intermediate_result.fun))
+        history.n_iter += 1
+        if any([bool(cb(history)) for cb in callbacks]):
+            raise StopIteration  # scipy's documented way to end the minimization
+
     x0 = network.params[off:].astype(np.float64)
     result = scipy.optimize.minimize(
         fun, x0, method="L-BFGS-B", jac=True,
+        callback=on_iteration if callbacks else None,
         options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
     )
     network.params[:off] = fixed

@@ -1,0 +1,72 @@
+"""Progress reporting and user callbacks, called after every epoch.
+
+``verbose=1`` prints scikit-learn's own per-epoch lines ("Iteration N, loss =
+...", then "Validation score: ..." when there is a validation set) with the
+epoch's seconds and the validation loss appended. ``verbose>=2`` shows a tqdm
+progress bar when tqdm is installed (``pip install sknet[progress]``) and
+standard error is a terminal, and prints the lines otherwise.
+"""
+
+import sys
+
+__all__ = ["EpochPrinter", "ProgressBar", "make_reporter", "wrap_callbacks"]
+
+
+class EpochPrinter:
+    """Print one epoch's lines, in scikit-learn's format plus timing."""
+
+    def __call__(self, history):
+        seconds = history.epoch_seconds[-1]
+        print("Iteration %d, loss = %.8f, %.3f s"
+              % (history.n_iter, history.loss_curve[-1], seconds))
+        if history.validation_scores is not None:
+            print("Validation score: %f, validation loss = %.8f"
+                  % (history.validation_scores[-1], history.validation_losses[-1]))
+
+    def close(self):
+        pass
+
+
+class ProgressBar:
+    """A tqdm bar over epochs, with the latest losses as its postfix."""
+
+    def __init__(self, total):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, unit="epoch", disable=None, leave=False)
+
+    def __call__(self, history):
+        postfix = {"loss": "%.5f" % history.loss_curve[-1]}
+        if history.validation_scores is not None:
+            postfix["val_score"] = "%.4f" % history.validation_scores[-1]
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(1)
+
+    def close(self):
+        self.bar.close()
+
+
+def make_reporter(verbose, total_epochs):
+    """The reporter ``verbose`` asks for, or None when silent."""
+    if not verbose:
+        return None
+    if verbose is not True and verbose >= 2 and sys.stderr.isatty():
+        try:
+            return ProgressBar(total_epochs)
+        except ImportError:
+            pass
+    return EpochPrinter()
+
+
+def wrap_callbacks(estimator, callbacks):
+    """Turn ``callback(estimator, history)`` into the core's ``f(history)``."""
+    if callbacks is None:
+        return ()
+    if callable(callbacks):
+        callbacks = [callbacks]
+    wrapped = []
+    for cb in callbacks:
+        if not callable(cb):
+            raise TypeError(f"callbacks must be callables; got {cb!r}.")
+        wrapped.append(lambda history, cb=cb: cb(estimator, history))
+    return tuple(wrapped)

@@ -1,0 +1,99 @@
+"""verbose output and callbacks."""
+
+import pickle
+import re
+import warnings
+
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+
+from sknet import MLPClassifier, MLPRegressor
+
+X, Y = load_iris(return_X_y=True)
+
+
+def stop_after_two(estimator, history):
+    """A module-level callback (pickles, survives clone)."""
+    return history.n_iter >= 2
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, estimator, history):
+        self.calls.append((history.n_iter, len(history.loss_curve),
+                           estimator.predict(X[:3]).tolist()))
+        return False
+
+
+def test_verbose_prints_scikit_learns_lines_with_time_and_validation_loss(capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier((5,), max_iter=3, verbose=1, early_stopping=True,
+                      random_state=0).fit(X, Y)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6
+    assert re.fullmatch(r"Iteration 1, loss = \d+\.\d{8}, \d+\.\d{3} s", lines[0])
+    assert re.fullmatch(r"Validation score: \d\.\d{6}, validation loss = \d+\.\d{8}", lines[1])
+    assert lines[4].startswith("Iteration 3, loss = ")
+
+
+def test_verbose_two_falls_back_to_lines_when_not_a_terminal(capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPRegressor(hidden_layer_sizes=(5,), max_iter=2, verbose=2, random_state=0).fit(X, Y)
+    assert capsys.readouterr().out.count("Iteration") == 2
+
+
+def test_a_callback_stops_training_by_its_return_value():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConvergenceWarning, no interruption warning
+        clf = MLPClassifier((5,), max_iter=50, callbacks=stop_after_two,
+                            random_state=0).fit(X, Y)
+    assert clf.n_iter_ == 2 == len(clf.loss_curve_)
+
+
+def test_every_callback_is_called_each_epoch_and_sees_the_current_model():
+    rec = Recorder()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier((5,), max_iter=4, callbacks=[stop_after_two, rec],
+                            random_state=0).fit(X, Y)
+    assert [c[0] for c in rec.calls] == [1, 2]  # called even when the first says stop
+    assert [c[1] for c in rec.calls] == [1, 2]
+    assert rec.calls[-1][2] == clf.predict(X[:3]).tolist()
+
+
+def test_lbfgs_calls_callbacks_once_per_iteration():
+    rec = Recorder()
+    clf = MLPClassifier((5,), solver="lbfgs", max_iter=20,
+                        callbacks=[rec, stop_after_two], random_state=0).fit(X, Y)
+    assert [c[0] for c in rec.calls] == [1, 2]
+    assert clf.n_iter_ == 2
+
+
+def test_callbacks_survive_clone_grid_search_and_pickle():
+    clf = MLPClassifier((5,), max_iter=50, callbacks=[stop_after_two], random_state=0)
+    assert clone(clf).callbacks[0] is stop_after_two
+    grid = GridSearchCV(clf, {"alpha": [1e-4, 1e-3]}, cv=2).fit(X, Y)
+    assert grid.best_estimator_.n_iter_ == 2
+    assert pickle.loads(pickle.dumps(grid.best_estimator_)).callbacks[0] is stop_after_two
+
+
+def test_a_non_callable_callback_is_refused():
+    with pytest.raises(TypeError, match="callbacks"):
+        MLPClassifier(callbacks=["print"]).fit(X, Y)
+
+
+def test_progress_bar_with_tqdm(monkeypatch):
+    pytest.importorskip("tqdm")  # an optional extra
+    from sknet import _progress
+
+    monkeypatch.setattr(_progress.sys.stderr, "isatty", lambda: True, raising=False)
+    reporter = _progress.make_reporter(2, 3)
+    assert isinstance(reporter, _progress.ProgressBar)
+    reporter.close()
