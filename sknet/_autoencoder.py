@@ -67,6 +67,10 @@ _OWN_PARAMETERS = """\
 """
 
 _CHANGED_PARAMETERS = """\
+    batch_size : int or 'auto', default='auto'
+        Size of the mini-batches; 'auto' means ``min(64, n_samples)`` (the
+        MLPs use 200: an autoencoder learns more from more, smaller steps).
+
     learning_rate_init : float, default=0.003
         The initial learning rate ('sgd' and 'adam').
 
@@ -276,6 +280,11 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _n_transferable_layers(self):
         return len(self.intercepts_) // 2  # the encoder: input to bottleneck
+
+    def _batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(64, n_samples)
+        return super()._batch_size(n_samples)
 
     def _n_configurable_layers(self, hidden):
         return len(hidden) + 1  # the encoder's hidden layers and the bottleneck

@@ -313,7 +313,8 @@ class BaseNetworkEstimator(BaseEstimator):
         result = fit_lbfgs(network, loss, X, Y, sw, alpha=self.alpha, l1=self.l1,
                            max_iter=self.max_iter, max_fun=self.max_fun,
                            tol=self.tol, callbacks=callbacks, history=History())
-        if result.status != 0:
+        stopped_by_callback = result.status == 99  # scipy's code for StopIteration
+        if result.status != 0 and not stopped_by_callback:
             warnings.warn(
                 "lbfgs failed to converge after %d iteration(s) (status=%d):\n%s\n"
                 "Increase the number of iterations to improve the convergence "

@@ -547,6 +547,7 @@ EXPECTED_FAILED_CHECKS = {
 }
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks([PerceptronClassifier(max_iter=5)],
                          expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
 def test_scikit_learn_estimator_checks(estimator, check):

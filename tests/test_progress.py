@@ -70,8 +70,10 @@ def test_every_callback_is_called_each_epoch_and_sees_the_current_model():
 
 def test_lbfgs_calls_callbacks_once_per_iteration():
     rec = Recorder()
-    clf = MLPClassifier((5,), solver="lbfgs", max_iter=20,
-                        callbacks=[rec, stop_after_two], random_state=0).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = MLPClassifier((5,), solver="lbfgs", max_iter=20,
+                            callbacks=[rec, stop_after_two], random_state=0).fit(X, Y)
     assert [c[0] for c in rec.calls] == [1, 2]
     assert clf.n_iter_ == 2
 

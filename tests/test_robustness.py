@@ -65,6 +65,9 @@ KNOWN_BUGS = {
         "matmul / optimizer overflow warns before the divergence check",
     "poisson_loss_divides_by_zero":
         "the Poisson loss computes Y / P with an exp output that underflowed to 0",
+    "interrupt_between_epochs_escapes":
+        "fit_stochastic takes the epoch snapshot outside its try: Ctrl-C there "
+        "escapes fit as KeyboardInterrupt",
     "perceptron_interrupt_outside_epoch_escapes":
         "PerceptronClassifier: Ctrl-C during the per-epoch report or validation "
         "escapes fit as KeyboardInterrupt",
@@ -843,12 +846,14 @@ def test_predict_log_proba_of_saturated_probabilities_warns_nothing():
 # --------------------------------------------------------------------------- #
 # interruption (Ctrl-C during fit)                                             #
 # --------------------------------------------------------------------------- #
-BATCH_LOOP_FRAMES = {"_run_epoch", "epoch"}  # the networks' and the perceptron's
+# Functions that run entirely inside the try that catches Ctrl-C.
+SAMPLE_LOOPS = {("trainer.py", "_run_epoch"), ("perceptron.py", "epoch")}
 
 
-def _inside_batch_loop(frame):
+def _inside_sample_loop(frame):
     while frame is not None:
-        if frame.f_code.co_name in BATCH_LOOP_FRAMES:
+        code = frame.f_code
+        if (code.co_filename.rsplit("/", 1)[-1], code.co_name) in SAMPLE_LOOPS:
             return True
         frame = frame.f_back
     return False
@@ -871,7 +876,7 @@ def ctrl_c_after_epochs(n_epochs, log, anywhere=True):
     def handler(signum, frame):
         if fired or len(EPOCH_LINE.findall(log.getvalue())) < n_epochs:
             return
-        if not anywhere and not _inside_batch_loop(frame):
+        if not anywhere and not _inside_sample_loop(frame):
             return
         fired.append(True)
         raise KeyboardInterrupt
@@ -893,6 +898,13 @@ def _interruptible(est, early_stopping):
     return clone(est).set_params(**{k: v for k, v in wanted.items() if k in params})
 
 
+def _interrupt_bug(est):
+    from sknet._base import BaseNetworkEstimator
+
+    return "interrupt_between_epochs_escapes" if isinstance(est, BaseNetworkEstimator) \
+        else "perceptron_interrupt_outside_epoch_escapes"
+
+
 def _fit_catching_escape(model, X, y):
     """Fit; a KeyboardInterrupt escaping fit fails the test (not the session)."""
     try:
@@ -905,14 +917,9 @@ def _interrupted_fit(model, X, y):
     import io
     from contextlib import redirect_stdout
 
-    from sknet._base import BaseNetworkEstimator
-
     # While a bug of theirs is known, estimators are interrupted only inside
     # the loop over the samples of an epoch (see the pinned tests below).
-    bug = "interrupt_after_epoch_bookkeeping_desyncs_n_iter" \
-        if isinstance(model, BaseNetworkEstimator) \
-        else "perceptron_interrupt_outside_epoch_escapes"
-    anywhere = bug not in KNOWN_BUGS
+    anywhere = _interrupt_bug(model) not in KNOWN_BUGS
     log = io.StringIO()
     with warnings.catch_warnings(record=True) as caught, redirect_stdout(log), \
             ctrl_c_after_epochs(3, log, anywhere) as fired:
@@ -981,15 +988,12 @@ class CtrlCOnPrint:
         pass
 
 
-def _interrupt_bug(est):
-    from sknet._base import BaseNetworkEstimator
-
-    return "interrupt_after_epoch_bookkeeping_desyncs_n_iter" \
-        if isinstance(est, BaseNetworkEstimator) \
-        else "perceptron_interrupt_outside_epoch_escapes"
+def _pinned_for_perceptron(est):
+    bug = "perceptron_interrupt_outside_epoch_escapes"
+    return pinned(bug if isinstance(est, PerceptronClassifier) else "")
 
 
-@pytest.mark.parametrize("est", [pytest.param(e, marks=pinned(_interrupt_bug(e)),
+@pytest.mark.parametrize("est", [pytest.param(e, marks=_pinned_for_perceptron(e),
                                               id=_est_id(e)) for e in ESTIMATORS])
 def test_ctrl_c_while_printing_progress_keeps_a_whole_epoch(est):
     from contextlib import redirect_stdout
@@ -1006,7 +1010,6 @@ def test_ctrl_c_while_printing_progress_keeps_a_whole_epoch(est):
     _assert_same_as_fit_stopped_after(model, X, y)
 
 
-@pinned("interrupt_after_epoch_bookkeeping_desyncs_n_iter")
 def test_ctrl_c_during_validation_keeps_history_consistent():
     class InterruptedWhileScoring(MLPClassifier):
         """Ctrl-C arrives while the 4th epoch is being scored on validation data."""
@@ -1030,6 +1033,29 @@ def test_ctrl_c_during_validation_keeps_history_consistent():
         model.fit(X, y)
     assert model.n_iter_ == len(model.loss_curve_) == len(model.validation_scores_) == 3
     assert model.t_ == 3 * (X.shape[0] - 30)  # 30 samples held out for validation
+
+
+@pinned("interrupt_between_epochs_escapes")
+def test_ctrl_c_between_two_epochs_keeps_the_finished_ones(monkeypatch):
+    from sknet._core.optimizers import Adam
+
+    calls, state = [], Adam.state
+
+    def interrupted_state(self):  # Ctrl-C while epoch 3's snapshot is taken
+        calls.append(None)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return state(self)
+
+    monkeypatch.setattr(Adam, "state", interrupted_state)
+    X, y = _training_data(ESTIMATORS[1], n=200)
+    model = MLPRegressor(hidden_layer_sizes=(4,), max_iter=20, random_state=0)
+    with pytest.warns(UserWarning, match="interrupted"):
+        _fit_catching_escape(model, X, y)
+    monkeypatch.setattr(Adam, "state", state)
+    assert model.n_iter_ == 2
+    _assert_history_consistent(model)
+    _assert_same_as_fit_stopped_after(model, X, y)
 
 
 # --------------------------------------------------------------------------- #
