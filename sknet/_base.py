@@ -32,6 +32,7 @@ from ._core import (
     TrainConfig,
     Validation,
     fit_lbfgs,
+    feed_forward,
     fit_stochastic,
     get_activation,
     get_loss,
@@ -473,12 +474,8 @@ class BaseNetworkEstimator(BaseEstimator):
         """The network's output for validated ``X`` (allocates per call)."""
         n_hidden = len(self.coefs_) - 1
         names = self._hidden_activation_names(n_hidden) + [self.out_activation_]
-        a = X
-        for W, b, name in zip(self.coefs_, self.intercepts_, names):
-            z = np.asarray(a @ W)
-            z = z + b if z.dtype != np.result_type(z, b) else z.__iadd__(b)
-            a = self._activation(name).forward(z)
-        return a
+        acts = [self._activation(name) for name in names]
+        return feed_forward(X, self.coefs_, self.intercepts_, acts)
 
     def _validated_forward(self, X):
         check_is_fitted(self)

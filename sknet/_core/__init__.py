@@ -8,7 +8,7 @@ or parameter validation.
 from .activations import ACTIVATIONS, Activation, get_activation, register_activation
 from .initializers import INITIALIZERS, initialize_layer
 from .losses import LOSSES, Loss, get_loss, output_delta
-from .network import Network, Workspace
+from .network import Network, Workspace, feed_forward
 from .optimizers import SGD, Adam, make_optimizer
 from .schedules import SCHEDULES, Schedule
 from .stopping import StoppingRule
@@ -17,7 +17,7 @@ from .trainer import History, TrainConfig, Validation, fit_lbfgs, fit_stochastic
 __all__ = [
     "ACTIVATIONS", "Activation", "get_activation", "register_activation",
     "INITIALIZERS", "initialize_layer", "LOSSES", "Loss", "get_loss",
-    "output_delta", "Network", "Workspace", "SGD", "Adam", "make_optimizer",
+    "output_delta", "Network", "Workspace", "feed_forward", "SGD", "Adam", "make_optimizer",
     "SCHEDULES", "Schedule", "StoppingRule", "History", "TrainConfig",
     "Validation", "fit_lbfgs", "fit_stochastic",
 ]

@@ -20,7 +20,7 @@ from .initializers import initialize_layer
 from .losses import output_delta
 from .regularization import add_penalty_gradient, penalty_value
 
-__all__ = ["Network", "Workspace"]
+__all__ = ["Network", "Workspace", "feed_forward"]
 
 
 def _dot(a, W, out):
@@ -37,6 +37,20 @@ def _dot_tn(a, delta, out):
         out[...] = (a.T @ delta)
         return out
     return np.matmul(a.T, delta, out=out)
+
+
+def feed_forward(X, coefs, intercepts, activations):
+    """The output of dense layers for ``X``, dropout off.
+
+    Every intermediate array is allocated by this call, so concurrent calls
+    on the same weights never share scratch memory.
+    """
+    a = X
+    for W, b, act in zip(coefs, intercepts, activations):
+        z = np.asarray(a @ W)
+        z += b
+        a = act.forward(z)
+    return a
 
 
 class Network:
@@ -127,14 +141,7 @@ class Network:
     # ------------------------------------------------------------------ #
     def predict(self, X):
         """Forward pass with dropout off. Allocates per call: thread-safe."""
-        a = X
-        for W, b, act in zip(self.coefs, self.intercepts, self.activations):
-            z = a @ W
-            if not isinstance(z, np.ndarray):
-                z = np.asarray(z)
-            z += b
-            a = act.forward(z)
-        return a
+        return feed_forward(X, self.coefs, self.intercepts, self.activations)
 
     def forward(self, X, ws, training=False, rng=None):
         """Forward pass that records what backward needs in ``ws``.
