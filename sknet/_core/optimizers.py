@@ -14,12 +14,6 @@ Both follow scikit-learn's MLP update rules exactly:
 """
 
 import numpy as np
-from scipy.linalg import blas
-
-
-def _blas(dtype):
-    """In-place ``y += a * x`` and ``x *= a`` for ``dtype`` (one pass each)."""
-    return blas.get_blas_funcs(("axpy", "scal"), dtype=np.dtype(dtype))
 
 __all__ = ["SGD", "Adam", "make_optimizer"]
 
@@ -58,45 +52,67 @@ class SGD:
 
 
 class Adam:
-    """Adam (Kingma and Ba, 2014), as scikit-learn's MLP applies it."""
+    """Adam (Kingma and Ba, 2014), as scikit-learn's MLP applies it.
+
+    To step in few passes over memory the moments are kept rescaled,
+    ``M = m / (1 - beta_1)`` and ``V = v / (1 - beta_2)``, so that their
+    updates need no multiplication of the gradient:
+
+        M <- beta_1 M + g,   V <- beta_2 V + g^2,
+        step = -lr_t (1 - beta_1) / sqrt(1 - beta_2) * M / (sqrt(V) + eps'),
+
+    with ``eps' = eps / sqrt(1 - beta_2)``: the same step as
+    ``-lr_t m / (sqrt(v) + eps)``. :meth:`state` reports ``m`` and ``v``.
+    Everything is numpy ufuncs, so training uses one BLAS library.
+    """
 
     def __init__(self, n_params, dtype, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
         self.t = 0
-        self.m = np.zeros(n_params, dtype=dtype)
-        self.v = np.zeros(n_params, dtype=dtype)
+        self._M = np.zeros(n_params, dtype=dtype)
+        self._V = np.zeros(n_params, dtype=dtype)
         self._tmp = np.zeros(n_params, dtype=dtype)
-        self._axpy, self._scal = _blas(dtype)
 
     def step(self, params, grad, lr, scale=None):
         """Update ``params`` in place (see :meth:`SGD.step`)."""
-        start = self.m.size - params.size
-        m, v, tmp = self.m[start:], self.v[start:], self._tmp[start:]
-        axpy, scal = self._axpy, self._scal
-        self.t += 1
+        start = self._M.size - params.size
+        M, V, tmp = self._M[start:], self._V[start:], self._tmp[start:]
         b1, b2 = self.beta_1, self.beta_2
-        scal(b1, m)
-        axpy(grad, m, a=1 - b1)
+        self.t += 1
+        M *= b1
+        M += grad
+        V *= b2
         np.multiply(grad, grad, out=tmp)
-        scal(b2, v)
-        axpy(tmp, v, a=1 - b2)
+        V += tmp
+        root = np.sqrt(1 - b2)
         lr_t = lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
-        np.sqrt(v, out=tmp)
-        np.add(tmp, self.epsilon, out=tmp)
-        np.divide(m, tmp, out=tmp)
+        np.sqrt(V, out=tmp)
+        tmp += self.epsilon / root
+        tmp *= -root / (lr_t * (1 - b1))
+        np.divide(M, tmp, out=tmp)
         if scale is not None:
             tmp *= scale
-        axpy(tmp, params, a=-lr_t)
+        params += tmp
+
+    @property
+    def m(self):
+        """The first-moment estimate."""
+        return self._M * (1 - self.beta_1)
+
+    @property
+    def v(self):
+        """The second-moment estimate."""
+        return self._V * (1 - self.beta_2)
 
     def state(self):
-        return {"t": self.t, "m": self.m.copy(), "v": self.v.copy()}
+        return {"t": self.t, "m": self.m, "v": self.v}
 
     def set_state(self, state):
         self.t = int(state["t"])
-        self.m[...] = state["m"]
-        self.v[...] = state["v"]
+        np.divide(state["m"], 1 - self.beta_1, out=self._M)
+        np.divide(state["v"], 1 - self.beta_2, out=self._V)
 
 
 def make_optimizer(solver, n_params, dtype, *, momentum=0.9, nesterov=True,
