@@ -8,7 +8,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._base import STOCHASTIC_SOLVERS, BaseNetworkEstimator, hidden_layer_list
-from ._core import Network, get_activation
+from ._core import Network, feed_forward, get_activation
 from ._core.tied import TiedNetwork
 from ._docs import SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._validation import check_bool, check_int, check_option, check_real
@@ -18,11 +18,10 @@ __all__ = ["AutoencoderTransformer"]
 _MATCHING_LOSS = {"identity": "squared_error", "logistic": "binary_log_loss"}
 
 
-def _shared_entries(*names):
-    """The entries of the MLP's parameter docs for ``names``, in that order."""
-    blocks = re.split(r"\n(?=    \w+ : )", "\n" + SHARED_PARAMETERS)
-    by_name = {b.split(" : ")[0].strip(): b.strip("\n") for b in blocks if b.strip()}
-    return "\n\n".join(by_name[n] for n in names) + "\n"
+def _entries(section):
+    """{name: entry} of a numpydoc section (entries start ``    name : ``)."""
+    blocks = re.split(r"\n(?=    \w+ : )", "\n" + section)
+    return {b.split(" : ")[0].strip(): b.strip("\n") for b in blocks if b.strip()}
 
 
 _OWN_PARAMETERS = """\
@@ -45,20 +44,24 @@ _OWN_PARAMETERS = """\
     out_activation : {'auto', 'identity', 'logistic'}, default='auto'
         Activation of the reconstruction. 'logistic' suits data in [0, 1]
         (pixel intensities); 'auto' picks 'logistic' when the training data
-        of the first fit lies in [0, 1] and 'identity' otherwise.
+        of the first fit lies in [0, 1] and 'identity' otherwise. Warm starts
+        and ``partial_fit`` keep the fitted ``out_activation_`` and loss.
 
     loss : {'auto', 'squared_error', 'binary_log_loss'}, default='auto'
-        The training loss. 'auto' matches the output activation: squared
-        error for 'identity', binary cross-entropy (summed over features) for
-        'logistic', which needs data in [0, 1].
+        The training loss, summed over features and averaged over samples.
+        'auto' matches the output activation: half squared error for
+        'identity', binary cross-entropy for 'logistic' (which needs data in
+        [0, 1]). ``score`` is the mean squared error whatever the loss.
 
-    tied_weights : bool, default=False
+    tied_weights : bool, default=True
         Let the decoder reuse the encoder's weight matrices: decoder layer
-        ``j`` uses the transpose of encoder layer ``n - 1 - j``'s matrix and
-        has a bias of its own. This halves the weights. ``coefs_`` then holds
-        the encoder's matrices only, and ``intercepts_`` every layer's bias.
+        ``j`` uses the transpose of the matrix of encoder layer
+        ``n_encoder_layers - 1 - j`` and has a bias of its own. This halves the
+        weights and regularizes the codes. ``coefs_`` then holds the
+        encoder's matrices only (see Notes), and ``intercepts_`` every
+        layer's bias. False gives the decoder matrices of its own.
 
-    noise : float, default=0.1
+    noise : float, default=0.0
         Standard deviation of Gaussian noise added to each training
         mini-batch (a denoising autoencoder), drawn afresh from
         ``random_state`` every time. The clean input stays the target; the
@@ -71,46 +74,72 @@ _CHANGED_PARAMETERS = """\
         Size of the mini-batches; 'auto' means ``min(64, n_samples)`` (the
         MLPs use 200: an autoencoder learns more from more, smaller steps).
 
-    learning_rate_init : float, default=0.003
+    learning_rate_init : float, default=0.01
         The initial learning rate ('sgd' and 'adam').
 
-    max_iter : int, default=200
-        Maximum number of epochs (stochastic solvers) or iterations (lbfgs).
-
-    tol : float, default=1e-5
-        Tolerance of the stopping rule: a training loss (or validation score,
-        the negative mean squared error) that does not improve by ``tol``
-        counts as no improvement.
-
-    weight_init : str, default='auto'
-        'auto' picks by activation (Glorot for logistic/tanh/identity, He for
-        the relu family and elu, LeCun for selu); 'sklearn' draws as
-        scikit-learn's MLP; or name one of 'glorot_uniform', 'glorot_normal',
-        'he_uniform', 'he_normal', 'lecun_uniform', 'lecun_normal'.
+    tol : float, default=1e-2
+        Tolerance of the stopping rule: an epoch whose training loss (or,
+        with early stopping, validation score: the negative mean squared
+        error) does not improve by ``tol`` counts as no improvement. The
+        training loss is summed over features, so it grows with their number.
 
     early_stopping : bool, default=False
         Stop when the validation score (negative mean squared reconstruction
         error) stops improving and restore the weights of the best epoch. The
         validation set is a random ``validation_fraction`` of the training
-        data, or the ``X_val`` passed to ``fit``.
+        data, or the ``X_val`` passed to ``fit``. Set ``tol`` to the scale
+        of that score (e.g. 1e-5 for data in [0, 1]).
+
+    n_iter_no_change : int, default=5
+        Number of epochs without ``tol`` improvement before stopping.
 
     dropout : float or list of float, default=0.0
         Dropout rate of the hidden layers: one for all, or one per encoder
         layer (hidden layers, then the bottleneck), mirrored in the decoder.
         Inverted dropout, active during training only. Needs a stochastic
         solver.
+
+    weight_init : str, default='auto'
+        'auto' picks by activation (Glorot for logistic/tanh/identity, He for
+        the relu family and elu, LeCun for selu); 'sklearn' draws as
+        scikit-learn's MLP; or name one of 'glorot_uniform', 'glorot_normal',
+        'he_uniform', 'he_normal', 'lecun_uniform', 'lecun_normal'.
 """
 
 
 def _parameter_docs():
     """The Parameters section: own entries, then the MLP's in signature order."""
-    changed = re.split(r"\n(?=    \w+ : )", "\n" + _CHANGED_PARAMETERS)
-    changed = {b.split(" : ")[0].strip(): b.strip("\n") for b in changed if b.strip()}
-    entries = []
-    for name in _TRAINING_PARAMETERS:
-        entries.append(changed[name] if name in changed else
-                       _shared_entries(name).rstrip("\n"))
-    return _OWN_PARAMETERS + "\n" + "\n\n".join(entries) + "\n"
+    shared = {**_entries(SHARED_PARAMETERS), **_entries(_CHANGED_PARAMETERS)}
+    return (_OWN_PARAMETERS + "\n"
+            + "\n\n".join(shared[name] for name in _TRAINING_PARAMETERS) + "\n")
+
+
+_OWN_ATTRIBUTES = """\
+    coefs_ : list of ndarray of shape (n_fan_in, n_fan_out)
+        Weight matrix of each layer, encoder first; with ``tied_weights``
+        the encoder's only (the decoder uses their transposes). These are the
+        model: editing them changes ``transform``, ``inverse_transform`` and
+        warm starts.
+
+    intercepts_ : list of ndarray of shape (n_fan_out,)
+        Bias vector of each layer, decoder included.
+
+    n_layers_ : int
+        Number of layers, input and output included:
+        ``2 * len(hidden_layer_sizes) + 3``.
+
+    n_outputs_ : int
+        Number of outputs: ``n_features_in_``.
+
+    out_activation_ : str
+        Name of the output activation, 'identity' or 'logistic'.
+"""
+
+
+def _attribute_docs():
+    """The MLP's attribute entries with the autoencoder's own where they differ."""
+    entries = {**_entries(SHARED_ATTRIBUTES), **_entries(_OWN_ATTRIBUTES)}
+    return "\n\n".join(entries.values()) + "\n"
 
 
 _TRAINING_PARAMETERS = (
@@ -150,29 +179,44 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     Notes
     -----
     The layers are ``n_features -> hidden_layer_sizes -> n_components ->
-    reversed(hidden_layer_sizes) -> n_features``; ``coefs_[:len(
-    hidden_layer_sizes) + 1]`` and the matching ``intercepts_`` are the
-    encoder. With ``tied_weights=True`` decoder layer ``i`` computes
-    ``f(a @ coefs_[L - 1 - i].T + intercepts_[i])`` (``L`` the number of
-    weight layers), and the gradient of a shared matrix is the sum of its
-    encoder and (transposed) decoder parts. The L1/L2 penalty counts each
-    matrix once.
+    reversed(hidden_layer_sizes) -> n_features``: ``L = 2 * (len(
+    hidden_layer_sizes) + 1)`` weight layers, of which the first ``L / 2``
+    are the encoder. ``intercepts_`` holds the ``L`` biases. Without tied
+    weights ``coefs_`` holds the ``L`` matrices and layer ``i`` computes
+    ``f_i(a @ coefs_[i] + intercepts_[i])``. With tied weights (the default)
+    ``coefs_`` holds the ``L / 2`` encoder matrices only, and decoder layer
+    ``i >= L / 2`` computes ``f_i(a @ coefs_[L - 1 - i].T + intercepts_[i])``;
+    the gradient of a shared matrix is the sum of its encoder part and its
+    (transposed) decoder part, and the L1/L2 penalty counts it once. Either
+    way ``coefs_[:L // 2]`` and ``intercepts_[:L // 2]`` are the encoder,
+    which an MLP can start from.
+
+    The defaults (tied weights, elu, a logistic output with binary
+    cross-entropy for data in [0, 1], Adam at 0.01 on batches of 64) train on
+    the 8x8 digits in a few seconds; with 16 components the held-out
+    reconstruction error is about two thirds of PCA's, and the codes feed a
+    logistic regression to about 96 % test accuracy.
 
     Examples
     --------
     >>> from sklearn.datasets import load_digits
     >>> from sknet import AutoencoderTransformer
     >>> X, _ = load_digits(return_X_y=True)
-    >>> X = X / 16.0
-    >>> ae = AutoencoderTransformer(n_components=8, max_iter=20, random_state=0)
+    >>> X = X[:500] / 16.0
+    >>> ae = AutoencoderTransformer(n_components=8, random_state=0)
     >>> Z = ae.fit_transform(X)
     >>> Z.shape
-    (1797, 8)
+    (500, 8)
     >>> ae.inverse_transform(Z).shape
-    (1797, 64)
+    (500, 64)
+    >>> from sklearn.decomposition import PCA
+    >>> pca = PCA(n_components=8).fit(X)
+    >>> pca_error = ((X - pca.inverse_transform(pca.transform(X))) ** 2).mean()
+    >>> bool(-ae.score(X) < pca_error)  # score: -mean squared error
+    True
     >>> ae.get_feature_names_out()[:2]
     array(['autoencodertransformer0', 'autoencodertransformer1'], dtype=object)
-    """.format(parameters=_parameter_docs(), attributes=SHARED_ATTRIBUTES)
+    """.format(parameters=_parameter_docs(), attributes=_attribute_docs())
 
     def __init__(
         self,
@@ -182,18 +226,18 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         activation="elu",
         out_activation="auto",
         loss="auto",
-        tied_weights=False,
-        noise=0.1,
+        tied_weights=True,
+        noise=0.0,
         solver="adam",
         alpha=0.0001,
         batch_size="auto",
         learning_rate="constant",
-        learning_rate_init=0.003,
+        learning_rate_init=0.01,
         power_t=0.5,
         max_iter=200,
         shuffle=True,
         random_state=None,
-        tol=1e-5,
+        tol=1e-2,
         verbose=False,
         warm_start=False,
         momentum=0.9,
@@ -203,7 +247,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,
-        n_iter_no_change=10,
+        n_iter_no_change=5,
         max_fun=15000,
         dropout=0.0,
         l1=0.0,
@@ -378,20 +422,19 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     # -- prediction ----------------------------------------------------- #
     def _layers(self):
-        """(W, b, activation name) for every layer, from the fitted attributes."""
+        """Weights, biases and activations of every layer, from the fitted attributes."""
         L = len(self.intercepts_)
         coefs = list(self.coefs_)
         if len(coefs) < L:  # tied: the decoder uses the encoder's transposes
             coefs += [W.T for W in coefs[::-1]]
         names, _ = self._layer_plan(L // 2 - 1)
-        return list(zip(coefs, self.intercepts_, names + [self.out_activation_]))
+        acts = [self._activation(a) for a in names + [self.out_activation_]]
+        return coefs, list(self.intercepts_), acts
 
-    def _run(self, A, layers):
-        for W, b, name in layers:
-            Z = np.asarray(A @ W)
-            Z = Z + b
-            A = self._activation(name).forward(Z)
-        return A
+    def _run(self, X, part):
+        """Feed ``X`` through the encoder, the decoder or both (a slice of layers)."""
+        coefs, intercepts, acts = self._layers()
+        return feed_forward(X, coefs[part], intercepts[part], acts[part])
 
     def transform(self, X):
         """Encode ``X``: the bottleneck activations.
@@ -409,8 +452,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=["csr", "csc"],
                           dtype=(np.float64, np.float32), reset=False)
-        layers = self._layers()
-        return self._run(X, layers[:len(layers) // 2])
+        return self._run(X, slice(None, len(self.intercepts_) // 2))
 
     def inverse_transform(self, X):
         """Decode codes back to the input space: the reconstruction.
@@ -431,8 +473,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             raise ValueError(
                 f"X has {Z.shape[1]} features, but inverse_transform expects "
                 f"codes of the {self._n_features_out} bottleneck units.")
-        layers = self._layers()
-        return self._run(Z, layers[len(layers) // 2:])
+        return self._run(Z, slice(len(self.intercepts_) // 2, None))
 
     def fit(self, X, y=None, X_val=None):
         """Train the autoencoder to reconstruct ``X``.
@@ -491,7 +532,7 @@ default=None
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=["csr", "csc"],
                           dtype=(np.float64, np.float32), reset=False)
-        R = self._run(X, self._layers())
+        R = self._run(X, slice(None))
         X = X.toarray() if sp.issparse(X) else X
         return -float(np.mean((X - R) ** 2))
 

@@ -160,9 +160,9 @@ class PerceptronClassifier(ClassifierMixin, BaseEstimator):
 
     The rule is sequential, but sknet scores a window of upcoming samples at
     once, jumps to the first mistake, updates and goes on from there, which
-    gives the same weights as the per-sample loop. The L1 and elastic-net
-    penalties change every weight at every sample and run sample by sample,
-    much more slowly.
+    gives the same weights as the per-sample loop. With an L1 or elastic-net
+    penalty on sparse input the rule runs sample by sample, much more slowly
+    than scikit-learn's compiled loop.
 
     Differences from scikit-learn: ``stop_on_no_mistakes`` (above) may end
     training earlier, changing only ``n_iter_`` and ``t_``; a call that

@@ -17,6 +17,7 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.utils import estimator_checks as ec
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_limits
 
 from sknet._autoencoder import AutoencoderTransformer
 from sknet._core import Network, get_activation, get_loss
@@ -31,6 +32,14 @@ FAST = dict(hidden_layer_sizes=(16,), max_iter=15, random_state=0)
 # --------------------------------------------------------------------------- #
 # data and shared fits                                                         #
 # --------------------------------------------------------------------------- #
+@pytest.fixture(scope="module", autouse=True)
+def one_blas_thread():
+    """These networks are small: on a busy machine a multi-threaded BLAS spends
+    far longer synchronizing its threads than computing, so use one."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(scope="module")
 def digits():
     """load_digits scaled to [0, 1], split as the quality pins ask."""
@@ -69,7 +78,7 @@ def _reference_forward(ae, X):
         [ae.activation] * (n_layers // 2)
     names = list(enc) + list(enc[:-1])[::-1] + [ae.out_activation_]
     codes, a = None, X
-    for i, (W, b, name) in enumerate(zip(coefs, ae.intercepts_, names)):
+    for i, (W, b, name) in enumerate(zip(coefs, ae.intercepts_, names, strict=True)):
         a = f[name](a @ W + b)
         if i == n_layers // 2 - 1:
             codes = a
@@ -106,7 +115,9 @@ def test_defaults_fit_digits_as_a_logistic_output(default_fits):
     ae = default_fits[2][0]
     assert ae.out_activation_ == "logistic"
     assert ae.n_layers_ == 5
-    assert [W.shape for W in ae.coefs_] == [(64, 128), (128, 2), (2, 128), (128, 64)]
+    # Tied weights: the encoder's matrices; the decoder uses their transposes.
+    assert [W.shape for W in ae.coefs_] == [(64, 128), (128, 2)]
+    assert [b.shape for b in ae.intercepts_] == [(128,), (2,), (128,), (64,)]
 
 
 def test_grid_search_over_n_components_in_a_pipeline(digits):
@@ -240,7 +251,7 @@ def test_tied_network_equals_untied_network_with_transposed_decoder():
     # A shared matrix's gradient is its encoder part plus the decoder part transposed.
     np.testing.assert_allclose(gt_coefs[0], gu_coefs[0] + gu_coefs[3].T, rtol=1e-12)
     np.testing.assert_allclose(gt_coefs[1], gu_coefs[1] + gu_coefs[2].T, rtol=1e-12)
-    for a, b in zip(gt_bias, gu_bias):
+    for a, b in zip(gt_bias, gu_bias, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
@@ -310,6 +321,11 @@ def test_noise_is_added_to_training_batches_only():
     first, second = ae.seen_[0], ae.seen_[4]
     i, j = np.nonzero((first[0][:, None] == second[0][None]).all(axis=2))
     assert len(i) and not np.allclose(first[1][i] - first[0][i], second[1][j] - second[0][j])
+
+
+def test_auto_batch_size_is_64():
+    ae = _SpyAutoencoder(3, noise=0.1, **{**FAST, "max_iter": 1}).fit(_small_data(n=100))
+    assert [len(b) for b, _ in ae.seen_] == [64, 36]
 
 
 def test_validation_and_score_see_clean_data():
@@ -418,11 +434,15 @@ def test_partial_fit_improves_reconstruction_step_by_step():
 
 def test_warm_start_continues_from_the_fitted_weights():
     X = _small_data(n=200, d=8)
-    ae = AutoencoderTransformer(3, warm_start=True, **FAST).fit(X)
+    ae = AutoencoderTransformer(3, warm_start=True, tol=0.0, **FAST).fit(X)
     curve = list(ae.loss_curve_)
+    assert len(curve) == FAST["max_iter"]
     ae.fit(X)
     assert ae.loss_curve_[:len(curve)] == curve
     assert len(ae.loss_curve_) == 2 * len(curve)
+    # The second fit starts where the first ended, not from a fresh draw.
+    fresh = AutoencoderTransformer(3, tol=0.0, **FAST).fit(X)
+    assert ae.loss_curve_[len(curve)] < fresh.loss_curve_[0]
 
 
 def test_lbfgs_solver_fits():
@@ -486,7 +506,7 @@ def test_rejected_warm_start_leaves_the_model_unchanged():
     with pytest.raises(ValueError, match="n_components"):
         ae.fit(X)
     np.testing.assert_array_equal(ae.transform(X), before)
-    ae.set_params(n_components=3, tied_weights=True)
+    ae.set_params(n_components=3, tied_weights=False)
     with pytest.raises(ValueError, match="tied_weights"):
         ae.fit(X)
 
@@ -497,7 +517,7 @@ def test_partial_fit_rejects_bce_data_out_of_range_and_keeps_state():
     coefs = [W.copy() for W in ae.coefs_]
     with pytest.raises(ValueError, match="out_activation='identity'"):
         ae.partial_fit(X + 1.0)
-    for W, W0 in zip(ae.coefs_, coefs):
+    for W, W0 in zip(ae.coefs_, coefs, strict=True):
         np.testing.assert_array_equal(W, W0)
 
 
@@ -512,7 +532,7 @@ def test_unfitted_transform_raises():
 # scikit-learn's estimator checks                                              #
 # --------------------------------------------------------------------------- #
 CHECKED = [AutoencoderTransformer(max_iter=20, random_state=0),
-           AutoencoderTransformer(tied_weights=True, max_iter=20, random_state=0)]
+           AutoencoderTransformer(tied_weights=False, noise=0.1, max_iter=20, random_state=0)]
 
 
 @parametrize_with_checks(CHECKED, expected_failed_checks=lambda est: {})

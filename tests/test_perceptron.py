@@ -314,6 +314,22 @@ def test_windowed_loop_equals_plain_loop_with_weights_and_l2(alpha):
     assert clf.intercept_[0] == pytest.approx(b, rel=1e-12)
 
 
+@pytest.mark.parametrize("params", [{"penalty": "l1", "alpha": 0.002},
+                                    {"penalty": "elasticnet", "alpha": 0.01, "l1_ratio": 0.3}],
+                         ids=["l1", "elasticnet"])
+def test_closed_form_l1_windows_match_scikit_learn_sample_by_sample(params):
+    """Between mistakes the L1 truncation is computed in closed form; scikit-learn
+    applies it sample by sample. Same epochs, same zero weights, weights to rounding."""
+    X, y = _wide_integer_data(n=500, n_features=400, seed=2)
+    X /= 3.0
+    theirs = _quiet_fit(SkPerceptron(max_iter=6, **params), X, y)
+    ours = _quiet_fit(PerceptronClassifier(max_iter=6, **params), X, y)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_array_equal(ours.coef_ == 0, theirs.coef_ == 0)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-12)
+
+
 def test_windowed_loop_equals_plain_loop_on_sparse_rows():
     X, y = _wide_integer_data(n=800, n_features=400, seed=1)
     X[np.abs(X) < 3] = 0.0

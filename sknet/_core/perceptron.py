@@ -36,9 +36,11 @@ entry, and scored by one segment sum. With an L2 penalty the weights are
 are folded into the window's scores. The updates are the same numbers,
 applied in the same order, as in a plain per-sample loop, so the weights
 agree with it (only the scores are summed in another order, which can flip
-a decision only on a score within rounding of 0). The L1 and elastic-net
-penalties change every weight at every sample; they run sample by sample,
-much more slowly.
+a decision only on a score within rounding of 0). An L1 or elastic-net
+penalty moves every weight at every sample; on dense rows those moves have a
+closed form between two mistakes, so windows work there too (the weights
+then agree to rounding, not to the bit); on sparse rows each sample moves
+only its own features, and the rule runs sample by sample, much more slowly.
 
 Stopping follows scikit-learn's loop: the training objective is the summed
 perceptron loss plus the penalty evaluated with scikit-learn's running norms
@@ -504,8 +506,16 @@ class _SampleRule(_Rule):
 
     def __init__(self, data, w0, b0, cfg):
         super().__init__(data, w0, b0, cfg)
-        self.owed = np.zeros_like(self.v)  # penalty already applied, per feature
-        self.u_total = 0.0  # penalty accumulated so far, per feature
+        self.applied = np.zeros_like(self.v)  # L1 penalty applied so far, per feature
+        self.u_total = 0.0  # L1 penalty accumulated so far, per feature
+
+    def snapshot(self):
+        return super().snapshot(), self.applied.copy(), self.u_total
+
+    def restore(self, snap):
+        base, applied, self.u_total = snap
+        super().restore(base)
+        self.applied[...] = applied
 
     def _row(self, i):
         X = self.data.X
@@ -517,30 +527,33 @@ class _SampleRule(_Rule):
     def epoch(self, order):
         """One pass over ``X[order]``; returns (loss sum, penalty sum, updates)."""
         t, a = self.data.t, self.data.a
-        loss = penalty = 0.0
-        updates = 0
+        totals = [0.0, 0.0, 0]
         if order is None:
             order = np.arange(self.data.X.shape[0])
         for i in order.tolist():
             cols, x = self._row(i)
             z = float(t[i]) * (self.scale * float(np.dot(x, self.v[cols])) + self.b)
-            penalty += self.alpha * ((1 - self.l1_ratio) * 0.5 * self.sq_norm
-                                     + self.l1_ratio * self.l1_norm)
-            if z <= 0:
-                loss -= z
-            if self.c != 1.0:
-                self.scale *= self.c
-                self.sq_norm *= self.c * self.c
-                self.l1_norm *= self.c
-                self._fold_scale()
-            if z <= 0 and a[i] != 0:
-                self._update(cols, x, float(a[i]) * float(t[i]))
-                updates += 1
-            self.u_total += self.l1_step
-            self._truncate(cols)
-        return loss, penalty, updates
+            self._step(cols, x, z, float(a[i]), float(t[i]), totals)
+        return totals[0], totals[1], totals[2]
 
-    def _update(self, cols, x, u):
+    def _step(self, cols, x, z, a, t, totals):
+        """Everything a sample with margin ``z`` does after being scored."""
+        totals[1] += self.alpha * ((1 - self.l1_ratio) * 0.5 * self.sq_norm
+                                   + self.l1_ratio * self.l1_norm)
+        if z <= 0:
+            totals[0] -= z
+        if self.c != 1.0:
+            self.scale *= self.c
+            self.sq_norm *= self.c * self.c
+            self.l1_norm *= self.c
+            self._fold_scale()
+        if z <= 0 and a != 0:
+            self._add(cols, x, a * t)
+            totals[2] += 1
+        self.u_total += self.l1_step
+        self._truncate(cols)
+
+    def _add(self, cols, x, u):
         touched = self.v[cols] + x * (u / self.scale)
         self.v[cols] = touched
         self.sq_norm = float(np.dot(touched, touched)) * self.scale * self.scale
@@ -551,12 +564,103 @@ class _SampleRule(_Rule):
     def _truncate(self, cols):
         """Clip each touched weight toward 0 by the penalty it still owes."""
         z = np.array(self.v[cols])
-        owed = self.owed[cols]
+        applied = self.applied[cols]
         s = self.scale
-        new = np.where(z > 0, np.maximum(0, z - (self.u_total + owed) / s),
-                       np.where(z < 0, np.minimum(0, z + (self.u_total - owed) / s), z))
+        new = np.where(z > 0, np.maximum(0, z - (self.u_total + applied) / s),
+                       np.where(z < 0, np.minimum(0, z + (self.u_total - applied) / s), z))
         self.v[cols] = new
-        self.owed[cols] = owed + s * (new - z)
+        self.applied[cols] = applied + s * (new - z)
+
+
+class _DenseL1Rule(_SampleRule):
+    """Dense rows with an L1 or elastic-net penalty, a window at a time.
+
+    Every sample shrinks every weight (by ``c``) and then moves it toward 0
+    by what it owes of the cumulative penalty, stopping at 0. Between two
+    mistakes that has a closed form: after ``i`` samples a weight of
+    magnitude ``m`` that owes ``o`` has magnitude
+
+        max(0, c**i m - c**(i-1) o - delta (1 + c + ... + c**(i-1)))
+
+    (``delta`` is the penalty per sample), so a window's weights, and its
+    scores, come at once; the mistake itself is then one explicit step. The
+    closed form rounds differently from the sequence of steps, so weights
+    agree with a per-sample loop to rounding, not to the bit.
+    """
+
+    def __init__(self, data, w0, b0, cfg, chunk):
+        super().__init__(data, w0, b0, cfg)
+        self.chunk, self.gap, self.window = chunk, 16.0, 32
+        self.buf = np.empty((chunk, data.X.shape[1]), dtype=data.t.dtype)
+        self.powers = self.c ** np.arange(chunk + 2, dtype=np.float64)
+        self.geometric = np.concatenate([[0.0], np.cumsum(self.powers)])
+
+    def epoch(self, order):
+        """One pass over ``X[order]``; returns (loss sum, penalty sum, updates)."""
+        d = self.data
+        totals = [0.0, 0.0, 0]
+        n = d.X.shape[0] if order is None else order.size
+        for start in range(0, n, self.chunk):
+            if order is None:
+                idx = slice(start, start + self.chunk)
+                rows = d.X[idx]
+            else:
+                idx = order[start:start + self.chunk]
+                rows = np.take(d.X, idx, axis=0, out=self.buf[:idx.size], mode="clip")
+            self._scan_l1(rows, d.t[idx], d.a[idx], totals)
+        return totals[0], totals[1], totals[2]
+
+    def _scan_l1(self, rows, t, a, totals):
+        """Windows of closed-form steps, one explicit step at each mistake."""
+        m, p, gap, window = rows.shape[0], 0, self.gap, self.window
+        while p < m:
+            q = min(p + window, m)
+            path = self._path(q - p)
+            s = np.einsum("ij,ij->i", path[:q - p], rows[p:q])
+            s += self.b
+            s *= t[p:q]
+            bad = s <= 0
+            k = int(bad.argmax())
+            if not bad[k]:
+                self._advance(path, q - p, totals)
+                p, window = q, min(2 * window, self.chunk)
+                continue
+            self._advance(path, k, totals)
+            j = p + k
+            self._step(slice(None), rows[j], float(s[k]), float(a[j]), float(t[j]), totals)
+            gap = 0.5 * gap + 0.5 * (k + 1)
+            p, window = j + 1, min(max(8, int(2 * gap)), self.chunk)
+        self.gap, self.window = gap, window
+
+    def _path(self, r):
+        """The signed weights before each of the next ``r + 1`` samples."""
+        w = self.v * self.scale
+        sign = np.sign(w)
+        owed = self.u_total + sign * self.applied
+        path = np.multiply.outer(self.powers[:r + 1], np.abs(w))
+        path[1:] -= np.multiply.outer(self.powers[:r], owed)
+        path[1:] -= (self.l1_step * self.geometric[1:r + 1])[:, None]
+        np.maximum(path, 0, out=path)
+        path *= sign
+        return path
+
+    def _advance(self, path, k, totals):
+        """Move the state ``k`` mistake-free samples on along ``path``."""
+        if k == 0:
+            return
+        c, powers = self.c, self.powers
+        totals[1] += self.alpha * (
+            (1 - self.l1_ratio) * 0.5 * self.sq_norm * float(np.sum(powers[:k] ** 2))
+            + self.l1_ratio * self.l1_norm * float(np.sum(powers[:k])))
+        if c == 1.0:
+            self.applied += path[k] - path[0]
+        else:
+            self.applied += path[1:k + 1].sum(axis=0) - c * path[:k].sum(axis=0)
+        self.v[...] = path[k]
+        self.scale = 1.0
+        self.sq_norm *= powers[k] ** 2
+        self.l1_norm *= powers[k]
+        self.u_total += k * self.l1_step
 
 
 # --------------------------------------------------------------------------- #
@@ -643,13 +747,15 @@ def _train_unit(rule, n_samples, perm, train_mask, validation, cfg):
 # the entry points                                                             #
 # --------------------------------------------------------------------------- #
 def _make_rule(data, w0, b0, cfg):
-    if cfg.penalty in ("l1", "elasticnet"):
+    if cfg.penalty in ("l1", "elasticnet") and sp.issparse(data.X):
         return _SampleRule(data, w0, b0, cfg)
     if sp.issparse(data.X):
         sparse_rule = _FoldedSparseRule if cfg.penalty is None else _SparseRule
         return sparse_rule(data, w0, b0, cfg, chunk=1024)
     n_features = data.X.shape[1]
     chunk = int(np.clip(2 ** 20 // (data.t.dtype.itemsize * n_features), 16, 4096))
+    if cfg.penalty in ("l1", "elasticnet"):
+        return _DenseL1Rule(data, w0, b0, cfg, chunk)
     return _DenseRule(data, w0, b0, cfg, chunk)
 
 

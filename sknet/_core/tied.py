@@ -67,7 +67,7 @@ class TiedNetwork(Network):
         """Offsets of each layer's first parameter, and the total size."""
         units, k1 = self.layer_units, self.n_layers // 2
         offsets = [0]
-        for fan_in, fan_out in zip(units[:k1], units[1:k1 + 1]):
+        for fan_in, fan_out in zip(units[:k1], units[1:k1 + 1], strict=True):
             offsets.append(offsets[-1] + fan_in * fan_out + fan_out)
         for fan_out in units[k1 + 1:]:
             offsets.append(offsets[-1] + fan_out)
@@ -133,7 +133,8 @@ class TiedNetwork(Network):
         gradient before the shared matrices' parts are summed.
         """
         coefs, intercepts, start = [], [], 0
-        for fan_in, fan_out in zip(self.layer_units[:-1], self.layer_units[1:]):
+        for fan_in, fan_out in zip(self.layer_units[:-1], self.layer_units[1:],
+                                   strict=False):
             coefs.append(flat[start:start + fan_in * fan_out].reshape(fan_in, fan_out))
             start += fan_in * fan_out
             intercepts.append(flat[start:start + fan_out])
@@ -151,7 +152,7 @@ class TiedNetwork(Network):
         """
         if self._scratch is None:
             size = sum(fi * fo + fo for fi, fo in
-                       zip(self.layer_units[:-1], self.layer_units[1:]))
+                       zip(self.layer_units[:-1], self.layer_units[1:], strict=False))
             self._scratch = self.untied_views(np.zeros(size, dtype=self.dtype))
         u_coefs, u_intercepts = self._scratch
         super().backward(loss, Y, ws, self._scratch, sample_weight, scale,
