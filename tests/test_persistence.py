@@ -15,10 +15,10 @@ import joblib
 import numpy as np
 import pytest
 import skops.io as sio
-from skops.io.exceptions import UntrustedTypesFoundException
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from skops.io.exceptions import UntrustedTypesFoundException
 
 import sknet
 from sknet import MLPClassifier, MLPRegressor
@@ -151,7 +151,7 @@ def test_pickled_model_keeps_training_where_it_stopped():
     copy = pickle.loads(pickle.dumps(model))
     for m in (model, copy):
         _fit(m, "classes", "fit")
-    for W, W_copy in zip(model.coefs_, copy.coefs_):
+    for W, W_copy in zip(model.coefs_, copy.coefs_, strict=True):
         np.testing.assert_array_equal(W, W_copy)
     # as scikit-learn: n_iter_ counts this fit's epochs, loss_curve_ all of them
     assert copy.n_iter_ == model.n_iter_ == 5
