@@ -382,6 +382,9 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         rates = self._dropout_list(n_hidden + 1)
         return names + names[:n_hidden][::-1], rates + rates[:n_hidden][::-1]
 
+    def _planned_units(self, hidden, n_features, n_outputs):
+        return [n_features, *hidden, self.n_components, *hidden[::-1], n_features]
+
     def _build_network(self, hidden, n_features, n_outputs, dtype, first, rng):
         out_name, loss_name = self._output_setup(n_outputs)
         units = [n_features, *hidden, self.n_components, *hidden[::-1], n_features]

@@ -11,6 +11,7 @@ No weight arithmetic happens here: the network, optimizer, schedule, stopping
 rule and loops all live in ``sknet._core``.
 """
 
+import os
 import warnings
 from contextlib import contextmanager
 
@@ -40,6 +41,7 @@ from ._core import (
 )
 from ._progress import make_reporter, wrap_callbacks
 from ._transfer import apply_transfer, n_layers_to_copy, transfer_lr_scale
+from ._version import __version__
 from ._validation import (
     check_bool,
     check_int,
@@ -107,7 +109,81 @@ def _print_lbfgs_iteration(history):
     print("Iteration %d, loss = %.8f" % (history.n_iter, history.loss_curve[-1]))
 
 
-class BaseNetworkEstimator(BaseEstimator):
+def available_memory_bytes():
+    """Memory this process can still allocate, in bytes (None when unknown).
+
+    ``MemAvailable`` from ``/proc/meminfo`` on Linux, else the physical memory.
+    """
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+# Parameter-sized arrays a fit holds at once: the parameters, their gradient and
+# the epoch snapshot, plus the optimizer's state, its snapshot and the copy
+# published as ``_optimizer_state`` (L-BFGS: scipy's float64 history of 10 pairs).
+_PARAMETER_COPIES = {"sgd": 3 + 3 * 1, "adam": 3 + 3 + 2 * 2, "lbfgs": 3 + 2 * 10 + 5}
+
+
+def estimate_fit_bytes(layer_units, batch_size, dtype, solver, early_stopping=False):
+    """Bytes a fit allocates for a network: weights, gradients, optimizer, batch.
+
+    Parameters
+    ----------
+    layer_units : list of int
+        Widths from the input to the output.
+    batch_size : int
+        Rows of the buffers one forward/backward pass uses.
+    dtype : numpy dtype
+        The training dtype.
+    solver : {"sgd", "adam", "lbfgs"}
+    early_stopping : bool, default=False
+        Whether a copy of the best parameters is kept.
+
+    Returns
+    -------
+    n_bytes : int
+    """
+    itemsize = np.dtype(dtype).itemsize
+    units = [int(u) for u in layer_units]
+    n_params = sum(a * b + b for a, b in zip(units[:-1], units[1:]))
+    copies = _PARAMETER_COPIES[solver] + bool(early_stopping)
+    per_row = 4 * sum(units[1:])  # activations, deltas, pre-activations, masks
+    return itemsize * (copies * n_params + batch_size * per_row)
+
+
+class VersionStamped:
+    """Stamps sknet's version in the pickled state; warns when it differs on load.
+
+    ``__setstate__`` only compares two strings: no I/O, import or eval.
+    """
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_sknet_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        saved = state.pop("_sknet_version", "unknown (before 0.1.0)")
+        if saved != __version__:
+            warnings.warn(
+                f"This {type(self).__name__} was saved with sknet {saved} and is "
+                f"loaded with sknet {__version__}: it may fail or predict "
+                "differently. Refit it, or load it with the sknet that saved it.",
+                UserWarning)
+        super().__setstate__(state)
+
+
+class BaseNetworkEstimator(VersionStamped, BaseEstimator):
     """Shared parameter checks, fit path and prediction for sknet networks."""
 
     # ------------------------------------------------------------------ #
@@ -252,11 +328,32 @@ class BaseNetworkEstimator(BaseEstimator):
         if X_val is not None or y_val is not None:
             val = self._user_validation(X_val, y_val, sample_weight_val, X.dtype)
         rng = check_random_state(self.random_state)
+        self._check_memory(self._planned_units(hidden, X.shape[1], Y.shape[1]),
+                           X.shape[0], X.dtype)
         network = self._build_network(hidden, X.shape[1], Y.shape[1], X.dtype,
                                       first, rng)
         if sp.issparse(X):
             X = X.tocsr()
         return X, Y, sw, val, network, rng
+
+    def _planned_units(self, hidden, n_features, n_outputs):
+        """Widths of the layers a fit builds (a subclass with another layout overrides)."""
+        return [n_features, *hidden, n_outputs]
+
+    def _check_memory(self, units, n_samples, dtype):
+        """Refuse, before allocating, a network that cannot fit in memory."""
+        batch = n_samples if self.solver == "lbfgs" else min(
+            200 if self.batch_size == "auto" else self.batch_size, n_samples)
+        need = estimate_fit_bytes(units, batch, dtype, self.solver, self.early_stopping)
+        available = available_memory_bytes()
+        if available is not None and need > available:
+            raise MemoryError(
+                f"Training this network needs about {need / 2**30:.1f} GiB "
+                f"(layer widths {units} from hidden_layer_sizes="
+                f"{self.hidden_layer_sizes!r}, batches of {batch} rows, "
+                f"{np.dtype(dtype).name}), but only {available / 2**30:.1f} GiB of "
+                "memory is available. Use smaller hidden_layer_sizes, a smaller "
+                "batch_size, or float32 data.")
 
     def _build_network(self, hidden, n_features, n_outputs, dtype, first, rng):
         out_name, loss_name = self._output_setup(n_outputs)
@@ -470,18 +567,22 @@ class BaseNetworkEstimator(BaseEstimator):
     # ------------------------------------------------------------------ #
     # prediction                                                           #
     # ------------------------------------------------------------------ #
-    def _forward(self, X):
-        """The network's output for validated ``X`` (allocates per call)."""
+    def _forward(self, X, output_activation=True):
+        """The network's output for validated ``X`` (allocates per call).
+
+        With ``output_activation=False``, the output layer's pre-activation.
+        """
         n_hidden = len(self.coefs_) - 1
-        names = self._hidden_activation_names(n_hidden) + [self.out_activation_]
+        out = self.out_activation_ if output_activation else "identity"
+        names = self._hidden_activation_names(n_hidden) + [out]
         acts = [self._activation(name) for name in names]
         return feed_forward(X, self.coefs_, self.intercepts_, acts)
 
-    def _validated_forward(self, X):
+    def _validated_forward(self, X, output_activation=True):
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=["csr", "csc"],
                           dtype=(np.float64, np.float32), reset=False)
-        return self._forward(X)
+        return self._forward(X, output_activation)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

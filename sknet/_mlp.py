@@ -1,6 +1,7 @@
 """MLPClassifier and MLPRegressor: scikit-learn's MLPs on sknet's core."""
 
 import numpy as np
+from scipy.special import log_softmax
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
@@ -158,6 +159,7 @@ class MLPClassifier(ClassifierMixin, BaseNetworkEstimator):
         if incremental and not hasattr(self, "classes_"):
             self._label_binarizer = self._partial_fit_binarizer(y, classes)
             self.classes_ = self._label_binarizer.classes_
+            self._check_known_classes(y, incremental, None)
         elif first_pass:
             self._label_binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._label_binarizer.classes_
@@ -318,8 +320,13 @@ class MLPClassifier(ClassifierMixin, BaseNetworkEstimator):
         log_y_prob : ndarray of shape (n_samples, n_classes)
             ``log(predict_proba(X))``.
         """
-        P = self.predict_proba(X)
-        return np.log(P, out=P)
+        Z = self._validated_forward(X, output_activation=False)
+        if self.out_activation_ == "softmax":
+            return log_softmax(Z, axis=1)
+        log_p = -np.logaddexp(0, -Z)  # log(expit(Z)), never log(0)
+        if Z.shape[1] == 1:
+            return np.hstack([-np.logaddexp(0, Z), log_p])  # log(1 - p), log(p)
+        return log_p
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -502,7 +502,8 @@ class PerceptronClassifier(ClassifierMixin, BaseEstimator):
             that class); otherwise one score per class.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", reset=False)
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
+                          reset=False)
         scores = perceptron_scores(X, self.coef_, self.intercept_)
         return scores.ravel() if scores.shape[1] == 1 else scores
 

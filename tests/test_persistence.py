@@ -400,10 +400,6 @@ def test_without_skops_the_error_says_how_to_install_it(monkeypatch, tmp_path):
 # --------------------------------------------------------------------------- #
 # version stamp                                                                #
 # --------------------------------------------------------------------------- #
-VERSION_STAMP = ("BaseNetworkEstimator.__getstate__/__setstate__ do not stamp "
-                 "_sknet_version yet (change proposed in the robustness report)")
-
-
 def _restamp(data, version):
     """The skops ``data`` with the estimator's ``_sknet_version`` replaced."""
     source = zipfile.ZipFile(io.BytesIO(data))
@@ -418,14 +414,12 @@ def _restamp(data, version):
     return out.getvalue()
 
 
-@pytest.mark.xfail(strict=True, reason=VERSION_STAMP)
 def test_state_carries_the_sknet_version():
     model, _ = _fit(MLPRegressor(**FAST), "two_outputs", "fit")
     assert model.__getstate__()["_sknet_version"] == sknet.__version__
     assert "_sknet_version" not in vars(pickle.loads(pickle.dumps(model)))
 
 
-@pytest.mark.xfail(strict=True, reason=VERSION_STAMP)
 def test_pickle_from_another_sknet_version_warns():
     model, X = _fit(MLPClassifier(**FAST), "classes", "fit")
     state = model.__getstate__()
@@ -436,7 +430,6 @@ def test_pickle_from_another_sknet_version_warns():
     np.testing.assert_array_equal(copy.predict(X), model.predict(X))
 
 
-@pytest.mark.xfail(strict=True, reason=VERSION_STAMP)
 def test_skops_file_from_another_sknet_version_warns():
     model, X = _fit(MLPRegressor(**FAST), "two_outputs", "fit")
     buffer = io.BytesIO()

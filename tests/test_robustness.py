@@ -52,38 +52,6 @@ ESTIMATORS = [
     PerceptronClassifier(max_iter=5, random_state=0),
 ]
 
-# Bugs these tests found in sknet (details, reproductions and fixes are in the
-# robustness report). Each is pinned by a strict xfail test; the fuzzers and
-# the timer test steer around it while it is listed. When its fix lands the
-# pin passes, which fails the run (XPASS strict): delete the entry then.
-KNOWN_BUGS = {
-    "first_partial_fit_accepts_unknown_labels":
-        "the first partial_fit binarizes y against `classes` without checking it",
-    "predict_log_proba_takes_log_of_zero":
-        "predict_log_proba is np.log of probabilities that saturated to 0",
-    "overflow_warnings_escape_training":
-        "matmul / optimizer overflow warns before the divergence check",
-    "poisson_loss_divides_by_zero":
-        "the Poisson loss computes Y / P with an exp output that underflowed to 0",
-    "interrupt_between_epochs_escapes":
-        "fit_stochastic takes the epoch snapshot outside its try: Ctrl-C there "
-        "escapes fit as KeyboardInterrupt",
-    "perceptron_interrupt_outside_epoch_escapes":
-        "PerceptronClassifier: Ctrl-C during the per-epoch report or validation "
-        "escapes fit as KeyboardInterrupt",
-    "perceptron_predict_rejects_numeric_strings_that_fit_accepts":
-        "PerceptronClassifier.fit converts numeric strings, decision_function "
-        "refuses them",
-}
-
-
-def pinned(bug):
-    """A strict xfail mark for a listed bug; no mark once it is delisted."""
-    if bug not in KNOWN_BUGS:
-        return pytest.mark.skipif(False, reason="fixed")
-    return pytest.mark.xfail(strict=True, reason=f"{bug}: {KNOWN_BUGS[bug]}")
-
-
 READ_ONLY_METHODS = ("predict", "predict_proba", "predict_log_proba",
                      "decision_function", "transform", "inverse_transform", "score")
 FIT_METHODS = ("fit", "partial_fit", "fit_transform")
@@ -366,9 +334,6 @@ def targets(draw, est, method, fitted_on, n):
     role = "fit" if method == "fit" else method
     table = CLASSIFIER_LABELS if kind == "classifier" else REGRESSOR_TARGETS
     choices = table[role]
-    if kind == "classifier" and method == "partial_fit" and fitted_on == "nothing" \
-            and "first_partial_fit_accepts_unknown_labels" in KNOWN_BUGS:
-        choices = [c for c in choices if c not in ("unseen", "str")]
     target = draw(st.sampled_from(choices))
     if target == "none":
         return None, {"y_none"}, None
@@ -479,14 +444,8 @@ def cases(draw, est, scales):
     expected = _expected_features(est, method)
     widths = [0, 1, 2, 2, 3, 3, 6, 6] if fitted_on == "nothing" or method in ("fit", "fit_transform") \
         else [expected] * 8 + [0, 1, 6]
-    if method == "predict_log_proba" and "predict_log_proba_takes_log_of_zero" in KNOWN_BUGS:
-        scales = [s for s in scales if s < 1e6] or scales
     scale = draw(st.sampled_from(scales))
-    dtypes = DENSE_DTYPES
-    if isinstance(est, PerceptronClassifier) and \
-            "perceptron_predict_rejects_numeric_strings_that_fit_accepts" in KNOWN_BUGS:
-        dtypes = [d for d in DENSE_DTYPES if d != "numeric_str"]
-    X, defects = draw(matrices(st.sampled_from(widths), scale, dtypes))
+    X, defects = draw(matrices(st.sampled_from(widths), scale, DENSE_DTYPES))
     if scale >= 1e6 and method in FIT_METHODS:
         defects.add("large_values")
     defects |= _shape_defects(X, method, fitted_on, expected)
@@ -720,7 +679,6 @@ def test_rejected_refit_keeps_the_fitted_model(est):
     assert fingerprint(model) == before
 
 
-@pinned("first_partial_fit_accepts_unknown_labels")
 def test_first_partial_fit_rejects_labels_outside_classes():
     # scikit-learn's MLPClassifier raises "`y` has classes not in `self.classes_`".
     X, _ = _training_data(ESTIMATORS[0], n=6)
@@ -730,7 +688,6 @@ def test_first_partial_fit_rejects_labels_outside_classes():
     assert not hasattr(model, "coefs_")
 
 
-@pinned("perceptron_predict_rejects_numeric_strings_that_fit_accepts")
 def test_perceptron_predicts_on_the_numeric_strings_it_was_fitted_on():
     X = np.array([["0.5", "1"], ["-1", "2"], ["3", "-0.5"], ["-2", "-1"]])
     model = PerceptronClassifier(max_iter=5).fit(X, [0, 1, 0, 1])
@@ -786,7 +743,6 @@ def test_divergence_raises_scikit_learn_error_and_keeps_last_finite_weights(est,
             np.testing.assert_allclose(W, W_ref, rtol=1e-10, atol=1e-12)
 
 
-@pinned("overflow_warnings_escape_training")
 @pytest.mark.parametrize("est, X, y", _diverging_cases())
 def test_divergence_lets_no_runtime_warning_escape(est, X, y):
     _, caught = _fit_recording(clone(est), X, y)
@@ -826,7 +782,6 @@ def test_clip_norm_tames_exploding_gradients():
     assert model.loss_curve_[-1] < model.loss_curve_[0]
 
 
-@pinned("poisson_loss_divides_by_zero")
 def test_poisson_loss_on_unscaled_data_lets_no_runtime_warning_escape():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 4)) * 1e3
@@ -838,7 +793,6 @@ def test_poisson_loss_on_unscaled_data_lets_no_runtime_warning_escape():
     assert error is None or re.search(NON_FINITE, str(error))
 
 
-@pinned("predict_log_proba_takes_log_of_zero")
 def test_predict_log_proba_of_saturated_probabilities_warns_nothing():
     model = _reference(ESTIMATORS[0], "array")
     X = np.array([[1e6, -1e6, 1e6], [-1e6, 1e6, -1e6]])
@@ -853,37 +807,21 @@ def test_predict_log_proba_of_saturated_probabilities_warns_nothing():
 # --------------------------------------------------------------------------- #
 # interruption (Ctrl-C during fit)                                             #
 # --------------------------------------------------------------------------- #
-# Functions that run entirely inside the try that catches Ctrl-C.
-SAMPLE_LOOPS = {("trainer.py", "_run_epoch"), ("perceptron.py", "epoch")}
-
-
-def _inside_sample_loop(frame):
-    while frame is not None:
-        code = frame.f_code
-        if (code.co_filename.rsplit("/", 1)[-1], code.co_name) in SAMPLE_LOOPS:
-            return True
-        frame = frame.f_back
-    return False
-
-
 EPOCH_LINE = re.compile(r"^(?:Iteration|-- Epoch) \d+", re.MULTILINE)
 
 
 @contextmanager
-def ctrl_c_after_epochs(n_epochs, log, anywhere=True):
+def ctrl_c_after_epochs(n_epochs, log):
     """A timer signal that raises KeyboardInterrupt once ``n_epochs`` are done.
 
     A SIGALRM arrives every 2 ms; once the verbose ``log`` shows ``n_epochs``
     finished epochs, the handler raises KeyboardInterrupt wherever fit is, as
-    Ctrl-C would; with ``anywhere=False`` it waits for a moment when fit is
-    inside the mini-batch loop.
+    Ctrl-C would.
     """
     fired = []
 
     def handler(signum, frame):
         if fired or len(EPOCH_LINE.findall(log.getvalue())) < n_epochs:
-            return
-        if not anywhere and not _inside_sample_loop(frame):
             return
         fired.append(True)
         raise KeyboardInterrupt
@@ -905,13 +843,6 @@ def _interruptible(est, early_stopping):
     return clone(est).set_params(**{k: v for k, v in wanted.items() if k in params})
 
 
-def _interrupt_bug(est):
-    from sknet._base import BaseNetworkEstimator
-
-    return "interrupt_between_epochs_escapes" if isinstance(est, BaseNetworkEstimator) \
-        else "perceptron_interrupt_outside_epoch_escapes"
-
-
 def _fit_catching_escape(model, X, y):
     """Fit; a KeyboardInterrupt escaping fit fails the test (not the session)."""
     try:
@@ -924,12 +855,9 @@ def _interrupted_fit(model, X, y):
     import io
     from contextlib import redirect_stdout
 
-    # While a bug of theirs is known, estimators are interrupted only inside
-    # the loop over the samples of an epoch (see the pinned tests below).
-    anywhere = _interrupt_bug(model) not in KNOWN_BUGS
     log = io.StringIO()
     with warnings.catch_warnings(record=True) as caught, redirect_stdout(log), \
-            ctrl_c_after_epochs(3, log, anywhere) as fired:
+            ctrl_c_after_epochs(3, log) as fired:
         warnings.simplefilter("always")
         returned = _fit_catching_escape(model, X, y)
     assert fired, "the timer never interrupted the fit"
@@ -996,13 +924,7 @@ class CtrlCOnPrint:
         pass
 
 
-def _pinned_for_perceptron(est):
-    bug = "perceptron_interrupt_outside_epoch_escapes"
-    return pinned(bug if isinstance(est, PerceptronClassifier) else "")
-
-
-@pytest.mark.parametrize("est", [pytest.param(e, marks=_pinned_for_perceptron(e),
-                                              id=_est_id(e)) for e in ESTIMATORS])
+@pytest.mark.parametrize("est", [pytest.param(e, id=_est_id(e)) for e in ESTIMATORS])
 def test_ctrl_c_while_printing_progress_keeps_a_whole_epoch(est):
     from contextlib import redirect_stdout
 
@@ -1043,7 +965,6 @@ def test_ctrl_c_during_validation_keeps_history_consistent():
     assert model.t_ == 3 * (X.shape[0] - 30)  # 30 samples held out for validation
 
 
-@pinned("interrupt_between_epochs_escapes")
 def test_ctrl_c_between_two_epochs_keeps_the_finished_ones(monkeypatch):
     from sknet._core.optimizers import Adam
 
@@ -1112,11 +1033,6 @@ def test_eight_threads_reading_one_model_get_the_sequential_results(est):
 # --------------------------------------------------------------------------- #
 # memory guard rail                                                            #
 # --------------------------------------------------------------------------- #
-MEMORY_GUARD = ("sknet/_base.py has no memory guard yet: estimate_fit_bytes / "
-                "available_memory_bytes, proposed in the robustness report")
-
-
-@pytest.mark.xfail(strict=True, reason=MEMORY_GUARD)
 @pytest.mark.parametrize("est", [e for e in ESTIMATORS
                                  if "hidden_layer_sizes" in e.get_params()], ids=_est_id)
 def test_network_too_big_for_memory_is_refused_before_allocating(est):
@@ -1135,7 +1051,6 @@ def test_network_too_big_for_memory_is_refused_before_allocating(est):
     assert not hasattr(model, "coefs_")
 
 
-@pytest.mark.xfail(strict=True, reason=MEMORY_GUARD)
 def test_memory_guard_compares_with_available_memory(monkeypatch):
     import sknet._base
 
@@ -1150,7 +1065,6 @@ def test_memory_guard_compares_with_available_memory(monkeypatch):
     assert model.n_iter_ == 1
 
 
-@pytest.mark.xfail(strict=True, reason=MEMORY_GUARD)
 def test_memory_estimate_counts_weights_gradients_optimizer_and_batch():
     from sknet._base import estimate_fit_bytes
 

@@ -73,12 +73,13 @@ def _binary_log_gradient(Y, P):
 
 def _poisson_value(Y, P, sample_weight):
     # Half Poisson deviance, as scikit-learn's MLPRegressor(loss="poisson").
-    per_sample = (xlogy(Y, Y / P) - Y + P).sum(axis=1)
+    log_P = np.log(np.maximum(P, np.finfo(P.dtype).tiny))
+    per_sample = (xlogy(Y, Y) - Y * log_P - Y + P).sum(axis=1)
     return _average(per_sample, sample_weight)
 
 
 def _poisson_gradient(Y, P):
-    return 1 - Y / P
+    return 1 - Y / np.maximum(P, np.finfo(P.dtype).tiny)
 
 
 @dataclass(frozen=True)

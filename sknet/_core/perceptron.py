@@ -692,13 +692,15 @@ def _epoch_order(order, perm, train_mask):
 
 def _run_epoch(rule, order, epoch):
     """One epoch, applied whole: None when interrupted (the weights roll back)."""
-    snap = rule.snapshot()
+    snap = None
     try:
+        snap = rule.snapshot()
         # overflow is an error of the fit, reported as scikit-learn reports it
         with np.errstate(over="raise", invalid="raise"):
             loss, penalty, updates = rule.epoch(order)
     except KeyboardInterrupt:
-        rule.restore(snap)
+        if snap is not None:
+            rule.restore(snap)
         return None
     except FloatingPointError:
         loss = np.nan
@@ -730,16 +732,19 @@ def _train_unit(rule, n_samples, perm, train_mask, validation, cfg):
             return UnitResult(epoch - 1, "interrupted", n_updates)
         loss, penalty, updates = outcome
         n_updates += updates
-        _report(cfg, rule, epoch, epoch * n_train, loss, n_train, started)
-        if cfg.stop_on_no_mistakes and updates == 0 and frozen_without_updates:
-            return UnitResult(epoch, "no_mistakes", n_updates)
-        score = None if validation is None else _validation_score(validation, *rule.weights())
-        stopping.update((loss + penalty) / n_train, score)
-        if stopping.triggered:
-            if cfg.verbose:
-                print("Convergence after %d epochs took %.2f seconds"
-                      % (epoch, time.perf_counter() - started))
-            return UnitResult(epoch, "validation" if validation else "tol", n_updates)
+        try:  # Ctrl-C after a whole epoch keeps it
+            _report(cfg, rule, epoch, epoch * n_train, loss, n_train, started)
+            if cfg.stop_on_no_mistakes and updates == 0 and frozen_without_updates:
+                return UnitResult(epoch, "no_mistakes", n_updates)
+            score = None if validation is None else _validation_score(validation, *rule.weights())
+            stopping.update((loss + penalty) / n_train, score)
+            if stopping.triggered:
+                if cfg.verbose:
+                    print("Convergence after %d epochs took %.2f seconds"
+                          % (epoch, time.perf_counter() - started))
+                return UnitResult(epoch, "validation" if validation else "tol", n_updates)
+        except KeyboardInterrupt:
+            return UnitResult(epoch, "interrupted", n_updates)
     return UnitResult(cfg.max_iter, "max_iter", n_updates)
 
 

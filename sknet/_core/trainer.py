@@ -131,7 +131,11 @@ def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
 
 
 def _validate(network, loss, validation, history):
-    P = network.predict(validation.X)
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            P = network.predict(validation.X)
+    except FloatingPointError:
+        P = np.array([np.nan])
     if np.all(np.isfinite(P)):
         score = float(validation.score(P))
         val_loss = float(loss.value(validation.Y, P, validation.sample_weight))
@@ -162,24 +166,27 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
     order = np.arange(n) if config.shuffle else None
     best = network.params.copy() if config.restore_best else None
     status = "one_epoch" if config.one_epoch else "max_iter"
-    for _ in range(1 if config.one_epoch else config.max_iter):
-        snapshot = _snapshot(network, optimizer, history, stopping, schedule, best)
-        try:
+    snapshot = None
+    try:  # the whole loop: Ctrl-C anywhere in it rolls back to a whole epoch
+        for _ in range(1 if config.one_epoch else config.max_iter):
+            snapshot = None  # nothing of this epoch has changed anything yet
+            snapshot = _snapshot(network, optimizer, history, stopping, schedule, best)
             status_now = _epoch(network, loss, optimizer, schedule, stopping,
                                 batcher, order, ws, config, history, rng,
                                 dropout_rng, validation, best)
-        except KeyboardInterrupt:
+            if status_now == "diverged":
+                _rollback(network, optimizer, history, stopping, schedule, best,
+                          snapshot)
+                status = "diverged"
+                break
+            if status_now is not None:
+                status = status_now
+                break
+    except KeyboardInterrupt:
+        if snapshot is not None:
             _rollback(network, optimizer, history, stopping, schedule, best, snapshot)
-            warnings.warn("Training interrupted by user.")
-            status = "interrupted"
-            break
-        if status_now == "diverged":
-            _rollback(network, optimizer, history, stopping, schedule, best, snapshot)
-            status = "diverged"
-            break
-        if status_now is not None:
-            status = status_now
-            break
+        warnings.warn("Training interrupted by user.")
+        status = "interrupted"
     if best is not None and status != "diverged":
         network.params[...] = best
     return status
@@ -222,8 +229,12 @@ def _epoch(network, loss, optimizer, schedule, stopping, batcher, order, ws,
         perm = np.arange(order.size)
         rng.shuffle(perm)
         order[...] = order[perm]
-    mean_loss = _run_epoch(network, loss, optimizer, schedule, batcher, order, ws,
-                           config, dropout_rng)
+    try:  # an overflow is the divergence scikit-learn reports, not a warning
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            mean_loss = _run_epoch(network, loss, optimizer, schedule, batcher,
+                                   order, ws, config, dropout_rng)
+    except FloatingPointError:
+        return "diverged"
     if not np.isfinite(mean_loss) or not np.all(np.isfinite(network.params)):
         return "diverged"
     history.loss_curve.append(mean_loss)
