@@ -151,3 +151,28 @@ def test_invalid_transfer_params_are_rejected(source):
         _target(source, n_transfer_layers=0).fit(X, Y)
     with pytest.raises(ValueError, match="transfer_lr_factor"):
         _target(source, transfer_lr_factor=-1.0).fit(X, Y)
+
+
+@pytest.mark.slow
+def test_autoencoder_pretraining_helps_with_few_labels():
+    """10 % of the training labels; the encoder pretrained on all training digits."""
+    from sklearn.model_selection import train_test_split
+
+    from sknet import AutoencoderTransformer
+
+    X_all, y_all = load_digits(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = train_test_split(X_all / 16.0, y_all, test_size=0.25,
+                                              random_state=0)
+    scores = {"scratch": [], "fine-tuned": [], "frozen": []}
+    for seed in range(5):
+        ae = AutoencoderTransformer(n_components=32, random_state=seed).fit(X_tr)
+        few = np.random.RandomState(seed).choice(len(X_tr), len(X_tr) // 10, replace=False)
+        for name, params in (("scratch", {}),
+                             ("fine-tuned", dict(transfer_from=ae)),
+                             ("frozen", dict(transfer_from=ae, freeze_transferred=True,
+                                             n_transfer_layers=1))):
+            clf = MLPClassifier((128, 32), max_iter=300, random_state=seed, **params)
+            scores[name].append(clf.fit(X_tr[few], y_tr[few]).score(X_te, y_te))
+    means = {k: np.mean(v) for k, v in scores.items()}
+    assert means["fine-tuned"] > means["scratch"]
+    assert means["frozen"] > 0.85  # a frozen first layer still carries the task
