@@ -1,8 +1,17 @@
 """sknet: neural-network estimators that are scikit-learn citizens."""
 
+from ._autoencoder import AutoencoderTransformer
 from ._core.activations import register_activation
 from ._mlp import MLPClassifier, MLPRegressor
-
+from ._perceptron import Perceptron, PerceptronClassifier
 from ._version import __version__
 
-__all__ = ["MLPClassifier", "MLPRegressor", "register_activation", "__version__"]
+__all__ = [
+    "AutoencoderTransformer",
+    "MLPClassifier",
+    "MLPRegressor",
+    "Perceptron",
+    "PerceptronClassifier",
+    "register_activation",
+    "__version__",
+]
