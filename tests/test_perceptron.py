@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn
 import scipy.sparse as sp
 from sklearn.datasets import load_iris, make_classification
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -22,6 +23,8 @@ import sknet._core.perceptron as core
 from sknet._core import Network, get_activation, get_loss
 from sknet._mlp import MLPClassifier
 from sknet._perceptron import Perceptron, PerceptronClassifier
+
+SKLEARN_1_7 = tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 7)
 
 MAX_INT = np.iinfo(np.int32).max
 
@@ -152,6 +155,9 @@ SK_CASES = [
 @pytest.mark.parametrize("params", SK_CASES,
                          ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "default")
 def test_weights_match_scikit_learn(params, shuffle, n_classes):
+    if params.get("penalty") == "l2" and shuffle and n_classes > 2 and not SKLEARN_1_7:
+        pytest.skip("scikit-learn < 1.7 trains a shuffled, penalized one-vs-rest fit "
+                    "differently; sknet follows the current behaviour")
     X, y = _data(n_classes=n_classes)
     sw = np.random.default_rng(1).uniform(0.2, 2.0, len(y)) if "eta0" in params else None
     theirs = _quiet_fit(SkPerceptron(shuffle=shuffle, **params), X, y, sample_weight=sw)
