@@ -12,6 +12,7 @@ from ._core import Network, feed_forward, get_activation
 from ._core.tied import TiedNetwork
 from ._docs import SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._validation import check_bool, check_int, check_option, check_real
+from .augment import GaussianNoise
 
 __all__ = ["AutoencoderTransformer"]
 
@@ -336,7 +337,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     def _training_augment(self):
         if not self.noise:
             return None
-        return _GaussianNoise(self.noise)
+        return GaussianNoise(self.noise)
 
     # -- hooks of the fit path ------------------------------------------ #
     def _validate_fit_data(self, X, y, reset):
@@ -547,17 +548,3 @@ default=None
 
 def _in_unit_interval(Y):
     return Y.size == 0 or (Y.min() >= 0 and Y.max() <= 1)
-
-
-class _GaussianNoise:
-    """Adds ``N(0, std^2)`` noise to a training batch (never in place)."""
-
-    def __init__(self, std):
-        self.std = std
-
-    def __call__(self, X_batch, rng):
-        X = X_batch.toarray() if sp.issparse(X_batch) else X_batch
-        noise = rng.standard_normal(X.shape, dtype=X.dtype)
-        noise *= self.std
-        noise += X
-        return noise

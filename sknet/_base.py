@@ -32,8 +32,8 @@ from ._core import (
     StoppingRule,
     TrainConfig,
     Validation,
-    fit_lbfgs,
     feed_forward,
+    fit_lbfgs,
     fit_stochastic,
     get_activation,
     get_loss,
@@ -41,7 +41,6 @@ from ._core import (
 )
 from ._progress import make_reporter, wrap_callbacks
 from ._transfer import apply_transfer, n_layers_to_copy, transfer_lr_scale
-from ._version import __version__
 from ._validation import (
     check_bool,
     check_int,
@@ -49,6 +48,7 @@ from ._validation import (
     check_per_layer,
     check_real,
 )
+from ._version import __version__
 
 NON_FINITE_MESSAGE = (
     "Solver produced non-finite parameter weights. The input data may contain "

@@ -17,6 +17,7 @@ telling how to fold each row into an image (height, width).
 """
 
 import numpy as np
+import scipy.sparse as sp
 from scipy import ndimage
 from sklearn.base import BaseEstimator
 
@@ -47,7 +48,11 @@ class GaussianNoise(BaseEstimator):
         self.clip = clip
 
     def __call__(self, X, rng):
-        out = X + rng.normal(0.0, self.std, size=X.shape).astype(X.dtype, copy=False)
+        X = X.toarray() if sp.issparse(X) else X
+        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+        out = rng.standard_normal(X.shape, dtype=dtype)
+        out *= self.std
+        out += X
         return _clip(out, self.clip)
 
 

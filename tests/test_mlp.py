@@ -8,8 +8,8 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
-import sklearn
 import scipy.sparse as sp
+import sklearn
 from sklearn.datasets import (
     load_diabetes,
     load_digits,

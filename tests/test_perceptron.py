@@ -11,8 +11,8 @@ import warnings
 
 import numpy as np
 import pytest
-import sklearn
 import scipy.sparse as sp
+import sklearn
 from sklearn.datasets import load_iris, make_classification
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import Perceptron as SkPerceptron
