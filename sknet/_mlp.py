@@ -361,7 +361,9 @@ class MLPRegressor(RegressorMixin, BaseNetworkEstimator):
     is ``0.5 * mean_i sum_j (P_ij - Y_ij)^2``: summed over the ``k`` outputs,
     the objective whose gradient both libraries follow. scikit-learn reports
     its mean over the outputs, ``k`` times smaller (plus the same L2 term);
-    the fitted weights are the same. With one output the two agree.
+    with the stochastic solvers the fitted weights are the same (scikit-learn's
+    L-BFGS is handed a loss that does not match its gradient, so there they
+    differ). With one output the two agree.
 
     Examples
     --------
