@@ -149,7 +149,7 @@ _TRAINING_PARAMETERS = (
     "warm_start", "momentum", "nesterovs_momentum", "early_stopping",
     "validation_fraction", "beta_1", "beta_2", "epsilon", "n_iter_no_change",
     "max_fun", "dropout", "l1", "weight_init", "decay_rate", "clip_norm",
-    "leaky_relu_slope", "elu_alpha",
+    "leaky_relu_slope", "elu_alpha", "callbacks",
 )
 
 
@@ -257,6 +257,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         clip_norm=None,
         leaky_relu_slope=0.01,
         elu_alpha=1.0,
+        callbacks=None,
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -293,6 +294,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self.clip_norm = clip_norm
         self.leaky_relu_slope = leaky_relu_slope
         self.elu_alpha = elu_alpha
+        self.callbacks = callbacks
 
     # -- parameters ----------------------------------------------------- #
     def _check_params(self):
