@@ -123,7 +123,8 @@ def _make_elu(alpha, scale=1.0):
 
     def backward(a, grad):
         # f'(z) = scale for z > 0, and f(z) + scale * alpha for z <= 0.
-        d = np.where(a > 0, scale, a + scale * alpha).astype(grad.dtype, copy=False)
+        d = a + scale * alpha
+        np.copyto(d, scale, where=a > 0)
         grad *= d
         return grad
 
