@@ -294,6 +294,19 @@ class _Rule:
 # --------------------------------------------------------------------------- #
 # dense input: windows of samples scored at once                               #
 # --------------------------------------------------------------------------- #
+
+    def _finish_margins(self, s, p, q):
+        """Turn raw window scores ``x . v`` into margins ``y (w . x + b)``."""
+        if self.powers is not None:
+            s *= self.powers[:q - p] * self.scale
+        elif self.scale != 1.0:
+            s *= self.scale
+        if self.b != 0.0:
+            s += self.b
+        s *= self._t[p:q]
+        return s
+
+
 class _DenseRule(_Rule):
     """The rule on dense rows (no penalty or L2).
 
@@ -335,14 +348,7 @@ class _DenseRule(_Rule):
 
     def _window_margins(self, p, q):
         s = np.dot(self._rows[p:q], self.v, out=self.scores[:q - p])
-        if self.powers is not None:
-            s *= self.powers[:q - p] * self.scale
-        elif self.scale != 1.0:
-            s *= self.scale
-        if self.b != 0.0:
-            s += self.b
-        s *= self._t[p:q]
-        return s
+        return self._finish_margins(s, p, q)
 
     def _update(self, j):
         """``w += u x`` and ``b += u``, as a per-sample loop does them."""
@@ -393,14 +399,7 @@ class _SparseRule(_Rule):
         else:
             products = rows.data[lo:hi] * self.v[rows.indices[lo:hi]]
             s = np.bincount(self._row_of[lo:hi], weights=products, minlength=q)[p:]
-        if self.powers is not None:
-            s *= self.powers[:q - p] * self.scale
-        elif self.scale != 1.0:
-            s *= self.scale
-        if self.b != 0.0:
-            s += self.b
-        s *= self._t[p:q]
-        return s
+        return self._finish_margins(s, p, q)
 
     def _update(self, j):
         rows = self._rows
