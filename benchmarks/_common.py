@@ -154,7 +154,11 @@ def training_flops(layer_units, n_samples, epochs):
 # timing                                                                   #
 # ---------------------------------------------------------------------- #
 def interleaved(runners, repeats, pause=0.25, progress=None):
-    """Run every runner once per round, round after round (A B C A B C ...).
+    """Run every runner once per round, round after round (A B C, B C A, C A B, ...).
+
+    The order rotates from round to round so that no implementation always
+    runs right after the same other one (which may have left the caches, the
+    allocator or spinning threads in a state that helps or hurts the next).
 
     Parameters
     ----------
@@ -172,8 +176,11 @@ def interleaved(runners, repeats, pause=0.25, progress=None):
     dict : name -> list of the runner's dicts, in round order.
     """
     results = {name: [] for name in runners}
+    names = list(runners)
     for r in range(repeats):
-        for name, run in runners.items():
+        k = r % len(names) if names else 0
+        for name in names[k:] + names[:k]:
+            run = runners[name]
             gc.collect()
             time.sleep(pause)
             out = run(r)
@@ -272,9 +279,11 @@ def tracemalloc_peak_bytes(fn):
 def format_table(header, rows, markdown=False):
     """Render rows of strings as an aligned text table or a Markdown table."""
     if markdown:
-        lines = ["| " + " | ".join(header) + " |",
+        def cells(row):
+            return "| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |"
+        lines = [cells(header),
                  "|" + "|".join("---" if i < 2 else "---:" for i in range(len(header))) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines += [cells(row) for row in rows]
         return "\n".join(lines)
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
     fmt = "  ".join("{:<%d}" % w if i < 2 else "{:>%d}" % w for i, w in enumerate(widths))

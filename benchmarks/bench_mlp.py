@@ -3,7 +3,7 @@
 Every implementation trains the same architecture with the same optimizer
 (Adam, lr 1e-3, L2 alpha 1e-4), batch size, number of epochs (tol=0 and
 n_iter_no_change=max_iter, so nobody stops early) and shuffling, on the same
-data, in one process; the repeats are interleaved (A B C A B C ...) because
+data, in one process; the repeats are interleaved (A B C, B C A, ...) because
 the machine's speed drifts. Printed per workload and dtype: the median fit
 time, samples/s, the ratio to scikit-learn and PyTorch (paired per round),
 the test score, the peak memory of one fit (measured in a fresh process),
@@ -726,7 +726,7 @@ def _quality_targets(tag, w, s):
         return rows
     if w.kind in ("classify", "predict", "perceptron"):
         v = abs(s["sknet"]["score"] - sk["score"])
-        rows.append((f"{tag}: |test accuracy - scikit-learn's| (points)", v, 0.5, None,
+        rows.append((f"{tag}: test accuracy gap to scikit-learn (points)", v, 0.5, None,
                      _status(v, 0.5, None, False)))
     if w.kind != "predict":
         rows += _memory_target(tag, s["sknet"], sk)

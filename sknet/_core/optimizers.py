@@ -25,6 +25,7 @@ class SGD:
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self.velocity = np.zeros(n_params, dtype=dtype)
+        self._tmp = np.zeros(n_params, dtype=dtype)
 
     def step(self, params, grad, lr, scale=None):
         """Update ``params`` in place from ``grad`` at learning rate ``lr``.
@@ -32,17 +33,20 @@ class SGD:
         ``scale`` (an array broadcastable to ``params``, or None) multiplies the
         step, for per-layer learning-rate factors.
         """
-        v = self.velocity[self.velocity.size - params.size:]
-        v *= self.momentum
-        v -= lr * grad
+        start = self.velocity.size - params.size
+        v, step = self.velocity[start:], self._tmp[start:]
+        mu = self.momentum
+        np.multiply(grad, float(lr), out=step)  # lr * g
+        v *= mu
+        v -= step
         if self.nesterov:
-            update = self.momentum * v
-            update -= lr * grad
+            step *= -1.0
+            step += mu * v  # mu * v - lr * g
         else:
-            update = v if scale is None else v.copy()
+            step[...] = v
         if scale is not None:
-            update *= scale
-        params += update
+            step *= scale
+        params += step
 
     def state(self):
         return {"velocity": self.velocity.copy()}
@@ -86,8 +90,9 @@ class Adam:
         V *= b2
         np.multiply(grad, grad, out=tmp)
         V += tmp
-        root = np.sqrt(1 - b2)
-        lr_t = lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+        # Python floats: numpy scalars would make float32 arithmetic run in float64.
+        root = float(np.sqrt(1 - b2))
+        lr_t = float(lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t))
         np.sqrt(V, out=tmp)
         tmp += self.epsilon / root
         tmp *= -root / (lr_t * (1 - b1))
