@@ -13,7 +13,7 @@ rule and loops all live in ``sknet._core``.
 
 import os
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,6 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from ._core import (
     ACTIVATIONS,
@@ -103,6 +104,21 @@ def _check_sample_weight_public(sample_weight, X, dtype):
     if X.shape[0] and not np.any(sw > 0):
         raise ValueError("Sample weights must contain at least one non-zero weight.")
     return sw.astype(dtype, copy=False)
+
+
+# Below this many floating-point operations per mini-batch product, a second
+# BLAS thread costs more than it saves (measured on 2 cores), and on a busy
+# machine competing BLAS threads slow such products down a hundredfold.
+SMALL_PRODUCT_FLOPS = 16e6
+
+
+def _blas_threads_for(network, batch_size):
+    """One BLAS thread while training a network whose products are all small."""
+    units = network.layer_units
+    largest = max(2 * batch_size * a * b for a, b in zip(units[:-1], units[1:]))
+    if largest >= SMALL_PRODUCT_FLOPS:
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def _print_lbfgs_iteration(history):
@@ -514,9 +530,11 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
         dropout_rng = np.random.default_rng(rng.randint(2**31)) \
             if any(network.dropout) or config.augment is not None else None
         try:
-            status = fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
-                                    sw, config=config, history=history, rng=rng,
-                                    dropout_rng=dropout_rng, validation=val)
+            with _blas_threads_for(network, config.batch_size):
+                status = fit_stochastic(network, loss, optimizer, schedule, stopping,
+                                        X, Y, sw, config=config, history=history,
+                                        rng=rng, dropout_rng=dropout_rng,
+                                        validation=val)
         finally:
             if reporter is not None:
                 reporter.close()
