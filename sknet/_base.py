@@ -439,7 +439,7 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
         self.n_iter_ = min(int(result.nit), self.max_iter)
         self.loss_ = float(result.fun)
         self._publish(network)
-        return "diverged" if not np.all(np.isfinite(network.params)) else "done"
+        return "diverged" if result.diverged else "done"
 
     def _split_validation(self, X, Y, sw, rng):
         # As scikit-learn: stratify on the encoded targets when there is one

@@ -270,7 +270,8 @@ def fit_lbfgs(network, loss, X, Y, sample_weight, *, alpha=0.0, l1=0.0,
     ends the minimization.
 
     Returns the ``scipy.optimize.OptimizeResult``; ``network.params`` holds
-    the solution.
+    the solution, or the starting weights when the solution is not finite
+    (``result.diverged``).
     """
     ws = Workspace(network, X.shape[0])
     off = network.trainable_offset
@@ -295,5 +296,7 @@ def fit_lbfgs(network, loss, X, Y, sample_weight, *, alpha=0.0, l1=0.0,
         options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
     )
     network.params[:off] = fixed
-    network.params[off:] = result.x
+    # Non-finite weights are never kept: the start point is the last finite one.
+    result.diverged = not np.all(np.isfinite(result.x))
+    network.params[off:] = x0 if result.diverged else result.x
     return result

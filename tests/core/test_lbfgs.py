@@ -1,0 +1,37 @@
+"""The L-BFGS loop never leaves non-finite weights in the network."""
+
+import numpy as np
+import scipy.optimize
+
+from sknet._core import Network, fit_lbfgs, get_activation, get_loss
+
+
+def test_a_non_finite_solution_keeps_the_starting_weights(monkeypatch):
+    rng = np.random.RandomState(0)
+    net = Network([3, 4, 1], [get_activation("tanh"), get_activation("identity")])
+    net.initialize("sklearn", rng)
+    start = net.params.copy()
+    X, Y = rng.rand(10, 3), rng.rand(10, 1)
+
+    def diverging_minimize(fun, x0, **kwargs):
+        fun(x0)  # the loop evaluates the network as scipy would
+        return scipy.optimize.OptimizeResult(x=np.full_like(x0, np.nan), fun=np.nan,
+                                             nit=1, status=0, message="")
+
+    monkeypatch.setattr(scipy.optimize, "minimize", diverging_minimize)
+    result = fit_lbfgs(net, get_loss("squared_error"), X, Y, None)
+    assert result.diverged
+    np.testing.assert_array_equal(net.params, start)
+
+
+def test_a_finite_solution_is_kept():
+    rng = np.random.RandomState(0)
+    net = Network([3, 4, 1], [get_activation("tanh"), get_activation("identity")])
+    net.initialize("sklearn", rng)
+    X = rng.rand(30, 3)
+    Y = X.sum(axis=1, keepdims=True)
+    before, _, _ = net.loss_and_gradient(X, Y, get_loss("squared_error"))
+    result = fit_lbfgs(net, get_loss("squared_error"), X, Y, None, max_iter=50)
+    after, _, _ = net.loss_and_gradient(X, Y, get_loss("squared_error"))
+    assert not result.diverged and after < before
+    np.testing.assert_array_equal(net.params, result.x)
