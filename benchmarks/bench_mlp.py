@@ -762,7 +762,7 @@ def plot(results, peaks, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    dtypes = sorted({r.dtype for r in results}, reverse=True)
+    dtypes = list(dict.fromkeys(r.dtype for r in results))
     fig, axes = plt.subplots(len(dtypes), 2, figsize=(14, 4.5 * len(dtypes)), squeeze=False)
     for row, dtype in zip(axes, dtypes, strict=True):
         res = [r for r in results if r.dtype == dtype and r.runs]
