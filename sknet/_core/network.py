@@ -211,7 +211,7 @@ class Network:
         for i in range(last, self.n_frozen - 1, -1):
             _dot_tn(ws.inputs[i], delta, g_coefs[i])
             add_penalty_gradient(self.coefs[i], g_coefs[i], alpha * scale, l1 * scale)
-            np.sum(delta, axis=0, out=g_intercepts[i])
+            np.add.reduce(delta, axis=0, out=g_intercepts[i])
             if i > self.n_frozen:
                 delta = self._backward_hidden(i - 1, delta, ws, n)
 
