@@ -37,9 +37,11 @@ from _common import (  # noqa: E402
     forward_flops,
     gemm_peak,
     interleaved,
+    linear_teacher,
     median,
     paired_ratio,
     peak_rss_bytes,
+    text_like,
     tracemalloc_peak_bytes,
     training_flops,
 )
@@ -80,31 +82,6 @@ def digits_scaled():
     Xtr, Xte, ytr, yte = train_test_split((X / 16.0).astype(np.float32), y, test_size=0.25,
                                           random_state=0, stratify=y)
     return Xtr, ytr, Xte, yte
-
-
-def linear_teacher(X, flip, seed):
-    """Binary labels from a random hyperplane through the data's centre, ``flip`` flipped."""
-    rng = np.random.default_rng(seed)
-    w = rng.standard_normal(X.shape[1])
-    s = np.asarray(X @ w).ravel()
-    y = (s > np.median(s)).astype(np.int64)
-    flips = rng.random(y.size) < flip
-    y[flips] = 1 - y[flips]
-    return y
-
-
-def text_like(n, n_features, seed, nnz_per_row=60):
-    """CSR rows of Zipf-distributed term counts, L2-normalised (tf-idf-like)."""
-    rng = np.random.default_rng(seed)
-    p = 1.0 / np.arange(1, n_features + 1)
-    cols = rng.choice(n_features, size=n * nnz_per_row, p=p / p.sum())
-    rows = np.repeat(np.arange(n), nnz_per_row)
-    X = sp.csr_matrix((np.ones(cols.size), (rows, cols)), shape=(n, n_features))
-    X.sum_duplicates()
-    X.data = np.log1p(X.data)
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    X = sp.diags(1.0 / np.maximum(norms, 1e-12)) @ X
-    return X.tocsr().astype(np.float32)
 
 
 @dataclass

@@ -39,8 +39,10 @@ from _common import (  # noqa: E402
     environment_lines,
     format_table,
     interleaved,
+    linear_teacher,
     median,
     paired_ratio,
+    text_like,
 )
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -58,22 +60,10 @@ def hyperplane_dense(n, n_features, noise, seed=0):
     return X, y
 
 
-def text_like(n, n_features, flip=0.02, nnz_per_row=60, seed=1):
-    """CSR rows of Zipf-distributed term counts, log-scaled and L2-normalised."""
-    rng = np.random.default_rng(seed)
-    p = 1.0 / np.arange(1, n_features + 1)
-    cols = rng.choice(n_features, size=n * nnz_per_row, p=p / p.sum())
-    rows = np.repeat(np.arange(n), nnz_per_row)
-    X = sp.csr_matrix((np.ones(cols.size), (rows, cols)), shape=(n, n_features))
-    X.sum_duplicates()
-    X.data = np.log1p(X.data)
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    X = (sp.diags(1.0 / np.maximum(norms, 1e-12)) @ X).tocsr()
-    s = X @ rng.standard_normal(n_features)
-    y = (s > np.median(s)).astype(np.int64)
-    flips = rng.random(n) < flip
-    y[flips] = 1 - y[flips]
-    return X, y
+def labelled_text(n, n_features, flip=0.02, seed=1):
+    """Text-like CSR rows (float64) with labels from a linear teacher, ``flip`` flipped."""
+    X = text_like(n, n_features, seed=seed).astype(np.float64)
+    return X, linear_teacher(X, flip, seed=seed + 1)
 
 
 def make_workloads(quick):
@@ -83,7 +73,7 @@ def make_workloads(quick):
     for name, noise in (("separable", 0.05), ("noisy", 1.0)):
         X, y = hyperplane_dense(n_train + n_test, n_features, noise)
         out[name] = (X[:n_train], y[:n_train], X[n_train:], y[n_train:])
-    X, y = text_like(n_train + n_test, 10_000 if quick else 50_000)
+    X, y = labelled_text(n_train + n_test, 10_000 if quick else 50_000)
     out["text"] = (X[:n_train], y[:n_train], X[n_train:], y[n_train:])
     return out
 
