@@ -234,6 +234,20 @@ def test_reproduces_scikit_learns_float32_fit():
     _assert_same_fit(ref, ours, rtol=1e-4, atol=1e-5)
 
 
+def test_one_hot_targets_are_kept_as_bytes_and_train_as_floats():
+    from sknet._base import _compact_targets
+
+    onehot = np.eye(3, dtype=np.int64)[[0, 2, 1, 2]]
+    assert _compact_targets(onehot, np.float32).dtype == np.uint8
+    assert _compact_targets(np.array([[0], [2]]), np.float32).dtype == np.float32
+    assert _compact_targets(np.array([[0.0], [1.0]]), np.float64).dtype == np.float64
+    # a regressor given 0/1 integer targets trains exactly as on float targets
+    X, y = _data("binary")
+    as_int = MLPRegressor(random_state=0, **SMALL).fit(X, y.astype(np.int64))
+    as_float = MLPRegressor(random_state=0, **SMALL).fit(X, y.astype(np.float64))
+    _assert_same_fit(as_float, as_int, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("params", [{}, dict(solver="sgd", learning_rate="invscaling",
                                              learning_rate_init=0.05)])
 def test_reproduces_scikit_learns_partial_fit(params):

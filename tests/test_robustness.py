@@ -735,6 +735,8 @@ def test_divergence_raises_scikit_learn_error_and_keeps_last_finite_weights(est,
     for advice in ("scal", "learning_rate_init", "clip_norm"):
         assert advice in str(error)
     assert all(np.isfinite(W).all() for W in model.coefs_ + model.intercepts_)
+    # the optimizer's non-finite moments are forgotten, not carried into a warm start
+    assert all(np.isfinite(v).all() for v in model._optimizer_state.values())
     assert len(model.loss_curve_) == model.n_iter_ < est.max_iter
     if model.n_iter_:  # the weights of the last epoch that completed
         reference = clone(est).set_params(max_iter=model.n_iter_)
@@ -966,22 +968,23 @@ def test_ctrl_c_during_validation_keeps_history_consistent():
 
 
 def test_ctrl_c_between_two_epochs_keeps_the_finished_ones(monkeypatch):
-    from sknet._core.optimizers import Adam
+    from sknet._core import trainer
 
-    calls, state = [], Adam.state
+    calls, snapshot = [], trainer._snapshot
 
-    def interrupted_state(self):  # Ctrl-C while epoch 3's snapshot is taken
+    def interrupted_snapshot(*args):  # Ctrl-C while epoch 3's snapshot is taken
         calls.append(None)
+        saved = snapshot(*args)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return state(self)
+        return saved
 
-    monkeypatch.setattr(Adam, "state", interrupted_state)
+    monkeypatch.setattr(trainer, "_snapshot", interrupted_snapshot)
     X, y = _training_data(ESTIMATORS[1], n=200)
     model = MLPRegressor(hidden_layer_sizes=(4,), max_iter=20, random_state=0)
     with pytest.warns(UserWarning, match="interrupted"):
         _fit_catching_escape(model, X, y)
-    monkeypatch.setattr(Adam, "state", state)
+    monkeypatch.setattr(trainer, "_snapshot", snapshot)
     assert model.n_iter_ == 2
     _assert_history_consistent(model)
     _assert_same_as_fit_stopped_after(model, X, y)

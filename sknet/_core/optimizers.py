@@ -2,8 +2,8 @@
 
 An optimizer only steps: the schedule decides the learning rate and the
 stopping rule decides when to stop. State is plain arrays and numbers
-(``state()`` / ``set_state()``), so it can be saved, restored after an
-interrupted epoch, and carried across ``partial_fit`` calls.
+(``state()`` / ``set_state()``), so it can be saved and carried across
+``partial_fit`` calls.
 
 Both follow scikit-learn's MLP update rules exactly:
 
@@ -25,18 +25,20 @@ class SGD:
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self.velocity = np.zeros(n_params, dtype=dtype)
-        self._tmp = np.zeros(n_params, dtype=dtype)
 
-    def step(self, params, grad, lr, scale=None):
+    def step(self, params, grad, lr, scale=None, overwrite_grad=False):
         """Update ``params`` in place from ``grad`` at learning rate ``lr``.
 
         ``scale`` (an array broadcastable to ``params``, or None) multiplies the
-        step, for per-layer learning-rate factors.
+        step, for per-layer learning-rate factors. With ``overwrite_grad`` the
+        step is computed in ``grad``'s memory (the training loop's choice: it
+        saves a parameter-sized buffer); otherwise ``grad`` is left as it was.
         """
         start = self.velocity.size - params.size
-        v, step = self.velocity[start:], self._tmp[start:]
+        v = self.velocity[start:]
+        step = grad if overwrite_grad else grad.copy()
         mu = self.momentum
-        np.multiply(grad, float(lr), out=step)  # lr * g
+        step *= float(lr)  # lr * g
         v *= mu
         v -= step
         if self.nesterov:
@@ -50,6 +52,13 @@ class SGD:
 
     def state(self):
         return {"velocity": self.velocity.copy()}
+
+    def is_finite(self):
+        return bool(np.isfinite(self.velocity).all())
+
+    def reset(self):
+        """Forget the velocity, as a fresh optimizer."""
+        self.velocity[...] = 0
 
     def set_state(self, state):
         self.velocity[...] = state["velocity"]
@@ -77,12 +86,12 @@ class Adam:
         self.t = 0
         self._M = np.zeros(n_params, dtype=dtype)
         self._V = np.zeros(n_params, dtype=dtype)
-        self._tmp = np.zeros(n_params, dtype=dtype)
 
-    def step(self, params, grad, lr, scale=None):
+    def step(self, params, grad, lr, scale=None, overwrite_grad=False):
         """Update ``params`` in place (see :meth:`SGD.step`)."""
         start = self._M.size - params.size
-        M, V, tmp = self._M[start:], self._V[start:], self._tmp[start:]
+        M, V = self._M[start:], self._V[start:]
+        tmp = grad if overwrite_grad else np.empty_like(grad)
         b1, b2 = self.beta_1, self.beta_2
         self.t += 1
         M *= b1
@@ -113,6 +122,15 @@ class Adam:
 
     def state(self):
         return {"t": self.t, "m": self.m, "v": self.v}
+
+    def is_finite(self):
+        return bool(np.isfinite(self._M).all() and np.isfinite(self._V).all())
+
+    def reset(self):
+        """Forget the moments and the step count, as a fresh optimizer."""
+        self.t = 0
+        self._M[...] = 0
+        self._V[...] = 0
 
     def set_state(self, state):
         self.t = int(state["t"])

@@ -112,3 +112,34 @@ def test_optimizers_keep_the_dtype(dtype):
 def test_unknown_solver_is_rejected():
     with pytest.raises(ValueError, match="sgd"):
         make_optimizer("rmsprop", 3, np.float64)
+
+
+@pytest.mark.parametrize("solver, kw", [("sgd", dict(nesterov=True)), ("sgd", dict(nesterov=False)),
+                                        ("adam", {})])
+def test_overwrite_grad_gives_the_same_steps_and_only_then_uses_grad(solver, kw):
+    kept = make_optimizer(solver, 8, np.float64, **kw)
+    scratch = make_optimizer(solver, 8, np.float64, **kw)
+    p_kept, p_scratch = np.zeros(8), np.zeros(8)
+    for g in _gradients(6, 8, seed=7):
+        g_kept, g_scratch = g.copy(), g.copy()
+        kept.step(p_kept, g_kept, 0.01)
+        scratch.step(p_scratch, g_scratch, 0.01, overwrite_grad=True)
+        np.testing.assert_array_equal(g_kept, g)  # the default leaves grad alone
+        assert not np.array_equal(g_scratch, g)  # the loop's choice reuses it
+        np.testing.assert_array_equal(p_kept, p_scratch)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_reset_makes_a_fresh_optimizer(solver):
+    used, fresh = make_optimizer(solver, 5, np.float64), make_optimizer(solver, 5, np.float64)
+    with np.errstate(all="ignore"):
+        used.step(np.zeros(5), np.full(5, np.inf), 0.1)
+    assert not used.is_finite() and fresh.is_finite()
+    used.reset()
+    assert used.is_finite()
+    p_used, p_fresh, g = np.zeros(5), np.zeros(5), np.arange(5.0)
+    used.step(p_used, g.copy(), 0.1)
+    fresh.step(p_fresh, g.copy(), 0.1)
+    np.testing.assert_array_equal(p_used, p_fresh)
+    for key, value in fresh.state().items():
+        np.testing.assert_array_equal(used.state()[key], value)

@@ -237,3 +237,32 @@ def test_interrupt_rolls_back_the_epoch_counters():
         _, history = _fit(net, X, Y, Schedule("constant", 0.1), config)
     assert history.n_iter == len(history.loss_curve) == 2
     assert history.t == 2 * X.shape[0]
+
+
+def test_the_loop_holds_one_gradient_and_one_saved_copy_of_the_parameters():
+    """Peak memory of training: the gradient, the epoch's saved parameters, batches.
+
+    Adam steps inside the gradient's memory and no epoch copies the moments,
+    so a network whose parameters dwarf its batches needs about 2 parameter
+    vectors on top of the parameters and moments allocated before the loop.
+    """
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(40, 300)), rng.normal(size=(40, 3))
+    net = Network([300, 400, 400, 3], [get_activation("relu")] * 2 + [get_activation("identity")])
+    net.initialize("glorot_uniform", np.random.RandomState(0))
+    opt = make_optimizer("adam", net.params.size, net.dtype)
+    P = net.params.nbytes
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        fit_stochastic(net, get_loss("squared_error"), opt, Schedule("constant", 1e-3),
+                       StoppingRule(0.0, 10 ** 6, False), X, Y, None,
+                       config=TrainConfig(max_iter=3, batch_size=8), history=History(),
+                       rng=np.random.RandomState(0), dropout_rng=None)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert 2 * P <= peak < 2.2 * P
