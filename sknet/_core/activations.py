@@ -19,7 +19,7 @@ saturating exponential.
 """
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 from scipy.special import expit
@@ -55,6 +55,11 @@ class Activation:
         False for activations, like softmax, whose Jacobian is not diagonal.
     params : dict
         The parameters the functions were built with (for example a slope).
+    masked : tuple of two callables or None
+        An optional faster pair for hidden layers in training,
+        ``(forward(z, mask) -> a, backward(mask, grad) -> grad)``: the forward
+        pass records a boolean ``mask`` from which the backward pass takes
+        the derivative (relu's is the mask itself).
     """
 
     name: str
@@ -63,6 +68,7 @@ class Activation:
     derivative_of: str = "output"
     elementwise: bool = True
     params: dict = field(default_factory=dict)
+    masked: Optional[tuple] = None
 
 
 # --------------------------------------------------------------------------- #
@@ -93,9 +99,19 @@ def _saturating_exp(z):
 
 
 def _softmax(z):
-    z -= z.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
+    if z.shape[1] > 32:
+        z -= np.maximum.reduce(z, axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= np.add.reduce(z, axis=1, keepdims=True)
+        return z
+    # numpy reduces slowly along short contiguous rows (a few classes), so
+    # the shift and the normalization are done on a transposed copy, where
+    # each reduction runs over whole contiguous rows: 2x faster for 10 classes.
+    zT = np.ascontiguousarray(z.T)
+    zT -= np.maximum.reduce(zT, axis=0)
+    np.exp(zT, out=zT)
+    zT /= np.add.reduce(zT, axis=0)
+    np.copyto(z, zT.T)
     return z
 
 
@@ -151,6 +167,17 @@ def _tanh_backward(a, grad):
 
 def _relu_backward(a, grad):
     return np.multiply(grad, a > 0, out=grad)
+
+
+# relu with a recorded mask: comparing and multiplying by the mask is faster
+# than np.maximum, and the backward pass reuses the mask instead of comparing.
+def _relu_masked(z, mask):
+    np.greater(z, 0, out=mask)
+    return np.multiply(z, mask, out=z)
+
+
+def _relu_masked_backward(mask, grad):
+    return np.multiply(grad, mask, out=grad)
 
 
 def _exp_backward(a, grad):
@@ -250,10 +277,11 @@ def _register_builtins():
         ("identity", _identity, _identity_backward),
         ("logistic", _logistic, _logistic_backward),
         ("tanh", _tanh, _tanh_backward),
-        ("relu", _relu, _relu_backward),
         ("exp", _saturating_exp, _exp_backward),
     ]:
         ACTIVATIONS[name] = Activation(name, fwd, bwd)
+    ACTIVATIONS["relu"] = Activation("relu", _relu, _relu_backward,
+                                     masked=(_relu_masked, _relu_masked_backward))
     ACTIVATIONS["softmax"] = Activation(
         "softmax", _softmax, _softmax_backward, elementwise=False
     )

@@ -13,7 +13,10 @@ Both follow scikit-learn's MLP update rules exactly:
   ``-lr_t * m / (sqrt(v) + eps)`` with ``lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t)``.
 """
 
+import math
+
 import numpy as np
+from scipy.linalg import blas
 
 __all__ = ["SGD", "Adam", "make_optimizer"]
 
@@ -67,75 +70,104 @@ class SGD:
 class Adam:
     """Adam (Kingma and Ba, 2014), as scikit-learn's MLP applies it.
 
-    To step in few passes over memory the moments are kept rescaled,
-    ``M = m / (1 - beta_1)`` and ``V = v / (1 - beta_2)``, so that their
-    updates need no multiplication of the gradient:
+    scikit-learn's update is ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2)
+    g^2`` and the step ``-lr_t m / (sqrt(v) + eps)`` with ``lr_t = lr sqrt(1 -
+    b2^t) / (1 - b1^t)``. To step in few passes over memory, the moments are
+    kept rescaled and with their decay deferred: ``m = (1 - b1) f1 A`` and
+    ``v = (1 - b2) f2 B``, where the scalars ``f1``, ``f2`` carry the powers
+    of ``b1``, ``b2`` since the last renormalization. A step is then
 
-        M <- beta_1 M + g,   V <- beta_2 V + g^2,
-        step = -lr_t (1 - beta_1) / sqrt(1 - beta_2) * M / (sqrt(V) + eps'),
+        A += g / f1,   B += g^2 / f2,
+        step = -lr_t (1 - b1) / sqrt(1 - b2) * f1 / sqrt(f2)
+               * A / (sqrt(B) + eps / sqrt((1 - b2) f2)),
 
-    with ``eps' = eps / sqrt(1 - beta_2)``: the same step as
-    ``-lr_t m / (sqrt(v) + eps)``. :meth:`state` reports ``m`` and ``v``.
-    Everything is numpy ufuncs, so training uses one BLAS library.
+    three BLAS ``axpy`` calls and four ufuncs, in the gradient's memory.
+    ``A`` and ``B`` are renormalized (multiplied by their scalar) whenever a
+    scalar falls below 2**-20. :meth:`state` reports ``m`` and ``v``.
     """
+
+    _RENORMALIZE_BELOW = 2.0 ** -20
 
     def __init__(self, n_params, dtype, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
         self.t = 0
-        self._M = np.zeros(n_params, dtype=dtype)
-        self._V = np.zeros(n_params, dtype=dtype)
+        self._A = np.zeros(n_params, dtype=dtype)
+        self._B = np.zeros(n_params, dtype=dtype)
+        self._f1 = self._f2 = 1.0
+        self._axpy = _AXPY.get(self._A.dtype.char, _numpy_axpy)
 
     def step(self, params, grad, lr, scale=None, overwrite_grad=False):
         """Update ``params`` in place (see :meth:`SGD.step`)."""
-        start = self._M.size - params.size
-        M, V = self._M[start:], self._V[start:]
-        tmp = grad if overwrite_grad else np.empty_like(grad)
+        start = self._A.size - params.size
+        A, B = self._A[start:], self._B[start:]
+        g = grad if overwrite_grad else grad.copy()
         b1, b2 = self.beta_1, self.beta_2
         self.t += 1
-        M *= b1
-        M += grad
-        V *= b2
-        np.multiply(grad, grad, out=tmp)
-        V += tmp
+        self._f1 = self._accumulate(self._A, A, self._f1, b1, g)
+        np.multiply(g, g, out=g)
+        self._f2 = self._accumulate(self._B, B, self._f2, b2, g)
         # Python floats: numpy scalars would make float32 arithmetic run in float64.
-        root = float(np.sqrt(1 - b2))
-        lr_t = float(lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t))
-        np.sqrt(V, out=tmp)
-        tmp += self.epsilon / root
-        tmp *= -root / (lr_t * (1 - b1))
-        np.divide(M, tmp, out=tmp)
+        root_f2 = math.sqrt((1 - b2) * self._f2)
+        lr_t = float(lr) * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+        np.sqrt(B, out=g)
+        g += self.epsilon / root_f2
+        np.divide(A, g, out=g)
         if scale is not None:
-            tmp *= scale
-        params += tmp
+            g *= scale
+        self._axpy(g, params, a=-lr_t * (1 - b1) * self._f1 / root_f2)
+
+    def _accumulate(self, whole, part, f, beta, x):
+        """``part``'s moment ``f * part`` becomes ``beta * f * part + x``; returns the new f."""
+        f_new = beta * f
+        if f_new < self._RENORMALIZE_BELOW:
+            whole *= f  # renormalize: the stored values become the moments
+            f_new = beta
+            if f_new < self._RENORMALIZE_BELOW:  # a tiny beta: no deferral
+                part *= beta
+                part += x
+                return 1.0
+        self._axpy(x, part, a=1.0 / f_new)
+        return f_new
 
     @property
     def m(self):
         """The first-moment estimate."""
-        return self._M * (1 - self.beta_1)
+        return self._A * ((1 - self.beta_1) * self._f1)
 
     @property
     def v(self):
         """The second-moment estimate."""
-        return self._V * (1 - self.beta_2)
+        return self._B * ((1 - self.beta_2) * self._f2)
 
     def state(self):
         return {"t": self.t, "m": self.m, "v": self.v}
 
     def is_finite(self):
-        return bool(np.isfinite(self._M).all() and np.isfinite(self._V).all())
+        return bool(np.isfinite(self._A).all() and np.isfinite(self._B).all())
 
     def reset(self):
         """Forget the moments and the step count, as a fresh optimizer."""
         self.t = 0
-        self._M[...] = 0
-        self._V[...] = 0
+        self._A[...] = 0
+        self._B[...] = 0
+        self._f1 = self._f2 = 1.0
 
     def set_state(self, state):
         self.t = int(state["t"])
-        np.divide(state["m"], 1 - self.beta_1, out=self._M)
-        np.divide(state["v"], 1 - self.beta_2, out=self._V)
+        np.divide(state["m"], 1 - self.beta_1, out=self._A)
+        np.divide(state["v"], 1 - self.beta_2, out=self._B)
+        self._f1 = self._f2 = 1.0
+
+
+def _numpy_axpy(x, y, a):
+    y += a * x
+    return y
+
+
+# y += a * x in one pass and no temporary (1-D contiguous float arrays).
+_AXPY = {"f": blas.saxpy, "d": blas.daxpy}
 
 
 def make_optimizer(solver, n_params, dtype, *, momentum=0.9, nesterov=True,

@@ -13,6 +13,7 @@ not saved (that would cost two more parameter-sized copies): after a rollback
 they keep their latest values, or start afresh when they are not finite.
 """
 
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -99,12 +100,12 @@ class _Batcher:
             swb = None if self.sw is None else self.sw[idx]
         else:
             idx = order[start:stop]
-            Xb = np.take(self.X, idx, axis=0, out=self.Xb[:n], mode="clip") \
+            Xb = self.X.take(idx, axis=0, out=self.Xb[:n], mode="clip") \
                 if self.dense else self.X[idx]
-            Yb = np.take(self.Y, idx, axis=0, mode="clip",
-                         out=(self.Yb if self.Yraw is None else self.Yraw)[:n])
+            Yb = self.Y.take(idx, axis=0, mode="clip",
+                             out=(self.Yb if self.Yraw is None else self.Yraw)[:n])
             swb = None if self.sw is None else \
-                np.take(self.sw, idx, out=self.swb[:n], mode="clip")
+                self.sw.take(idx, out=self.swb[:n], mode="clip")
         if Yb.dtype != self.Yb.dtype:
             Yb = self.Yb[:n]
             np.copyto(Yb, self.Y[idx] if order is None else self.Yraw[:n])
@@ -138,11 +139,12 @@ def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
         value, _, sw_sum = network.loss_and_gradient(
             Xb, Yb, loss, swb, config.alpha, config.l1, ws=ws, training=True,
             rng=dropout_rng)
-        if not np.isfinite(value):
+        if not math.isfinite(value):
             return value
         total += value * (stop - start)
         if sw_sum > 0:  # a batch whose weights are all zero moves nothing
-            _clip(g, config.clip_norm)
+            if config.clip_norm is not None:
+                _clip(g, config.clip_norm)
             optimizer.step(params, g, schedule.lr, scale, overwrite_grad=True)
     return total / n_samples
 
