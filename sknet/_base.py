@@ -22,7 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._core import (
     ACTIVATIONS,
@@ -125,13 +125,24 @@ def _check_sample_weight_public(sample_weight, X, dtype):
 SMALL_PRODUCT_FLOPS = 16e6
 
 
-def _blas_threads_for(network, batch_size):
-    """One BLAS thread while training a network whose products are all small."""
+def _trains_single_threaded(network, batch_size):
+    """Whether every mini-batch product is small enough for one BLAS thread."""
     units = network.layer_units
     largest = max(2 * batch_size * a * b for a, b in zip(units[:-1], units[1:]))
-    if largest >= SMALL_PRODUCT_FLOPS:
+    return largest < SMALL_PRODUCT_FLOPS
+
+
+_THREADPOOLS = []  # one ThreadpoolController, made on first use (finding the
+                   # loaded libraries reads files: milliseconds per fit)
+
+
+def _blas_threads(single):
+    """One BLAS thread when ``single``, else BLAS as configured."""
+    if not single:
         return nullcontext()
-    return threadpool_limits(1, user_api="blas")
+    if not _THREADPOOLS:
+        _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0].limit(limits=1, user_api="blas")
 
 
 def _print_lbfgs_iteration(history):
@@ -513,10 +524,13 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
                         self.decay_rate, lr=lr)
 
     def _train_stochastic(self, network, loss, X, Y, sw, val, rng, incremental):
+        batch_size = self._batch_size(X.shape[0])
+        single = _trains_single_threaded(network, batch_size)
         optimizer = make_optimizer(
             self.solver, network.params.size, network.dtype,
             momentum=self.momentum, nesterov=self.nesterovs_momentum,
-            beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+            beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+            fast_blas=single)
         state = getattr(self, "_optimizer_state", None)
         if incremental and state is not None:
             optimizer.set_state(state)
@@ -536,7 +550,7 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
         self._publish(network)  # callbacks may look at (and predict with) the model
         config = TrainConfig(
             callbacks=callbacks,
-            max_iter=self.max_iter, batch_size=self._batch_size(X.shape[0]),
+            max_iter=self.max_iter, batch_size=batch_size, fast_blas=single,
             shuffle=self.shuffle, alpha=self.alpha, l1=self.l1,
             clip_norm=self.clip_norm, verbose=self.verbose, one_epoch=incremental,
             restore_best=self.early_stopping, augment=self._training_augment(),
@@ -544,7 +558,7 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
         dropout_rng = np.random.default_rng(rng.randint(2**31)) \
             if any(network.dropout) or config.augment is not None else None
         try:
-            with _blas_threads_for(network, config.batch_size):
+            with _blas_threads(single):
                 status = fit_stochastic(network, loss, optimizer, schedule, stopping,
                                         X, Y, sw, config=config, history=history,
                                         rng=rng, dropout_rng=dropout_rng,

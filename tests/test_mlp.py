@@ -887,3 +887,20 @@ def test_a_mini_batch_whose_weights_are_all_zero_is_skipped():
     # the skipped batch contributes zero loss to the epoch mean over all 120 samples
     np.testing.assert_allclose(clf.loss_curve_, np.array(rest.loss_curve_) * 80 / 120,
                                rtol=1e-12)
+
+
+def test_small_networks_train_the_same_with_the_single_thread_blas_path(monkeypatch):
+    """Small networks train with one BLAS thread and BLAS vector updates; the
+    numpy updates used for larger networks give the same model."""
+    import sknet._base as base
+
+    X, y = _data("multiclass")
+    params = dict(hidden_layer_sizes=(7,), max_iter=15, alpha=1e-3, random_state=0)
+    decided, decide = [], base._trains_single_threaded
+    monkeypatch.setattr(base, "_trains_single_threaded",
+                        lambda *args: decided.append(decide(*args)) or decided[-1])
+    fast = MLPClassifier(**params).fit(X, y)
+    assert decided == [True]
+    monkeypatch.setattr(base, "_trains_single_threaded", lambda network, batch_size: False)
+    plain = MLPClassifier(**params).fit(X, y)
+    _assert_same_fit(plain, fast, rtol=1e-9, atol=1e-12)

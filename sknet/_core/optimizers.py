@@ -16,7 +16,8 @@ Both follow scikit-learn's MLP update rules exactly:
 import math
 
 import numpy as np
-from scipy.linalg import blas
+
+from .blas import axpy_for
 
 __all__ = ["SGD", "Adam", "make_optimizer"]
 
@@ -72,23 +73,27 @@ class Adam:
 
     scikit-learn's update is ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2)
     g^2`` and the step ``-lr_t m / (sqrt(v) + eps)`` with ``lr_t = lr sqrt(1 -
-    b2^t) / (1 - b1^t)``. To step in few passes over memory, the moments are
-    kept rescaled and with their decay deferred: ``m = (1 - b1) f1 A`` and
-    ``v = (1 - b2) f2 B``, where the scalars ``f1``, ``f2`` carry the powers
-    of ``b1``, ``b2`` since the last renormalization. A step is then
+    b2^t) / (1 - b1^t)``. To step in few passes over memory the moments are
+    kept rescaled, ``m = (1 - b1) f1 A`` and ``v = (1 - b2) f2 B``, so that no
+    update multiplies the gradient by ``1 - b``:
 
-        A += g / f1,   B += g^2 / f2,
-        step = -lr_t (1 - b1) / sqrt(1 - b2) * f1 / sqrt(f2)
-               * A / (sqrt(B) + eps / sqrt((1 - b2) f2)),
+    * with numpy (``f1 = f2 = 1``): ``A <- b1 A + g``, ``B <- b2 B + g^2``;
+    * with ``fast_blas`` (BLAS known to run one thread, see
+      :mod:`sknet._core.blas`), the decay is deferred into the scalars
+      ``f1``, ``f2`` (the powers of ``b1``, ``b2`` since the last
+      renormalization), and each moment update is one ``axpy``:
+      ``A += g / f1``, ``B += g^2 / f2``. ``A`` and ``B`` are renormalized
+      (multiplied by their scalar) whenever a scalar falls below 2**-20.
 
-    three BLAS ``axpy`` calls and four ufuncs, in the gradient's memory.
-    ``A`` and ``B`` are renormalized (multiplied by their scalar) whenever a
-    scalar falls below 2**-20. :meth:`state` reports ``m`` and ``v``.
+    In both, the step is ``-lr_t (1 - b1) / sqrt(1 - b2) * f1 / sqrt(f2) *
+    A / (sqrt(B) + eps / sqrt((1 - b2) f2))``, computed in the gradient's
+    memory. :meth:`state` reports ``m`` and ``v``.
     """
 
     _RENORMALIZE_BELOW = 2.0 ** -20
 
-    def __init__(self, n_params, dtype, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+    def __init__(self, n_params, dtype, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 fast_blas=False):
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
@@ -96,7 +101,7 @@ class Adam:
         self._A = np.zeros(n_params, dtype=dtype)
         self._B = np.zeros(n_params, dtype=dtype)
         self._f1 = self._f2 = 1.0
-        self._axpy = _AXPY.get(self._A.dtype.char, _numpy_axpy)
+        self._axpy = axpy_for(dtype, fast_blas) if fast_blas else None
 
     def step(self, params, grad, lr, scale=None, overwrite_grad=False):
         """Update ``params`` in place (see :meth:`SGD.step`)."""
@@ -105,18 +110,33 @@ class Adam:
         g = grad if overwrite_grad else grad.copy()
         b1, b2 = self.beta_1, self.beta_2
         self.t += 1
-        self._f1 = self._accumulate(self._A, A, self._f1, b1, g)
-        np.multiply(g, g, out=g)
-        self._f2 = self._accumulate(self._B, B, self._f2, b2, g)
+        if self._axpy is None:
+            A *= b1
+            A += g
+            np.multiply(g, g, out=g)
+            B *= b2
+            B += g
+        else:
+            self._f1 = self._accumulate(self._A, A, self._f1, b1, g)
+            np.multiply(g, g, out=g)
+            self._f2 = self._accumulate(self._B, B, self._f2, b2, g)
         # Python floats: numpy scalars would make float32 arithmetic run in float64.
         root_f2 = math.sqrt((1 - b2) * self._f2)
         lr_t = float(lr) * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
         np.sqrt(B, out=g)
         g += self.epsilon / root_f2
+        factor = -lr_t * (1 - b1) * self._f1 / root_f2
+        if self._axpy is None:
+            g *= 1.0 / factor
+            np.divide(A, g, out=g)
+            if scale is not None:
+                g *= scale
+            params += g
+            return
         np.divide(A, g, out=g)
         if scale is not None:
             g *= scale
-        self._axpy(g, params, a=-lr_t * (1 - b1) * self._f1 / root_f2)
+        self._axpy(g, params, factor)
 
     def _accumulate(self, whole, part, f, beta, x):
         """``part``'s moment ``f * part`` becomes ``beta * f * part + x``; returns the new f."""
@@ -128,7 +148,7 @@ class Adam:
                 part *= beta
                 part += x
                 return 1.0
-        self._axpy(x, part, a=1.0 / f_new)
+        self._axpy(x, part, 1.0 / f_new)
         return f_new
 
     @property
@@ -161,20 +181,11 @@ class Adam:
         self._f1 = self._f2 = 1.0
 
 
-def _numpy_axpy(x, y, a):
-    y += a * x
-    return y
-
-
-# y += a * x in one pass and no temporary (1-D contiguous float arrays).
-_AXPY = {"f": blas.saxpy, "d": blas.daxpy}
-
-
 def make_optimizer(solver, n_params, dtype, *, momentum=0.9, nesterov=True,
-                   beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+                   beta_1=0.9, beta_2=0.999, epsilon=1e-8, fast_blas=False):
     """Build the optimizer named ``solver`` ("sgd" or "adam")."""
     if solver == "sgd":
         return SGD(n_params, dtype, momentum, nesterov)
     if solver == "adam":
-        return Adam(n_params, dtype, beta_1, beta_2, epsilon)
+        return Adam(n_params, dtype, beta_1, beta_2, epsilon, fast_blas)
     raise ValueError(f"Unknown stochastic solver {solver!r}; use 'sgd' or 'adam'.")

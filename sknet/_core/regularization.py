@@ -7,7 +7,6 @@ trainable (not frozen) weight matrices.
 """
 
 import numpy as np
-from scipy.linalg import blas
 
 __all__ = ["penalty_value", "add_penalty_gradient"]
 
@@ -23,19 +22,15 @@ def penalty_value(coefs, alpha, l1):
     return value
 
 
-# BLAS axpy adds a multiple in one pass, with no temporary array.
-_AXPY = {"f": blas.saxpy, "d": blas.daxpy}
-
-
-def add_penalty_gradient(W, G, alpha, l1):
+def add_penalty_gradient(W, G, alpha, l1, axpy=None):
     """Add the penalty's gradient for weights ``W`` to ``G`` in place.
 
-    The L1 subgradient at exactly zero is taken as zero.
+    The L1 subgradient at exactly zero is taken as zero. ``axpy`` (see
+    :func:`sknet._core.blas.axpy_for`) adds the L2 term in one pass.
     """
     if alpha:
-        axpy = _AXPY.get(W.dtype.char)
         if axpy is not None and W.flags.c_contiguous and G.flags.c_contiguous:
-            axpy(W.reshape(-1), G.reshape(-1), a=alpha)  # G += alpha * W, in place
+            axpy(W.reshape(-1), G.reshape(-1), alpha)
         else:
             G += alpha * W
     if l1:

@@ -161,7 +161,8 @@ class TiedNetwork(Network):
         last = 2 * self.n_encoder_layers - 1
         for i in range(self.n_frozen, self.n_encoder_layers):
             np.add(u_coefs[i], u_coefs[last - i].T, out=g_coefs[i])
-            add_penalty_gradient(self.coefs[i], g_coefs[i], alpha * scale, l1 * scale)
+            add_penalty_gradient(self.coefs[i], g_coefs[i], alpha * scale, l1 * scale,
+                                 ws.axpy)
         for i in range(self.n_frozen, self.n_layers):
             g_intercepts[i][...] = u_intercepts[i]
 

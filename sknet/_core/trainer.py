@@ -66,6 +66,7 @@ class TrainConfig:
     augment: Optional[Callable] = None  # augment(X_batch, rng) -> X_batch
     callbacks: tuple = ()  # callback(history) -> truthy to stop, after each epoch
     lr_scale: Optional[np.ndarray] = None  # per-parameter step factor
+    fast_blas: bool = False  # BLAS runs one thread: vector updates may call it
 
 
 def _clip(grad, clip_norm):
@@ -129,23 +130,24 @@ def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
     off = network.trainable_offset
     params, g = network.params[off:], ws.grad[off:]
     scale = None if config.lr_scale is None else config.lr_scale[off:]
-    n_samples = batcher.X.shape[0]
+    n_samples, batch_size = batcher.X.shape[0], config.batch_size
+    alpha, l1, clip_norm, augment = config.alpha, config.l1, config.clip_norm, config.augment
+    get, loss_and_gradient, step = batcher.get, network.loss_and_gradient, optimizer.step
     total = 0.0
-    for start in range(0, n_samples, config.batch_size):
-        stop = min(start + config.batch_size, n_samples)
-        Xb, Yb, swb = batcher.get(order, start, stop)
-        if config.augment is not None:
-            Xb = _augmented(config.augment, Xb, dropout_rng, order is None)
-        value, _, sw_sum = network.loss_and_gradient(
-            Xb, Yb, loss, swb, config.alpha, config.l1, ws=ws, training=True,
-            rng=dropout_rng)
+    for start in range(0, n_samples, batch_size):
+        stop = min(start + batch_size, n_samples)
+        Xb, Yb, swb = get(order, start, stop)
+        if augment is not None:
+            Xb = _augmented(augment, Xb, dropout_rng, order is None)
+        value, _, sw_sum = loss_and_gradient(Xb, Yb, loss, swb, alpha, l1, ws=ws,
+                                             training=True, rng=dropout_rng)
         if not math.isfinite(value):
             return value
         total += value * (stop - start)
         if sw_sum > 0:  # a batch whose weights are all zero moves nothing
-            if config.clip_norm is not None:
-                _clip(g, config.clip_norm)
-            optimizer.step(params, g, schedule.lr, scale, overwrite_grad=True)
+            if clip_norm is not None:
+                _clip(g, clip_norm)
+            step(params, g, schedule.lr, scale, overwrite_grad=True)
     return total / n_samples
 
 
@@ -180,7 +182,7 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
     """
     n = X.shape[0]
     batch_size = min(config.batch_size, n)
-    ws = Workspace(network, batch_size)
+    ws = Workspace(network, batch_size, fast_blas=config.fast_blas)
     batcher = _Batcher(X, Y, sample_weight, batch_size, network.dtype)
     order = np.arange(n) if config.shuffle else None
     best = network.params.copy() if config.restore_best else None

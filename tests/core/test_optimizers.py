@@ -32,11 +32,13 @@ def test_sgd_without_momentum_is_plain_gradient_descent():
     np.testing.assert_allclose(params, [0.9, 1.2, 0.95])
 
 
+@pytest.mark.parametrize("fast_blas", [False, True], ids=["numpy", "blas"])
 @pytest.mark.parametrize("beta_1, beta_2, epsilon", [(0.9, 0.999, 1e-8), (0.5, 0.9, 1e-4)])
-def test_adam_matches_scikit_learn_step_by_step(beta_1, beta_2, epsilon):
+def test_adam_matches_scikit_learn_step_by_step(beta_1, beta_2, epsilon, fast_blas):
     start = np.random.default_rng(2).normal(size=10)
     ours, theirs = start.copy(), [start.copy()]
-    adam = Adam(10, np.float64, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+    adam = Adam(10, np.float64, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                fast_blas=fast_blas)
     ref = sk_opt.AdamOptimizer(theirs, learning_rate_init=0.01, beta_1=beta_1,
                                beta_2=beta_2, epsilon=epsilon)
     for g in _gradients(20, 10, seed=3):
@@ -46,14 +48,15 @@ def test_adam_matches_scikit_learn_step_by_step(beta_1, beta_2, epsilon):
     assert adam.t == ref.t == 20
 
 
+@pytest.mark.parametrize("fast_blas", [False, True], ids=["numpy", "blas"])
 @pytest.mark.parametrize("beta_1, beta_2", [(0.9, 0.5), (0.99, 0.999), (0.0, 0.999),
                                             (1e-9, 0.9)])
-def test_adam_matches_scikit_learn_over_many_renormalizations(beta_1, beta_2):
-    """600 steps: the deferred decay is renormalized many times (or, for a zero or
-    tiny beta, not deferred at all) and the steps still match scikit-learn's."""
+def test_adam_matches_scikit_learn_over_many_renormalizations(beta_1, beta_2, fast_blas):
+    """600 steps: the deferred decay (BLAS) is renormalized many times (or, for a
+    zero or tiny beta, not deferred at all) and the steps still match scikit-learn's."""
     start = np.random.default_rng(5).normal(size=7)
     ours, theirs = start.copy(), [start.copy()]
-    adam = Adam(7, np.float64, beta_1=beta_1, beta_2=beta_2)
+    adam = Adam(7, np.float64, beta_1=beta_1, beta_2=beta_2, fast_blas=fast_blas)
     ref = sk_opt.AdamOptimizer(theirs, learning_rate_init=0.01, beta_1=beta_1,
                                beta_2=beta_2, epsilon=1e-8)
     for g in _gradients(600, 7, seed=6):
@@ -74,10 +77,11 @@ def test_adam_first_step_is_lr_times_sign():
     np.testing.assert_allclose(params, -0.01 * np.sign(g), rtol=1e-5)
 
 
-@pytest.mark.parametrize("solver", ["sgd", "adam"])
-def test_state_round_trip_continues_with_the_same_steps(solver):
+@pytest.mark.parametrize("solver, fast_blas", [("sgd", False), ("adam", False),
+                                               ("adam", True)])
+def test_state_round_trip_continues_with_the_same_steps(solver, fast_blas):
     grads = _gradients(10, 6, seed=4)
-    a = make_optimizer(solver, 6, np.float64)
+    a = make_optimizer(solver, 6, np.float64, fast_blas=fast_blas)
     pa = np.zeros(6)
     for g in grads[:5]:
         a.step(pa, g, 0.1)
@@ -134,7 +138,7 @@ def test_unknown_solver_is_rejected():
 
 
 @pytest.mark.parametrize("solver, kw", [("sgd", dict(nesterov=True)), ("sgd", dict(nesterov=False)),
-                                        ("adam", {})])
+                                        ("adam", {}), ("adam", dict(fast_blas=True))])
 def test_overwrite_grad_gives_the_same_steps_and_only_then_uses_grad(solver, kw):
     kept = make_optimizer(solver, 8, np.float64, **kw)
     scratch = make_optimizer(solver, 8, np.float64, **kw)
