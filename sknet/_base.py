@@ -136,13 +136,48 @@ _THREADPOOLS = []  # one ThreadpoolController, made on first use (finding the
                    # loaded libraries reads files: milliseconds per fit)
 
 
-def _blas_threads(single):
-    """One BLAS thread when ``single``, else BLAS as configured."""
-    if not single:
-        return nullcontext()
+def _threadpools():
     if not _THREADPOOLS:
         _THREADPOOLS.append(ThreadpoolController())
-    return _THREADPOOLS[0].limit(limits=1, user_api="blas")
+    return _THREADPOOLS[0]
+
+
+def _scipy_own_blas(controller):
+    """The BLAS library scipy's wheel brings along, when numpy has another one.
+
+    Wheels of numpy and scipy each carry an OpenBLAS (in ``numpy.libs`` and
+    ``scipy.libs``, or ``.dylibs`` inside each package); conda and system
+    installs share one library. Returns its file, or None.
+    """
+    blas_libs = [lib for lib in controller.lib_controllers if lib.user_api == "blas"]
+    own = [lib.filepath for lib in blas_libs if _in_package(lib.filepath, "scipy")]
+    if len(own) == 1 and len(blas_libs) > 1:
+        return own[0]
+    return None
+
+
+def _in_package(path, package):
+    parts = os.path.normpath(path).split(os.sep)
+    return any(part in (package, package + ".libs") for part in parts)
+
+
+def _blas_plan(single):
+    """``(context, fast_blas)`` for a stochastic fit.
+
+    ``single``: one BLAS thread for everything (small products). Otherwise
+    numpy's BLAS keeps its threads, and the loop's vector updates may call
+    scipy's BLAS (``fast_blas``) only where that cannot make two thread pools
+    compete: scipy's own library limited to one thread, or one library shared
+    by both.
+    """
+    controller = _threadpools()
+    if single:
+        return controller.limit(limits=1, user_api="blas"), True
+    own = _scipy_own_blas(controller)
+    if own is not None:
+        return controller.select(filepath=own).limit(limits=1), True
+    shared = len([lib for lib in controller.lib_controllers if lib.user_api == "blas"]) == 1
+    return nullcontext(), shared
 
 
 def _print_lbfgs_iteration(history):
@@ -525,12 +560,12 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
 
     def _train_stochastic(self, network, loss, X, Y, sw, val, rng, incremental):
         batch_size = self._batch_size(X.shape[0])
-        single = _trains_single_threaded(network, batch_size)
+        blas_threads, fast_blas = _blas_plan(_trains_single_threaded(network, batch_size))
         optimizer = make_optimizer(
             self.solver, network.params.size, network.dtype,
             momentum=self.momentum, nesterov=self.nesterovs_momentum,
             beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-            fast_blas=single)
+            fast_blas=fast_blas)
         state = getattr(self, "_optimizer_state", None)
         if incremental and state is not None:
             optimizer.set_state(state)
@@ -550,7 +585,7 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
         self._publish(network)  # callbacks may look at (and predict with) the model
         config = TrainConfig(
             callbacks=callbacks,
-            max_iter=self.max_iter, batch_size=batch_size, fast_blas=single,
+            max_iter=self.max_iter, batch_size=batch_size, fast_blas=fast_blas,
             shuffle=self.shuffle, alpha=self.alpha, l1=self.l1,
             clip_norm=self.clip_norm, verbose=self.verbose, one_epoch=incremental,
             restore_best=self.early_stopping, augment=self._training_augment(),
@@ -558,7 +593,7 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
         dropout_rng = np.random.default_rng(rng.randint(2**31)) \
             if any(network.dropout) or config.augment is not None else None
         try:
-            with _blas_threads(single):
+            with blas_threads:
                 status = fit_stochastic(network, loss, optimizer, schedule, stopping,
                                         X, Y, sw, config=config, history=history,
                                         rng=rng, dropout_rng=dropout_rng,

@@ -889,18 +889,37 @@ def test_a_mini_batch_whose_weights_are_all_zero_is_skipped():
                                rtol=1e-12)
 
 
-def test_small_networks_train_the_same_with_the_single_thread_blas_path(monkeypatch):
-    """Small networks train with one BLAS thread and BLAS vector updates; the
-    numpy updates used for larger networks give the same model."""
+def test_blas_vector_updates_train_the_same_model_as_numpy_ones(monkeypatch):
+    """The loop's vector updates go through BLAS where no thread pools can
+    compete (a small network trains with one thread); numpy's give the same model."""
+    from contextlib import nullcontext
+
     import sknet._base as base
 
     X, y = _data("multiclass")
     params = dict(hidden_layer_sizes=(7,), max_iter=15, alpha=1e-3, random_state=0)
-    decided, decide = [], base._trains_single_threaded
-    monkeypatch.setattr(base, "_trains_single_threaded",
-                        lambda *args: decided.append(decide(*args)) or decided[-1])
+    plans, plan = [], base._blas_plan
+    monkeypatch.setattr(base, "_blas_plan", lambda single: plans.append(single) or plan(single))
     fast = MLPClassifier(**params).fit(X, y)
-    assert decided == [True]
-    monkeypatch.setattr(base, "_trains_single_threaded", lambda network, batch_size: False)
+    assert plans == [True] and plan(True)[1]
+    monkeypatch.setattr(base, "_blas_plan", lambda single: (nullcontext(), False))
     plain = MLPClassifier(**params).fit(X, y)
     _assert_same_fit(plain, fast, rtol=1e-9, atol=1e-12)
+
+
+def test_scipy_blas_is_told_apart_from_numpys_by_its_package_folder():
+    from types import SimpleNamespace
+
+    from sknet._base import _scipy_own_blas
+
+    def libs(*paths):
+        return SimpleNamespace(lib_controllers=[SimpleNamespace(user_api="blas", filepath=p)
+                                                for p in paths])
+
+    wheels = libs("/env/site-packages/numpy.libs/libscipy_openblas64_-1.so",
+                  "/env/site-packages/scipy.libs/libscipy_openblas-2.so")
+    assert _scipy_own_blas(wheels) == "/env/site-packages/scipy.libs/libscipy_openblas-2.so"
+    mac = libs("/env/site-packages/numpy/.dylibs/libscipy_openblas64_.dylib",
+               "/env/site-packages/scipy/.dylibs/libscipy_openblas.dylib")
+    assert _scipy_own_blas(mac) == "/env/site-packages/scipy/.dylibs/libscipy_openblas.dylib"
+    assert _scipy_own_blas(libs("/opt/conda/lib/libopenblasp-r0.3.so")) is None
