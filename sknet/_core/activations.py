@@ -58,8 +58,8 @@ class Activation:
     masked : tuple of two callables or None
         An optional faster pair for hidden layers in training,
         ``(forward(z, mask) -> a, backward(mask, grad) -> grad)``: the forward
-        pass records a boolean ``mask`` from which the backward pass takes
-        the derivative (relu's is the mask itself).
+        pass records a ``mask`` (an array like ``z``) from which the backward
+        pass takes the derivative (relu's is the mask itself).
     """
 
     name: str
@@ -169,10 +169,11 @@ def _relu_backward(a, grad):
     return np.multiply(grad, a > 0, out=grad)
 
 
-# relu with a recorded mask: comparing and multiplying by the mask is faster
-# than np.maximum, and the backward pass reuses the mask instead of comparing.
+# relu with a recorded mask, a 0/1 array of the layer's dtype: comparing,
+# then multiplying by the mask, is faster than np.maximum, and the backward
+# pass multiplies by the same mask instead of comparing again.
 def _relu_masked(z, mask):
-    np.greater(z, 0, out=mask)
+    np.copyto(mask, np.greater(z, 0))
     return np.multiply(z, mask, out=z)
 
 

@@ -148,15 +148,15 @@ class Network:
 
         Returns the output, a view into the workspace.
         """
-        n = X.shape[0]
+        rows = ws.rows(X.shape[0])
         last = len(self.coefs) - 1
         a = X
         for i, (W, b, act) in enumerate(zip(self.coefs, self.intercepts, self.activations)):
-            z = ws.add_rows(_dot(a, W, ws.acts[i][:n]), b, ws.ones[:n])
-            if ws.pre[i] is not None:
-                ws.pre[i][:n] = z
-            mask = ws.act_masks[i]
-            a = act.forward(z) if mask is None else act.masked[0](z, mask[:n])
+            z = ws.add_rows(_dot(a, W, rows.acts[i]), b, rows.ones)
+            if rows.pre[i] is not None:
+                rows.pre[i][...] = z
+            mask = rows.act_masks[i]
+            a = act.forward(z) if mask is None else act.masked[0](z, mask)
             dropped = training and i < last and self.dropout[i] > 0
             if dropped:
                 a = self._drop(i, a, ws, rng)
@@ -166,12 +166,12 @@ class Network:
         return a
 
     def _drop(self, i, a, ws, rng):
-        n = a.shape[0]
+        rows = ws.rows(a.shape[0])
         rate = self.dropout[i]
-        mask = ws.masks[i][:n]
+        mask = rows.masks[i]
         rng.random(out=mask, dtype=self.dtype)
         keep = mask >= rate
-        out = ws.dropped[i][:n]
+        out = rows.dropped[i]
         if self.activations[i].name == "selu":
             # Alpha dropout (Klambauer et al., 2017): dropped units take the
             # selu saturation value, then an affine map restores mean/variance.
@@ -199,36 +199,33 @@ class Network:
         ``scale`` is ``1 / sum(sample_weight)``: folding it into the output
         delta makes every later product come out already averaged.
         """
-        n = Y.shape[0]
+        rows = ws.rows(Y.shape[0])
         last = self.n_layers - 1
         g_coefs, g_intercepts = grad_views
         delta = output_delta(loss, self.activations[last], Y, ws.inputs[last + 1],
-                             Z=None if ws.pre[last] is None else ws.pre[last][:n],
-                             out=ws.deltas[last][:n], fused=fused)
+                             Z=rows.pre[last], out=rows.deltas[last], fused=fused)
         if sample_weight is not None:
             delta *= sample_weight[:, None]
         if scale != 1.0:
             delta *= scale
-        ones = ws.ones[:n]
         for i in range(last, self.n_frozen - 1, -1):
             _dot_tn(ws.inputs[i], delta, g_coefs[i])
             add_penalty_gradient(self.coefs[i], g_coefs[i], alpha * scale, l1 * scale,
                                  ws.axpy)
             # column sums as a matrix-vector product: 3x faster than a reduction
-            np.matmul(ones, delta, out=g_intercepts[i])
+            np.matmul(rows.ones, delta, out=g_intercepts[i])
             if i > self.n_frozen:
-                delta = self._backward_hidden(i - 1, delta, ws, n)
+                delta = self._backward_hidden(i - 1, delta, ws, rows)
 
-    def _backward_hidden(self, j, delta_above, ws, n):
+    def _backward_hidden(self, j, delta_above, ws, rows):
         """Delta of hidden layer ``j`` from the delta of layer ``j + 1``."""
-        d = np.matmul(delta_above, self.coefs[j + 1].T, out=ws.deltas[j][:n])
+        d = np.matmul(delta_above, self.coefs[j + 1].T, out=rows.deltas[j])
         if ws.dropped_now[j]:
-            d *= ws.masks[j][:n]
+            d *= rows.masks[j]
         act = self.activations[j]
-        if ws.act_masks[j] is not None:
-            return act.masked[1](ws.act_masks[j][:n], d)
-        x = ws.pre[j][:n] if act.derivative_of == "input" else ws.acts[j][:n]
-        return act.backward(x, d)
+        if rows.act_masks[j] is not None:
+            return act.masked[1](rows.act_masks[j], d)
+        return act.backward(rows.pre[j] if act.derivative_of == "input" else rows.acts[j], d)
 
     # ------------------------------------------------------------------ #
     # the loss and its gradient                                            #
@@ -308,7 +305,7 @@ class Workspace:
                       for i in range(L)]
         self.dropped = [np.empty((batch_size, units[i + 1]), dtype=dt) if drop[i] else None
                         for i in range(L)]
-        self.act_masks = [np.empty((batch_size, units[i + 1]), dtype=bool)
+        self.act_masks = [np.empty((batch_size, units[i + 1]), dtype=dt)
                           if i < L - 1 and network.activations[i].masked is not None
                           else None for i in range(L)]
         self.ones = np.ones(batch_size, dtype=dt)
@@ -316,3 +313,24 @@ class Workspace:
         self.dropped_now = [False] * L
         self.grad = np.zeros_like(network.params)
         self.grad_views = network.views(self.grad)
+        self._rows = {}
+
+    def rows(self, n):
+        """The buffers' first ``n`` rows (views, made once per ``n``)."""
+        rows = self._rows.get(n)
+        if rows is None:
+            rows = self._rows[n] = _Rows(self, n)
+        return rows
+
+
+class _Rows:
+    """Views of a workspace's per-row buffers cut to a batch of ``n`` rows."""
+
+    def __init__(self, ws, n):
+        def cut(buffers):
+            return [None if b is None else b[:n] for b in buffers]
+
+        self.acts, self.deltas, self.pre = cut(ws.acts), cut(ws.deltas), cut(ws.pre)
+        self.masks, self.dropped = cut(ws.masks), cut(ws.dropped)
+        self.act_masks = cut(ws.act_masks)
+        self.ones = ws.ones[:n]

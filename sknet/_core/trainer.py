@@ -151,6 +151,11 @@ def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
     return total / n_samples
 
 
+def _all_finite(a):
+    """Whether ``a`` holds no inf or NaN (min and max propagate both; no temporary)."""
+    return bool(np.isfinite(np.minimum.reduce(a)) and np.isfinite(np.maximum.reduce(a)))
+
+
 def _validate(network, loss, validation, history):
     try:
         with np.errstate(over="raise", invalid="raise"):
@@ -262,7 +267,7 @@ def _epoch(network, loss, optimizer, schedule, stopping, batcher, order, ws,
                                    order, ws, config, dropout_rng)
     except FloatingPointError:
         return "diverged"
-    if not np.isfinite(mean_loss) or not np.all(np.isfinite(network.params)):
+    if not math.isfinite(mean_loss) or not _all_finite(network.params):
         return "diverged"
     history.loss_curve.append(mean_loss)
     history.n_iter += 1
