@@ -166,7 +166,21 @@ class MLPClassifier(ClassifierMixin, BaseNetworkEstimator):
         else:
             self._check_known_classes(y, incremental, classes)
         _check_two_classes(self._label_binarizer)
-        return self._label_binarizer.transform(y)
+        return self._one_hot(y)
+
+    def _one_hot(self, y):
+        """``LabelBinarizer.transform(y)`` as uint8; direct for labels in a vector.
+
+        Every label of ``y`` is known to be in ``classes_`` by now.
+        """
+        if y.ndim != 1:  # multilabel indicator rows
+            return self._label_binarizer.transform(y).astype(np.uint8)
+        codes = np.searchsorted(self.classes_, y)
+        if len(self.classes_) == 2:
+            return (codes == 1).astype(np.uint8).reshape(-1, 1)
+        Y = np.zeros((y.shape[0], len(self.classes_)), dtype=np.uint8)
+        Y[np.arange(y.shape[0]), codes] = 1
+        return Y
 
     def _partial_fit_binarizer(self, y, classes):
         if classes is None:

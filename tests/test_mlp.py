@@ -923,3 +923,21 @@ def test_scipy_blas_is_told_apart_from_numpys_by_its_package_folder():
                "/env/site-packages/scipy/.dylibs/libscipy_openblas.dylib")
     assert _scipy_own_blas(mac) == "/env/site-packages/scipy/.dylibs/libscipy_openblas.dylib"
     assert _scipy_own_blas(libs("/opt/conda/lib/libopenblasp-r0.3.so")) is None
+
+
+@pytest.mark.parametrize("y, classes", [
+    (np.array([3, 1, 3, 3]), None),
+    (np.array(["b", "a", "c", "a", "c"]), None),
+    (np.array([0.0, 2.0, 2.0]), [0, 1, 2]),  # partial_fit: a class not in y
+    (np.array([1, 1, 1]), [0, 1]),
+    (np.array([[1, 0, 1], [0, 1, 1], [0, 0, 1]]), None),  # multilabel rows
+])
+def test_targets_are_one_hot_as_label_binarizer_makes_them(y, classes):
+    from sklearn.preprocessing import LabelBinarizer
+
+    clf = MLPClassifier()
+    clf._label_binarizer = LabelBinarizer().fit(y if classes is None else classes)
+    clf.classes_ = clf._label_binarizer.classes_
+    Y = clf._one_hot(y)
+    assert Y.dtype == np.uint8
+    np.testing.assert_array_equal(Y, clf._label_binarizer.transform(y))
