@@ -39,12 +39,34 @@ def _dot_tn(a, delta, out):
     return out
 
 
+# Rows per block when predicting: each layer's block of activations stays
+# within a few MB, so every pass over it runs from the cache, and the memory
+# a prediction needs does not grow with the number of rows.
+_BLOCK_BYTES = 4 * 2 ** 20
+
+
 def feed_forward(X, coefs, intercepts, activations):
-    """The output of dense layers for ``X``, dropout off.
+    """The output of dense layers for ``X``, dropout off, block of rows by block.
 
     Every intermediate array is allocated by this call, so concurrent calls
     on the same weights never share scratch memory.
     """
+    n = X.shape[0]
+    widest = max(W.shape[1] for W in coefs)
+    itemsize = np.result_type(X.dtype, coefs[0].dtype).itemsize
+    block = max(256, _BLOCK_BYTES // (widest * itemsize))
+    if n <= block:
+        return _feed_forward_block(X, coefs, intercepts, activations)
+    first = _feed_forward_block(X[:block], coefs, intercepts, activations)
+    out = np.empty((n, first.shape[1]), dtype=first.dtype)
+    out[:block] = first
+    for start in range(block, n, block):
+        out[start:start + block] = _feed_forward_block(
+            X[start:start + block], coefs, intercepts, activations)
+    return out
+
+
+def _feed_forward_block(X, coefs, intercepts, activations):
     a = X
     for W, b, act in zip(coefs, intercepts, activations):
         z = np.asarray(a @ W)
