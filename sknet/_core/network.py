@@ -241,7 +241,8 @@ class Network:
 
     def _backward_hidden(self, j, delta_above, ws, rows):
         """Delta of hidden layer ``j`` from the delta of layer ``j + 1``."""
-        d = np.matmul(delta_above, self.coefs[j + 1].T, out=rows.deltas[j])
+        out = rows.acts[j] if rows.deltas[j] is None else rows.deltas[j]
+        d = np.matmul(delta_above, self.coefs[j + 1].T, out=out)
         if ws.dropped_now[j]:
             d *= rows.masks[j]
         act = self.activations[j]
@@ -330,6 +331,11 @@ class Workspace:
         self.act_masks = [np.empty((batch_size, units[i + 1]), dtype=dt)
                           if i < L - 1 and network.activations[i].masked is not None
                           else None for i in range(L)]
+        # A layer whose derivative is in its mask gets its delta written over
+        # its activations (no longer needed once the layer above has its
+        # gradient), so it needs no delta buffer of its own.
+        self.deltas = [None if self.act_masks[i] is not None else d
+                       for i, d in enumerate(self.deltas)]
         self.ones = np.ones(batch_size, dtype=dt)
         self.inputs = [None] * (L + 1)
         self.dropped_now = [False] * L
