@@ -50,6 +50,7 @@ scikit-learn's: a seeded Fisher-Yates shuffle driven by a 32-bit xorshift
 generator, applied again to the previous epoch's order at every epoch.
 """
 
+import array
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -172,14 +173,14 @@ def shuffle_permutation(n, seed):
     """
     mask = 0xFFFFFFFF
     state = int(seed) & mask or 1
-    ind = list(range(n))
+    ind = array.array("q", range(n))  # 8 bytes a number (a list holds int objects)
     for i in range(n - 1):
         state ^= (state << 13) & mask
         state ^= state >> 17
         state ^= (state << 5) & mask
         j = i + (state & 0x7FFFFFFF) % (n - i)
         ind[i], ind[j] = ind[j], ind[i]
-    return np.array(ind, dtype=np.intp)
+    return np.frombuffer(ind, dtype=np.int64).astype(np.intp, copy=False)
 
 
 # --------------------------------------------------------------------------- #
