@@ -14,6 +14,7 @@ rule and loops all live in ``sknet._core``.
 import os
 import warnings
 from contextlib import contextmanager, nullcontext
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -162,22 +163,24 @@ def _in_package(path, package):
 
 
 def _blas_plan(single):
-    """``(context, fast_blas)`` for a stochastic fit.
+    """``(threads, fast_blas)`` for a stochastic fit.
 
-    ``single``: one BLAS thread for everything (small products). Otherwise
-    numpy's BLAS keeps its threads, and the loop's vector updates may call
-    scipy's BLAS (``fast_blas``) only where that cannot make two thread pools
-    compete: scipy's own library limited to one thread, or one library shared
-    by both.
+    ``threads()`` makes the context manager that sets BLAS threads for the
+    fit (made at the ``with``: a threadpoolctl limit takes effect as soon as
+    it is made). ``single``: one BLAS thread for everything (small
+    products). Otherwise numpy's BLAS keeps its threads, and the loop's vector
+    updates may call scipy's BLAS (``fast_blas``) only where that cannot make
+    two thread pools compete: scipy's own library held to one thread, or one
+    library shared by both.
     """
     controller = _threadpools()
     if single:
-        return controller.limit(limits=1, user_api="blas"), True
+        return partial(controller.limit, limits=1, user_api="blas"), True
     own = _scipy_own_blas(controller)
     if own is not None:
-        return controller.select(filepath=own).limit(limits=1), True
+        return partial(controller.select(filepath=own).limit, limits=1), True
     shared = len([lib for lib in controller.lib_controllers if lib.user_api == "blas"]) == 1
-    return nullcontext(), shared
+    return nullcontext, shared
 
 
 def _print_lbfgs_iteration(history):
@@ -593,7 +596,7 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
         dropout_rng = np.random.default_rng(rng.randint(2**31)) \
             if any(network.dropout) or config.augment is not None else None
         try:
-            with blas_threads:
+            with blas_threads():
                 status = fit_stochastic(network, loss, optimizer, schedule, stopping,
                                         X, Y, sw, config=config, history=history,
                                         rng=rng, dropout_rng=dropout_rng,

@@ -891,7 +891,8 @@ def test_a_mini_batch_whose_weights_are_all_zero_is_skipped():
 
 def test_blas_vector_updates_train_the_same_model_as_numpy_ones(monkeypatch):
     """The loop's vector updates go through BLAS where no thread pools can
-    compete (a small network trains with one thread); numpy's give the same model."""
+    compete (a small network trains with one thread); numpy's give the same model.
+    No BLAS thread limit outlives a fit."""
     from contextlib import nullcontext
 
     import sknet._base as base
@@ -902,7 +903,13 @@ def test_blas_vector_updates_train_the_same_model_as_numpy_ones(monkeypatch):
     monkeypatch.setattr(base, "_blas_plan", lambda single: plans.append(single) or plan(single))
     fast = MLPClassifier(**params).fit(X, y)
     assert plans == [True] and plan(True)[1]
-    monkeypatch.setattr(base, "_blas_plan", lambda single: (nullcontext(), False))
+    pools = base._threadpools()
+    with pools.limit(limits=2, user_api="blas"):
+        before = [lib.num_threads for lib in pools.lib_controllers]
+        with pytest.raises(TypeError):  # a fit that fails after choosing its threads
+            MLPClassifier(**params, callbacks=[1]).fit(X, y)
+        assert [lib.num_threads for lib in pools.lib_controllers] == before
+    monkeypatch.setattr(base, "_blas_plan", lambda single: (nullcontext, False))
     plain = MLPClassifier(**params).fit(X, y)
     _assert_same_fit(plain, fast, rtol=1e-9, atol=1e-12)
 
