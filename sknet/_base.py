@@ -150,11 +150,15 @@ def _scipy_own_blas(controller):
     ``scipy.libs``, or ``.dylibs`` inside each package); conda and system
     installs share one library. Returns its file, or None.
     """
-    blas_libs = [lib for lib in controller.lib_controllers if lib.user_api == "blas"]
+    blas_libs = _blas_libraries(controller)
     own = [lib.filepath for lib in blas_libs if _in_package(lib.filepath, "scipy")]
     if len(own) == 1 and len(blas_libs) > 1:
         return own[0]
     return None
+
+
+def _blas_libraries(controller):
+    return [lib for lib in controller.lib_controllers if lib.user_api == "blas"]
 
 
 def _in_package(path, package):
@@ -179,8 +183,7 @@ def _blas_plan(single):
     own = _scipy_own_blas(controller)
     if own is not None:
         return partial(controller.select(filepath=own).limit, limits=1), True
-    shared = len([lib for lib in controller.lib_controllers if lib.user_api == "blas"]) == 1
-    return nullcontext, shared
+    return nullcontext, len(_blas_libraries(controller)) == 1  # shared by numpy and scipy
 
 
 def _print_lbfgs_iteration(history):

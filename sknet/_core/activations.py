@@ -173,7 +173,7 @@ def _relu_backward(a, grad):
 # then multiplying by the mask, is faster than np.maximum, and the backward
 # pass multiplies by the same mask instead of comparing again.
 def _relu_masked(z, mask):
-    np.copyto(mask, np.greater(z, 0))
+    np.greater(z, 0, out=mask)  # 0/1 in the mask's dtype, no temporary
     return np.multiply(z, mask, out=z)
 
 

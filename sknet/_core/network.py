@@ -318,24 +318,22 @@ class Workspace:
         self.axpy = axpy_for(dt, fast_blas)
         self.add_rows = add_rows_for(dt, fast_blas)
         L = network.n_layers
-        self.acts = [np.empty((batch_size, u), dtype=dt) for u in units[1:]]
-        self.deltas = [np.empty((batch_size, u), dtype=dt) for u in units[1:]]
-        self.pre = [np.empty((batch_size, units[i + 1]), dtype=dt)
-                    if network.activations[i].derivative_of == "input" else None
+        acts = network.activations
+
+        def per_layer(wanted):  # a (batch, width) buffer for each layer that wants one
+            return [np.empty((batch_size, units[i + 1]), dtype=dt) if wanted(i) else None
                     for i in range(L)]
-        drop = [i < L - 1 and network.dropout[i] > 0 for i in range(L)]
-        self.masks = [np.empty((batch_size, units[i + 1]), dtype=dt) if drop[i] else None
-                      for i in range(L)]
-        self.dropped = [np.empty((batch_size, units[i + 1]), dtype=dt) if drop[i] else None
-                        for i in range(L)]
-        self.act_masks = [np.empty((batch_size, units[i + 1]), dtype=dt)
-                          if i < L - 1 and network.activations[i].masked is not None
-                          else None for i in range(L)]
+
+        hidden = range(L - 1)
+        self.acts = per_layer(lambda i: True)
+        self.pre = per_layer(lambda i: acts[i].derivative_of == "input")
+        self.masks = per_layer(lambda i: i in hidden and network.dropout[i] > 0)
+        self.dropped = per_layer(lambda i: i in hidden and network.dropout[i] > 0)
+        self.act_masks = per_layer(lambda i: i in hidden and acts[i].masked is not None)
         # A layer whose derivative is in its mask gets its delta written over
         # its activations (no longer needed once the layer above has its
         # gradient), so it needs no delta buffer of its own.
-        self.deltas = [None if self.act_masks[i] is not None else d
-                       for i, d in enumerate(self.deltas)]
+        self.deltas = per_layer(lambda i: self.act_masks[i] is None)
         self.ones = np.ones(batch_size, dtype=dt)
         self.inputs = [None] * (L + 1)
         self.dropped_now = [False] * L

@@ -25,10 +25,12 @@ __all__ = ["SGD", "Adam", "make_optimizer"]
 class SGD:
     """Stochastic gradient descent with (Nesterov) momentum."""
 
-    def __init__(self, n_params, dtype, momentum=0.9, nesterov=True):
+    def __init__(self, n_params, dtype, momentum=0.9, nesterov=True, fast_blas=False):
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self.velocity = np.zeros(n_params, dtype=dtype)
+        # Nesterov's mu * v term: one BLAS axpy, or numpy with a temporary
+        self._axpy = axpy_for(dtype, fast_blas)
 
     def step(self, params, grad, lr, scale=None, overwrite_grad=False):
         """Update ``params`` in place from ``grad`` at learning rate ``lr``.
@@ -47,7 +49,7 @@ class SGD:
         v -= step
         if self.nesterov:
             step *= -1.0
-            step += mu * v  # mu * v - lr * g
+            self._axpy(v, step, mu)  # mu * v - lr * g
         else:
             step[...] = v
         if scale is not None:
@@ -185,7 +187,7 @@ def make_optimizer(solver, n_params, dtype, *, momentum=0.9, nesterov=True,
                    beta_1=0.9, beta_2=0.999, epsilon=1e-8, fast_blas=False):
     """Build the optimizer named ``solver`` ("sgd" or "adam")."""
     if solver == "sgd":
-        return SGD(n_params, dtype, momentum, nesterov)
+        return SGD(n_params, dtype, momentum, nesterov, fast_blas)
     if solver == "adam":
         return Adam(n_params, dtype, beta_1, beta_2, epsilon, fast_blas)
     raise ValueError(f"Unknown stochastic solver {solver!r}; use 'sgd' or 'adam'.")

@@ -70,10 +70,9 @@ class TrainConfig:
 
 
 def _clip(grad, clip_norm):
-    if clip_norm is not None:
-        norm = float(np.sqrt(np.dot(grad, grad)))
-        if norm > clip_norm:
-            grad *= clip_norm / norm
+    norm = float(np.sqrt(np.dot(grad, grad)))
+    if norm > clip_norm:
+        grad *= clip_norm / norm
 
 
 class _Batcher:
@@ -107,9 +106,9 @@ class _Batcher:
                              out=(self.Yb if self.Yraw is None else self.Yraw)[:n])
             swb = None if self.sw is None else \
                 self.sw.take(idx, out=self.swb[:n], mode="clip")
-        if Yb.dtype != self.Yb.dtype:
+        if Yb.dtype != self.Yb.dtype:  # compact targets: convert into the buffer
+            np.copyto(self.Yb[:n], Yb)
             Yb = self.Yb[:n]
-            np.copyto(Yb, self.Y[idx] if order is None else self.Yraw[:n])
         return Xb, Yb, swb
 
 
@@ -177,13 +176,13 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
                    validation=None):
     """Train ``network`` with mini-batches.
 
+    With ``config.restore_best`` the best validation epoch's parameters are
+    copied into ``network.params`` at the end.
+
     Returns
     -------
     status : {"max_iter", "converged", "one_epoch", "interrupted", "diverged",
               "callback"}
-    best_params : ndarray or None
-        With ``config.restore_best``, the best validation epoch's parameters
-        (already copied into ``network.params``).
     """
     n = X.shape[0]
     batch_size = min(config.batch_size, n)
@@ -192,13 +191,13 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
     order = np.arange(n) if config.shuffle else None
     best = network.params.copy() if config.restore_best else None
     status = "one_epoch" if config.one_epoch else "max_iter"
-    saved_params = np.empty_like(network.params)
+    # buffers for the epoch's snapshot, allocated once for the whole fit
+    saved = (np.empty_like(network.params), None if best is None else np.empty_like(best))
     snapshot = None
     try:  # the whole loop: Ctrl-C anywhere in it rolls back to a whole epoch
         for _ in range(1 if config.one_epoch else config.max_iter):
             snapshot = None  # nothing of this epoch has changed anything yet
-            snapshot = _snapshot(network, saved_params, history, stopping, schedule,
-                                 best)
+            snapshot = _snapshot(network, saved, history, stopping, schedule, best)
             status_now = _epoch(network, loss, optimizer, schedule, stopping,
                                 batcher, order, ws, config, history, rng,
                                 dropout_rng, validation, best)
@@ -220,19 +219,22 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
     return status
 
 
-def _snapshot(network, saved_params, history, stopping, schedule, best):
+def _snapshot(network, saved, history, stopping, schedule, best):
     """What an epoch changes, saved so the epoch can be undone.
 
-    The parameters go into ``saved_params`` (one buffer for the whole fit).
+    The parameters (and the best epoch's) go into the buffers ``saved``.
     """
+    saved_params, saved_best = saved
     np.copyto(saved_params, network.params)
+    if best is not None:
+        np.copyto(saved_best, best)
     return {
         "params": saved_params,
         "n_epochs": len(history.loss_curve),
         "counters": (history.n_iter, history.t),
         "stopping": (stopping.best_loss, stopping.best_score, stopping.count),
         "lr": schedule.lr,
-        "best": None if best is None else best.copy(),
+        "best": saved_best,
     }
 
 

@@ -12,12 +12,13 @@ def _gradients(n_steps, size, seed=0):
     return [rng.normal(size=size) for _ in range(n_steps)]
 
 
+@pytest.mark.parametrize("fast_blas", [False, True], ids=["numpy", "blas"])
 @pytest.mark.parametrize("momentum, nesterov", [(0.0, False), (0.9, False), (0.9, True),
                                                 (0.5, True)])
-def test_sgd_matches_scikit_learn_step_by_step(momentum, nesterov):
+def test_sgd_matches_scikit_learn_step_by_step(momentum, nesterov, fast_blas):
     start = np.random.default_rng(1).normal(size=12)
     ours, theirs = start.copy(), [start.copy()]
-    sgd = SGD(12, np.float64, momentum=momentum, nesterov=nesterov)
+    sgd = SGD(12, np.float64, momentum=momentum, nesterov=nesterov, fast_blas=fast_blas)
     ref = sk_opt.SGDOptimizer(theirs, learning_rate_init=0.05, lr_schedule="constant",
                               momentum=momentum, nesterov=nesterov)
     for g in _gradients(15, 12):
