@@ -295,10 +295,10 @@ class PerceptronClassifier(ClassifierMixin, BaseEstimator):
                              f"{self.classes_.size} class")
 
     def _targets(self, y):
-        """0/1 targets, one column per unit (one unit for two classes)."""
-        if self.classes_.size == 2:
-            return (y == self.classes_[1]).astype(np.float64)[:, None]
-        return (y[:, None] == self.classes_[None, :]).astype(np.float64)
+        """+1/-1 targets (int8), one column per unit (one unit for two classes)."""
+        positive = (y == self.classes_[1])[:, None] if self.classes_.size == 2 \
+            else y[:, None] == self.classes_[None, :]
+        return np.where(positive, np.int8(1), np.int8(-1))
 
     # ------------------------------------------------------------------ #
     # the network                                                          #
@@ -352,7 +352,7 @@ class PerceptronClassifier(ClassifierMixin, BaseEstimator):
                 f"({idx_train.size} and {idx_val.size} samples). Please either change "
                 "validation_fraction, increase number of samples, or disable "
                 "early_stopping.")
-        if not np.any(sample_weight[idx_val] > 0):
+        if sample_weight is not None and not np.any(sample_weight[idx_val] > 0):
             raise ValueError("The sample weights for validation set are all zero, "
                              "consider using a different random state.")
         mask = np.zeros(n, dtype=bool)
@@ -393,7 +393,7 @@ class PerceptronClassifier(ClassifierMixin, BaseEstimator):
         if not first:
             X = X.astype(self.coef_.dtype, copy=False)
         self._set_classes(y, classes, incremental)
-        sw = np.ones(X.shape[0]) if sample_weight is None else \
+        sw = None if sample_weight is None else \
             _check_sample_weight_public(sample_weight, X, np.float64)
         cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
         Y = self._targets(y)

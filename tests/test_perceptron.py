@@ -391,6 +391,77 @@ def test_sparse_input_matches_scikit_learn_sparse_fit(params):
     assert ours.n_iter_ == theirs.n_iter_
 
 
+def _sparse_rows_with_empties(n=2500, n_features=40, seed=3):
+    """CSR rows of ~4 small-integer entries (sums exact), every 7th row and the last empty."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(-3, 4, size=(n, n_features)).astype(float)
+    X[rng.random((n, n_features)) < 0.9] = 0.0
+    X[::7] = 0.0
+    X[-1] = 0.0
+    y = (X @ rng.normal(size=n_features) + rng.normal(scale=2, size=n) > 0).astype(int)
+    return sp.csr_matrix(X), y
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_sparse_chunks_with_empty_rows_match_the_plain_loop(shuffle, monkeypatch):
+    """Rows are gathered a chunk at a time (here several chunks); empty rows
+    score the intercept alone, the last row of X included. With eta0=100 the
+    intercept's steps are 100 * 0.01 = 1 exactly, so every sum is exact and
+    the weights must agree to the bit (with steps of 0.01 the intercept can
+    sit within rounding of 0 and flip a decision, as the core's docstring says)."""
+    Xs, y = _sparse_rows_with_empties()
+    monkeypatch.setattr(core, "_SPARSE_CHUNK_ENTRIES", 600)  # chunks of ~200 rows
+    clf = PerceptronClassifier(eta0=100.0, shuffle=shuffle, tol=None, max_iter=3,
+                               stop_on_no_mistakes=False).fit(Xs, y)
+    w, b = plain_loop(Xs, y, 3, eta0=100.0, decay=0.01,
+                      seed=binary_shuffle_seed(0) if shuffle else None)
+    np.testing.assert_array_equal(clf.coef_[0], w)
+    assert clf.intercept_[0] == b
+
+
+def test_sparse_chunks_match_scikit_learn_with_weights_and_classes():
+    Xs, y = _sparse_rows_with_empties(seed=4)
+    y = y + (np.arange(y.size) % 3 == 0)  # three classes
+    sw = np.random.default_rng(0).uniform(0, 2, size=y.size)
+    params = dict(eta0=0.5, class_weight={0: 2.0, 1: 1.0, 2: 0.5}, max_iter=4, tol=None)
+    theirs = _quiet_fit(SkPerceptron(**params), Xs, y, sample_weight=sw)
+    ours = _quiet_fit(PerceptronClassifier(stop_on_no_mistakes=False, **params), Xs, y,
+                      sample_weight=sw)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_fit_holds_no_more_memory_than_scikit_learn(sparse):
+    """Per sample a fit keeps one byte of targets and 4 bytes of order (twice,
+    while an epoch's order is made): scikit-learn keeps 20 (float64 targets and
+    weights, an int32 order). Measured with tracemalloc, which sees numpy's buffers."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n = 30_000
+    if sparse:
+        X = sp.random(n, 2000, density=0.005, format="csr", random_state=0)
+    else:
+        X = rng.normal(size=(n, 20))
+    y = (np.asarray(X @ rng.normal(size=X.shape[1])).ravel() > 0).astype(int)
+
+    def peak(est):
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            _quiet_fit(est, X, y)
+            return tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+
+    params = dict(max_iter=3, tol=None, random_state=0)
+    ours = peak(PerceptronClassifier(**params))
+    theirs = peak(SkPerceptron(**params))
+    assert ours <= theirs, (ours, theirs)
+
+
 def test_sparsify_and_densify_keep_the_predictions():
     X, y = _data()
     clf = _quiet_fit(PerceptronClassifier(penalty="l1", alpha=0.01, max_iter=5), X, y)

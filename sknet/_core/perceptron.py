@@ -30,8 +30,15 @@ at once, jump to the first mistake, apply its update and go on right after
 it; the window's length follows the recent distance between mistakes. Dense
 rows are gathered a chunk at a time into a contiguous buffer (views of ``X``
 in the natural order) and scored by one matrix-vector product; sparse rows
-are gathered with their targets folded in and the intercept as one more
-entry, and scored by one segment sum. With an L2 penalty the weights are
+are gathered a chunk at a time with their targets folded in and the
+intercept as one more entry, and scored by one segment sum.
+
+Memory: beyond ``X`` a unit holds per sample one byte of target and two
+4-byte indices (the shuffle and the epoch's order, which is updated in
+place), a gather buffer of ``_CHUNK_BYTES`` (dense) or about
+``_SPARSE_CHUNK_ENTRIES`` entries (sparse), and a few weight-sized vectors.
+Without sample weights and with equal class weights the per-sample steps are
+one number. With an L2 penalty the weights are
 ``scale * v`` (as in scikit-learn) and the known per-sample shrink factors
 are folded into the window's scores. The updates are the same numbers,
 applied in the same order, as in a plain per-sample loop, so the weights
@@ -50,7 +57,6 @@ scikit-learn's: a seeded Fisher-Yates shuffle driven by a 32-bit xorshift
 generator, applied again to the previous epoch's order at every epoch.
 """
 
-import array
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -72,6 +78,8 @@ __all__ = [
 
 SPARSE_INTERCEPT_DECAY = 0.01  # scikit-learn's intercept step for sparse input
 _RESCALE_BELOW = 1e-9  # fold the L2 scale into the weights below this value
+_CHUNK_BYTES = 192 * 2 ** 10  # dense rows gathered at a time (a chunk of 16 to 1024 rows)
+_SPARSE_CHUNK_ENTRIES = 2 ** 12  # sparse entries gathered at a time (16 to 1024 rows)
 
 
 # --------------------------------------------------------------------------- #
@@ -169,18 +177,20 @@ def shuffle_permutation(n, seed):
 
     Returns
     -------
-    perm : ndarray of shape (n,), dtype intp
+    perm : ndarray of shape (n,), dtype int32 (int64 beyond its range)
     """
     mask = 0xFFFFFFFF
     state = int(seed) & mask or 1
-    ind = array.array("q", range(n))  # 8 bytes a number (a list holds int objects)
+    # swapped through a memoryview (a list would hold int objects): 4 bytes a number
+    perm = np.arange(n, dtype=np.int32 if n <= np.iinfo(np.int32).max else np.int64)
+    ind = memoryview(perm)
     for i in range(n - 1):
         state ^= (state << 13) & mask
         state ^= state >> 17
         state ^= (state << 5) & mask
         j = i + (state & 0x7FFFFFFF) % (n - i)
         ind[i], ind[j] = ind[j], ind[i]
-    return np.frombuffer(ind, dtype=np.int64).astype(np.intp, copy=False)
+    return perm
 
 
 # --------------------------------------------------------------------------- #
@@ -191,9 +201,14 @@ class _UnitData:
     """A unit's view of the training set: targets and per-sample step sizes."""
 
     X: object  # ndarray or CSR matrix
-    t: np.ndarray  # +1 / -1, dtype of X
-    a: np.ndarray  # eta * class_weight * sample_weight (>= 0), float64
+    t: np.ndarray  # +1 / -1, int8
+    a: np.ndarray  # eta * class_weight * sample_weight (>= 0), float64 (maybe a broadcast)
     decay: float  # intercept step factor
+
+
+def _take_steps(a, idx, m):
+    """``a[idx]`` (``m`` samples); a view when the steps are one broadcast number."""
+    return a[:m] if a.strides == (0,) else a[idx]
 
 
 def _growth(c, length):
@@ -215,7 +230,7 @@ class _Rule:
 
     def __init__(self, data, w0, b0, cfg):
         self.data = data
-        self.v = np.array(w0, dtype=data.t.dtype, order="C")
+        self.v = np.array(w0, order="C")
         self.scale = 1.0
         self.b = float(b0)
         self.fit_intercept = bool(cfg.fit_intercept)
@@ -228,13 +243,18 @@ class _Rule:
             else 0.0
         self.sq_norm = float(np.dot(self.v, self.v))
         self.l1_norm = float(np.abs(self.v).sum())
+        self._saved = None  # snapshot buffer
 
     def weights(self):
-        """The unit's current weights and intercept."""
-        return self.v * self.scale, self.b
+        """The unit's current weights (maybe a view of its state) and intercept."""
+        return (self.v if self.scale == 1.0 else self.v * self.scale), self.b
 
     def snapshot(self):
-        return self.v.copy(), self.scale, self.b, self.sq_norm, self.l1_norm
+        """The state, to go back to (the weights in a buffer reused by every call)."""
+        if self._saved is None or self._saved.shape != self.v.shape:
+            self._saved = np.empty_like(self.v)
+        np.copyto(self._saved, self.v)
+        return self._saved, self.scale, self.b, self.sq_norm, self.l1_norm
 
     def restore(self, snap):
         v, self.scale, self.b, self.sq_norm, self.l1_norm = snap
@@ -322,9 +342,9 @@ class _DenseRule(_Rule):
         n_features = data.X.shape[1]
         self.chunk, self.gap, self.window = chunk, 16.0, 32
         self._bad = np.empty(chunk, dtype=bool)
-        self.buf = np.empty((chunk, n_features), dtype=data.t.dtype)
-        self.scores = np.empty(chunk, dtype=data.t.dtype)
-        self.step_buf = np.empty(n_features + 1, dtype=data.t.dtype)
+        self.buf = np.empty((chunk, n_features), dtype=self.v.dtype)
+        self.scores = np.empty(chunk, dtype=self.v.dtype)
+        self.step_buf = np.empty(n_features + 1, dtype=self.v.dtype)
         self.powers, self.sq_sums = _growth(self.c, chunk)
 
     def epoch(self, order):
@@ -336,15 +356,16 @@ class _DenseRule(_Rule):
         totals = [0.0, 0.0, 0]
         n = d.X.shape[0] if order is None else order.size
         for start in range(0, n, self.chunk):
+            stop = min(start + self.chunk, n)
             if order is None:
-                idx = slice(start, start + self.chunk)
+                idx = slice(start, stop)
                 self._rows = d.X[idx]
             else:
-                idx = order[start:start + self.chunk]
+                idx = order[start:stop]
                 self._rows = np.take(d.X, idx, axis=0, out=self.buf[:idx.size],
                                      mode="clip")
-            self._t, self._a = d.t[idx], d.a[idx]
-            self._scan(self._rows.shape[0], totals)
+            self._t, self._a = d.t[idx], _take_steps(d.a, idx, stop - start)
+            self._scan(stop - start, totals)
         return totals[0], totals[1], totals[2]
 
     def _window_margins(self, p, q):
@@ -382,14 +403,14 @@ class _SparseRule(_Rule):
         """One pass over ``X[order]``; returns (loss sum, penalty sum, updates)."""
         d = self.data
         totals = [0.0, 0.0, 0]
-        if order is None:
-            order = np.arange(d.X.shape[0])
-        for start in range(0, order.size, self.chunk):
-            idx = order[start:start + self.chunk]
+        n = d.X.shape[0] if order is None else order.size
+        for start in range(0, n, self.chunk):
+            stop = min(start + self.chunk, n)
+            idx = slice(start, stop) if order is None else order[start:stop]
             self._rows = rows = d.X[idx]
-            self._row_of = np.repeat(np.arange(idx.size), np.diff(rows.indptr))
+            self._row_of = np.repeat(np.arange(stop - start), np.diff(rows.indptr))
             self._t, self._a = d.t[idx], d.a[idx]
-            self._scan(idx.size, totals)
+            self._scan(stop - start, totals)
         return totals[0], totals[1], totals[2]
 
     def _window_margins(self, p, q):
@@ -418,30 +439,21 @@ class _SparseRule(_Rule):
 class _FoldedSparseRule(_SparseRule):
     """The sparse rule without a penalty, in fewer steps.
 
-    The unit's rows are stored once as ``t * x`` followed by one extra entry
-    ``t`` for the intercept, and the weights as ``[w, b]``: a window's margins
-    are then one gather-multiply and one segment sum, summed in the row's own
-    order. The entries are multiplied by ``t = +1 or -1`` only, so the
-    updates are the same numbers as in the per-sample loop.
+    A chunk's rows are gathered as ``t * x`` followed by one extra entry
+    ``t`` for the intercept, and the weights are stored as ``[w, b]``: a
+    window's margins are then one gather-multiply and one segment sum, summed
+    in the row's own order (every row has at least one entry, so no segment
+    is empty). The entries are multiplied by ``t = +1 or -1`` only, so the
+    updates are the same numbers as in the per-sample loop. Only one chunk is
+    held in this form at a time.
     """
 
     def __init__(self, data, w0, b0, cfg, chunk):
         super().__init__(data, w0, b0, cfg, chunk)
-        self.v = np.append(self.v, data.t.dtype.type(self.b))
-        X = data.X
-        counts = np.diff(X.indptr) + 1
-        self._all_indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
-        np.cumsum(counts, out=self._all_indptr[1:])
-        last = self._all_indptr[1:] - 1
-        keep = np.ones(self._all_indptr[-1], dtype=bool)
-        keep[last] = False
-        self._all_indices = np.full(keep.size, X.shape[1], dtype=X.indices.dtype)
-        self._all_indices[keep] = X.indices
-        self._all_values = np.repeat(data.t, counts)
-        self._all_values[keep] *= X.data
+        self.v = np.append(self.v, self.v.dtype.type(self.b))
 
     def weights(self):
-        return self.v[:-1].copy(), float(self.v[-1])
+        return self.v[:-1], float(self.v[-1])
 
     def restore(self, snap):
         super().restore(snap)
@@ -453,35 +465,44 @@ class _FoldedSparseRule(_SparseRule):
         totals = [0.0, 0.0, 0]
         n = d.X.shape[0] if order is None else order.size
         for start in range(0, n, self.chunk):
-            if order is None:
-                idx = slice(start, min(start + self.chunk, n))
-                self._take_slice(idx)
-            else:
-                idx = order[start:start + self.chunk]
-                self._gather(idx)
-            self._t, self._a = d.t[idx], d.a[idx]
-            self._scan(len(self._ptr) - 1, totals)
+            stop = min(start + self.chunk, n)
+            idx = slice(start, stop) if order is None else order[start:stop]
+            self._t, self._a = d.t[idx], _take_steps(d.a, idx, stop - start)
+            self._fold(idx)
+            self._scan(stop - start, totals)
+        self._indices = self._values = None  # one chunk's copy at a time
         self.b = float(self.v[-1])
         return totals[0], totals[1], totals[2]
 
-    def _take_slice(self, rows):
-        lo, hi = self._all_indptr[rows.start], self._all_indptr[rows.stop]
-        self._indptr = self._all_indptr[rows.start:rows.stop + 1] - lo
-        self._indices = self._all_indices[lo:hi]
-        self._values = self._all_values[lo:hi]
-        self._ptr = self._indptr.tolist()
-
-    def _gather(self, idx):
-        """The stored rows ``idx``, one after another."""
-        starts = self._all_indptr[idx]
-        counts = self._all_indptr[idx + 1] - starts
-        self._indptr = np.zeros(idx.size + 1, dtype=np.int64)
-        np.cumsum(counts, out=self._indptr[1:])
-        pos = np.repeat(starts - self._indptr[:-1], counts)
-        pos += np.arange(pos.size)
-        self._indices = self._all_indices[pos]
-        self._values = self._all_values[pos]
-        self._ptr = self._indptr.tolist()
+    def _fold(self, idx):
+        """Rows ``idx`` of ``X`` (a slice or indices) as ``[t x, t]``, one after another."""
+        X = self.data.X
+        self._indices = self._values = None  # one chunk's copy at a time
+        if isinstance(idx, slice):
+            starts, ends = X.indptr[idx.start:idx.stop], X.indptr[idx.start + 1:idx.stop + 1]
+        else:
+            starts, ends = X.indptr[idx], X.indptr[idx + 1]
+        sizes = ends - starts + 1  # the row's entries and its intercept entry
+        m = sizes.size
+        self._indptr = indptr = np.zeros(m + 1, dtype=np.int64)
+        np.cumsum(sizes, out=indptr[1:])
+        # where each entry comes from in X: steps of 1 within a row (its
+        # intercept entry points one past the row, then is overwritten), a jump
+        # to the next row's start between rows
+        src = np.ones(indptr[-1], dtype=np.intp)
+        if m:
+            src[0] = starts[0]
+            src[indptr[1:-1]] = starts[1:] - ends[:-1]
+            np.cumsum(src, out=src)
+            np.minimum(src, max(X.nnz - 1, 0), out=src)
+        last = indptr[1:] - 1
+        values = X.data[src] if X.nnz else np.empty(src.size, dtype=self.v.dtype)
+        values[last] = 1
+        values *= np.repeat(self._t, sizes)
+        indices = X.indices[src] if X.nnz else np.empty(src.size, dtype=X.indices.dtype)
+        indices[last] = X.shape[1]
+        self._indices, self._values = indices, values
+        self._ptr = indptr.tolist()
 
     def _window_margins(self, p, q):
         lo, hi = self._ptr[p], self._ptr[q]
@@ -501,6 +522,15 @@ class _FoldedSparseRule(_SparseRule):
 # --------------------------------------------------------------------------- #
 # L1 / elastic net: sample by sample                                           #
 # --------------------------------------------------------------------------- #
+def _each_index(order, n, block=4096):
+    """The integers of ``order`` (``range(n)`` when None), a block at a time."""
+    if order is None:
+        yield from range(n)
+        return
+    for start in range(0, order.size, block):
+        yield from order[start:start + block].tolist()
+
+
 class _SampleRule(_Rule):
     """The rule one sample at a time, with the truncated-gradient L1 penalty."""
 
@@ -528,9 +558,7 @@ class _SampleRule(_Rule):
         """One pass over ``X[order]``; returns (loss sum, penalty sum, updates)."""
         t, a = self.data.t, self.data.a
         totals = [0.0, 0.0, 0]
-        if order is None:
-            order = np.arange(self.data.X.shape[0])
-        for i in order.tolist():
+        for i in _each_index(order, self.data.X.shape[0]):
             cols, x = self._row(i)
             z = float(t[i]) * (self.scale * float(np.dot(x, self.v[cols])) + self.b)
             self._step(cols, x, z, float(a[i]), float(t[i]), totals)
@@ -591,7 +619,7 @@ class _DenseL1Rule(_SampleRule):
     def __init__(self, data, w0, b0, cfg, chunk):
         super().__init__(data, w0, b0, cfg)
         self.chunk, self.gap, self.window = chunk, 16.0, 32
-        self.buf = np.empty((chunk, data.X.shape[1]), dtype=data.t.dtype)
+        self.buf = np.empty((chunk, data.X.shape[1]), dtype=self.v.dtype)
         self.powers = self.c ** np.arange(chunk + 2, dtype=np.float64)
         self.geometric = np.concatenate([[0.0], np.cumsum(self.powers)])
 
@@ -711,6 +739,19 @@ def _run_epoch(rule, order, epoch):
     return loss, penalty, updates
 
 
+def _shuffle_again(order, perm, block=2048):
+    """``order[:] = order[perm]``, in place.
+
+    The orders are powers of one permutation, ``perm`` applied ``e`` times,
+    and powers commute: ``order[perm]`` equals ``perm[order]``, whose
+    entries each depend on one entry of ``order`` only. So it runs a block at
+    a time in place, and numpy's intp copy of an int32 index stays a block.
+    """
+    for start in range(0, order.size, block):
+        part = order[start:start + block]
+        part[...] = np.take(perm, part, mode="clip")
+
+
 def _train_unit(rule, n_samples, perm, train_mask, validation, cfg):
     """Epochs of one unit until a stopping rule fires; returns a UnitResult.
 
@@ -720,13 +761,14 @@ def _train_unit(rule, n_samples, perm, train_mask, validation, cfg):
     """
     stopping = StoppingRule(-np.inf if cfg.tol is None else cfg.tol,
                             cfg.n_iter_no_change - 1, on_validation=validation is not None)
-    order, n_updates = np.arange(n_samples), 0
+    order = np.arange(n_samples, dtype=np.intp if perm is None else perm.dtype)
+    n_updates = 0
     n_train = n_samples if train_mask is None else int(train_mask.sum())
     frozen_without_updates = rule.c == 1.0 and rule.l1_step == 0.0
     started = time.perf_counter()
     for epoch in range(1, cfg.max_iter + 1):
-        if perm is not None:
-            order = order[perm]
+        if perm is not None:  # this epoch's order: the shuffle applied to the last one
+            _shuffle_again(order, perm)
         outcome = _run_epoch(rule, _epoch_order(order, perm, train_mask), epoch)
         if outcome is None:
             return UnitResult(epoch - 1, "interrupted", n_updates)
@@ -756,12 +798,29 @@ def _make_rule(data, w0, b0, cfg):
         return _SampleRule(data, w0, b0, cfg)
     if sp.issparse(data.X):
         sparse_rule = _FoldedSparseRule if cfg.penalty is None else _SparseRule
-        return sparse_rule(data, w0, b0, cfg, chunk=1024)
+        rows = _SPARSE_CHUNK_ENTRIES * data.X.shape[0] // max(data.X.nnz, 1)
+        return sparse_rule(data, w0, b0, cfg, chunk=int(np.clip(rows, 16, 1024)))
     n_features = data.X.shape[1]
-    chunk = int(np.clip(2 ** 20 // (data.t.dtype.itemsize * n_features), 16, 4096))
+    chunk = int(np.clip(_CHUNK_BYTES // (data.X.dtype.itemsize * n_features), 16, 1024))
     if cfg.penalty in ("l1", "elasticnet"):
         return _DenseL1Rule(data, w0, b0, cfg, chunk)
     return _DenseRule(data, w0, b0, cfg, chunk)
+
+
+def _step_sizes(t, sample_weight, class_weight, eta0, dtype):
+    """Each sample's step ``eta0 * class_weight * sample_weight``, float64.
+
+    The weights are multiplied in ``dtype``, as scikit-learn does. Without
+    sample weights and with equal class weights the steps are one number,
+    returned as a read-only broadcast (no memory per sample).
+    """
+    neg, pos = dtype.type(class_weight[0]), dtype.type(class_weight[1])
+    if sample_weight is None and neg == pos:
+        return np.broadcast_to(np.float64(eta0 * float(pos)), t.shape)
+    cw = np.where(t > 0, pos, neg).astype(dtype, copy=False)
+    if sample_weight is not None:
+        cw *= sample_weight.astype(dtype, copy=False)
+    return eta0 * cw.astype(np.float64, copy=False)
 
 
 def _fit_unit(network, k, X, y, sample_weight, cfg, seed, class_weight, validation_mask,
@@ -769,10 +828,8 @@ def _fit_unit(network, k, X, y, sample_weight, cfg, seed, class_weight, validati
     """Train output unit ``k`` of ``network`` on its 0/1 targets ``y``."""
     if interrupted:
         return UnitResult(0, "interrupted", 0)
-    dtype = network.dtype
-    t = np.where(y > 0, 1, -1).astype(dtype)
-    cw = np.where(t > 0, class_weight[1], class_weight[0]).astype(dtype)
-    a = cfg.eta0 * (cw * sample_weight.astype(dtype, copy=False)).astype(np.float64)
+    t = y if y.dtype == np.int8 else np.where(y > 0, np.int8(1), np.int8(-1))
+    a = _step_sizes(t, sample_weight, class_weight, cfg.eta0, network.dtype)
     decay = SPARSE_INTERCEPT_DECAY if sp.issparse(X) else 1.0
     data = _UnitData(X, t, a, decay)
     W, b = network.coefs[0], network.intercepts[0]
@@ -780,7 +837,8 @@ def _fit_unit(network, k, X, y, sample_weight, cfg, seed, class_weight, validati
     perm = shuffle_permutation(X.shape[0], seed) if cfg.shuffle else None
     validation, train_mask = None, None
     if validation_mask is not None and cfg.early_stopping:
-        validation = (X[validation_mask], t[validation_mask], sample_weight[validation_mask])
+        sw_val = None if sample_weight is None else sample_weight[validation_mask]
+        validation = (X[validation_mask], t[validation_mask], sw_val)
         train_mask = ~validation_mask
     result = _train_unit(rule, X.shape[0], perm, train_mask, validation, cfg)
     if result.status == "interrupted":
@@ -803,7 +861,8 @@ def fit_perceptron(network, X, Y, sample_weight, config, *, seeds, class_weights
     X : ndarray or CSR matrix of shape (n_samples, n_features)
         In the network's dtype; a CSR matrix in canonical format.
     Y : ndarray of shape (n_samples, n_units)
-        0/1 targets, one column per unit (one-vs-rest).
+        Targets, one column per unit (one-vs-rest): +1/-1 as int8 (used as
+        they are), or 0/1 of another dtype.
     sample_weight : ndarray of shape (n_samples,) or None
     config : PerceptronConfig
     seeds : sequence of int
@@ -823,8 +882,7 @@ def fit_perceptron(network, X, Y, sample_weight, config, *, seeds, class_weights
     """
     if network.n_layers != 1:
         raise ValueError("The perceptron rule trains a network of one layer.")
-    n = X.shape[0]
-    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     interrupted = []
     tasks = [
         (lambda k=k: _fit_unit(network, k, X, Y[:, k], sw, config, int(seeds[k]),
