@@ -31,23 +31,24 @@ it; the window's length follows the recent distance between mistakes. Dense
 rows are gathered a chunk at a time into a contiguous buffer (views of ``X``
 in the natural order) and scored by one matrix-vector product; sparse rows
 are gathered a chunk at a time with their targets folded in and the
-intercept as one more entry, and scored by one segment sum.
+intercept as one more entry, and scored by one segment sum. With an L2
+penalty the weights are ``scale * v`` (as in scikit-learn) and the known
+per-sample shrink factors are folded into the window's scores. The updates
+are the same numbers, applied in the same order, as in a plain per-sample
+loop, so the weights agree with it (only the scores are summed in another
+order, which can flip a decision only on a score within rounding of 0). An
+L1 or elastic-net penalty moves every weight at every sample; on dense rows
+those moves have a closed form between two mistakes, so windows work there
+too (the weights then agree to rounding, not to the bit); on sparse rows
+each sample moves only its own features, and the rule runs sample by sample,
+much more slowly.
 
-Memory: beyond ``X`` a unit holds per sample one byte of target and two
+Memory: beyond ``X`` a unit holds per sample a one-byte target and two
 4-byte indices (the shuffle and the epoch's order, which is updated in
-place), a gather buffer of ``_CHUNK_BYTES`` (dense) or about
-``_SPARSE_CHUNK_ENTRIES`` entries (sparse), and a few weight-sized vectors.
-Without sample weights and with equal class weights the per-sample steps are
-one number. With an L2 penalty the weights are
-``scale * v`` (as in scikit-learn) and the known per-sample shrink factors
-are folded into the window's scores. The updates are the same numbers,
-applied in the same order, as in a plain per-sample loop, so the weights
-agree with it (only the scores are summed in another order, which can flip
-a decision only on a score within rounding of 0). An L1 or elastic-net
-penalty moves every weight at every sample; on dense rows those moves have a
-closed form between two mistakes, so windows work there too (the weights
-then agree to rounding, not to the bit); on sparse rows each sample moves
-only its own features, and the rule runs sample by sample, much more slowly.
+place), a gather buffer of ``_CHUNK_BYTES`` (dense rows) or of about
+``_SPARSE_CHUNK_ENTRIES`` entries (sparse rows), and a few weight-sized
+vectors. Without sample weights and with equal class weights the per-sample
+steps are one number.
 
 Stopping follows scikit-learn's loop: the training objective is the summed
 perceptron loss plus the penalty evaluated with scikit-learn's running norms
@@ -409,7 +410,7 @@ class _SparseRule(_Rule):
             idx = slice(start, stop) if order is None else order[start:stop]
             self._rows = rows = d.X[idx]
             self._row_of = np.repeat(np.arange(stop - start), np.diff(rows.indptr))
-            self._t, self._a = d.t[idx], d.a[idx]
+            self._t, self._a = d.t[idx], _take_steps(d.a, idx, stop - start)
             self._scan(stop - start, totals)
         return totals[0], totals[1], totals[2]
 
@@ -825,7 +826,7 @@ def _step_sizes(t, sample_weight, class_weight, eta0, dtype):
 
 def _fit_unit(network, k, X, y, sample_weight, cfg, seed, class_weight, validation_mask,
               interrupted):
-    """Train output unit ``k`` of ``network`` on its 0/1 targets ``y``."""
+    """Train output unit ``k`` of ``network`` on its targets ``y`` (see fit_perceptron)."""
     if interrupted:
         return UnitResult(0, "interrupted", 0)
     t = y if y.dtype == np.int8 else np.where(y > 0, np.int8(1), np.int8(-1))
