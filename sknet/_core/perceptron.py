@@ -207,6 +207,20 @@ class _UnitData:
     decay: float  # intercept step factor
 
 
+# numpy 1.25 made ufunc.at fast: then np.add.at beats ``v[cols] += x`` (one
+# pass instead of a gather and a scatter); the columns of a row are distinct,
+# so both give the same numbers.
+_FAST_UFUNC_AT = np.lib.NumpyVersion(np.__version__) >= "1.25.0"
+
+
+def _scatter_add(v, cols, x):
+    """``v[cols] += x`` for distinct ``cols``."""
+    if _FAST_UFUNC_AT:
+        np.add.at(v, cols, x)
+    else:
+        v[cols] += x
+
+
 def _take_steps(a, idx, m):
     """``a[idx]`` (``m`` samples); a view when the steps are one broadcast number."""
     return a[:m] if a.strides == (0,) else a[idx]
@@ -507,15 +521,16 @@ class _FoldedSparseRule(_SparseRule):
 
     def _window_margins(self, p, q):
         lo, hi = self._ptr[p], self._ptr[q]
-        products = self._values[lo:hi] * self.v[self._indices[lo:hi]]
+        products = self.v.take(self._indices[lo:hi])  # (take: faster than [])
+        products *= self._values[lo:hi]
         return np.add.reduceat(products, self._indptr[p:q] - lo)
 
     def _update(self, j):
         """``[w, b] += a t [x, decay]``: the per-sample loop's numbers."""
         lo, hi = self._ptr[j], self._ptr[j + 1] - 1
         a = float(self._a[j])
-        cols = self._indices[lo:hi]
-        self.v[cols] += self._values[lo:hi] if a == 1.0 else self._values[lo:hi] * a
+        step = self._values[lo:hi] if a == 1.0 else self._values[lo:hi] * a
+        _scatter_add(self.v, self._indices[lo:hi], step)
         if self.fit_intercept:
             self.v[-1] += a * float(self._t[j]) * self.data.decay
 
