@@ -361,6 +361,19 @@ def test_shuffle_is_scikit_learn_shuffle():
         np.testing.assert_array_equal([data._next_py()[-1] for _ in range(n)], order)
 
 
+def test_epoch_order_is_updated_in_place_as_the_shuffle_applied_again():
+    """order <- order[perm] each epoch, computed in place block by block as
+    perm[order] (powers of one permutation commute)."""
+    n = 5000  # several blocks of 2048
+    perm = core.shuffle_permutation(n, 12345)
+    expected = np.arange(n)
+    order = np.arange(n, dtype=perm.dtype)
+    for _ in range(4):
+        expected = expected[perm]
+        core._shuffle_again(order, perm)
+        np.testing.assert_array_equal(order, expected)
+
+
 # --------------------------------------------------------------------------- #
 # sparse input                                                                 #
 # --------------------------------------------------------------------------- #
