@@ -14,7 +14,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import _check_sample_weight_public, restore_on_error
 from ._core import Network, get_activation
-from ._core.perceptron import PerceptronConfig, fit_perceptron, perceptron_scores
+from ._core.perceptron import (
+    PerceptronConfig,
+    fit_perceptron,
+    needs_canonical_rows,
+    perceptron_scores,
+)
 from ._validation import check_bool, check_int, check_option, check_real
 
 __all__ = ["PerceptronClassifier", "Perceptron"]
@@ -270,7 +275,8 @@ class PerceptronClassifier(ClassifierMixin, BaseEstimator):
                              dtype=[np.float64, np.float32], order="C",
                              accept_large_sparse=False, reset=reset)
         check_classification_targets(y)
-        if sp.issparse(X) and not X.has_canonical_format:
+        if sp.issparse(X) and needs_canonical_rows(self.penalty) \
+                and not X.has_canonical_format:
             X = X.copy()
             X.sum_duplicates()
         return X, y

@@ -481,6 +481,70 @@ def test_fit_holds_no_more_memory_than_scikit_learn(sparse, dtype):
     assert ours <= theirs, (ours, theirs)
 
 
+def _non_canonical(X):
+    """``X`` as CSR with every entry split in two halves, columns in reverse order."""
+    canonical = sp.csr_matrix(X)
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(canonical.indptr))
+    order = np.lexsort((-canonical.indices, rows))
+    data = np.repeat(canonical.data[order] / 2, 2)
+    indices = np.repeat(canonical.indices[order], 2)
+    Xs = sp.csr_matrix((data, indices, 2 * canonical.indptr), shape=X.shape)
+    assert not Xs.has_canonical_format
+    return Xs
+
+
+def _trained_on(monkeypatch):
+    """The matrices the perceptron rule is handed, recorded."""
+    import sknet._perceptron as estimator_module
+
+    seen, original = [], estimator_module.fit_perceptron
+
+    def recording(network, X, *args, **kwargs):
+        seen.append(X)
+        return original(network, X, *args, **kwargs)
+
+    monkeypatch.setattr(estimator_module, "fit_perceptron", recording)
+    return seen
+
+
+def test_non_canonical_csr_without_penalty_matches_scikit_learn(monkeypatch):
+    """scikit-learn's loop visits every stored entry, repeats included; so
+    does sknet's rule without a penalty, on the matrix as given (no copy)."""
+    X, y = _data(n=300, n_features=20, seed=6)
+    X[np.abs(X) < 0.8] = 0.0
+    Xs = _non_canonical(X)
+    stored = (Xs.data.copy(), Xs.indices.copy())
+    seen = _trained_on(monkeypatch)
+    theirs = _quiet_fit(SkPerceptron(), Xs, y)
+    ours = _quiet_fit(PerceptronClassifier(stop_on_no_mistakes=False), Xs, y)
+    if core.needs_canonical_rows(None):  # numpy < 1.25: a summed copy
+        assert seen[0] is not Xs and seen[0].has_canonical_format
+    else:
+        assert seen[0].data is Xs.data
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-10, atol=1e-12)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_array_equal(Xs.data, stored[0])  # the input is left as it was
+    np.testing.assert_array_equal(Xs.indices, stored[1])
+
+
+def test_non_canonical_csr_with_penalty_is_summed_first(monkeypatch):
+    """With a penalty the rule needs distinct columns: it trains on a summed
+    copy (scikit-learn's running norm counts the halves separately, so its
+    stopping differs there), and the input is left as it was."""
+    X, y = _data(n=300, n_features=20, seed=6)
+    X[np.abs(X) < 0.8] = 0.0
+    Xs = _non_canonical(X)
+    stored = Xs.data.copy()
+    params = dict(penalty="l2", alpha=0.001, stop_on_no_mistakes=False)
+    seen = _trained_on(monkeypatch)
+    ours = _quiet_fit(PerceptronClassifier(**params), Xs, y)
+    assert seen[0].has_canonical_format
+    summed = _quiet_fit(PerceptronClassifier(**params), sp.csr_matrix(X), y)
+    np.testing.assert_allclose(ours.coef_, summed.coef_, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(Xs.data, stored)
+
+
 def test_sparsify_and_densify_keep_the_predictions():
     X, y = _data()
     clf = _quiet_fit(PerceptronClassifier(penalty="l1", alpha=0.01, max_iter=5), X, y)

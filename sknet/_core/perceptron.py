@@ -73,6 +73,7 @@ __all__ = [
     "PerceptronConfig",
     "UnitResult",
     "fit_perceptron",
+    "needs_canonical_rows",
     "perceptron_scores",
     "shuffle_permutation",
 ]
@@ -214,11 +215,22 @@ _FAST_UFUNC_AT = np.lib.NumpyVersion(np.__version__) >= "1.25.0"
 
 
 def _scatter_add(v, cols, x):
-    """``v[cols] += x`` for distinct ``cols``."""
+    """``v[cols] += x``, each entry added (``cols`` must be distinct before numpy 1.25)."""
     if _FAST_UFUNC_AT:
         np.add.at(v, cols, x)
     else:
         v[cols] += x
+
+
+def needs_canonical_rows(penalty):
+    """Whether the rule for ``penalty`` needs CSR rows without repeated columns.
+
+    Without a penalty the sparse rule sums a row's stored entries and adds
+    each of them to the weights one by one (as scikit-learn's loop does), so
+    repeated or unsorted columns need no canonical copy, given a fast
+    ``np.add.at``.
+    """
+    return penalty is not None or not _FAST_UFUNC_AT
 
 
 def _take_steps(a, idx, m):
@@ -875,7 +887,8 @@ def fit_perceptron(network, X, Y, sample_weight, config, *, seeds, class_weights
         One dense layer ``[n_features, n_units]``; its weights are the start
         and receive the result.
     X : ndarray or CSR matrix of shape (n_samples, n_features)
-        In the network's dtype; a CSR matrix in canonical format.
+        In the network's dtype; a CSR matrix in canonical format where
+        :func:`needs_canonical_rows` says so.
     Y : ndarray of shape (n_samples, n_units)
         Targets, one column per unit (one-vs-rest): +1/-1 as int8 (used as
         they are), or 0/1 of another dtype.
