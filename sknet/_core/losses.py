@@ -24,8 +24,7 @@ __all__ = ["Loss", "LOSSES", "get_loss", "output_delta"]
 def _clip_probabilities(P):
     """A copy of ``P`` clipped to [eps, 1 - eps] (as scikit-learn clips)."""
     eps = _EPS.get(P.dtype.char) or float(np.finfo(P.dtype).eps)
-    out = np.maximum(P, eps)
-    return np.minimum(out, 1 - eps, out=out)
+    return np.clip(P, eps, 1 - eps)
 
 
 _EPS = {c: float(np.finfo(c).eps) for c in "fd"}
