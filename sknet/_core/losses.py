@@ -21,13 +21,13 @@ from scipy.special import xlogy
 __all__ = ["Loss", "LOSSES", "get_loss", "output_delta"]
 
 
+_EPS = {c: float(np.finfo(c).eps) for c in "fd"}  # looked up once, not per batch
+
+
 def _clip_probabilities(P):
     """A copy of ``P`` clipped to [eps, 1 - eps] (as scikit-learn clips)."""
     eps = _EPS.get(P.dtype.char) or float(np.finfo(P.dtype).eps)
     return np.clip(P, eps, 1 - eps)
-
-
-_EPS = {c: float(np.finfo(c).eps) for c in "fd"}
 
 
 def _average(per_sample, sample_weight):

@@ -325,10 +325,13 @@ class Workspace:
                     for i in range(L)]
 
         hidden = range(L - 1)
+
+        def drops(i):
+            return i in hidden and network.dropout[i] > 0
+
         self.acts = per_layer(lambda i: True)
         self.pre = per_layer(lambda i: acts[i].derivative_of == "input")
-        self.masks = per_layer(lambda i: i in hidden and network.dropout[i] > 0)
-        self.dropped = per_layer(lambda i: i in hidden and network.dropout[i] > 0)
+        self.masks, self.dropped = per_layer(drops), per_layer(drops)
         self.act_masks = per_layer(lambda i: i in hidden and acts[i].masked is not None)
         # A layer whose derivative is in its mask gets its delta written over
         # its activations (no longer needed once the layer above has its

@@ -233,6 +233,29 @@ def needs_canonical_rows(penalty):
     return penalty is not None or not _FAST_UFUNC_AT
 
 
+def _chunks(order, n_rows, size):
+    """The epoch's samples ``size`` at a time, as ``(idx, m)`` pairs.
+
+    ``idx`` is a slice of the natural order (``order`` None) or a piece of
+    ``order``; ``m`` is its number of samples.
+    """
+    n = n_rows if order is None else order.size
+    for start in range(0, n, size):
+        stop = min(start + size, n)
+        yield (slice(start, stop) if order is None else order[start:stop]), stop - start
+
+
+def _dense_rows(X, idx, buf):
+    """Rows ``idx`` of a dense ``X``: a view for a slice, else gathered into ``buf``.
+
+    ``mode="clip"`` skips the bounds check, which would gather through a
+    temporary (the indices are valid).
+    """
+    if isinstance(idx, slice):
+        return X[idx]
+    return np.take(X, idx, axis=0, out=buf[:idx.size], mode="clip")
+
+
 def _take_steps(a, idx, m):
     """``a[idx]`` (``m`` samples); a view when the steps are one broadcast number."""
     return a[:m] if a.strides == (0,) else a[idx]
@@ -381,18 +404,10 @@ class _DenseRule(_Rule):
         """
         d = self.data
         totals = [0.0, 0.0, 0]
-        n = d.X.shape[0] if order is None else order.size
-        for start in range(0, n, self.chunk):
-            stop = min(start + self.chunk, n)
-            if order is None:
-                idx = slice(start, stop)
-                self._rows = d.X[idx]
-            else:
-                idx = order[start:stop]
-                self._rows = np.take(d.X, idx, axis=0, out=self.buf[:idx.size],
-                                     mode="clip")
-            self._t, self._a = d.t[idx], _take_steps(d.a, idx, stop - start)
-            self._scan(stop - start, totals)
+        for idx, m in _chunks(order, d.X.shape[0], self.chunk):
+            self._rows = _dense_rows(d.X, idx, self.buf)
+            self._t, self._a = d.t[idx], _take_steps(d.a, idx, m)
+            self._scan(m, totals)
         return totals[0], totals[1], totals[2]
 
     def _window_margins(self, p, q):
@@ -430,14 +445,11 @@ class _SparseRule(_Rule):
         """One pass over ``X[order]``; returns (loss sum, penalty sum, updates)."""
         d = self.data
         totals = [0.0, 0.0, 0]
-        n = d.X.shape[0] if order is None else order.size
-        for start in range(0, n, self.chunk):
-            stop = min(start + self.chunk, n)
-            idx = slice(start, stop) if order is None else order[start:stop]
+        for idx, m in _chunks(order, d.X.shape[0], self.chunk):
             self._rows = rows = d.X[idx]
-            self._row_of = np.repeat(np.arange(stop - start), np.diff(rows.indptr))
-            self._t, self._a = d.t[idx], _take_steps(d.a, idx, stop - start)
-            self._scan(stop - start, totals)
+            self._row_of = np.repeat(np.arange(m), np.diff(rows.indptr))
+            self._t, self._a = d.t[idx], _take_steps(d.a, idx, m)
+            self._scan(m, totals)
         return totals[0], totals[1], totals[2]
 
     def _window_margins(self, p, q):
@@ -490,13 +502,10 @@ class _FoldedSparseRule(_SparseRule):
         """One pass over ``X[order]``; returns (loss sum, penalty sum, updates)."""
         d = self.data
         totals = [0.0, 0.0, 0]
-        n = d.X.shape[0] if order is None else order.size
-        for start in range(0, n, self.chunk):
-            stop = min(start + self.chunk, n)
-            idx = slice(start, stop) if order is None else order[start:stop]
-            self._t, self._a = d.t[idx], _take_steps(d.a, idx, stop - start)
+        for idx, m in _chunks(order, d.X.shape[0], self.chunk):
+            self._t, self._a = d.t[idx], _take_steps(d.a, idx, m)
             self._fold(idx)
-            self._scan(stop - start, totals)
+            self._scan(m, totals)
         self._indices = self._values = None  # one chunk's copy at a time
         self.b = float(self.v[-1])
         return totals[0], totals[1], totals[2]
@@ -655,15 +664,9 @@ class _DenseL1Rule(_SampleRule):
         """One pass over ``X[order]``; returns (loss sum, penalty sum, updates)."""
         d = self.data
         totals = [0.0, 0.0, 0]
-        n = d.X.shape[0] if order is None else order.size
-        for start in range(0, n, self.chunk):
-            if order is None:
-                idx = slice(start, start + self.chunk)
-                rows = d.X[idx]
-            else:
-                idx = order[start:start + self.chunk]
-                rows = np.take(d.X, idx, axis=0, out=self.buf[:idx.size], mode="clip")
-            self._scan_l1(rows, d.t[idx], d.a[idx], totals)
+        for idx, m in _chunks(order, d.X.shape[0], self.chunk):
+            self._scan_l1(_dense_rows(d.X, idx, self.buf), d.t[idx],
+                          _take_steps(d.a, idx, m), totals)
         return totals[0], totals[1], totals[2]
 
     def _scan_l1(self, rows, t, a, totals):
