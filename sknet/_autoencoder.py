@@ -7,7 +7,12 @@ import scipy.sparse as sp
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._base import STOCHASTIC_SOLVERS, BaseNetworkEstimator, hidden_layer_list
+from ._base import (
+    STOCHASTIC_SOLVERS,
+    BaseNetworkEstimator,
+    dropout_kinds,
+    hidden_layer_list,
+)
 from ._core import Network, feed_forward, get_activation
 from ._core.tied import TiedNetwork
 from ._docs import SHARED_ATTRIBUTES, SHARED_PARAMETERS
@@ -394,7 +399,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         names, rates = self._layer_plan(len(hidden))
         acts = [self._activation(a) for a in names] + [get_activation(out_name)]
         kind = TiedNetwork if self.tied_weights else Network
-        network = kind(units, acts, dtype=dtype, dropout=rates)
+        network = kind(units, acts, dtype=dtype, dropout=rates,
+                       dropout_kind=dropout_kinds(names))
         if first:
             network.initialize(self.weight_init, rng, names + [out_name])
             self._reset_training_state(n_outputs, out_name)

@@ -90,6 +90,11 @@ def hidden_layer_list(hidden_layer_sizes):
     return [int(s) for s in sizes]
 
 
+def dropout_kinds(activation_names):
+    """The dropout after each hidden layer: alpha dropout keeps ``selu`` self-normalizing."""
+    return ["alpha_dropout" if name == "selu" else "dropout" for name in activation_names]
+
+
 def _compact_targets(Y, dtype):
     """Targets for training: 0/1 integer targets (one-hot classes) as uint8.
 
@@ -442,7 +447,8 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
         names = self._hidden_activation_names(len(hidden))
         acts = [self._activation(a) for a in names] + [get_activation(out_name)]
         network = Network(units, acts, dtype=dtype,
-                          dropout=self._dropout_list(len(hidden)))
+                          dropout=self._dropout_list(len(hidden)),
+                          dropout_kind=dropout_kinds(names))
         if first:
             init_names = names + [names[-1] if names else self.activation]
             if isinstance(self.activation, str):
@@ -597,7 +603,7 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
             restore_best=self.early_stopping, augment=self._training_augment(),
             lr_scale=self._lr_scale(network))
         dropout_rng = np.random.default_rng(rng.randint(2**31)) \
-            if any(network.dropout) or config.augment is not None else None
+            if network.uses_rng or config.augment is not None else None
         try:
             with blas_threads():
                 status = fit_stochastic(network, loss, optimizer, schedule, stopping,

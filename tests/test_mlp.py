@@ -580,8 +580,9 @@ def test_dropout_acts_in_training_only():
 def _masked_layer(activation, rate, n=100_000, width=4):
     """A layer whose pre-activations are N(0, 1), passed through training-mode dropout."""
     X = np.random.default_rng(0).standard_normal((n, width))
+    kind = "alpha_dropout" if activation == "selu" else "dropout"
     net = Network([width, width, 1], [get_activation(activation), get_activation("identity")],
-                  dropout=[rate])
+                  dropout=[rate], dropout_kind=kind)
     net.coefs[0][...] = np.eye(width)
     ws = Workspace(net, n)
     net.forward(X, ws, training=True, rng=np.random.default_rng(1))
@@ -594,6 +595,18 @@ def test_alpha_dropout_keeps_selus_mean_and_variance(rate):
     assert abs(clean.mean()) < 0.02 and abs(clean.var() - 1) < 0.02  # selu's fixed point
     assert abs(dropped.mean()) < 0.02
     assert abs(dropped.var() - 1) < 0.03
+
+
+def test_the_estimator_picks_alpha_dropout_after_selu_layers():
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier(hidden_layer_sizes=(4, 4, 4), activation=["selu", "relu", "selu"],
+                        dropout=[0.1, 0.2, 0.0])
+    clf._check_params()
+    y2 = clf._encode_targets(y, True, False, None)
+    net = clf._build_network([4, 4, 4], 4, y2.shape[1], np.float64, True,
+                             np.random.RandomState(0))
+    kinds = [None if d is None else d.kind for d in net.dropouts]
+    assert kinds == ["alpha_dropout", "dropout", None, None]
 
 
 def test_inverted_dropout_keeps_the_mean_and_drops_the_rate():

@@ -5,11 +5,14 @@ rules and the training loops. It knows nothing of estimators, labels, pandas
 or parameter validation.
 """
 
+from . import trainer
 from .activations import ACTIVATIONS, Activation, get_activation, register_activation
 from .initializers import INITIALIZERS, initialize_layer
+from .layers import AlphaDropout, Dense, Dropout, make_dropout
 from .losses import LOSSES, Loss, get_loss, output_delta
 from .network import Network, Workspace, feed_forward
 from .optimizers import SGD, Adam, make_optimizer
+from .protocol import TrainableNetwork
 from .schedules import SCHEDULES, Schedule
 from .stopping import StoppingRule
 from .trainer import History, TrainConfig, Validation, fit_lbfgs, fit_stochastic
@@ -19,5 +22,6 @@ __all__ = [
     "INITIALIZERS", "initialize_layer", "LOSSES", "Loss", "get_loss",
     "output_delta", "Network", "Workspace", "feed_forward", "SGD", "Adam", "make_optimizer",
     "SCHEDULES", "Schedule", "StoppingRule", "History", "TrainConfig",
-    "Validation", "fit_lbfgs", "fit_stochastic",
+    "Validation", "fit_lbfgs", "fit_stochastic", "trainer", "TrainableNetwork",
+    "Dense", "Dropout", "AlphaDropout", "make_dropout",
 ]

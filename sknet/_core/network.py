@@ -1,42 +1,30 @@
 """A stack of dense layers over one flat parameter vector.
 
-Layer ``i`` owns the weight matrix ``coefs[i]`` of shape
-``(layer_units[i], layer_units[i + 1])`` and the bias ``intercepts[i]``; both
-are views into ``params``, laid out layer by layer (weights, then bias). The
+Layer ``i`` is a :class:`~sknet._core.layers.Dense` whose weight matrix
+``coefs[i]`` of shape ``(layer_units[i], layer_units[i + 1])`` and bias
+``intercepts[i]`` are views into ``params``, laid out layer by layer (weights,
+then bias). A hidden layer may be followed by a dropout layer
+(:class:`~sknet._core.layers.Dropout` or
+:class:`~sknet._core.layers.AlphaDropout`: the estimator picks which). The
 first ``n_frozen`` layers are therefore a prefix of ``params``: an optimizer
 steps ``params[trainable_offset:]`` and never touches a frozen layer. Since
 frozen layers are always the bottom ones, no trainable layer lies below them
 and the backward pass stops at the lowest trainable layer.
 
 Two flags are kept apart: ``training`` (dropout active, passed per call) and
-the frozen prefix (a property of the network).
+the frozen prefix (a property of the network). :class:`Network` implements
+the protocol of :mod:`sknet._core.protocol`.
 """
 
 import numpy as np
 
-from .activations import SELU_ALPHA, SELU_SCALE
 from .blas import add_rows_for, axpy_for
 from .initializers import initialize_layer
+from .layers import Dense, make_dropout
 from .losses import output_delta
 from .regularization import add_penalty_gradient, penalty_value
 
 __all__ = ["Network", "Workspace", "feed_forward"]
-
-
-def _dot(a, W, out):
-    """``out[...] = a @ W`` for a dense or sparse ``a``."""
-    if isinstance(a, np.ndarray):
-        return np.matmul(a, W, out=out)
-    out[...] = a @ W
-    return out
-
-
-def _dot_tn(a, delta, out):
-    """``out[...] = a.T @ delta`` for a dense or sparse ``a``."""
-    if isinstance(a, np.ndarray):
-        return np.matmul(a.T, delta, out=out)
-    out[...] = a.T @ delta
-    return out
 
 
 # Rows per block when predicting: each layer's block of activations stays
@@ -76,7 +64,7 @@ def _feed_forward_block(X, coefs, intercepts, activations):
 
 
 class Network:
-    """Dense layers, their activations, dropout rates and a frozen prefix.
+    """Dense layers, their activations, dropout layers and a frozen prefix.
 
     Parameters
     ----------
@@ -86,11 +74,14 @@ class Network:
         One per layer after the input (the last one is the output activation).
     dtype : numpy dtype, default=np.float64
     dropout : list of float, default=None
-        A rate per hidden layer (0 means no dropout). On a ``selu`` layer the
-        dropout is alpha dropout.
+        A rate per hidden layer (0 means no dropout).
+    dropout_kind : str or list of str, default="dropout"
+        ``"dropout"`` or ``"alpha_dropout"``, for all hidden layers or one per
+        hidden layer (the estimators use alpha dropout after ``selu`` layers).
     """
 
-    def __init__(self, layer_units, activations, dtype=np.float64, dropout=None):
+    def __init__(self, layer_units, activations, dtype=np.float64, dropout=None,
+                 dropout_kind="dropout"):
         if len(activations) != len(layer_units) - 1:
             raise ValueError("Need one activation per layer after the input.")
         self.layer_units = [int(u) for u in layer_units]
@@ -98,12 +89,22 @@ class Network:
         self.dtype = np.dtype(dtype)
         n_hidden = len(layer_units) - 2
         self.dropout = [0.0] * n_hidden if dropout is None else [float(p) for p in dropout]
+        kinds = [dropout_kind] * n_hidden if isinstance(dropout_kind, str) else dropout_kind
+        self.layers = [Dense(fi, fo, act) for fi, fo, act in
+                       zip(self.layer_units[:-1], self.layer_units[1:], self.activations)]
+        self.dropouts = [make_dropout(p, k) for p, k in zip(self.dropout, kinds)] + [None]
         self.n_frozen = 0
         self._offsets = [0]
-        for fan_in, fan_out in zip(self.layer_units[:-1], self.layer_units[1:]):
-            self._offsets.append(self._offsets[-1] + fan_in * fan_out + fan_out)
-        self.params = np.zeros(self._offsets[-1], dtype=self.dtype)
-        self.coefs, self.intercepts = self.views(self.params)
+        for layer in self.layers:
+            self._offsets.append(self._offsets[-1] + layer.n_params)
+        self._bind(np.zeros(self._offsets[-1], dtype=self.dtype))
+
+    def _bind(self, params):
+        """Make ``params`` the network's vector, and every layer a view into it."""
+        self.params = params
+        self.coefs, self.intercepts = self.views(params)
+        for layer, W, b in zip(self.layers, self.coefs, self.intercepts):
+            layer.W, layer.b = W, b
 
     @property
     def n_layers(self):
@@ -115,18 +116,23 @@ class Network:
         """Index in ``params`` where the trainable (not frozen) part starts."""
         return self._offsets[self.n_frozen]
 
+    @property
+    def uses_rng(self):
+        """Whether training draws dropout masks."""
+        return any(d is not None for d in self.dropouts)
+
     def layer_slice(self, i):
         """The slice of ``params`` that holds layer ``i`` (weights and bias)."""
         return slice(self._offsets[i], self._offsets[i + 1])
 
     def views(self, flat):
         """Split a flat vector laid out like ``params`` into per-layer views."""
-        coefs, intercepts = [], []
-        for i, (fi, fo) in enumerate(zip(self.layer_units[:-1], self.layer_units[1:])):
-            start = self._offsets[i]
-            coefs.append(flat[start:start + fi * fo].reshape(fi, fo))
-            intercepts.append(flat[start + fi * fo:self._offsets[i + 1]])
-        return coefs, intercepts
+        pairs = [layer.views(flat[self.layer_slice(i)]) for i, layer in enumerate(self.layers)]
+        return [W for W, _ in pairs], [b for _, b in pairs]
+
+    def workspace(self, batch_size, fast_blas=False):
+        """Buffers for batches of up to ``batch_size`` rows (see :class:`Workspace`)."""
+        return Workspace(self, batch_size, fast_blas=fast_blas)
 
     # ------------------------------------------------------------------ #
     # weights                                                              #
@@ -171,42 +177,18 @@ class Network:
         Returns the output, a view into the workspace.
         """
         rows = ws.rows(X.shape[0])
-        last = len(self.coefs) - 1
+        add_rows, ones = ws.add_rows, rows.ones
         a = X
-        for i, (W, b, act) in enumerate(zip(self.coefs, self.intercepts, self.activations)):
-            z = ws.add_rows(_dot(a, W, rows.acts[i]), b, rows.ones)
-            if rows.pre[i] is not None:
-                rows.pre[i][...] = z
-            mask = rows.act_masks[i]
-            a = act.forward(z) if mask is None else act.masked[0](z, mask)
-            dropped = training and i < last and self.dropout[i] > 0
+        for i, (layer, drop) in enumerate(zip(self.layers, self.dropouts)):
+            a = layer.forward(a, rows.acts[i], add_rows, ones, rows.pre[i],
+                              rows.act_masks[i])
+            dropped = training and drop is not None
             if dropped:
-                a = self._drop(i, a, ws, rng)
+                a = drop.forward(a, rows.masks[i], rows.dropped[i], rng)
             ws.dropped_now[i] = dropped
             ws.inputs[i + 1] = a
         ws.inputs[0] = X
         return a
-
-    def _drop(self, i, a, ws, rng):
-        rows = ws.rows(a.shape[0])
-        rate = self.dropout[i]
-        mask = rows.masks[i]
-        rng.random(out=mask, dtype=self.dtype)
-        keep = mask >= rate
-        out = rows.dropped[i]
-        if self.activations[i].name == "selu":
-            # Alpha dropout (Klambauer et al., 2017): dropped units take the
-            # selu saturation value, then an affine map restores mean/variance.
-            alpha_p = -SELU_SCALE * SELU_ALPHA
-            A = ((1 - rate) * (1 + rate * alpha_p ** 2)) ** -0.5
-            B = -A * alpha_p * rate
-            np.multiply(keep, A, out=mask)
-            np.multiply(a, mask, out=out)
-            out += np.where(keep, B, A * alpha_p + B).astype(self.dtype, copy=False)
-        else:
-            np.multiply(keep, 1.0 / (1.0 - rate), out=mask)
-            np.multiply(a, mask, out=out)
-        return out
 
     # ------------------------------------------------------------------ #
     # backward                                                             #
@@ -231,24 +213,21 @@ class Network:
         if scale != 1.0:
             delta *= scale
         for i in range(last, self.n_frozen - 1, -1):
-            _dot_tn(ws.inputs[i], delta, g_coefs[i])
+            self.layers[i].backward_params(ws.inputs[i], delta, g_coefs[i],
+                                           g_intercepts[i], rows.ones)
             add_penalty_gradient(self.coefs[i], g_coefs[i], alpha * scale, l1 * scale,
                                  ws.axpy)
-            # column sums as a matrix-vector product: 3x faster than a reduction
-            np.matmul(rows.ones, delta, out=g_intercepts[i])
             if i > self.n_frozen:
                 delta = self._backward_hidden(i - 1, delta, ws, rows)
 
     def _backward_hidden(self, j, delta_above, ws, rows):
         """Delta of hidden layer ``j`` from the delta of layer ``j + 1``."""
         out = rows.acts[j] if rows.deltas[j] is None else rows.deltas[j]
-        d = np.matmul(delta_above, self.coefs[j + 1].T, out=out)
+        d = self.layers[j + 1].backward_input(delta_above, out)
         if ws.dropped_now[j]:
-            d *= rows.masks[j]
-        act = self.activations[j]
-        if rows.act_masks[j] is not None:
-            return act.masked[1](rows.act_masks[j], d)
-        return act.backward(rows.pre[j] if act.derivative_of == "input" else rows.acts[j], d)
+            d = self.dropouts[j].backward(rows.masks[j], d)
+        return self.layers[j].backward_activation(d, rows.acts[j], rows.pre[j],
+                                                  rows.act_masks[j])
 
     # ------------------------------------------------------------------ #
     # the loss and its gradient                                            #
@@ -289,7 +268,7 @@ class Network:
         """
         n = X.shape[0]
         if ws is None:
-            ws = Workspace(self, n)
+            ws = self.workspace(n)
         sw_sum = float(n if sample_weight is None else np.sum(sample_weight))
         P = self.forward(X, ws, training=training, rng=rng)
         if sw_sum <= 0:
@@ -327,7 +306,7 @@ class Workspace:
         hidden = range(L - 1)
 
         def drops(i):
-            return i in hidden and network.dropout[i] > 0
+            return network.dropouts[i] is not None
 
         self.acts = per_layer(lambda i: True)
         self.pre = per_layer(lambda i: acts[i].derivative_of == "input")

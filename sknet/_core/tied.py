@@ -43,19 +43,22 @@ class TiedNetwork(Network):
     dtype : numpy dtype, default=np.float64
     dropout : list of float, default=None
         A rate per hidden layer.
+    dropout_kind : str or list of str, default="dropout"
+        As for :class:`~sknet._core.network.Network`.
     """
 
-    def __init__(self, layer_units, activations, dtype=np.float64, dropout=None):
+    def __init__(self, layer_units, activations, dtype=np.float64, dropout=None,
+                 dropout_kind="dropout"):
         units = [int(u) for u in layer_units]
         if len(units) < 3 or len(units) % 2 == 0 or units != units[::-1]:
             raise ValueError(
                 "A tied network needs mirrored layer units with a single "
                 f"bottleneck, e.g. [64, 32, 8, 32, 64]; got {units}."
             )
-        super().__init__(units, activations, dtype=dtype, dropout=dropout)
+        super().__init__(units, activations, dtype=dtype, dropout=dropout,
+                         dropout_kind=dropout_kind)
         self._offsets = self._layout()
-        self.params = np.zeros(self._offsets[-1], dtype=self.dtype)
-        self.coefs, self.intercepts = self.views(self.params)
+        self._bind(np.zeros(self._offsets[-1], dtype=self.dtype))
         self._scratch = None  # untied per-layer gradients, made on first use
 
     @property

@@ -1,7 +1,8 @@
 """The training loops: mini-batch epochs for SGD/Adam, and L-BFGS.
 
 The loop owns the order of events and nothing else: the network computes
-loss and gradients, the optimizer steps, the schedule gives the learning
+loss and gradients (through the members :mod:`sknet._core.protocol` writes
+down, and no others, so every kind of network plugs in alike), the optimizer steps, the schedule gives the learning
 rate, the stopping rule says when to stop. Everything random comes from the
 ``rng`` passed in (shuffling) and ``dropout_rng`` (dropout masks and
 augmentation draws).
@@ -22,8 +23,6 @@ from typing import Callable, Optional
 import numpy as np
 import scipy.optimize
 import scipy.sparse as sp
-
-from .network import Workspace
 
 __all__ = ["History", "Validation", "TrainConfig", "fit_stochastic", "fit_lbfgs"]
 
@@ -186,7 +185,7 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
     """
     n = X.shape[0]
     batch_size = min(config.batch_size, n)
-    ws = Workspace(network, batch_size, fast_blas=config.fast_blas)
+    ws = network.workspace(batch_size, fast_blas=config.fast_blas)
     batcher = _Batcher(X, Y, sample_weight, batch_size, network.dtype)
     order = np.arange(n) if config.shuffle else None
     best = network.params.copy() if config.restore_best else None
@@ -307,7 +306,7 @@ def fit_lbfgs(network, loss, X, Y, sample_weight, *, alpha=0.0, l1=0.0,
     the solution, or the starting weights when the solution is not finite
     (``result.diverged``).
     """
-    ws = Workspace(network, X.shape[0])
+    ws = network.workspace(X.shape[0])
     off = network.trainable_offset
     fixed = network.params[:off].copy()
 
