@@ -13,7 +13,7 @@ from ._base import BaseNetworkEstimator
 from ._docs import SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._validation import check_option
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "ClassifierHead", "RegressorHead"]
 
 
 def _check_two_classes(binarizer):
@@ -33,7 +33,159 @@ def _check_stochastic_solver(estimator):
     return True
 
 
-class MLPClassifier(ClassifierMixin, BaseNetworkEstimator):
+class ClassifierHead:
+    """What a network classifier adds to the fit path: labels in, labels out.
+
+    Target encoding (one-hot, or 0/1 columns for binary and multilabel
+    targets), the output layer and loss that go with it, the validation
+    score, and the prediction methods; shared by every sknet classifier
+    whose network ends in softmax or logistic units.
+    """
+
+    def _encode_targets(self, y, first_pass, incremental, classes):
+        if incremental and not hasattr(self, "classes_"):
+            self._label_binarizer = self._partial_fit_binarizer(y, classes)
+            self.classes_ = self._label_binarizer.classes_
+            self._check_known_classes(y, incremental, None)
+        elif first_pass:
+            self._label_binarizer = LabelBinarizer().fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            self._check_known_classes(y, incremental, classes)
+        _check_two_classes(self._label_binarizer)
+        return self._one_hot(y)
+
+    def _one_hot(self, y):
+        """``LabelBinarizer.transform(y)`` as uint8; direct for labels in a vector.
+
+        Every label of ``y`` is known to be in ``classes_`` by now.
+        """
+        if y.ndim != 1:  # multilabel indicator rows
+            return self._label_binarizer.transform(y).astype(np.uint8)
+        codes = np.searchsorted(self.classes_, y)
+        if len(self.classes_) == 2:
+            return (codes == 1).astype(np.uint8).reshape(-1, 1)
+        Y = np.zeros((y.shape[0], len(self.classes_)), dtype=np.uint8)
+        Y[np.arange(y.shape[0]), codes] = 1
+        return Y
+
+    def _partial_fit_binarizer(self, y, classes):
+        if classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if type_of_target(y).startswith("multilabel"):
+            return LabelBinarizer().fit(y)
+        return LabelBinarizer().fit(classes)
+
+    def _check_known_classes(self, y, incremental, classes):
+        if classes is not None and incremental and not np.array_equal(
+                np.unique(classes), np.unique(self.classes_)):
+            raise ValueError(
+                f"`classes={classes}` is not the same as on the first call to "
+                f"partial_fit, was: {self.classes_}")
+        labels = unique_labels(y)
+        if self.warm_start and not incremental:
+            if set(labels) != set(self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as "
+                    f"in the previous call to fit. Previously got {self.classes_}, "
+                    f"`y` has {labels}")
+        elif len(np.setdiff1d(labels, self.classes_, assume_unique=True)):
+            raise ValueError(
+                f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                f"{self.classes_}. 'y' has {labels}.")
+
+    def _encode_validation_targets(self, y):
+        labels = unique_labels(y)
+        if len(np.setdiff1d(labels, self.classes_)):
+            raise ValueError(
+                f"y_val has classes not seen in y: {np.setdiff1d(labels, self.classes_)}."
+            )
+        return self._label_binarizer.transform(y)
+
+    def _output_setup(self, n_outputs):
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "softmax", "log_loss"
+        return "logistic", "binary_log_loss"
+
+    def _stratify_split(self):
+        return self.n_outputs_ == 1
+
+    def _validation_scorer(self, Y_val, sample_weight):
+        y_true = self._decode(Y_val)
+
+        def score(P):
+            return accuracy_score(y_true, self._decode(P), sample_weight=sample_weight)
+
+        return score
+
+    def _decode(self, P):
+        if P.shape[1] == 1:
+            P = P.ravel()
+        return self._label_binarizer.inverse_transform(P)
+
+    def predict(self, X):
+        """Predict the classes of ``X``.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix
+            The input data, in a form ``fit`` accepts.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes.
+        """
+        return self._decode(self._validated_forward(X))
+
+    def predict_proba(self, X):
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix
+            The input data, in a form ``fit`` accepts.
+
+        Returns
+        -------
+        y_prob : ndarray of shape (n_samples, n_classes)
+            The probability of each class, in the order of ``classes_``.
+        """
+        P = self._validated_forward(X)
+        if P.shape[1] == 1:
+            P = P.ravel()
+            return np.vstack([1 - P, P]).T
+        return P
+
+    def predict_log_proba(self, X):
+        """Log of the probability estimates.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix
+            The input data, in a form ``fit`` accepts.
+
+        Returns
+        -------
+        log_y_prob : ndarray of shape (n_samples, n_classes)
+            ``log(predict_proba(X))``.
+        """
+        Z = self._validated_forward(X, output_activation=False)
+        if self.out_activation_ == "softmax":
+            return log_softmax(Z, axis=1)
+        log_p = -np.logaddexp(0, -Z)  # log(expit(Z)), never log(0)
+        if Z.shape[1] == 1:
+            return np.hstack([-np.logaddexp(0, Z), log_p])  # log(1 - p), log(p)
+        return log_p
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+
+class MLPClassifier(ClassifierHead, ClassifierMixin, BaseNetworkEstimator):
     __doc__ = """Multi-layer perceptron classifier.
 
     A drop-in replacement for :class:`sklearn.neural_network.MLPClassifier`:
@@ -155,87 +307,6 @@ class MLPClassifier(ClassifierMixin, BaseNetworkEstimator):
             y = column_or_1d(y, warn=True)
         return X, y
 
-    def _encode_targets(self, y, first_pass, incremental, classes):
-        if incremental and not hasattr(self, "classes_"):
-            self._label_binarizer = self._partial_fit_binarizer(y, classes)
-            self.classes_ = self._label_binarizer.classes_
-            self._check_known_classes(y, incremental, None)
-        elif first_pass:
-            self._label_binarizer = LabelBinarizer().fit(y)
-            self.classes_ = self._label_binarizer.classes_
-        else:
-            self._check_known_classes(y, incremental, classes)
-        _check_two_classes(self._label_binarizer)
-        return self._one_hot(y)
-
-    def _one_hot(self, y):
-        """``LabelBinarizer.transform(y)`` as uint8; direct for labels in a vector.
-
-        Every label of ``y`` is known to be in ``classes_`` by now.
-        """
-        if y.ndim != 1:  # multilabel indicator rows
-            return self._label_binarizer.transform(y).astype(np.uint8)
-        codes = np.searchsorted(self.classes_, y)
-        if len(self.classes_) == 2:
-            return (codes == 1).astype(np.uint8).reshape(-1, 1)
-        Y = np.zeros((y.shape[0], len(self.classes_)), dtype=np.uint8)
-        Y[np.arange(y.shape[0]), codes] = 1
-        return Y
-
-    def _partial_fit_binarizer(self, y, classes):
-        if classes is None:
-            raise ValueError("classes must be passed on the first call to partial_fit.")
-        if type_of_target(y).startswith("multilabel"):
-            return LabelBinarizer().fit(y)
-        return LabelBinarizer().fit(classes)
-
-    def _check_known_classes(self, y, incremental, classes):
-        if classes is not None and incremental and not np.array_equal(
-                np.unique(classes), np.unique(self.classes_)):
-            raise ValueError(
-                f"`classes={classes}` is not the same as on the first call to "
-                f"partial_fit, was: {self.classes_}")
-        labels = unique_labels(y)
-        if self.warm_start and not incremental:
-            if set(labels) != set(self.classes_):
-                raise ValueError(
-                    "warm_start can only be used where `y` has the same classes as "
-                    f"in the previous call to fit. Previously got {self.classes_}, "
-                    f"`y` has {labels}")
-        elif len(np.setdiff1d(labels, self.classes_, assume_unique=True)):
-            raise ValueError(
-                f"`y` has classes not in `self.classes_`. `self.classes_` has "
-                f"{self.classes_}. 'y' has {labels}.")
-
-    def _encode_validation_targets(self, y):
-        labels = unique_labels(y)
-        if len(np.setdiff1d(labels, self.classes_)):
-            raise ValueError(
-                f"y_val has classes not seen in y: {np.setdiff1d(labels, self.classes_)}."
-            )
-        return self._label_binarizer.transform(y)
-
-    def _output_setup(self, n_outputs):
-        if self._label_binarizer.y_type_ == "multiclass":
-            return "softmax", "log_loss"
-        return "logistic", "binary_log_loss"
-
-    def _stratify_split(self):
-        return self.n_outputs_ == 1
-
-    def _validation_scorer(self, Y_val, sample_weight):
-        y_true = self._decode(Y_val)
-
-        def score(P):
-            return accuracy_score(y_true, self._decode(P), sample_weight=sample_weight)
-
-        return score
-
-    def _decode(self, P):
-        if P.shape[1] == 1:
-            P = P.ravel()
-        return self._label_binarizer.inverse_transform(P)
-
     # -- public API ----------------------------------------------------- #
     def fit(self, X, y, sample_weight=None, X_val=None, y_val=None,
             sample_weight_val=None):
@@ -287,68 +358,63 @@ class MLPClassifier(ClassifierMixin, BaseNetworkEstimator):
         """
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
+class RegressorHead:
+    """What a network regressor adds to the fit path: numeric targets, an
+    identity (or, for the Poisson loss, exponential) output, the R^2 score.
+    """
+
+    def _encode_targets(self, y, first_pass, incremental, classes):
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if self.loss == "poisson" and np.any(Y < 0):
+            raise ValueError("loss='poisson' needs non-negative targets y.")
+        if not first_pass and Y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {Y.shape[1]} outputs but the model was fitted with "
+                f"{self.n_outputs_}.")
+        return Y
+
+    def _encode_validation_targets(self, y):
+        return self._encode_targets(y, True, False, None)
+
+    def _output_setup(self, n_outputs):
+        if self.loss == "poisson":
+            return "exp", "poisson"
+        return "identity", "squared_error"
+
+    def _check_params(self):
+        check_option("loss", self.loss, ("squared_error", "poisson"))
+        return super()._check_params()
+
+    def _stratify_split(self):
+        return False
+
+    def _validation_scorer(self, Y_val, sample_weight):
+        y_true = Y_val.ravel() if Y_val.shape[1] == 1 else Y_val
+
+        def score(P):
+            return r2_score(y_true, P.ravel() if P.shape[1] == 1 else P,
+                            sample_weight=sample_weight)
+
+        return score
+
     def predict(self, X):
-        """Predict using the multi-layer perceptron classifier.
+        """Predict the target values of ``X``.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+        X : array-like or sparse matrix
+            The input data, in a form ``fit`` accepts.
 
         Returns
         -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            The predicted classes.
-        """
-        return self._decode(self._validated_forward(X))
-
-    def predict_proba(self, X):
-        """Probability estimates.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
-
-        Returns
-        -------
-        y_prob : ndarray of shape (n_samples, n_classes)
-            The probability of each class, in the order of ``classes_``.
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted values.
         """
         P = self._validated_forward(X)
-        if P.shape[1] == 1:
-            P = P.ravel()
-            return np.vstack([1 - P, P]).T
-        return P
-
-    def predict_log_proba(self, X):
-        """Log of the probability estimates.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
-
-        Returns
-        -------
-        log_y_prob : ndarray of shape (n_samples, n_classes)
-            ``log(predict_proba(X))``.
-        """
-        Z = self._validated_forward(X, output_activation=False)
-        if self.out_activation_ == "softmax":
-            return log_softmax(Z, axis=1)
-        log_p = -np.logaddexp(0, -Z)  # log(expit(Z)), never log(0)
-        if Z.shape[1] == 1:
-            return np.hstack([-np.logaddexp(0, Z), log_p])  # log(1 - p), log(p)
-        return log_p
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
-        return tags
+        return P.ravel() if P.shape[1] == 1 else P
 
 
-class MLPRegressor(RegressorMixin, BaseNetworkEstimator):
+class MLPRegressor(RegressorHead, RegressorMixin, BaseNetworkEstimator):
     __doc__ = """Multi-layer perceptron regressor.
 
     A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor`
@@ -477,40 +543,6 @@ class MLPRegressor(RegressorMixin, BaseNetworkEstimator):
             y = column_or_1d(y, warn=True)
         return X, y
 
-    def _encode_targets(self, y, first_pass, incremental, classes):
-        Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        if self.loss == "poisson" and np.any(Y < 0):
-            raise ValueError("loss='poisson' needs non-negative targets y.")
-        if not first_pass and Y.shape[1] != self.n_outputs_:
-            raise ValueError(
-                f"y has {Y.shape[1]} outputs but the model was fitted with "
-                f"{self.n_outputs_}.")
-        return Y
-
-    def _encode_validation_targets(self, y):
-        return self._encode_targets(y, True, False, None)
-
-    def _output_setup(self, n_outputs):
-        if self.loss == "poisson":
-            return "exp", "poisson"
-        return "identity", "squared_error"
-
-    def _check_params(self):
-        check_option("loss", self.loss, ("squared_error", "poisson"))
-        return super()._check_params()
-
-    def _stratify_split(self):
-        return False
-
-    def _validation_scorer(self, Y_val, sample_weight):
-        y_true = Y_val.ravel() if Y_val.shape[1] == 1 else Y_val
-
-        def score(P):
-            return r2_score(y_true, P.ravel() if P.shape[1] == 1 else P,
-                            sample_weight=sample_weight)
-
-        return score
-
     # -- public API ----------------------------------------------------- #
     def fit(self, X, y, sample_weight=None, X_val=None, y_val=None,
             sample_weight_val=None):
@@ -557,19 +589,3 @@ class MLPRegressor(RegressorMixin, BaseNetworkEstimator):
             The updated estimator.
         """
         return self._fit(X, y, sample_weight, incremental=True)
-
-    def predict(self, X):
-        """Predict using the multi-layer perceptron model.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            The predicted values.
-        """
-        P = self._validated_forward(X)
-        return P.ravel() if P.shape[1] == 1 else P
