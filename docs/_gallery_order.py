@@ -12,6 +12,7 @@ ORDER = [
     "plot_autoencoder.py",
     "plot_grid_search.py",
     "plot_speed.py",
+    "plot_onnx_export.py",
 ]
 
 

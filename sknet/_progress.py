@@ -3,7 +3,7 @@
 ``verbose=1`` prints scikit-learn's own per-epoch lines ("Iteration N, loss =
 ...", then "Validation score: ..." when there is a validation set) with the
 epoch's seconds and the validation loss appended. ``verbose>=2`` shows a tqdm
-progress bar when tqdm is installed (``pip install sknet[progress]``) and
+progress bar when tqdm is installed (``pip install tqdm``) and
 standard error is a terminal, and prints the lines otherwise.
 """
 

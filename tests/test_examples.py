@@ -6,8 +6,12 @@ empty working directory. An example that fails, or that lets a warning
 through (the examples silence the warnings they expect, and say why), fails
 its test. BLAS runs on one thread: the examples' matrices are small, and on a
 shared machine more threads only add contention.
+
+An example that needs an optional extra (``NEEDS``) is skipped without it,
+and carries the extra's marker, so that ``-m onnx`` runs the ONNX example.
 """
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -18,6 +22,21 @@ import pytest
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("plot_*.py"))
 TIMEOUT_S = 300  # a hang guard, not a speed test
+# example -> (marker, the modules of the optional extra it needs)
+NEEDS = {"plot_onnx_export": ("onnx", ("skl2onnx", "onnx", "onnxruntime"))}
+
+
+def _params():
+    params = []
+    for path in EXAMPLES:
+        marker, modules = NEEDS.get(path.stem, (None, ()))
+        marks = [getattr(pytest.mark, marker)] if marker else []
+        missing = [m for m in modules if importlib.util.find_spec(m) is None]
+        if missing:
+            marks.append(pytest.mark.skip(
+                reason=f"needs the {marker} extra ({', '.join(missing)} not installed)"))
+        params.append(pytest.param(path, id=path.stem, marks=marks))
+    return params
 
 
 def _example_env():
@@ -32,7 +51,7 @@ def test_examples_are_found():
     assert len(EXAMPLES) >= 8, EXAMPLES
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+@pytest.mark.parametrize("path", _params())
 def test_example_runs_without_errors_or_warnings(path, tmp_path):
     pytest.importorskip("matplotlib", reason="the examples need matplotlib")
     result = subprocess.run([sys.executable, str(path)], cwd=tmp_path,

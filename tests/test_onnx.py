@@ -1,0 +1,325 @@
+"""ONNX export (``sknet.onnx``): onnxruntime predicts what sknet predicts.
+
+Every exported graph runs in onnxruntime on the digits and is compared with
+sknet's own ``predict_proba``, ``predict``, ``decision_function`` or
+``transform``: to 1e-5 for float32 models in float graphs, to 1e-10 for
+float64 models in double graphs (the same sums in the same type; only the
+order of the additions differs).
+
+Needs the onnx extra (skl2onnx, onnx, onnxruntime): without it the module is
+skipped. Marked ``onnx``: ``python -m pytest -m onnx`` runs these alone.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sknet import (
+    AutoencoderTransformer,
+    MLPClassifier,
+    MLPRegressor,
+    PerceptronClassifier,
+    register_activation,
+)
+
+pytestmark = [
+    pytest.mark.onnx,
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+]
+
+ort = pytest.importorskip("onnxruntime", reason="needs the onnx extra")
+skl2onnx = pytest.importorskip("skl2onnx", reason="needs the onnx extra")
+import sknet.onnx  # noqa: E402  (registers the converters)
+
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: 1e-5, np.float64: 1e-10}
+HIDDEN_ACTIVATIONS = ["relu", "leaky_relu", "elu", "selu", "tanh", "logistic",
+                      "identity", "softmax", "exp"]
+# Non-default parameters, so that an export that ignored them would differ.
+PARAMS = dict(leaky_relu_slope=0.2, elu_alpha=0.5)
+FAST = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+def _data(digits, dtype):
+    X, y = digits
+    return X.astype(dtype), y
+
+
+def _run(onx, X):
+    session = ort.InferenceSession(onx.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    return session.run(None, {"X": X})
+
+
+def _export(model, X, **options):
+    """``skl2onnx.to_onnx`` itself: importing sknet.onnx is the only extra step."""
+    return skl2onnx.to_onnx(model, X[:1], options={"zipmap": False, **options})
+
+
+def _close(actual, expected, dtype):
+    assert actual.dtype == dtype
+    assert_allclose(actual, expected, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+# --------------------------------------------------------------------------- #
+# MLPClassifier                                                                #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("activation", HIDDEN_ACTIVATIONS)
+def test_every_hidden_activation_exports_probabilities_and_labels(digits, activation,
+                                                                  dtype):
+    X, y = _data(digits, dtype)
+    clf = MLPClassifier(activation=activation, **PARAMS, **FAST).fit(X, y)
+    labels, proba = _run(_export(clf, X), X)
+    _close(proba, clf.predict_proba(X), dtype)
+    assert_array_equal(labels, clf.predict(X))
+
+
+def _binary(X, y):
+    clf = MLPClassifier(hidden_layer_sizes=(16, 12, 8), activation=["selu", "leaky_relu", "elu"],
+                        max_iter=5, random_state=0, **PARAMS)
+    return clf.fit(X, y % 2)
+
+
+def _multilabel(X, y):
+    Y = np.stack([y % 2, y > 4, y == 3], axis=1).astype(int)
+    return MLPClassifier(activation=["tanh"], **FAST).fit(X, Y)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("fit", [_binary, _multilabel], ids=["binary", "multilabel"])
+def test_logistic_outputs_export_probabilities_and_labels(digits, fit, dtype):
+    X, y = _data(digits, dtype)
+    clf = fit(X, y)
+    labels, proba = _run(_export(clf, X), X)
+    _close(proba, clf.predict_proba(X), dtype)
+    assert_array_equal(labels, clf.predict(X))  # a 0/1 matrix for multilabel
+
+
+@pytest.mark.parametrize("fit", [_binary, _multilabel], ids=["binary", "multilabel"])
+def test_zipmap_gives_one_dict_of_probabilities_per_row(digits, fit):
+    X, y = _data(digits, np.float32)
+    clf = fit(X, y)
+    labels, dicts = _run(skl2onnx.to_onnx(clf, X[:1]), X[:20])
+    expected = clf.predict_proba(X[:20])
+    assert [sorted(d) for d in dicts] == [list(range(expected.shape[1]))] * 20
+    got = np.array([[d[k] for k in sorted(d)] for d in dicts])
+    assert_allclose(got, expected, atol=1e-5)
+    assert_array_equal(labels, clf.predict(X[:20]))
+
+
+def test_string_labels_and_nocl(digits):
+    X, y = _data(digits, np.float32)
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven",
+                      "eight", "nine"])[y]
+    clf = MLPClassifier(**FAST).fit(X, names)
+    labels, _ = _run(_export(clf, X), X)
+    assert_array_equal(labels, clf.predict(X))
+    indices, _ = _run(_export(clf, X, nocl=True), X)
+    assert_array_equal(clf.classes_[indices], clf.predict(X))
+
+
+def test_double_graph_with_zipmap_is_refused_with_the_fix(digits):
+    X, y = _data(digits, np.float64)
+    clf = MLPClassifier(**FAST).fit(X, y)
+    with pytest.raises(ValueError, match=r"zipmap.*False"):
+        skl2onnx.to_onnx(clf, X[:1])
+
+
+def test_float64_model_exports_as_float_within_float_precision(digits):
+    X, y = _data(digits, np.float64)
+    clf = MLPClassifier(activation="elu", **FAST).fit(X, y)
+    X32 = X.astype(np.float32)
+    labels, proba = _run(_export(clf, X32), X32)
+    assert proba.dtype == np.float32
+    assert_allclose(proba, clf.predict_proba(X), atol=1e-5)
+    assert np.mean(labels == clf.predict(X)) > 0.99
+
+
+# --------------------------------------------------------------------------- #
+# MLPRegressor                                                                 #
+# --------------------------------------------------------------------------- #
+def _single_output(X, y):
+    return MLPRegressor(**FAST).fit(X, y / 9.0)
+
+
+def _two_outputs(X, y):
+    Y = np.stack([y / 9.0, (y % 3) - 1.0], axis=1)
+    return MLPRegressor(activation=["elu"], **PARAMS, **FAST).fit(X, Y)
+
+
+def _poisson(X, y):
+    return MLPRegressor(loss="poisson", activation="tanh", **FAST).fit(X, y)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("fit", [_single_output, _two_outputs, _poisson],
+                         ids=["single-output", "multi-output", "poisson-exp-output"])
+def test_regressor_exports_predict(digits, fit, dtype):
+    X, y = _data(digits, dtype)
+    reg = fit(X, y)
+    (pred,) = _run(skl2onnx.to_onnx(reg, X[:1]), X)
+    expected = reg.predict(X)
+    assert pred.shape == (X.shape[0], reg.n_outputs_)
+    _close(pred, expected.reshape(pred.shape), dtype)
+
+
+# --------------------------------------------------------------------------- #
+# PerceptronClassifier                                                         #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("n_classes", [2, 10])
+def test_perceptron_exports_labels_and_decision_scores(digits, n_classes, dtype):
+    X, y = _data(digits, dtype)
+    perceptron = PerceptronClassifier(random_state=0).fit(X, y % n_classes)
+    labels, scores = _run(_export(perceptron, X), X)
+    expected = perceptron.decision_function(X)
+    if n_classes == 2:  # as skl2onnx exports scikit-learn's Perceptron: [-s, s]
+        expected = np.stack([-expected, expected], axis=1)
+    _close(scores, expected, dtype)
+    assert_array_equal(labels, perceptron.predict(X))
+
+
+def test_sparsified_perceptron_exports_the_same_graph(digits):
+    X, y = _data(digits, np.float32)
+    perceptron = PerceptronClassifier(random_state=0).fit(X, y)
+    dense_labels, dense_scores = _run(_export(perceptron, X), X)
+    perceptron.sparsify()
+    labels, scores = _run(_export(perceptron, X), X)
+    assert_array_equal(scores, dense_scores)
+    assert_array_equal(labels, dense_labels)
+
+
+# --------------------------------------------------------------------------- #
+# AutoencoderTransformer                                                       #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("tied_weights", [True, False], ids=["tied", "untied"])
+def test_autoencoder_exports_transform_and_inverse_transform(digits, tied_weights, dtype):
+    X, _ = _data(digits, dtype)
+    ae = AutoencoderTransformer(4, hidden_layer_sizes=(16, 8),
+                                activation=["relu", "leaky_relu", "elu"],
+                                tied_weights=tied_weights, max_iter=5, random_state=0,
+                                **PARAMS).fit(X)
+    (codes,) = _run(skl2onnx.to_onnx(ae, X[:1]), X)
+    _close(codes, ae.transform(X), dtype)
+    Z = ae.transform(X)
+    onx = skl2onnx.to_onnx(ae, Z[:1], options={id(ae): {"inverse_transform": True}})
+    (reconstruction,) = _run(onx, Z)
+    _close(reconstruction, ae.inverse_transform(Z), dtype)
+
+
+def test_autoencoder_inverse_export_refuses_data_of_the_wrong_width(digits):
+    X, _ = _data(digits, np.float32)
+    ae = AutoencoderTransformer(4, max_iter=2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match=r"takes 4 columns.*transform\(X\[:1\]\)"):
+        skl2onnx.to_onnx(ae, X[:1],
+                         options={AutoencoderTransformer: {"inverse_transform": True}})
+
+
+# --------------------------------------------------------------------------- #
+# pipelines and the convenience function                                       #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("convert", [skl2onnx.to_onnx, sknet.onnx.to_onnx],
+                         ids=["skl2onnx.to_onnx", "sknet.onnx.to_onnx"])
+def test_pipeline_scaler_autoencoder_classifier(digits, convert, dtype):
+    X, y = _data(digits, dtype)
+    pipe = make_pipeline(
+        StandardScaler(),
+        AutoencoderTransformer(8, activation="selu", max_iter=5, random_state=0),
+        MLPClassifier(activation="elu", **PARAMS, **FAST),
+    ).fit(X, y)
+    labels, proba = _run(convert(pipe, X[:1], options={"zipmap": False}), X)
+    _close(proba, pipe.predict_proba(X), dtype)
+    assert_array_equal(labels, pipe.predict(X))
+
+
+def test_to_onnx_takes_whole_sparse_or_integer_data(digits):
+    X, y = digits
+    X_int = (X * 16).astype(np.int64)
+    clf = MLPClassifier(**FAST).fit(X_int, y)  # sknet computes in float64
+    onx = sknet.onnx.to_onnx(clf, X_int, options={"zipmap": False})
+    labels, proba = _run(onx, X_int.astype(np.float64))
+    _close(proba, clf.predict_proba(X_int), np.float64)
+    onx = sknet.onnx.to_onnx(clf, sp.csr_matrix(X_int[:5]), options={"zipmap": False})
+    assert onx.graph.input[0].type.tensor_type.shape.dim[1].dim_value == X.shape[1]
+
+
+def test_to_onnx_refuses_an_unfitted_model(digits):
+    X, _ = digits
+    with pytest.raises(NotFittedError):
+        sknet.onnx.to_onnx(MLPClassifier(), X)
+
+
+# --------------------------------------------------------------------------- #
+# custom activations                                                           #
+# --------------------------------------------------------------------------- #
+@pytest.fixture
+def onnx_activations(monkeypatch, activation_registry):
+    """Registrations of a test, in a registry of their own."""
+    monkeypatch.setattr(sknet.onnx, "_ONNX_ACTIVATIONS", {})
+    return activation_registry
+
+
+def _register_softsign(names, name):
+    names.append(name)
+    register_activation(name, lambda z: z / (1 + np.abs(z)),
+                        lambda z, g: g / (1 + np.abs(z)) ** 2, derivative_of="input")
+
+
+def test_custom_activation_without_onnx_form_is_refused_by_name(digits, onnx_activations):
+    _register_softsign(onnx_activations, "softsign_test")
+    X, y = _data(digits, np.float32)
+    clf = MLPClassifier(activation=["softsign_test"], **FAST).fit(X, y)
+    with pytest.raises(ValueError, match=r"'softsign_test'.*register_onnx_activation"):
+        _export(clf, X)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_custom_activation_exports_through_its_registered_builder(digits, onnx_activations,
+                                                                 dtype):
+    _register_softsign(onnx_activations, "softsign_test")
+    sknet.onnx.register_onnx_activation(
+        "softsign_test",  # written with constants and elementwise operators
+        lambda graph, x: graph.node("Div", x, graph.node("Add", graph.node("Abs", x), 1.0)))
+    X, y = _data(digits, dtype)
+    clf = MLPClassifier(hidden_layer_sizes=(16, 8), activation=["softsign_test", "relu"],
+                        max_iter=5, random_state=0).fit(X, y)
+    labels, proba = _run(_export(clf, X), X)
+    _close(proba, clf.predict_proba(X), dtype)
+    assert_array_equal(labels, clf.predict(X))
+
+
+def test_builder_must_return_a_tensor_name(digits, onnx_activations):
+    _register_softsign(onnx_activations, "softsign_test")
+    sknet.onnx.register_onnx_activation("softsign_test", lambda graph, x: None)
+    X, y = _data(digits, np.float32)
+    clf = MLPClassifier(activation="softsign_test", **FAST).fit(X, y)
+    with pytest.raises(TypeError, match="softsign_test.*name of its output"):
+        _export(clf, X)
+
+
+def test_register_onnx_activation_refuses_to_replace_without_overwrite(onnx_activations):
+    def builder(graph, x):
+        return graph.node("Softsign", x)
+
+    sknet.onnx.register_onnx_activation("softsign_test", builder)
+    for name in ("softsign_test", "relu"):
+        with pytest.raises(ValueError, match="overwrite=True"):
+            sknet.onnx.register_onnx_activation(name, builder)
+    assert sknet.onnx.register_onnx_activation("softsign_test", builder,
+                                               overwrite=True) is builder
+    with pytest.raises(TypeError, match="callable"):
+        sknet.onnx.register_onnx_activation("softsign_test", "Softsign", overwrite=True)
