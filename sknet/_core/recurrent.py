@@ -1,0 +1,1089 @@
+"""Recurrent layers (simple RNN, LSTM, GRU) and the network that stacks them.
+
+The cells follow PyTorch's formulation, gate order and parameter shapes, so
+the weights of a ``torch.nn.RNN``, ``LSTM`` or ``GRU`` can be copied in
+array by array. Each layer and direction owns
+
+* ``weight_ih`` of shape ``(G * H, n_in)`` and ``weight_hh`` of shape ``(G * H, H)``,
+* ``bias_ih`` and ``bias_hh`` of shape ``(G * H,)``,
+
+with ``G`` gates (1 for the RNN, 4 for the LSTM, 3 for the GRU) stacked in
+PyTorch's order, and the same four arrays with the suffix ``_reverse`` for
+the reverse direction. All of them are views into the network's flat
+``params``, laid out layer by layer from the input up and, inside a layer,
+direction by direction in the order just given; the output :class:`Dense`
+layer comes last.
+
+Sequences are batch-major ``(N, T, F)`` at the interface and time-major
+``(T, N, F)`` inside. Backpropagation through time is vectorized over the
+batch: the only Python loop runs over the time steps. The input projections
+of every step are one matrix product before the loop, each step makes one
+product with ``weight_hh``, and the backward pass collects the per-step gate
+gradients in a ``(T, N, G * H)`` array, so that the gradients of ``weight_ih``,
+``weight_hh`` and of the layer's input are each one product after the loop.
+
+Sequences of unequal lengths are padded at their end with NaN (the first
+feature of a padding step is NaN). A padding step changes no state and
+carries no gradient, so the last state of the forward direction is each
+sequence's state at its last real step, and the reverse direction starts
+from a zero state at each sequence's last real step. Padding is copied, never
+computed with: NaN reaches no arithmetic.
+"""
+
+import numpy as np
+from scipy.sparse import issparse
+from scipy.special import expit
+
+from .activations import get_activation
+from .blas import add_rows_for, axpy_for
+from .initializers import initialize_layer, resolve_initializer
+from .layers import Dense, make_dropout
+from .losses import output_delta
+from .regularization import add_penalty_gradient, penalty_value
+
+__all__ = ["RNNCell", "LSTMCell", "GRUCell", "CELLS", "make_cell", "RecurrentLayer",
+           "RecurrentNetwork", "RecurrentWorkspace"]
+
+_PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+# Sequences per block when predicting: each block's per-step arrays stay
+# within a few tens of MB, whatever the number of sequences.
+_BLOCK_BYTES = 32 * 2 ** 20
+
+# At most this many (batch size, steps) shapes keep their views in a workspace.
+_MAX_TRACES = 4
+
+
+def _order(direction, T):
+    """The time steps in the order a direction visits them."""
+    return range(T) if direction == 0 else range(T - 1, -1, -1)
+
+
+def _previous(direction, t, T):
+    """The step visited just before ``t``, or None for the first one."""
+    p = t - 1 if direction == 0 else t + 1
+    return p if 0 <= p < T else None
+
+
+# --------------------------------------------------------------------------- #
+# cells: one time step forward and backward, on a direction's buffers          #
+# --------------------------------------------------------------------------- #
+class RNNCell:
+    """Elman cell: ``h_t = f(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``.
+
+    Parameters
+    ----------
+    activation : Activation, default=None
+        Any elementwise activation; tanh when None.
+    """
+
+    name = "rnn"
+    n_gates = 1
+    states = ("hs",)
+
+    def __init__(self, activation=None):
+        activation = get_activation("tanh") if activation is None else activation
+        if not activation.elementwise:
+            raise ValueError(
+                f"A recurrent cell needs an elementwise activation, got {activation.name!r}.")
+        self.activation = activation
+        self.gate_activations = (activation.name,)
+
+    def prepare(self, b, W_ih, W_hh, b_ih, b_hh):
+        """The weights the step loop uses: ``(W_ih, W_hh, folded bias)``."""
+        np.add(b_ih, b_hh, out=b.bias)
+        return W_ih, W_hh, b.bias
+
+    def add_buffers(self, b, key, T, n, layer, alloc, backward):
+        """No per-step arrays beyond the pre-activations ``A``."""
+
+    def forward_step(self, b, t, p, W_hh):
+        """``A[t]`` turns into the pre-activation; ``hs[t]`` gets the state."""
+        z, h = b.A[t], b.hs[t]
+        np.matmul(b.zeros if p is None else b.hs[p], W_hh.T, out=b.tmp)
+        z += b.tmp
+        np.copyto(h, z)
+        self.activation.forward(h)
+
+    def backward_step(self, b, t, p, dh, dc, dh_prev, W_hh):
+        """Gate gradient into ``dG[t]``, ``dL/dh_{t-1}`` into ``dh_prev``."""
+        act, g = self.activation, b.dG[t]
+        np.copyto(g, dh)
+        d = act.backward(b.hs[t] if act.derivative_of == "output" else b.A[t], g)
+        if d is not g:
+            g[...] = d
+        np.matmul(g, W_hh, out=dh_prev)
+
+
+class LSTMCell:
+    """Long short-term memory cell, gates ``i, f, g, o`` stacked in that order.
+
+    Notes
+    -----
+    With ``Z = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh`` split into four
+    blocks,
+
+    .. math::
+
+        i = \\sigma(Z_i),\\; f = \\sigma(Z_f),\\; g = \\tanh(Z_g),\\; o = \\sigma(Z_o),
+        \\quad c_t = f c_{t-1} + i g, \\quad h_t = o \\tanh(c_t).
+
+    All four gates go through one ``expit`` call on the contiguous block:
+    the step loop uses copies of the weights and bias whose ``g`` rows are
+    doubled, and ``tanh(z) = 2 \\sigma(2 z) - 1`` turns the ``g`` block back.
+
+    Backward, from ``dh`` (all that reads ``h_t``) and ``dc`` (from ``c_{t+1}``):
+
+    .. math::
+
+        dc \\mathrel{+}= dh\\, o\\, (1 - \\tanh^2 c_t), \\quad
+        do = dh \\tanh c_t,\\; di = dc\\, g,\\; df = dc\\, c_{t-1},\\; dg = dc\\, i,
+
+    each times its gate's derivative (``s (1 - s)`` or ``1 - g^2``) to give
+    ``dZ``; then ``dc_{t-1} = dc f`` and ``dh_{t-1} = dZ W_hh``.
+    """
+
+    name = "lstm"
+    n_gates = 4
+    states = ("hs", "C")
+
+    def __init__(self, activation=None):
+        self.gate_activations = ("logistic", "logistic", "tanh", "logistic")
+
+    def prepare(self, b, W_ih, W_hh, b_ih, b_hh):
+        """Copies of the weights and the summed bias with the ``g`` rows doubled."""
+        H = b.H
+        np.copyto(b.w_ih, W_ih)
+        np.copyto(b.w_hh, W_hh)
+        np.add(b_ih, b_hh, out=b.bias)
+        for a in (b.w_ih, b.w_hh, b.bias):
+            a[2 * H:3 * H] *= 2
+        return b.w_ih, b.w_hh, b.bias
+
+    def add_buffers(self, b, key, T, n, layer, alloc, backward):
+        """Cell states ``C`` and their tanh ``TC`` per step; the scaled weights."""
+        H = layer.hidden
+        b.C = alloc(key + "C", (T, n, H))
+        b.TC = alloc(key + "TC", (T, n, H))
+        b.w_ih = alloc(key + "w_ih", (4 * H, layer.n_in))
+        b.w_hh = alloc(key + "w_hh", (4 * H, H))
+
+    def forward_step(self, b, t, p, W_hh):
+        """Activated gates in ``A[t]``, ``c_t`` in ``C[t]``, ``h_t`` in ``hs[t]``."""
+        H, a, t1 = b.H, b.A[t], b.t1
+        c_prev = b.zeros if p is None else b.C[p]
+        np.matmul(b.zeros if p is None else b.hs[p], W_hh.T, out=b.tmp)
+        a += b.tmp
+        expit(a, out=a)
+        g = a[:, 2 * H:3 * H]
+        g *= 2
+        g -= 1
+        c = b.C[t]
+        np.multiply(a[:, H:2 * H], c_prev, out=c)
+        np.multiply(a[:, :H], g, out=t1)
+        c += t1
+        np.tanh(c, out=b.TC[t])
+        np.multiply(a[:, 3 * H:], b.TC[t], out=b.hs[t])
+
+    def backward_step(self, b, t, p, dh, dc, dh_prev, W_hh):
+        """Gate gradients into ``dG[t]``; ``dc`` becomes ``dL/dc_{t-1}`` in place."""
+        H, a, d, tc, t1, tmp = b.H, b.A[t], b.dG[t], b.TC[t], b.t1, b.tmp
+        np.multiply(dh, tc, out=d[:, 3 * H:])
+        np.multiply(tc, tc, out=t1)
+        np.subtract(1, t1, out=t1)
+        t1 *= a[:, 3 * H:]
+        t1 *= dh
+        dc += t1
+        np.multiply(dc, a[:, 2 * H:3 * H], out=d[:, :H])
+        np.multiply(dc, b.zeros if p is None else b.C[p], out=d[:, H:2 * H])
+        np.multiply(dc, a[:, :H], out=d[:, 2 * H:3 * H])
+        # derivatives from the outputs: s (1 - s) for the sigmoids, 1 - g^2 for g
+        np.subtract(1, a, out=tmp)
+        tmp *= a
+        tg = tmp[:, 2 * H:3 * H]
+        np.multiply(a[:, 2 * H:3 * H], a[:, 2 * H:3 * H], out=tg)
+        np.subtract(1, tg, out=tg)
+        d *= tmp
+        dc *= a[:, H:2 * H]
+        np.matmul(d, W_hh, out=dh_prev)
+
+    @staticmethod
+    def set_forget_bias(b_ih, b_hh, value):
+        """``bias_ih``'s forget block to ``value``, ``bias_hh``'s to 0."""
+        H = b_ih.shape[0] // 4
+        b_ih[H:2 * H] = value
+        b_hh[H:2 * H] = 0
+
+
+class GRUCell:
+    """Gated recurrent unit, gates ``r, z, n`` stacked in that order (PyTorch's).
+
+    Notes
+    -----
+    With ``gi = x_t W_ih^T + b_ih`` and ``gh = h_{t-1} W_hh^T + b_hh``,
+
+    .. math::
+
+        r = \\sigma(gi_r + gh_r),\\; z = \\sigma(gi_z + gh_z),\\;
+        n = \\tanh(gi_n + r\\, gh_n), \\quad h_t = (1 - z)\\, n + z\\, h_{t-1}.
+
+    ``b_hh``'s ``r`` and ``z`` blocks are folded into the input projection;
+    its ``n`` block is multiplied by ``r`` and stays in ``gh_n``. Because of
+    that product, the gradient of the ``n`` pre-activation on the ``hh``
+    side (times ``r``) differs from the ``ih`` side: it is kept apart in ``dGh``.
+    Backward, from ``dh``:
+
+    .. math::
+
+        dz = dh\\, (h_{t-1} - n), \\quad dn = dh\\, (1 - z)(1 - n^2), \\quad
+        dr = dn\\, gh_n, \\quad dh_{t-1} = dh\\, z + [dr, dz, r\\, dn]\\, W_{hh},
+
+    with ``dr`` and ``dz`` times ``s (1 - s)``.
+    """
+
+    name = "gru"
+    n_gates = 3
+    states = ("hs",)
+
+    def __init__(self, activation=None):
+        self.gate_activations = ("logistic", "logistic", "tanh")
+
+    def prepare(self, b, W_ih, W_hh, b_ih, b_hh):
+        """``b_ih`` plus ``b_hh``'s ``r`` and ``z`` blocks; keeps ``b_hh``'s ``n`` block."""
+        H = b.H
+        np.copyto(b.bias, b_ih)
+        b.bias[:2 * H] += b_hh[:2 * H]
+        b.b_hn = b_hh[2 * H:]
+        return W_ih, W_hh, b.bias
+
+    def add_buffers(self, b, key, T, n, layer, alloc, backward):
+        """``gh_n`` per step; the hh-side gate gradients ``dGh`` for backward."""
+        H = layer.hidden
+        b.GHn = alloc(key + "GHn", (T, n, H))
+        b.dGh = alloc(key + "dGh", (T, n, 3 * H)) if backward else None
+
+    def forward_step(self, b, t, p, W_hh):
+        """``r, z, n`` in ``A[t]``, ``gh_n`` in ``GHn[t]``, ``h_t`` in ``hs[t]``."""
+        H, a, t1, tmp = b.H, b.A[t], b.t1, b.tmp
+        h_prev = b.zeros if p is None else b.hs[p]
+        np.matmul(h_prev, W_hh.T, out=tmp)
+        rz = a[:, :2 * H]
+        rz += tmp[:, :2 * H]
+        expit(rz, out=rz)
+        ghn, n = b.GHn[t], a[:, 2 * H:]
+        np.add(tmp[:, 2 * H:], b.b_hn, out=ghn)
+        np.multiply(a[:, :H], ghn, out=t1)
+        n += t1
+        np.tanh(n, out=n)
+        np.subtract(h_prev, n, out=t1)
+        t1 *= a[:, H:2 * H]
+        np.add(n, t1, out=b.hs[t])
+
+    def backward_step(self, b, t, p, dh, dc, dh_prev, W_hh):
+        """ih-side gate gradients into ``dG[t]``, hh-side into ``dGh[t]``."""
+        H, a, d, dhh, t1, tmp = b.H, b.A[t], b.dG[t], b.dGh[t], b.t1, b.tmp
+        z, n = a[:, H:2 * H], a[:, 2 * H:]
+        dr, dz, dn = d[:, :H], d[:, H:2 * H], d[:, 2 * H:]
+        np.subtract(b.zeros if p is None else b.hs[p], n, out=dz)
+        dz *= dh
+        np.multiply(dh, z, out=dh_prev)
+        np.subtract(dh, dh_prev, out=dn)
+        np.multiply(n, n, out=t1)
+        np.subtract(1, t1, out=t1)
+        dn *= t1
+        np.multiply(dn, b.GHn[t], out=dr)
+        rz, trz = a[:, :2 * H], tmp[:, :2 * H]
+        np.subtract(1, rz, out=trz)
+        trz *= rz
+        d[:, :2 * H] *= trz
+        np.copyto(dhh[:, :2 * H], d[:, :2 * H])
+        np.multiply(dn, a[:, :H], out=dhh[:, 2 * H:])
+        np.matmul(dhh, W_hh, out=b.dhm)
+        dh_prev += b.dhm
+
+
+CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
+
+
+def make_cell(name, activation=None):
+    """The cell called ``name``; ``activation`` is the RNN cell's (tanh by default)."""
+    if name not in CELLS:
+        raise ValueError(f"Unknown cell {name!r}; choose one of {sorted(CELLS)}.")
+    return CELLS[name](activation)
+
+
+# --------------------------------------------------------------------------- #
+# buffers                                                                      #
+# --------------------------------------------------------------------------- #
+class _Arena:
+    """Named flat buffers; a request gets a view of the first elements of its own.
+
+    With ``reuse=False`` every request is a new array (prediction: nothing is
+    shared between calls, so threads may predict at once).
+    """
+
+    def __init__(self, dtype, reuse=True):
+        self.dtype, self.reuse = np.dtype(dtype), reuse
+        self._flat = {}
+
+    def __call__(self, key, shape, dtype=None, fill=None):
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        if not self.reuse:
+            view = np.empty(shape, dtype=dtype)
+        else:
+            size = int(np.prod(shape))
+            flat = self._flat.get(key)
+            if flat is None or flat.size < size:
+                flat = self._flat[key] = np.empty(size, dtype=dtype)
+            view = flat[:size].reshape(shape)
+        if fill is not None:
+            view.fill(fill)
+        return view
+
+
+class _Direction:
+    """Per-step arrays of one direction of one layer, for a batch of ``(T, n)``."""
+
+    def __init__(self, layer, lt, d, key, T, n, alloc, backward):
+        H, GH = layer.hidden, layer.n_gates * layer.hidden
+        self.H, self.tmp, self.t1, self.zeros, self.dhm = H, lt.tmp, lt.t1, lt.zeros, lt.dhm
+        self.hs = lt.out[:, :, d * H:(d + 1) * H]
+        self.A = alloc(key + "A", (T, n, GH))
+        self.dG = alloc(key + "dG", (T, n, GH)) if backward else None
+        self.bias = alloc(key + "bias", (GH,))
+        layer.cell.add_buffers(self, key, T, n, layer, alloc, backward)
+
+
+class _LayerTrace:
+    """What one recurrent layer records for a batch of ``(T, n)``.
+
+    ``below``: a recurrent layer feeds this one (its input gradient is
+    needed); ``above``: one reads this layer's output sequence.
+    """
+
+    def __init__(self, layer, key, T, n, alloc, backward, below, above):
+        H, D, GH = layer.hidden, layer.n_out, layer.n_gates * layer.hidden
+        self.out = alloc(key + "out", (T, n, D))
+        self.dout = alloc(key + "dout", (T, n, D)) if backward and above else None
+        self.tmp = alloc(key + "tmp", (n, GH))
+        self.t1 = alloc(key + "t1", (n, H))
+        self.zeros = alloc(key + "zeros", (n, H), fill=0)
+        self.dhm = alloc(key + "dhm", (n, H)) if backward else None
+        if backward:
+            self.dh = [alloc(key + f"dh{i}", (n, H)) for i in range(3)]
+            self.dc = [alloc(key + f"dc{i}", (n, H)) for i in range(2)]
+            if below and layer.n_directions == 2:  # the reverse direction's part of dX
+                self.dx = alloc(key + "dx", (T * n, layer.n_in))
+        self.dirs = [_Direction(layer, self, d, f"{key}d{d}", T, n, alloc, backward)
+                     for d in range(layer.n_directions)]
+
+
+class _Trace:
+    """Everything a forward pass records for a batch of ``n`` sequences of ``T`` steps."""
+
+    def __init__(self, net, n, T, alloc, backward, add_rows, axpy):
+        L, D, k = len(net.recurrent), net.recurrent[-1].n_out, net.n_outputs
+        self.n, self.T, self.add_rows, self.axpy = n, T, add_rows, axpy
+        self.x = alloc("x", (T, n, net.n_features))
+        self.pad = alloc("pad", (T, n, 1), dtype=bool)
+        self.keep = alloc("keep", (T, n, 1))
+        self.pad_steps = [False] * T
+        self.layers = [_LayerTrace(layer, f"L{i}", T, n, alloc, backward, i > 0, i < L - 1)
+                       for i, layer in enumerate(net.recurrent)]
+        self.masks = [None] * L
+        self.dropped = [None] * L
+        for i, drop in enumerate(net._drops):
+            if drop is not None:
+                shape = (T, n, net.recurrent[i].n_out) if i < L - 1 else (n, D)
+                self.masks[i] = alloc(f"mask{i}", shape)
+                self.dropped[i] = alloc(f"dropped{i}", shape)
+        self.dropped_now = [False] * L
+        self.inputs = [None] * L
+        self.feat = alloc("feat", (n, D))
+        self.feat_in = self.feat
+        self.P = alloc("P", (n, k))
+        act = net.output.activation
+        self.Z = alloc("Z", (n, k)) if act.derivative_of == "input" else None
+        self.ones_n = alloc("ones_n", (n,), fill=1)
+        if backward:
+            self.ones_tn = alloc("ones_tn", (T * n,), fill=1)
+            self.delta = alloc("delta", (n, k))
+            self.dfeat = alloc("dfeat", (n, D))
+
+
+class RecurrentWorkspace:
+    """Buffers for mini-batches of up to ``batch_size`` sequences, reused batch to batch.
+
+    The buffers are flat and cut to each batch's ``(T, n)`` shape on first
+    use of that shape; the views for a few shapes are kept (a fit sees two:
+    the batch size and the last, smaller batch).
+
+    Attributes
+    ----------
+    grad : ndarray laid out like the network's ``params``
+    """
+
+    def __init__(self, network, batch_size, fast_blas=False):
+        self.network, self.batch_size = network, int(batch_size)
+        self.axpy = axpy_for(network.dtype, fast_blas)
+        self.add_rows = add_rows_for(network.dtype, fast_blas)
+        self.grad = np.zeros_like(network.params)
+        self.grad_views = network._grad_views(self.grad)
+        self._arena = _Arena(network.dtype)
+        self._traces = {}
+
+    def trace(self, n, T):
+        """The views for a batch of ``n`` sequences of ``T`` steps."""
+        tr = self._traces.get((n, T))
+        if tr is None:
+            if len(self._traces) >= _MAX_TRACES:
+                self._traces.clear()
+            tr = self._traces[(n, T)] = _Trace(self.network, n, T, self._arena, True,
+                                               self.add_rows, self.axpy)
+        return tr
+
+
+# --------------------------------------------------------------------------- #
+# the recurrent layer                                                          #
+# --------------------------------------------------------------------------- #
+class RecurrentLayer:
+    """One recurrent layer, one or two directions, over views of a flat vector.
+
+    Parameters
+    ----------
+    cell : {"rnn", "lstm", "gru"}
+    n_in : int
+        Width of each step of the input sequence.
+    hidden : int
+        Width ``H`` of the state of each direction.
+    bidirectional : bool, default=False
+        Also run a reverse direction; the output is then ``2 * H`` wide, the
+        forward direction's state first (as PyTorch's).
+    activation : Activation, default=None
+        The RNN cell's activation (tanh when None); the gated cells ignore it.
+
+    Attributes
+    ----------
+    directions : list of tuple of ndarray
+        ``(weight_ih, weight_hh, bias_ih, bias_hh)`` per direction, views into
+        the flat vector given to :meth:`bind`.
+    """
+
+    def __init__(self, cell, n_in, hidden, bidirectional=False, activation=None):
+        self.cell = make_cell(cell, activation)
+        self.n_in, self.hidden = int(n_in), int(hidden)
+        self.n_directions = 2 if bidirectional else 1
+        self.n_gates = self.cell.n_gates
+        self.directions = None
+
+    @property
+    def n_out(self):
+        """Width of the output sequence, ``H * n_directions``."""
+        return self.hidden * self.n_directions
+
+    @property
+    def shapes(self):
+        """The shapes of ``weight_ih, weight_hh, bias_ih, bias_hh``."""
+        GH = self.n_gates * self.hidden
+        return (GH, self.n_in), (GH, self.hidden), (GH,), (GH,)
+
+    @property
+    def names(self):
+        """Parameter names in their order in the flat vector (PyTorch's, without ``_l{k}``)."""
+        return [name + ("_reverse" if d else "") for d in range(self.n_directions)
+                for name in _PARAM_NAMES]
+
+    @property
+    def n_params(self):
+        return self.n_directions * sum(int(np.prod(s)) for s in self.shapes)
+
+    def views(self, flat):
+        """Per direction, ``(weight_ih, weight_hh, bias_ih, bias_hh)`` views of ``flat``."""
+        out, start = [], 0
+        for _ in range(self.n_directions):
+            arrays = []
+            for shape in self.shapes:
+                size = int(np.prod(shape))
+                arrays.append(flat[start:start + size].reshape(shape))
+                start += size
+            out.append(tuple(arrays))
+        return out
+
+    def bind(self, flat):
+        """Make :attr:`directions` views of ``flat`` (this layer's slice)."""
+        self.directions = self.views(flat)
+        return self
+
+    def named(self):
+        """The parameter views by name (``weight_ih``, ..., ``bias_hh_reverse``)."""
+        return dict(zip(self.names, (a for d in self.directions for a in d)))
+
+    def initialize(self, scheme, rng, forget_bias=1.0):
+        """Draw the weights, direction by direction (see :meth:`RecurrentNetwork.initialize`)."""
+        H = self.hidden
+        for W_ih, W_hh, b_ih, b_hh in self.directions:
+            if scheme == "sklearn":
+                bound = 1.0 / np.sqrt(H)
+                for a in (W_ih, W_hh, b_ih, b_hh):
+                    a[...] = rng.uniform(-bound, bound, a.shape)
+            else:
+                for gate, act_name in enumerate(self.cell.gate_activations):
+                    rows = slice(gate * H, (gate + 1) * H)
+                    for W, fan_in in ((W_ih, self.n_in), (W_hh, H)):
+                        W[rows] = initialize_layer(scheme, fan_in, H, rng, W.dtype,
+                                                   act_name)[0].T
+                b_ih[...] = 0
+                b_hh[...] = 0
+            if forget_bias is not None and self.cell.name == "lstm":
+                self.cell.set_forget_bias(b_ih, b_hh, forget_bias)
+        return self
+
+    # ------------------------------------------------------------------ #
+    def forward(self, x, lt, tr):
+        """Run every direction over ``x`` of shape ``(T, n, n_in)``; fills ``lt.out``."""
+        T, n = x.shape[:2]
+        x2d = x.reshape(T * n, self.n_in)
+        cell = self.cell
+        for d, weights in enumerate(self.directions):
+            b = lt.dirs[d]
+            W_ih, W_hh, bias = cell.prepare(b, *weights)
+            A2d = b.A.reshape(T * n, -1)
+            np.matmul(x2d, W_ih.T, out=A2d)
+            A2d += bias
+            p = None
+            for t in _order(d, T):
+                cell.forward_step(b, t, p, W_hh)
+                if tr.pad_steps[t]:
+                    self._hold(b, t, p, tr.pad[t])
+                p = t
+        return lt.out
+
+    def _hold(self, b, t, p, pad):
+        """Padding rows of step ``t`` keep the state of step ``p``."""
+        for name in self.cell.states:
+            states = getattr(b, name)
+            np.copyto(states[t], b.zeros if p is None else states[p], where=pad)
+
+    def final_states(self, lt, out):
+        """Each direction's state after its last step, side by side in ``out``."""
+        H, T = self.hidden, lt.out.shape[0]
+        for d in range(self.n_directions):
+            np.copyto(out[:, d * H:(d + 1) * H], lt.dirs[d].hs[T - 1 if d == 0 else 0])
+        return out
+
+    # ------------------------------------------------------------------ #
+    def backward(self, x, lt, tr, grads, dtop=None, dx=None, record=None):
+        """Backpropagate through time; write the parameter gradients into ``grads``.
+
+        Parameters
+        ----------
+        x : ndarray of shape (T, n, n_in)
+            The input of the last :meth:`forward`.
+        lt : _LayerTrace
+            Its records; ``lt.dout`` is the gradient with respect to the
+            output sequence unless ``dtop`` is given.
+        tr : _Trace
+        grads : list of tuple of ndarray
+            Per direction, the gradient views of the four parameter arrays.
+        dtop : ndarray of shape (n, n_out), default=None
+            The gradient with respect to the final states (top layer).
+        dx : ndarray of shape (T, n, n_in), default=None
+            Where to write the gradient with respect to ``x``.
+        record : ndarray of shape (T, n, H), default=None
+            Receives ``dL/dh_t`` of the forward direction at every step.
+        """
+        T, n = x.shape[:2]
+        x2d = x.reshape(T * n, self.n_in)
+        dx2d = None if dx is None else dx.reshape(T * n, self.n_in)
+        H = self.hidden
+        for d, (W_ih, W_hh, _, _) in enumerate(self.directions):
+            cols = slice(d * H, (d + 1) * H)
+            if dtop is None:
+                self._through_time(d, lt, tr, None, lt.dout[:, :, cols], W_hh, record)
+            else:
+                self._through_time(d, lt, tr, dtop[:, cols], None, W_hh, record)
+            record = None
+            self._param_gradients(d, lt.dirs[d], x2d, tr.ones_tn, grads[d])
+            if dx2d is not None:
+                dG = lt.dirs[d].dG.reshape(T * n, -1)
+                if d == 0:
+                    np.matmul(dG, W_ih, out=dx2d)
+                else:
+                    dx2d += np.matmul(dG, W_ih, out=lt.dx)
+
+    def _through_time(self, d, lt, tr, dh_last, dout, W_hh, record):
+        """The step loop of the backward pass for direction ``d``."""
+        b, cell, T = lt.dirs[d], self.cell, lt.out.shape[0]
+        dh, dh_prev, spare = lt.dh
+        dc = lt.dc[0] if cell.name == "lstm" else None
+        if dh_last is None:
+            dh.fill(0)
+        else:
+            np.copyto(dh, dh_last)
+        if dc is not None:
+            dc.fill(0)
+        for t in reversed(_order(d, T)):
+            if dout is not None:
+                dh += dout[t]
+            if record is not None:
+                np.copyto(record[t], dh)
+            p = _previous(d, t, T)
+            if tr.pad_steps[t]:
+                dc = self._masked_step(b, t, p, dh, dc, dh_prev, spare, lt, tr, W_hh)
+            else:
+                cell.backward_step(b, t, p, dh, dc, dh_prev, W_hh)
+            dh, dh_prev = dh_prev, dh
+
+    def _masked_step(self, b, t, p, dh, dc, dh_prev, spare, lt, tr, W_hh):
+        """A step with padding rows: they pass ``dh`` (and ``dc``) on and get no gate gradient.
+
+        Zeroing the incoming gradients of the padding rows zeroes their gate
+        gradients (every step is linear in them); the carried gradients are
+        then copied into those rows. Returns the buffer now holding ``dc``.
+        """
+        keep, pad = tr.keep[t], tr.pad[t]
+        np.multiply(dh, keep, out=spare)
+        dc_work = None
+        if dc is not None:
+            dc_work = lt.dc[1] if dc is lt.dc[0] else lt.dc[0]
+            np.multiply(dc, keep, out=dc_work)
+        self.cell.backward_step(b, t, p, spare, dc_work, dh_prev, W_hh)
+        np.copyto(dh_prev, dh, where=pad)
+        if dc is not None:
+            np.copyto(dc_work, dc, where=pad)
+        return dc_work
+
+    def _param_gradients(self, d, b, x2d, ones, grads):
+        """``dW_ih``, ``dW_hh`` and the bias gradients, one product each."""
+        gW_ih, gW_hh, gb_ih, gb_hh = grads
+        T, n, GH = b.dG.shape
+        dG = b.dG.reshape(T * n, GH)
+        dGh3 = b.dGh if self.cell.name == "gru" else b.dG
+        np.matmul(dG.T, x2d, out=gW_ih)
+        # step t's gates read the state of the step before it
+        later, earlier = (slice(1, None), slice(None, -1)) if d == 0 else \
+            (slice(None, -1), slice(1, None))
+        np.matmul(dGh3[later].reshape(-1, GH).T, b.hs[earlier].reshape(-1, self.hidden),
+                  out=gW_hh)
+        np.matmul(ones, dG, out=gb_ih)
+        if dGh3 is b.dG:
+            np.copyto(gb_hh, gb_ih)
+        else:
+            np.matmul(ones, dGh3.reshape(T * n, GH), out=gb_hh)
+
+
+# --------------------------------------------------------------------------- #
+# the network                                                                  #
+# --------------------------------------------------------------------------- #
+def _per_layer(value, n, what):
+    """``value`` for each of ``n`` layers: one for all, or a list of ``n``."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{what} needs one entry per recurrent layer ({n}), "
+                             f"got {len(value)}.")
+        return list(value)
+    return [value] * n
+
+
+class RecurrentNetwork:
+    """Stacked recurrent layers and one dense output layer over one flat vector.
+
+    Layer ``k + 1`` reads the whole output sequence of layer ``k``; the
+    output layer reads the last layer's sequence-level features: each
+    direction's final state (``H * n_directions`` values per sequence).
+
+    Parameters
+    ----------
+    n_features : int
+        Width ``F`` of each time step.
+    hidden_sizes : int or list of int
+        The state width ``H`` of each recurrent layer.
+    n_outputs : int
+    cell : {"lstm", "gru", "rnn"}, default="lstm"
+    output_activation : Activation, default=None
+        Identity when None.
+    bidirectional : bool, default=False
+    activation : Activation or list of Activation, default=None
+        The RNN cell's activation (tanh when None), for all layers or one per
+        layer.
+    dropout : list of float, default=None
+        A rate per recurrent layer, applied to its output: the whole output
+        sequence between recurrent layers, the sequence-level features
+        before the output layer for the last one.
+    dropout_kind : {"dropout", "alpha_dropout"} or list of them, default="dropout"
+        For all layers or one per layer (the estimator picks).
+    dtype : numpy dtype, default=np.float64
+
+    Attributes
+    ----------
+    params : ndarray of shape (n_params,)
+    recurrent : list of RecurrentLayer
+    output : Dense
+    n_frozen : int
+        The first ``n_frozen`` layers (recurrent layers, then the output
+        layer) are frozen.
+
+    Notes
+    -----
+    The input of :meth:`loss_and_gradient` and :meth:`predict` is ``(N, T, F)``;
+    a step whose first feature is NaN is padding. Padding is only at the end
+    of a sequence, and every sequence has at least one real step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet._core.recurrent import RecurrentNetwork
+    >>> net = RecurrentNetwork(3, [8], 2, cell="gru", bidirectional=True)
+    >>> net = net.initialize("sklearn", np.random.RandomState(0))
+    >>> X = np.random.RandomState(1).normal(size=(4, 5, 3))
+    >>> X[1, 3:] = np.nan  # the second sequence has 3 steps
+    >>> net.predict(X).shape
+    (4, 2)
+    >>> sorted(net.weights()[0][0])[:3]
+    ['bias_hh', 'bias_hh_reverse', 'bias_ih']
+    """
+
+    def __init__(self, n_features, hidden_sizes, n_outputs, cell="lstm",
+                 output_activation=None, bidirectional=False, activation=None,
+                 dropout=None, dropout_kind="dropout", dtype=np.float64):
+        hidden = [int(h) for h in np.atleast_1d(hidden_sizes)]
+        if not hidden or min(hidden) < 1:
+            raise ValueError(f"hidden_sizes must be positive integers, got {hidden_sizes!r}.")
+        self.n_features, self.n_outputs = int(n_features), int(n_outputs)
+        self.dtype = np.dtype(dtype)
+        widths = [self.n_features] + [h * (2 if bidirectional else 1) for h in hidden]
+        acts = _per_layer(activation, len(hidden), "activation")
+        self.recurrent = [RecurrentLayer(cell, widths[i], h, bidirectional, acts[i])
+                          for i, h in enumerate(hidden)]
+        act = get_activation("identity") if output_activation is None else output_activation
+        self.output = Dense(widths[-1], self.n_outputs, act)
+        rates = [0.0] * len(hidden) if dropout is None else [float(r) for r in dropout]
+        if len(rates) != len(hidden):
+            raise ValueError(
+                f"dropout needs one rate per recurrent layer ({len(hidden)}), got {len(rates)}.")
+        self.dropout = rates
+        kinds = _per_layer(dropout_kind, len(hidden), "dropout_kind")
+        self._drops = [make_dropout(r, k) for r, k in zip(rates, kinds)]
+        self._offsets = [0]
+        for layer in self.layers:
+            self._offsets.append(self._offsets[-1] + layer.n_params)
+        self.params = np.zeros(self._offsets[-1], dtype=self.dtype)
+        for i, layer in enumerate(self.layers):
+            layer.bind(self.params[self.layer_slice(i)])
+        self._n_frozen = 0
+
+    # ------------------------------------------------------------------ #
+    # layout                                                               #
+    # ------------------------------------------------------------------ #
+    @property
+    def layers(self):
+        """The recurrent layers, then the output layer."""
+        return self.recurrent + [self.output]
+
+    @property
+    def n_layers(self):
+        """Number of layers with parameters (recurrent layers + the output layer)."""
+        return len(self.recurrent) + 1
+
+    @property
+    def n_frozen(self):
+        """The number of bottom layers that are frozen."""
+        return self._n_frozen
+
+    @n_frozen.setter
+    def n_frozen(self, value):
+        value = int(value)
+        if not 0 <= value <= self.n_layers:
+            raise ValueError(f"n_frozen must be in [0, {self.n_layers}], got {value}.")
+        self._n_frozen = value
+
+    @property
+    def trainable_offset(self):
+        """Index in ``params`` where the trainable (not frozen) part starts."""
+        return self._offsets[self._n_frozen]
+
+    @property
+    def uses_rng(self):
+        """Whether training draws dropout masks."""
+        return any(d is not None for d in self._drops)
+
+    def layer_slice(self, i):
+        """The slice of ``params`` that holds layer ``i``."""
+        return slice(self._offsets[i], self._offsets[i + 1])
+
+    def layer_arrays(self, i):
+        """Layer ``i``'s parameter arrays (views into ``params``), in their layout order."""
+        layer = self.layers[i]
+        if isinstance(layer, Dense):
+            return layer.W, layer.b
+        return tuple(layer.named().values())
+
+    def _grad_views(self, flat):
+        """Per-layer views of a flat vector laid out like ``params``."""
+        views = [layer.views(flat[self.layer_slice(i)])
+                 for i, layer in enumerate(self.recurrent)]
+        views.append(self.output.views(flat[self.layer_slice(len(self.recurrent))]))
+        return views
+
+    def workspace(self, batch_size, fast_blas=False):
+        """Buffers for mini-batches of up to ``batch_size`` sequences."""
+        return RecurrentWorkspace(self, batch_size, fast_blas)
+
+    # ------------------------------------------------------------------ #
+    # weights                                                              #
+    # ------------------------------------------------------------------ #
+    def initialize(self, scheme, rng, forget_bias=1.0):
+        """Draw every layer's weights from ``rng``.
+
+        Parameters
+        ----------
+        scheme : str
+            One of :data:`~sknet._core.initializers.INITIALIZERS`.
+        rng : numpy.random.RandomState or numpy.random.Generator
+        forget_bias : float or None, default=1.0
+            The LSTM forget gate's starting bias (put in ``bias_ih``, with
+            ``bias_hh``'s forget block set to 0); None keeps the drawn values.
+
+        Notes
+        -----
+        The draws follow the layout of ``params``: layer by layer, direction
+        by direction. With ``"sklearn"`` (the estimators' default) each
+        recurrent array is uniform in ``±1 / sqrt(H)``, as PyTorch's,
+        drawn in the order ``weight_ih, weight_hh, bias_ih, bias_hh``. Any
+        other scheme draws gate block by gate block, ``weight_ih``'s block
+        then ``weight_hh``'s, each as a ``(fan_in, H)`` layer of the gate's
+        activation (transposed), and starts the biases at zero. The output
+        layer is drawn last with :func:`~sknet._core.initializers.initialize_layer`.
+        """
+        resolve_initializer(scheme, "tanh")  # rejects unknown names early
+        for layer in self.recurrent:
+            layer.initialize(scheme, rng, forget_bias)
+        W, b = initialize_layer(scheme, self.output.fan_in, self.output.fan_out, rng,
+                                self.dtype, self.output.activation.name)
+        self.output.W[...] = W
+        self.output.b[...] = b
+        return self
+
+    def weights(self):
+        """``(recurrent, coefs, intercepts)``: per-layer dicts of views, the output layer.
+
+        ``recurrent[k]`` maps ``weight_ih``, ``weight_hh``, ``bias_ih``,
+        ``bias_hh`` (and their ``_reverse``) to views of ``params``;
+        ``coefs = [W_out]`` of shape ``(H * n_directions, n_outputs)`` and
+        ``intercepts = [b_out]``.
+        """
+        return [layer.named() for layer in self.recurrent], [self.output.W], [self.output.b]
+
+    def set_weights(self, recurrent, coefs, intercepts):
+        """Copy arrays laid out as :meth:`weights` returns them into ``params``."""
+        if len(recurrent) != len(self.recurrent) or len(coefs) != 1 or len(intercepts) != 1:
+            raise ValueError(
+                f"Expected {len(self.recurrent)} recurrent layers, one output weight "
+                f"matrix and one bias, got {len(recurrent)}, {len(coefs)} and "
+                f"{len(intercepts)}.")
+        pairs = []
+        for k, (layer, given) in enumerate(zip(self.recurrent, recurrent)):
+            named = layer.named()
+            if set(given) != set(named):
+                raise ValueError(
+                    f"recurrent[{k}] has the arrays {sorted(given)}, expected {sorted(named)}.")
+            pairs += [(named[key], given[key], f"recurrent[{k}][{key!r}]") for key in named]
+        pairs += [(self.output.W, coefs[0], "coefs[0]"),
+                  (self.output.b, intercepts[0], "intercepts[0]")]
+        for dst, src, what in pairs:
+            if np.shape(src) != dst.shape:
+                raise ValueError(f"{what} has shape {np.shape(src)}, expected {dst.shape}.")
+        for dst, src, _ in pairs:
+            dst[...] = src
+        return self
+
+    # ------------------------------------------------------------------ #
+    # forward                                                              #
+    # ------------------------------------------------------------------ #
+    def _check(self, X):
+        if issparse(X):
+            raise TypeError("A recurrent network does not take sparse input.")
+        X = np.asarray(X)
+        if X.ndim != 3 or X.shape[2] != self.n_features:
+            raise ValueError(
+                f"Expected sequences of shape (n_samples, n_steps, {self.n_features}), "
+                f"got {X.shape}.")
+        return X
+
+    def _load(self, X, tr):
+        """``X`` time-major into ``tr.x``, padding found and zeroed there."""
+        x = tr.x
+        np.copyto(x, X.transpose(1, 0, 2))  # a copy: NaN is moved, never computed with
+        np.isnan(x[:, :, :1], out=tr.pad)
+        steps = np.logical_or.reduce(tr.pad, axis=(1, 2))
+        tr.pad_steps = steps.tolist()
+        if steps.any():
+            np.copyto(x, 0, where=tr.pad)
+            np.logical_not(tr.pad, out=tr.keep)
+
+    def _forward(self, X, tr, training=False, rng=None):
+        """Forward pass recording in ``tr``; returns the output (a view into ``tr``)."""
+        self._load(X, tr)
+        x, last = tr.x, len(self.recurrent) - 1
+        for k, layer in enumerate(self.recurrent):
+            tr.inputs[k] = x
+            out = layer.forward(x, tr.layers[k], tr)
+            if k < last:
+                x = self._drop(k, out, tr, training, rng)
+        feat = self.recurrent[-1].final_states(tr.layers[-1], tr.feat)
+        tr.feat_in = self._drop(last, feat, tr, training, rng)
+        return self.output.forward(tr.feat_in, tr.P, tr.add_rows, tr.ones_n, pre=tr.Z)
+
+    def _drop(self, k, a, tr, training, rng):
+        drop = self._drops[k]
+        tr.dropped_now[k] = dropped = training and drop is not None
+        return drop.forward(a, tr.masks[k], tr.dropped[k], rng) if dropped else a
+
+    def _fresh_trace(self, n, T, backward=False):
+        """A trace of its own (nothing shared with any other call)."""
+        return _Trace(self, n, T, _Arena(self.dtype, reuse=False), backward,
+                      add_rows_for(self.dtype, False), axpy_for(self.dtype, False))
+
+    def predict(self, X):
+        """The output for ``X`` with dropout off. Allocates per call: thread-safe."""
+        X = self._check(X)
+        n, T = X.shape[:2]
+        widest = max(layer.n_gates * layer.hidden + layer.n_out for layer in self.recurrent)
+        block = max(1, _BLOCK_BYTES // (T * widest * self.dtype.itemsize))
+        if n <= block:
+            return self._forward(X, self._fresh_trace(n, T))
+        out = np.empty((n, self.n_outputs), dtype=self.dtype)
+        for start in range(0, n, block):
+            stop = min(start + block, n)
+            out[start:stop] = self._forward(X[start:stop], self._fresh_trace(stop - start, T))
+        return out
+
+    def features(self, X):
+        """The sequence-level features the output layer reads, ``(N, H * n_directions)``."""
+        X = self._check(X)
+        tr = self._fresh_trace(X.shape[0], X.shape[1])
+        self._forward(X, tr)
+        return tr.feat
+
+    def sequence_output(self, X, layer=-1):
+        """The output sequence of recurrent ``layer``, ``(N, T, H * n_directions)``.
+
+        Padding steps are 0 there, as in PyTorch's ``pad_packed_sequence``.
+        """
+        X = self._check(X)
+        tr = self._fresh_trace(X.shape[0], X.shape[1])
+        self._forward(X, tr)
+        out = tr.layers[layer].out.transpose(1, 0, 2).copy()
+        np.copyto(out, 0, where=tr.pad.transpose(1, 0, 2))
+        return out
+
+    # ------------------------------------------------------------------ #
+    # backward                                                             #
+    # ------------------------------------------------------------------ #
+    def _backward(self, tr, loss, Y, sample_weight, scale, alpha, l1, grads, lowest,
+                  record=None):
+        """Backpropagate the last forward pass down to layer ``lowest``."""
+        L = len(self.recurrent)
+        if lowest > L:
+            return
+        delta = output_delta(loss, self.output.activation, Y, tr.P, Z=tr.Z, out=tr.delta)
+        if sample_weight is not None:
+            delta *= sample_weight[:, None]
+        if scale != 1.0:
+            delta *= scale
+        gW, gb = grads[L]
+        self.output.backward_params(tr.feat_in, delta, gW, gb, tr.ones_n)
+        add_penalty_gradient(self.output.W, gW, alpha * scale, l1 * scale, tr.axpy)
+        if lowest == L:
+            return
+        dtop = self.output.backward_input(delta, tr.dfeat)
+        if tr.dropped_now[L - 1]:
+            self._drops[L - 1].backward(tr.masks[L - 1], dtop)
+        for k in range(L - 1, lowest - 1, -1):
+            dx = tr.layers[k - 1].dout if k > lowest else None
+            layer = self.recurrent[k]
+            layer.backward(tr.inputs[k], tr.layers[k], tr, grads[k],
+                           dtop if k == L - 1 else None, dx, record if k == 0 else None)
+            for (W_ih, W_hh, _, _), (gW_ih, gW_hh, _, _) in zip(layer.directions, grads[k]):
+                add_penalty_gradient(W_ih, gW_ih, alpha * scale, l1 * scale, tr.axpy)
+                add_penalty_gradient(W_hh, gW_hh, alpha * scale, l1 * scale, tr.axpy)
+            if dx is not None and tr.dropped_now[k - 1]:
+                self._drops[k - 1].backward(tr.masks[k - 1], dx)
+
+    def _penalized(self):
+        """The trainable weight matrices (biases are not penalized)."""
+        mats = [W for layer in self.recurrent[self._n_frozen:]
+                for W_ih, W_hh, _, _ in layer.directions for W in (W_ih, W_hh)]
+        if self._n_frozen < self.n_layers:
+            mats.append(self.output.W)
+        return mats
+
+    def loss_and_gradient(self, X, Y, loss, sample_weight=None, alpha=0.0, l1=0.0,
+                          ws=None, grad=None, training=False, rng=None):
+        """Penalized mean loss and its gradient with respect to ``params``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_steps, n_features)
+            NaN-padded at the end of shorter sequences; never modified.
+        Y : ndarray of shape (n_samples, n_outputs)
+        loss : Loss
+        sample_weight : ndarray of shape (n_samples,), default=None
+            Scales each sequence's loss.
+        alpha, l1 : float, default=0.0
+            L2 and L1 strengths, on ``weight_ih``, ``weight_hh`` and the output
+            weights of the trainable layers, divided by the weight sum.
+        ws : RecurrentWorkspace, default=None
+        grad : ndarray laid out like ``params``, default=None
+            Where to write the gradient; the workspace's own buffer when None.
+        training : bool, default=False
+            Apply dropout (needs ``rng``, a numpy Generator).
+        rng : numpy.random.Generator, default=None
+
+        Returns
+        -------
+        loss : float
+        grad : ndarray laid out like ``params`` (zero on the frozen prefix)
+        sw_sum : float
+            The weight sum the gradient was divided by (0 means no update).
+        """
+        X = self._check(X)
+        n, T = X.shape[:2]
+        ws = self.workspace(n) if ws is None else ws
+        tr = ws.trace(n, T)
+        sw_sum = float(n if sample_weight is None else np.sum(sample_weight))
+        P = self._forward(X, tr, training, rng)
+        off = self.trainable_offset
+        ws.grad[:off] = 0
+        if sw_sum <= 0:
+            ws.grad[off:] = 0
+            value = 0.0
+        else:
+            value = loss.value(Y, P, sample_weight)
+            value += penalty_value(self._penalized(), alpha, l1) / sw_sum
+            self._backward(tr, loss, Y, sample_weight, 1.0 / sw_sum, alpha, l1,
+                           ws.grad_views, self._n_frozen)
+        if grad is None:
+            return value, ws.grad, sw_sum
+        grad[...] = ws.grad
+        return value, grad, sw_sum
+
+    def state_gradient_norms(self, X, Y, loss):
+        """Mean norm of ``dL_i/dh_t`` of the first layer's forward direction, per step.
+
+        ``L_i`` is sequence ``i``'s own loss (no penalty, no dropout) and
+        ``h_t`` the state at step ``t`` (for the LSTM, ``h_t``, not ``c_t``):
+        the picture of vanishing and exploding gradients.
+
+        Returns
+        -------
+        norms : ndarray of shape (n_steps,)
+        """
+        X = self._check(X)
+        n, T = X.shape[:2]
+        tr = self._fresh_trace(n, T, backward=True)
+        self._forward(X, tr)
+        record = np.empty((T, n, self.recurrent[0].hidden), dtype=self.dtype)
+        grads = self._grad_views(np.zeros_like(self.params))
+        self._backward(tr, loss, Y, None, 1.0, 0.0, 0.0, grads, 0, record)
+        return np.sqrt(np.einsum("tnh,tnh->tn", record, record)).mean(axis=1)

@@ -1,0 +1,528 @@
+"""The recurrent core: gradients, padding, directions, dtypes, and PyTorch parity.
+
+Finite differences in float64 check every cell x depth x direction x padding,
+with penalties, sample weights, dropout and frozen layers. Padding must change
+nothing, the reverse direction must be the forward one on reversed steps, and
+(with torch installed) outputs and gradients must match ``torch.nn.RNN``,
+``LSTM`` and ``GRU`` given the same weights.
+"""
+
+import itertools
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from sknet._core import fit_lbfgs, get_activation, get_loss, register_activation
+from sknet._core import recurrent as recurrent_module
+from sknet._core.protocol import TrainableNetwork
+from sknet._core.recurrent import RecurrentNetwork
+from sknet._core.trainer import History
+
+CELLS = ["rnn", "lstm", "gru"]
+SQUARED = get_loss("squared_error")
+
+
+def _network(cell, layers, bidirectional, n_features=2, n_outputs=2, seed=0, **kw):
+    net = RecurrentNetwork(n_features, layers, n_outputs, cell=cell,
+                           bidirectional=bidirectional, **kw)
+    net.params[...] = np.random.default_rng(seed).normal(scale=0.5, size=net.params.size)
+    return net
+
+
+def _sequences(n, T, F, lengths=None, seed=1):
+    """``(n, T, F)`` normal values, NaN after each sequence's length."""
+    X = np.random.default_rng(seed).normal(size=(n, T, F))
+    if lengths is not None:
+        for i, length in enumerate(lengths):
+            X[i, length:] = np.nan
+    return X
+
+
+def _pad_to(X, lengths, T):
+    """The same sequences NaN-padded to ``T`` steps."""
+    out = np.full((X.shape[0], T, X.shape[2]), np.nan)
+    for i, length in enumerate(lengths):
+        out[i, :length] = X[i, :length]
+    return out
+
+
+def _numeric_gradient(f, params, indices, h=1e-6):
+    g = np.empty(len(indices))
+    for j, i in enumerate(indices):
+        old = params[i]
+        params[i] = old + h
+        up = f()
+        params[i] = old - h
+        down = f()
+        params[i] = old
+        g[j] = (up - down) / (2 * h)
+    return g
+
+
+def _check_gradient(net, X, Y, loss=SQUARED, indices=None, seed=None, **kw):
+    """Compare the gradient with central differences; ``seed`` re-seeds dropout."""
+    def evaluate():
+        rng = None if seed is None else np.random.default_rng(seed)
+        return net.loss_and_gradient(X, Y, loss, rng=rng, **kw)
+
+    value, grad, _ = evaluate()
+    grad = grad.copy()
+    if indices is None:
+        indices = np.arange(net.trainable_offset, net.params.size)
+    numeric = _numeric_gradient(lambda: evaluate()[0], net.params, indices)
+    assert np.isfinite(value)
+    np.testing.assert_allclose(grad[indices], numeric, rtol=1e-6, atol=1e-8)
+    return grad
+
+
+# --------------------------------------------------------------------------- #
+# finite differences                                                           #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("cell, layers, bidirectional, padded",
+                         list(itertools.product(CELLS, ([3], [3, 2]), [False, True], [False, True])))
+def test_gradient_matches_finite_differences(cell, layers, bidirectional, padded):
+    X = _sequences(4, 5, 2, lengths=[5, 3, 1, 4] if padded else None)
+    Y = np.random.default_rng(2).normal(size=(4, 2))
+    net = _network(cell, layers, bidirectional)
+    kw = {}
+    if padded:
+        kw = {"alpha": 0.3, "l1": 0.1}
+    if bidirectional:
+        kw["sample_weight"] = np.array([0.5, 2.0, 1.0, 0.0])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        _check_gradient(net, X, Y, **kw)
+
+
+@pytest.mark.parametrize("cell, n, T", [("lstm", 3, 1), ("gru", 1, 4), ("rnn", 1, 1)])
+def test_gradient_for_a_single_step_or_a_single_sequence(cell, n, T):
+    X = _sequences(n, T, 2)
+    Y = np.random.default_rng(2).normal(size=(n, 2))
+    _check_gradient(_network(cell, [3, 2], True), X, Y, alpha=0.1)
+
+
+@pytest.mark.parametrize("kind", ["dropout", "alpha_dropout"])
+def test_gradient_with_dropout_matches_finite_differences_for_a_fixed_mask(kind):
+    X = _sequences(4, 5, 2, lengths=[5, 2, 4, 3])
+    Y = np.random.default_rng(2).normal(size=(4, 2))
+    net = _network("lstm", [3, 2], True, dropout=[0.3, 0.4], dropout_kind=kind)
+    assert net.uses_rng
+    grad = _check_gradient(net, X, Y, seed=7, training=True, alpha=0.1)
+    # the masks matter: without dropout the gradient differs
+    plain = net.loss_and_gradient(X, Y, SQUARED, alpha=0.1)[1]
+    assert not np.allclose(grad, plain)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_frozen_first_layer_gets_zero_gradient_and_the_rest_matches(cell):
+    X = _sequences(4, 5, 2, lengths=[5, 3, 2, 4])
+    Y = np.random.default_rng(2).normal(size=(4, 2))
+    net = _network(cell, [3, 2], True)
+    net.n_frozen = 1
+    assert net.trainable_offset == net.layer_slice(1).start
+    grad = _check_gradient(net, X, Y, alpha=0.2, l1=0.1)
+    assert np.all(grad[:net.trainable_offset] == 0)
+    full = _network(cell, [3, 2], True).loss_and_gradient(X, Y, SQUARED, alpha=0.2, l1=0.1)[1]
+    np.testing.assert_allclose(grad[net.trainable_offset:], full[net.trainable_offset:],
+                               rtol=1e-13)
+    net.n_frozen = net.n_layers
+    assert np.all(net.loss_and_gradient(X, Y, SQUARED)[1] == 0)
+
+
+def test_gradient_through_an_activation_that_needs_its_input(activation_registry):
+    softsign = register_activation("softsign_rnn_test", lambda z: z / (1 + np.abs(z)),
+                                   lambda z, g: g / (1 + np.abs(z)) ** 2,
+                                   derivative_of="input")
+    activation_registry.append(softsign.name)
+    X = _sequences(3, 4, 2, lengths=[4, 2, 3])
+    Y = np.random.default_rng(2).normal(size=(3, 2))
+    net = _network("rnn", [3, 3], True, activation=softsign)
+    _check_gradient(net, X, Y, alpha=0.1)
+
+
+@pytest.mark.parametrize("loss, output, k", [("log_loss", "softmax", 3),
+                                             ("squared_error", "logistic", 2),
+                                             ("binary_log_loss", "logistic", 2)])
+def test_gradient_through_other_outputs(loss, output, k):
+    X = _sequences(5, 4, 2, lengths=[4, 2, 3, 1, 4])
+    Y = np.eye(k)[[0, 1, 2 % k, 1, 0]]
+    net = _network("gru", [3], False, n_outputs=k, output_activation=get_activation(output))
+    _check_gradient(net, X, Y, loss=get_loss(loss))
+
+
+# --------------------------------------------------------------------------- #
+# padding                                                                      #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("cell", CELLS)
+def test_padding_length_changes_neither_predictions_nor_gradients(cell):
+    lengths = [30, 7, 1, 22, 40]
+    X = _sequences(5, 40, 3, lengths)
+    Y = np.random.default_rng(2).normal(size=(5, 2))
+    net = _network(cell, [4, 3], True, n_features=3, seed=3)
+    X100 = _pad_to(X, lengths, 100)
+    np.testing.assert_array_equal(net.predict(X), net.predict(X100))
+    g40 = net.loss_and_gradient(X, Y, SQUARED, alpha=0.1)[1].copy()
+    g100 = net.loss_and_gradient(X100, Y, SQUARED, alpha=0.1)[1]
+    np.testing.assert_allclose(g40, g100, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_padded_sequence_predicts_as_it_does_alone(cell):
+    lengths = [9, 4, 1, 6]
+    X = _sequences(4, 9, 3, lengths)
+    net = _network(cell, [4, 3], True, n_features=3, seed=4)
+    together = net.predict(X)
+    for i, length in enumerate(lengths):
+        alone = net.predict(X[i:i + 1, :length])
+        np.testing.assert_allclose(together[i:i + 1], alone, rtol=1e-12, atol=1e-15)
+
+
+def test_input_is_neither_modified_nor_computed_with_where_it_is_nan():
+    X = _sequences(4, 6, 2, [6, 3, 2, 5])
+    before = X.copy()
+    X.setflags(write=False)
+    Y = np.random.default_rng(2).normal(size=(4, 2))
+    net = _network("lstm", [3, 2], True)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        value, grad, _ = net.loss_and_gradient(X, Y, SQUARED, alpha=0.1, l1=0.1)
+        P = net.predict(X)
+    assert np.isfinite(value) and np.all(np.isfinite(grad)) and np.all(np.isfinite(P))
+    np.testing.assert_array_equal(X, before)
+
+
+def test_sequence_output_is_zero_on_padding_steps():
+    lengths = [5, 2, 3]
+    X = _sequences(3, 5, 2, lengths)
+    out = _network("gru", [3], True).sequence_output(X)
+    for i, length in enumerate(lengths):
+        assert np.all(out[i, length:] == 0) and np.all(out[i, :length] != 0)
+
+
+# --------------------------------------------------------------------------- #
+# directions                                                                   #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("cell", CELLS)
+def test_reverse_direction_is_the_forward_network_on_reversed_steps(cell):
+    lengths = [6, 3, 1, 5]
+    X = _sequences(4, 6, 2, lengths)
+    bi = _network(cell, [3], True, seed=5)
+    uni = RecurrentNetwork(2, [3], 2, cell=cell)
+    named = bi.weights()[0][0]
+    uni.set_weights([{k: named[k + "_reverse"] for k in uni.weights()[0][0]}],
+                    [np.zeros((3, 2))], [np.zeros(2)])
+    reversed_X = np.full_like(X, np.nan)
+    for i, length in enumerate(lengths):
+        reversed_X[i, :length] = X[i, length - 1::-1]
+    np.testing.assert_allclose(bi.features(X)[:, 3:], uni.features(reversed_X), rtol=1e-13)
+    seq_bi, seq_uni = bi.sequence_output(X), uni.sequence_output(reversed_X)
+    for i, length in enumerate(lengths):
+        np.testing.assert_allclose(seq_bi[i, :length, 3:], seq_uni[i, length - 1::-1],
+                                   rtol=1e-13)
+
+
+# --------------------------------------------------------------------------- #
+# dtypes, workspace, weights, protocol                                         #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("cell", CELLS)
+def test_float32_computes_in_float32(cell):
+    X = _sequences(6, 7, 3, [7, 4, 2, 7, 5, 1])
+    Y = np.random.default_rng(2).normal(size=(6, 2))
+    net64 = _network(cell, [5, 4], True, n_features=3)
+    net32 = RecurrentNetwork(3, [5, 4], 2, cell=cell, bidirectional=True, dtype=np.float32,
+                             dropout=[0.2, 0.2])
+    net32.params[...] = net64.params
+    X32 = X.astype(np.float32)
+    assert net32.predict(X32).dtype == np.float32
+    assert net32.features(X32).dtype == np.float32
+    value32, g32, _ = net32.loss_and_gradient(X32, Y.astype(np.float32), SQUARED, alpha=0.1)
+    value64, g64, _ = net64.loss_and_gradient(X, Y, SQUARED, alpha=0.1)
+    assert g32.dtype == np.float32 and net32.params.dtype == np.float32
+    np.testing.assert_allclose(value32, value64, rtol=1e-4)
+    np.testing.assert_allclose(g32, g64, rtol=1e-3, atol=1e-3 * np.abs(g64).max())
+    ws = net32.workspace(6)
+    _, g, _ = net32.loss_and_gradient(X32, Y, SQUARED, ws=ws, training=True,
+                                      rng=np.random.default_rng(0))
+    assert g.dtype == np.float32 and g is ws.grad
+    # no buffer the pass computes in is float64 (the values alone cannot tell:
+    # a float64 pass rounded at the end is as close to the float64 gradient)
+    dtypes = {a.dtype for a in _arrays(ws.trace(6, 7))}
+    assert dtypes == {np.dtype(np.float32), np.dtype(bool)}
+
+
+def _arrays(obj, seen=None):
+    """Every ndarray reachable through the attributes and lists of ``obj``."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [a for item in obj for a in _arrays(item, seen)]
+    if hasattr(obj, "__dict__") and type(obj).__module__ == recurrent_module.__name__:
+        return [a for value in vars(obj).values() for a in _arrays(value, seen)]
+    return []
+
+
+def test_workspace_is_reused_from_batch_to_batch():
+    X = _sequences(8, 5, 2, [5, 4, 3, 5, 2, 1, 5, 5])
+    Y = np.random.default_rng(2).normal(size=(8, 2))
+    net = _network("lstm", [3, 2], True)
+    ws = net.workspace(8)
+    first = net.loss_and_gradient(X, Y, SQUARED, ws=ws)[1].copy()
+    trace = ws.trace(8, 5)
+    net.loss_and_gradient(X[:3], Y[:3], SQUARED, ws=ws)  # the last, smaller batch
+    again = net.loss_and_gradient(X, Y, SQUARED, ws=ws)[1]
+    assert ws.trace(8, 5) is trace  # both shapes keep their views
+    np.testing.assert_array_equal(first, again)
+    fresh = net.loss_and_gradient(X, Y, SQUARED)[1]
+    np.testing.assert_array_equal(first, fresh)
+    out = np.empty_like(net.params)
+    assert net.loss_and_gradient(X, Y, SQUARED, ws=ws, grad=out)[1] is out
+    np.testing.assert_array_equal(out, first)
+
+
+def test_predicting_in_blocks_equals_predicting_at_once(monkeypatch):
+    X = _sequences(7, 5, 2, [5, 4, 3, 5, 2, 1, 5])
+    net = _network("gru", [3], True)
+    whole = net.predict(X)
+    monkeypatch.setattr(recurrent_module, "_BLOCK_BYTES", 1)
+    np.testing.assert_allclose(net.predict(X), whole, rtol=1e-13)
+
+
+def test_threads_may_predict_on_one_network_at_once():
+    batches = [_sequences(64, 20, 2, np.random.default_rng(i).integers(1, 21, 64), seed=i)
+               for i in range(4)]
+    net = _network("lstm", [16], True)
+    expected = [net.predict(X).copy() for X in batches]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so that races would show
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(net.predict, batches * 4))
+    finally:
+        sys.setswitchinterval(interval)
+    for result, wanted in zip(results, expected * 4):
+        np.testing.assert_array_equal(result, wanted)
+
+
+def test_zero_weight_sum_moves_nothing():
+    X = _sequences(3, 4, 2)
+    net = _network("rnn", [3], False)
+    value, grad, sw_sum = net.loss_and_gradient(X, np.ones((3, 2)), SQUARED,
+                                                sample_weight=np.zeros(3), alpha=1.0)
+    assert value == 0.0 and sw_sum == 0.0 and np.all(grad == 0)
+
+
+def test_sample_weight_scales_each_sequences_loss():
+    X = _sequences(3, 4, 2, [4, 2, 3])
+    Y = np.random.default_rng(2).normal(size=(3, 2))
+    net = _network("gru", [3], True)
+    w = np.array([2.0, 0.5, 1.0])
+    repeated = np.repeat(np.arange(3), [4, 1, 2])  # weights 2, 0.5, 1 as counts 4, 1, 2
+    value, grad, _ = net.loss_and_gradient(X, Y, SQUARED, sample_weight=w, alpha=0.3)
+    value_r, grad_r, _ = net.loss_and_gradient(X[repeated], Y[repeated], SQUARED,
+                                               alpha=0.3 * 2)
+    np.testing.assert_allclose(value, value_r, rtol=1e-12)
+    np.testing.assert_allclose(grad, grad_r, rtol=1e-10, atol=1e-14)
+
+
+def test_set_weights_round_trips_and_checks_names_and_shapes():
+    a = _network("lstm", [3, 2], True, seed=1)
+    b = RecurrentNetwork(2, [3, 2], 2, cell="lstm", bidirectional=True)
+    b.set_weights(*a.weights())
+    np.testing.assert_array_equal(a.params, b.params)
+    recurrent, coefs, intercepts = a.weights()
+    assert recurrent[1]["weight_ih_reverse"].shape == (8, 6)  # 4 gates x H=2, 2 x 3 inputs
+    assert np.shares_memory(recurrent[0]["bias_hh"], a.params)
+    bad = [dict(layer) for layer in recurrent]
+    bad[1]["weight_hh"] = np.zeros((8, 3))
+    with pytest.raises(ValueError, match=r"recurrent\[1\]\['weight_hh'\] has shape"):
+        b.set_weights(bad, coefs, intercepts)
+    with pytest.raises(ValueError, match="coefs"):
+        b.set_weights(recurrent, [np.zeros((6, 3))], intercepts)
+    missing = [dict(layer) for layer in recurrent]
+    del missing[0]["bias_ih"]
+    with pytest.raises(ValueError, match="bias_ih"):
+        b.set_weights(missing, coefs, intercepts)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_initialize_draws_from_the_rng_as_documented(cell):
+    net = RecurrentNetwork(3, [4, 5], 2, cell=cell, bidirectional=True)
+    net.initialize("sklearn", np.random.RandomState(0), forget_bias=None)
+    recurrent = net.weights()[0]
+    for layer, H in zip(recurrent, (4, 5)):  # PyTorch's U(-1/sqrt(H), 1/sqrt(H))
+        for name, a in layer.items():
+            assert np.all(np.abs(a) <= 1 / np.sqrt(H)) and np.std(a) > 0.1 / np.sqrt(H), name
+    drawn = net.params.copy()
+    net.initialize("sklearn", np.random.RandomState(0))  # the default forget bias
+    changed = drawn != net.params
+    if cell == "lstm":
+        assert np.all(recurrent[0]["bias_ih"][4:8] == 1.0)
+        assert np.all(recurrent[1]["bias_hh_reverse"][5:10] == 0.0)
+        assert changed.sum() == 2 * (4 + 5) * 2  # two forget blocks per direction
+    else:
+        assert not changed.any()
+    net.initialize("he_normal", np.random.default_rng(0), forget_bias=None)
+    for layer in net.weights()[0]:
+        assert all(np.all(a == 0) for name, a in layer.items() if name.startswith("bias"))
+        assert all(np.std(a) > 0 for name, a in layer.items() if name.startswith("weight"))
+    with pytest.raises(ValueError, match="weight_init"):
+        net.initialize("nope", np.random.default_rng(0))
+
+
+def test_the_network_offers_the_training_protocol():
+    net = _network("gru", [3, 2], False)
+    assert isinstance(net, TrainableNetwork)
+    assert not net.uses_rng
+    assert net.n_layers == 3
+    assert net.trainable_offset == 0
+    net.n_frozen = 2
+    assert net.trainable_offset == net.layer_slice(2).start
+    with pytest.raises(ValueError, match="n_frozen"):
+        net.n_frozen = 4
+    with pytest.raises(ValueError, match="elementwise"):
+        RecurrentNetwork(2, [3], 1, cell="rnn", activation=get_activation("softmax"))
+    with pytest.raises(ValueError, match="cell"):
+        RecurrentNetwork(2, [3], 1, cell="transformer")
+    with pytest.raises(ValueError, match="shape"):
+        net.predict(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_lbfgs_fits_a_sequence_task(cell):
+    # the target is the mean of the first feature over each sequence's real steps
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(2, 8, 40)
+    X = _sequences(40, 8, 2, lengths, seed=3)
+    Y = np.array([np.mean(X[i, :length, 0]) for i, length in enumerate(lengths)])[:, None]
+    net = RecurrentNetwork(2, [6], 1, cell=cell).initialize("sklearn", np.random.RandomState(0))
+    start = net.loss_and_gradient(X, Y, SQUARED)[0]
+    fit_lbfgs(net, SQUARED, X, Y, None, max_iter=150, history=History())
+    assert net.loss_and_gradient(X, Y, SQUARED)[0] < 0.05 * start
+
+
+# --------------------------------------------------------------------------- #
+# state gradients                                                              #
+# --------------------------------------------------------------------------- #
+def test_state_gradients_vanish_for_the_simple_rnn_and_not_for_the_lstm():
+    X = _sequences(16, 100, 4, seed=0)
+    Y = np.random.default_rng(2).normal(size=(16, 1))
+    norms = {cell: RecurrentNetwork(4, [16], 1, cell=cell)
+             .initialize("sklearn", np.random.RandomState(0))
+             .state_gradient_norms(X, Y, SQUARED) for cell in ("rnn", "lstm")}
+    assert norms["rnn"].shape == (100,)
+    assert norms["rnn"][0] < 1e-6 * norms["lstm"][0]
+    assert norms["rnn"][-1] > 0.1 * norms["lstm"][-1]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_state_gradient_at_the_last_step_is_the_output_weights_times_the_delta(cell):
+    X = _sequences(5, 6, 2)
+    Y = np.random.default_rng(2).normal(size=(5, 2))
+    net = _network(cell, [3], False)
+    net.n_frozen = 1  # no effect on the norms
+    norms = net.state_gradient_norms(X, Y, SQUARED)
+    dh = (net.predict(X) - Y) @ net.weights()[1][0].T  # identity output, squared error
+    np.testing.assert_allclose(norms[-1], np.linalg.norm(dh, axis=1).mean(), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- #
+# PyTorch                                                                      #
+# --------------------------------------------------------------------------- #
+def _torch_twin(torch, net, cell, n_layers, bidirectional):
+    """A torch module and output layer holding ``net``'s weights."""
+    module = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](
+        net.n_features, net.recurrent[0].hidden, num_layers=n_layers,
+        bidirectional=bidirectional, batch_first=True, dtype=torch.float64)
+    head = torch.nn.Linear(net.output.fan_in, net.n_outputs, dtype=torch.float64)
+    recurrent, coefs, intercepts = net.weights()
+    with torch.no_grad():
+        for k, named in enumerate(recurrent):
+            for name, a in named.items():  # weight_ih_reverse -> weight_ih_l{k}_reverse
+                base = name.removesuffix("_reverse")
+                getattr(module, f"{base}_l{k}{name[len(base):]}").copy_(torch.from_numpy(a))
+        head.weight.copy_(torch.from_numpy(coefs[0].T))
+        head.bias.copy_(torch.from_numpy(intercepts[0]))
+    return module, head
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("cell, n_layers, bidirectional, padded",
+                         list(itertools.product(CELLS, (1, 2), [False, True], [False, True])))
+def test_outputs_and_gradients_match_torch(cell, n_layers, bidirectional, padded):
+    torch = pytest.importorskip("torch")
+    N, T, F, H = 5, 6, 3, 4
+    lengths = np.array([6, 2, 4, 1, 5]) if padded else np.full(N, T)
+    X = _sequences(N, T, F, lengths if padded else None)
+    Y = np.random.default_rng(2).normal(size=(N, 2))
+    net = RecurrentNetwork(F, [H] * n_layers, 2, cell=cell, bidirectional=bidirectional)
+    net.initialize("glorot_normal", np.random.default_rng(0))
+    net.params += np.random.default_rng(1).normal(scale=0.1, size=net.params.size)
+    module, head = _torch_twin(torch, net, cell, n_layers, bidirectional)
+
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        torch.from_numpy(np.nan_to_num(X)), torch.from_numpy(lengths), batch_first=True,
+        enforce_sorted=False)
+    out, h_n = module(packed)
+    h_n = h_n[0] if cell == "lstm" else h_n
+    out = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=T)[0]
+    features = torch.cat([h_n[-2], h_n[-1]], 1) if bidirectional else h_n[-1]
+    value = 0.5 * ((head(features) - torch.from_numpy(Y)) ** 2).sum() / N
+    value.backward()
+
+    np.testing.assert_allclose(net.sequence_output(X), out.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(net.features(X), features.detach().numpy(), atol=1e-12)
+    for k in range(n_layers):  # every layer's final states
+        seq = net.sequence_output(X, layer=k)
+        np.testing.assert_allclose(seq[np.arange(N), lengths - 1, :H],
+                                   h_n[k * (1 + bidirectional)].detach().numpy(), atol=1e-12)
+        if bidirectional:
+            np.testing.assert_allclose(seq[:, 0, H:], h_n[2 * k + 1].detach().numpy(),
+                                       atol=1e-12)
+    ours, grad, _ = net.loss_and_gradient(X, Y, SQUARED)
+    theirs = np.concatenate([p.grad.numpy().ravel() for p in module.parameters()]
+                            + [head.weight.grad.numpy().T.ravel(), head.bias.grad.numpy()])
+    np.testing.assert_allclose(ours, value.item(), rtol=1e-12)
+    np.testing.assert_allclose(grad, theirs, rtol=1e-5, atol=1e-12)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("cell", CELLS)
+def test_state_gradient_norms_match_torch_autograd(cell):
+    torch = pytest.importorskip("torch")
+    N, T, F, H = 4, 12, 3, 5
+    X = _sequences(N, T, F)
+    Y = np.random.default_rng(2).normal(size=(N, 2))
+    net = RecurrentNetwork(F, [H, H], 2, cell=cell).initialize("sklearn",
+                                                                np.random.RandomState(0))
+    module, head = _torch_twin(torch, net, cell, 2, False)
+    cells = []
+    for k in range(2):  # unroll the same weights step by step to reach every h_t
+        step = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell,
+                "gru": torch.nn.GRUCell}[cell](F if k == 0 else H, H, dtype=torch.float64)
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(step, name).data = getattr(module, f"{name}_l{k}").data
+        cells.append(step)
+    inputs = list(torch.from_numpy(X).unbind(1))
+    first_layer_states = []
+    for k, step in enumerate(cells):
+        h = c = torch.zeros(N, H, dtype=torch.float64)
+        outputs = []
+        for x in inputs:
+            if cell == "lstm":
+                h, c = step(x, (h, c))
+            else:
+                h = step(x, h)
+            if k == 0:
+                h.retain_grad()
+                first_layer_states.append(h)
+            outputs.append(h)
+        inputs = outputs
+    per_sequence = 0.5 * ((head(inputs[-1]) - torch.from_numpy(Y)) ** 2).sum()
+    per_sequence.backward()
+    expected = np.array([np.linalg.norm(h.grad.numpy(), axis=1).mean()
+                         for h in first_layer_states])
+    np.testing.assert_allclose(net.state_gradient_norms(X, Y, SQUARED), expected, rtol=1e-10)
