@@ -4,6 +4,7 @@ from ._autoencoder import AutoencoderTransformer
 from ._core.activations import register_activation
 from ._mlp import MLPClassifier, MLPRegressor
 from ._perceptron import Perceptron, PerceptronClassifier
+from ._recurrent import RecurrentClassifier, RecurrentRegressor, as_sequences
 from ._version import __version__
 
 __all__ = [
@@ -12,6 +13,9 @@ __all__ = [
     "MLPRegressor",
     "Perceptron",
     "PerceptronClassifier",
+    "RecurrentClassifier",
+    "RecurrentRegressor",
+    "as_sequences",
     "register_activation",
     "__version__",
 ]

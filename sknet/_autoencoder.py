@@ -1,6 +1,5 @@
 """AutoencoderTransformer: a network trained to reproduce its input."""
 
-import re
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,19 +14,13 @@ from ._base import (
 )
 from ._core import Network, feed_forward, get_activation
 from ._core.tied import TiedNetwork
-from ._docs import SHARED_ATTRIBUTES, SHARED_PARAMETERS
+from ._docs import SHARED_ATTRIBUTES, SHARED_PARAMETERS, entries
 from ._validation import check_bool, check_int, check_option, check_real
 from .augment import GaussianNoise
 
 __all__ = ["AutoencoderTransformer"]
 
 _MATCHING_LOSS = {"identity": "squared_error", "logistic": "binary_log_loss"}
-
-
-def _entries(section):
-    """{name: entry} of a numpydoc section (entries start ``    name : ``)."""
-    blocks = re.split(r"\n(?=    \w+ : )", "\n" + section)
-    return {b.split(" : ")[0].strip(): b.strip("\n") for b in blocks if b.strip()}
 
 
 _OWN_PARAMETERS = """\
@@ -115,7 +108,7 @@ _CHANGED_PARAMETERS = """\
 
 def _parameter_docs():
     """The Parameters section: own entries, then the MLP's in signature order."""
-    shared = {**_entries(SHARED_PARAMETERS), **_entries(_CHANGED_PARAMETERS)}
+    shared = {**entries(SHARED_PARAMETERS), **entries(_CHANGED_PARAMETERS)}
     return (_OWN_PARAMETERS + "\n"
             + "\n\n".join(shared[name] for name in _TRAINING_PARAMETERS) + "\n")
 
@@ -144,8 +137,8 @@ _OWN_ATTRIBUTES = """\
 
 def _attribute_docs():
     """The MLP's attribute entries with the autoencoder's own where they differ."""
-    entries = {**_entries(SHARED_ATTRIBUTES), **_entries(_OWN_ATTRIBUTES)}
-    return "\n\n".join(entries.values()) + "\n"
+    merged = {**entries(SHARED_ATTRIBUTES), **entries(_OWN_ATTRIBUTES)}
+    return "\n\n".join(merged.values()) + "\n"
 
 
 _TRAINING_PARAMETERS = (

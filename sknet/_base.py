@@ -131,13 +131,6 @@ def _check_sample_weight_public(sample_weight, X, dtype):
 SMALL_PRODUCT_FLOPS = 16e6
 
 
-def _trains_single_threaded(network, batch_size):
-    """Whether every mini-batch product is small enough for one BLAS thread."""
-    units = network.layer_units
-    largest = max(2 * batch_size * a * b for a, b in zip(units[:-1], units[1:]))
-    return largest < SMALL_PRODUCT_FLOPS
-
-
 _THREADPOOLS = []  # one ThreadpoolController, made on first use (finding the
                    # loaded libraries reads files: milliseconds per fit)
 
@@ -331,6 +324,16 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
         """How many of this fitted network's first layers another may copy."""
         return len(self.coefs_) - 1
 
+    def _largest_product_flops(self, X, batch_size):
+        """Floating-point operations of the largest matrix product of a mini-batch step."""
+        units = self._planned_units(hidden_layer_list(self.hidden_layer_sizes), X.shape[1],
+                                    self.n_outputs_)
+        return max(2 * batch_size * a * b for a, b in zip(units[:-1], units[1:]))
+
+    def _transferable_layer(self, i):
+        """The arrays of fitted layer ``i``, in the order ``layer_arrays`` lists them."""
+        return self.coefs_[i], self.intercepts_[i]
+
     def _check_transfer_params(self):
         if getattr(self, "augment", None) is not None:
             if not callable(self.augment):
@@ -414,9 +417,9 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
         if X_val is not None or y_val is not None:
             val = self._user_validation(X_val, y_val, sample_weight_val, X.dtype)
         rng = check_random_state(self.random_state)
-        self._check_memory(self._planned_units(hidden, X.shape[1], Y.shape[1]),
-                           X.shape[0], X.dtype)
-        network = self._build_network(hidden, X.shape[1], Y.shape[1], X.dtype,
+        n_features = X.shape[-1]  # sequences (n_samples, n_steps, n_features) too
+        self._check_memory(hidden, X, Y.shape[1])
+        network = self._build_network(hidden, n_features, Y.shape[1], X.dtype,
                                       first, rng)
         if sp.issparse(X):
             X = X.tocsr()
@@ -426,11 +429,18 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
         """Widths of the layers a fit builds (a subclass with another layout overrides)."""
         return [n_features, *hidden, n_outputs]
 
-    def _check_memory(self, units, n_samples, dtype):
+    def _fit_bytes(self, hidden, X, n_outputs, batch):
+        """Bytes a fit on ``X`` allocates (see :func:`estimate_fit_bytes`)."""
+        units = self._planned_units(hidden, X.shape[-1], n_outputs)
+        return units, estimate_fit_bytes(units, batch, X.dtype, self.solver,
+                                         self.early_stopping)
+
+    def _check_memory(self, hidden, X, n_outputs):
         """Refuse, before allocating, a network that cannot fit in memory."""
+        n_samples, dtype = X.shape[0], X.dtype
         batch = n_samples if self.solver == "lbfgs" else min(
             200 if self.batch_size == "auto" else self.batch_size, n_samples)
-        need = estimate_fit_bytes(units, batch, dtype, self.solver, self.early_stopping)
+        units, need = self._fit_bytes(hidden, X, n_outputs, batch)
         available = available_memory_bytes()
         if available is not None and need > available:
             raise MemoryError(
@@ -572,7 +582,8 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
 
     def _train_stochastic(self, network, loss, X, Y, sw, val, rng, incremental):
         batch_size = self._batch_size(X.shape[0])
-        blas_threads, fast_blas = _blas_plan(_trains_single_threaded(network, batch_size))
+        blas_threads, fast_blas = _blas_plan(
+            self._largest_product_flops(X, batch_size) < SMALL_PRODUCT_FLOPS)
         optimizer = make_optimizer(
             self.solver, network.params.size, network.dtype,
             momentum=self.momentum, nesterov=self.nesterovs_momentum,

@@ -1,4 +1,6 @@
-"""Docstring fragments shared by the MLP estimators."""
+"""Docstring fragments shared by the network estimators."""
+
+import re
 
 SHARED_PARAMETERS = """\
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
@@ -200,3 +202,9 @@ SHARED_ATTRIBUTES = """\
     out_activation_ : str
         Name of the output activation.
 """
+
+
+def entries(section):
+    """{name: entry} of a numpydoc section (entries start ``    name : ``)."""
+    blocks = re.split(r"\n(?=    \w+ : )", "\n" + section)
+    return {b.split(" : ")[0].strip(): b.strip("\n") for b in blocks if b.strip()}

@@ -5,7 +5,8 @@ a target network; the copied layers are frozen (not updated during backprop)
 or fine-tuned (updated)." A layer is a hidden layer's weight matrix and bias;
 the output layer is never copied. The source is a fitted sknet
 ``MLPClassifier``, ``MLPRegressor`` or ``AutoencoderTransformer`` (whose
-encoder layers are used), possibly wrapped in
+encoder layers are used), or a recurrent estimator (its recurrent layers:
+every weight and bias of a layer), possibly wrapped in
 :class:`sklearn.frozen.FrozenEstimator` so that it survives ``clone``.
 """
 
@@ -25,8 +26,9 @@ def _unwrap(source):
 
     if not isinstance(inner, BaseNetworkEstimator):
         raise TypeError(
-            "transfer_from must be a fitted sknet MLPClassifier, MLPRegressor or "
-            f"AutoencoderTransformer (or a FrozenEstimator of one); got {type(inner).__name__}."
+            "transfer_from must be a fitted sknet MLPClassifier, MLPRegressor, "
+            "AutoencoderTransformer, RecurrentClassifier or RecurrentRegressor (or a "
+            f"FrozenEstimator of one); got {type(inner).__name__}."
         )
     try:
         check_is_fitted(inner, "coefs_")
@@ -40,10 +42,9 @@ def _unwrap(source):
 
 
 def source_layers(source):
-    """The (weights, bias) pairs of the source's transferable layers."""
+    """The arrays of each of the source's transferable layers (weights, bias, ...)."""
     inner = _unwrap(source)
-    n = inner._n_transferable_layers()
-    return [(inner.coefs_[i], inner.intercepts_[i]) for i in range(n)]
+    return [inner._transferable_layer(i) for i in range(inner._n_transferable_layers())]
 
 
 def n_layers_to_copy(source, n_transfer_layers, n_target_hidden):
@@ -65,16 +66,18 @@ def n_layers_to_copy(source, n_transfer_layers, n_target_hidden):
 
 def apply_transfer(network, source, n):
     """Copy the source's first ``n`` layers into ``network`` (shapes checked)."""
-    for i, (W, b) in enumerate(source_layers(source)[:n]):
-        target = network.coefs[i].shape
-        if W.shape != target:
+    for i, arrays in enumerate(source_layers(source)[:n]):
+        targets = network.layer_arrays(i)
+        shapes = [np.shape(a) for a in arrays]
+        if shapes != [t.shape for t in targets]:
             raise ValueError(
-                f"Cannot copy layer {i} of the source, of shape {W.shape}, into layer "
-                f"{i} of this network, of shape {target}: set hidden_layer_sizes so "
-                "that the copied layers have the source's sizes."
+                f"Cannot copy layer {i} of the source, of shapes {shapes}, into layer "
+                f"{i} of this network, of shapes {[t.shape for t in targets]}: set "
+                "hidden_layer_sizes (and for recurrent networks cell and "
+                "bidirectional) so that the copied layers have the source's sizes."
             )
-        network.coefs[i][...] = W
-        network.intercepts[i][...] = b
+        for target, array in zip(targets, arrays):
+            target[...] = array
 
 
 def transfer_lr_scale(network, n, factor):

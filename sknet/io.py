@@ -11,7 +11,8 @@ without listing any type. Anything else in the file (a class of yours, a
 function such as an augment function or a callback) is refused with its
 name, and loads only once you pass that name in ``trusted``.
 
-skops is an optional dependency: ``pip install sknet[skops]``.
+skops is an optional dependency: ``pip install skops`` (or, from a clone of
+sknet, ``pip install -e ".[skops]"``).
 """
 
 import os
@@ -20,6 +21,7 @@ import zipfile
 from ._autoencoder import AutoencoderTransformer
 from ._mlp import MLPClassifier, MLPRegressor
 from ._perceptron import PerceptronClassifier
+from ._recurrent import RecurrentClassifier, RecurrentRegressor
 from .augment import BrightnessContrast, Compose, GaussianNoise, RandomAffine
 
 __all__ = ["trusted_types", "dump", "load"]
@@ -31,6 +33,8 @@ TRUSTED_CLASSES = (
     MLPRegressor,
     AutoencoderTransformer,
     PerceptronClassifier,
+    RecurrentClassifier,
+    RecurrentRegressor,
     GaussianNoise,
     RandomAffine,
     BrightnessContrast,
@@ -39,7 +43,7 @@ TRUSTED_CLASSES = (
 
 _INSTALL_HINT = (
     "sknet.io needs the optional dependency skops; install it with "
-    "`pip install sknet[skops]`."
+    "`pip install skops` (or, from a clone of sknet, `pip install -e \".[skops]\"`)."
 )
 
 

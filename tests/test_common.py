@@ -14,18 +14,25 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import estimator_checks as ec
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sknet import MLPClassifier, MLPRegressor
+from sknet import MLPClassifier, MLPRegressor, RecurrentClassifier, RecurrentRegressor
 
 # scikit-learn's own test suite runs its MLPs with max_iter=100.
 ESTIMATORS = [
     MLPClassifier(max_iter=100, random_state=0),
     MLPRegressor(max_iter=100, random_state=0),
+    # 2-D input is read as univariate sequences: one time step per column
+    RecurrentClassifier(hidden_layer_sizes=(16,), cell="gru", max_iter=100,
+                        learning_rate_init=0.01, random_state=0),
+    RecurrentRegressor(hidden_layer_sizes=(16,), max_iter=100, learning_rate_init=0.01,
+                       random_state=0),
 ]
 
 # {class name: {check name: reason}}
 EXPECTED_FAILED_CHECKS = {
     "MLPClassifier": {},
     "MLPRegressor": {},
+    "RecurrentClassifier": {},
+    "RecurrentRegressor": {},
 }
 
 

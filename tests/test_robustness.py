@@ -40,6 +40,7 @@ from sklearn.utils import get_tags
 from sknet import MLPClassifier, MLPRegressor
 from sknet._autoencoder import AutoencoderTransformer
 from sknet._perceptron import PerceptronClassifier
+from sknet._recurrent import RecurrentClassifier, RecurrentRegressor
 
 # --------------------------------------------------------------------------- #
 # the estimators, with parameters that make a fit take milliseconds            #
@@ -50,6 +51,9 @@ ESTIMATORS = [
     AutoencoderTransformer(n_components=2, hidden_layer_sizes=(4,), max_iter=3,
                            random_state=0),
     PerceptronClassifier(max_iter=5, random_state=0),
+    # a 2-D X is read as univariate sequences, one time step per column
+    RecurrentClassifier(hidden_layer_sizes=(4,), cell="gru", max_iter=3, random_state=0),
+    RecurrentRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0),
 ]
 
 READ_ONLY_METHODS = ("predict", "predict_proba", "predict_log_proba",
@@ -114,6 +118,7 @@ HARD = {
     "sw_negative": r"[Nn]egative",
     "sw_zero": r"zero",
     "sw_nan": r"NaN",
+    "sparse_input": r"[Ss]parse",  # estimators whose tags refuse sparse input
 }
 SOFT = {
     "single_class": r"class",
@@ -453,6 +458,8 @@ def cases(draw, est, scales):
         defects -= {"mixed_names", "names_mismatch"}
         if sp.issparse(X):
             defects.add("sparse_codes")
+    elif sp.issparse(X) and not get_tags(est).input_tags.sparse:
+        defects.add("sparse_input")
     case = Case(method, fitted_on, X, defects=defects)
     if method in ("fit", "partial_fit", "score"):
         case.y, y_defects, case.classes = draw(targets(est, method, fitted_on, _n_rows(X)))

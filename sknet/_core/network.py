@@ -125,6 +125,10 @@ class Network:
         """The slice of ``params`` that holds layer ``i`` (weights and bias)."""
         return slice(self._offsets[i], self._offsets[i + 1])
 
+    def layer_arrays(self, i):
+        """Layer ``i``'s parameter arrays (views into ``params``): weights, bias."""
+        return self.coefs[i], self.intercepts[i]
+
     def views(self, flat):
         """Split a flat vector laid out like ``params`` into per-layer views."""
         pairs = [layer.views(flat[self.layer_slice(i)]) for i, layer in enumerate(self.layers)]

@@ -1,0 +1,346 @@
+"""RecurrentClassifier and RecurrentRegressor: sequences in the scikit-learn API.
+
+The cells' arithmetic is checked in tests/core/test_recurrent_core.py (finite
+differences, PyTorch); here: the input forms, the errors, the MLP features
+the estimators share, and what they learn.
+"""
+
+import pickle
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+import sknet.io
+from sknet import RecurrentClassifier, RecurrentRegressor, as_sequences
+from sknet._recurrent import estimate_recurrent_fit_bytes
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _digits(n=600):
+    X, y = load_digits(return_X_y=True)
+    return X[:n].reshape(-1, 8, 8) / 16, y[:n]
+
+
+def _ragged(n=60, seed=0):
+    """Sequences of 3 to 12 steps of 2 features; the label: is the sum of the first feature > 0."""
+    rng = np.random.default_rng(seed)
+    seqs = [rng.normal(size=(int(rng.integers(3, 13)), 2)) for _ in range(n)]
+    y = np.array([int(s[:, 0].sum() > 0) for s in seqs])
+    return seqs, y
+
+
+def _padded(seqs, n_steps):
+    out = np.full((len(seqs), n_steps, seqs[0].shape[1]), np.nan)
+    for i, s in enumerate(seqs):
+        out[i, :len(s)] = s
+    return out
+
+
+def _small(cls=RecurrentClassifier, **params):
+    defaults = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    return cls(**{**defaults, **params})
+
+
+# --------------------------------------------------------------------------- #
+# input forms                                                                  #
+# --------------------------------------------------------------------------- #
+def test_a_list_of_sequences_and_its_nan_padded_array_are_the_same_data():
+    seqs, y = _ragged()
+    from_list = _small(cell="lstm").fit(seqs, y)
+    from_array = _small(cell="lstm").fit(_padded(seqs, 40), y)
+    for a, b in zip(from_list.coefs_ + from_list.intercepts_,
+                    from_array.coefs_ + from_array.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    for padding in (12, 40, 100):
+        np.testing.assert_allclose(from_list.predict_proba(_padded(seqs, padding)),
+                                   from_list.predict_proba(seqs), rtol=1e-12)
+
+
+def test_a_sequence_alone_is_predicted_as_in_a_padded_batch():
+    seqs, y = _ragged()
+    clf = _small(cell="gru", bidirectional=True).fit(seqs, y)
+    batch = clf.predict_proba(seqs)
+    for i in (0, 7, 31):
+        np.testing.assert_allclose(clf.predict_proba([seqs[i]]), batch[i:i + 1], rtol=1e-12)
+
+
+def test_a_2d_array_is_read_as_univariate_sequences():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 6))
+    y = (X.sum(axis=1) > 0).astype(int)
+    clf = _small().fit(X, y)
+    assert clf.n_features_in_ == 6 and clf.n_step_features_ == 1
+    np.testing.assert_array_equal(clf.predict_proba(X), clf.predict_proba(X[:, :, None]))
+    np.testing.assert_array_equal(clf.predict_proba(X),
+                                  clf.predict_proba([row[:, None] for row in X]))
+    with pytest.raises(ValueError, match="5 features"):  # a table keeps its columns
+        clf.predict(X[:, :5])
+
+
+def test_3d_input_accepts_any_length_at_predict_time():
+    X, y = _digits(200)
+    clf = _small().fit(X, y)
+    assert clf.n_features_in_ == 8 and clf.n_step_features_ == 8
+    assert clf.predict(X[:, :5]).shape == (200,)
+    with pytest.raises(ValueError, match="7 features per time step"):
+        clf.predict(X[:, :, :7])
+
+
+def test_as_sequences_pads_a_ragged_list_with_nan():
+    X = as_sequences([np.arange(2.0), np.arange(3.0)])
+    np.testing.assert_array_equal(X[:, :, 0], [[0, 1, np.nan], [0, 1, 2]])
+    assert as_sequences(np.ones((2, 3, 4), dtype=np.float32)).dtype == np.float32
+    # steps that every sequence pads are dropped
+    assert as_sequences(_padded([np.ones((2, 1)), np.ones((3, 1))], 50)).shape == (2, 3, 1)
+
+
+@pytest.mark.parametrize("X, message", [
+    (np.array([[[1.0], [np.nan], [2.0]]]), "NaN before a real time step"),
+    (np.array([[[np.nan], [1.0]]]), "NaN before a real time step"),
+    (np.array([[[1.0, np.nan], [np.nan, np.nan]]]), "some features of a time step"),
+    (np.array([[[np.nan], [np.nan]], [[1.0], [2.0]]]), "Sequence 0 is empty"),
+    ([np.ones((2, 1)), np.ones((0, 1))], "Sequence 1 is empty"),
+    ([np.ones((2, 1)), np.ones((3, 2))], "same number of features"),
+    (np.array([[[1.0], [np.inf]]]), "infinity"),
+    (np.array([[1.0, np.nan]]), "NaN"),  # in a 2-D table NaN is a missing value
+    (np.ones((2, 2, 2, 2)), "2-D or 3-D"),
+])
+def test_malformed_sequences_are_refused_clearly(X, message):
+    with pytest.raises(ValueError, match=message):
+        as_sequences(X)
+    y = np.arange(len(X)) % 2
+    model = _small()
+    with pytest.raises(ValueError, match=message):
+        model.fit(X, y)
+    assert not hasattr(model, "coefs_")
+
+
+def test_sparse_input_is_refused():
+    import scipy.sparse as sp
+
+    with pytest.raises(TypeError, match="sparse"):
+        _small().fit(sp.csr_matrix(np.ones((4, 3))), [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(cell="cnn"), "cell"),
+    (dict(cell="lstm", activation="relu"), "takes only activation='tanh'"),
+    (dict(cell="rnn", activation="softmax"), "not elementwise"),
+    (dict(cell="rnn", activation="swish_unknown"), "activation"),
+    (dict(bidirectional="yes"), "bidirectional"),
+    (dict(forget_bias="one"), "forget_bias"),
+])
+def test_bad_parameters_are_named(params, message):
+    X, y = _digits(50)
+    with pytest.raises((ValueError, TypeError), match=message):
+        _small(**params).fit(X, y)
+
+
+# --------------------------------------------------------------------------- #
+# what the MLPs promise                                                        #
+# --------------------------------------------------------------------------- #
+def test_pipeline_and_grid_search_over_cells():
+    X, y = _digits(300)
+    flatten = FunctionTransformer(lambda X: X.reshape(len(X), -1))  # a table of 64 steps
+    pipe = make_pipeline(flatten, _small(max_iter=3))
+    search = GridSearchCV(pipe, {"recurrentclassifier__cell": ["rnn", "gru"]}, cv=2)
+    search.fit(X, y)
+    assert search.best_params_["recurrentclassifier__cell"] in ("rnn", "gru")
+    direct = GridSearchCV(_small(max_iter=3), {"bidirectional": [False, True]}, cv=2).fit(X, y)
+    assert direct.predict(X).shape == (300,)
+
+
+def test_clone_pickle_and_sknet_io_keep_the_model(tmp_path):
+    pytest.importorskip("skops")
+    seqs, y = _ragged()
+    clf = _small(cell="lstm", hidden_layer_sizes=(4, 3), bidirectional=True).fit(seqs, y)
+    expected = clf.predict_proba(seqs)
+    assert clone(clf).get_params() == clf.get_params()
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(seqs), expected)
+    sknet.io.dump(clf, tmp_path / "model.skops")
+    loaded = sknet.io.load(tmp_path / "model.skops")
+    np.testing.assert_array_equal(loaded.predict_proba(seqs), expected)
+
+
+def test_recurrent_weights_are_the_model():
+    X, y = _digits(100)
+    clf = _small().fit(X, y)
+    before = clf.predict_proba(X)
+    clf.recurrent_weights_[0]["weight_hh"][...] = 0
+    assert not np.allclose(clf.predict_proba(X), before)
+
+
+def test_threads_predicting_on_one_model_get_the_sequential_answers():
+    seqs, y = _ragged(80)
+    clf = _small(cell="gru").fit(seqs, y)
+    expected = clf.predict_proba(seqs)
+    results, start = [None] * 6, threading.Barrier(6)
+
+    def work(i):
+        start.wait()
+        results[i] = [clf.predict_proba(seqs) for _ in range(5)]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for rounds in results:
+        for got in rounds:
+            np.testing.assert_array_equal(got, expected)
+
+
+def test_float32_trains_and_predicts_in_float32():
+    X, y = _digits(100)
+    clf = _small().fit(X.astype(np.float32), y)
+    assert all(W.dtype == np.float32 for d in clf.recurrent_weights_ for W in d.values())
+    assert clf.predict_proba(X.astype(np.float32)).dtype == np.float32
+
+
+def test_warm_start_and_partial_fit_continue_the_fitted_network():
+    X, y = _digits(200)
+    warm = _small(max_iter=2, warm_start=True, learning_rate_init=0.01).fit(X, y)
+    first = list(warm.loss_curve_)
+    warm.fit(X, y)
+    cold = _small(max_iter=2, learning_rate_init=0.01).fit(X, y)
+    assert cold.loss_curve_ == first  # a fresh fit starts over
+    assert warm.loss_curve_[:2] == first and len(warm.loss_curve_) == 4
+    assert warm.loss_curve_[2] < first[1]  # the second fit starts where the first ended
+    inc = _small(max_iter=4)
+    for _ in range(3):
+        inc.partial_fit(X, y, classes=np.arange(10))
+    assert inc.n_iter_ == 1 and inc.t_ == 3 * len(X)
+
+
+def test_early_stopping_on_a_validation_set_of_ones_own_restores_the_best_epoch():
+    X, y = _digits(400)
+    clf = _small(max_iter=30, early_stopping=True, n_iter_no_change=3,
+                 learning_rate_init=0.05)
+    clf.fit(X[:300], y[:300], X_val=X[300:], y_val=y[300:])
+    best = int(np.argmax(clf.validation_scores_))
+    assert clf.best_validation_score_ == clf.validation_scores_[best]
+    assert clf.score(X[300:], y[300:]) == pytest.approx(clf.best_validation_score_)
+
+
+def test_transfer_copies_recurrent_layers_and_freezing_keeps_them():
+    X, y = _digits(200)
+    source = _small(hidden_layer_sizes=(8, 6), max_iter=3).fit(X, y)
+    target = _small(hidden_layer_sizes=(8, 5), transfer_from=FrozenEstimator(source),
+                    n_transfer_layers=1, freeze_transferred=True, max_iter=3)
+    target.fit(X, y % 2)
+    for name, W in source.recurrent_weights_[0].items():
+        np.testing.assert_array_equal(target.recurrent_weights_[0][name], W)
+    with pytest.raises(ValueError, match="Cannot copy layer 0"):
+        _small(cell="gru", hidden_layer_sizes=(8, 6),
+               transfer_from=FrozenEstimator(source)).fit(X, y)
+
+
+def test_dropout_between_layers_changes_training_not_prediction():
+    X, y = _digits(200)
+    plain = _small(hidden_layer_sizes=(8, 8)).fit(X, y)
+    dropped = _small(hidden_layer_sizes=(8, 8), dropout=[0.3, 0.2]).fit(X, y)
+    assert not np.allclose(plain.coefs_[0], dropped.coefs_[0])
+    np.testing.assert_array_equal(dropped.predict_proba(X), dropped.predict_proba(X))
+
+
+def test_lbfgs_trains_a_recurrent_network():
+    X, y = _digits(150)
+    clf = _small(solver="lbfgs", max_iter=30).fit(X, y)
+    assert clf.n_iter_ >= 1 and clf.score(X, y) > 0.5
+
+
+def test_memory_guard_counts_time_steps(monkeypatch):
+    short = estimate_recurrent_fit_bytes(8, [64], 10, "lstm", False, 10, 200, np.float64, "adam")
+    long = estimate_recurrent_fit_bytes(8, [64], 10, "lstm", False, 1000, 200, np.float64, "adam")
+    # the per-step buffers of a batch grow with the steps: over 1 MB per 10 steps here
+    assert long - short > 99 * 200 * 4 * 64 * 8
+    import sknet._base
+
+    monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda: short * 2)
+    X = np.zeros((300, 1000, 8))
+    with pytest.raises(MemoryError, match="hidden_layer_sizes"):
+        RecurrentClassifier(hidden_layer_sizes=(64,)).fit(X, np.arange(300) % 10)
+
+
+# --------------------------------------------------------------------------- #
+# what they learn                                                              #
+# --------------------------------------------------------------------------- #
+def test_classifies_sequences_of_unequal_length():
+    seqs, y = _ragged(400)
+    tr, te = slice(0, 300), slice(300, 400)
+    clf = RecurrentClassifier(hidden_layer_sizes=(16,), cell="gru", max_iter=60,
+                              learning_rate_init=0.01, random_state=0)
+    clf.fit(seqs[tr], y[tr])
+    assert clf.score(seqs[te], y[te]) > 0.9
+
+
+def test_forecasts_a_sine_wave():
+    t = np.linspace(0, 60, 3000)
+    windows = np.lib.stride_tricks.sliding_window_view(np.sin(t) + 0.5 * np.sin(0.3 * t), 21)
+    X, y = windows[:, :-1], windows[:, -1]
+    reg = RecurrentRegressor(hidden_layer_sizes=(16,), cell="lstm", max_iter=40,
+                             learning_rate_init=0.01, random_state=0)
+    reg.fit(X[:2000], y[:2000])
+    assert reg.score(X[2000:], y[2000:]) > 0.98
+
+
+def _adding_problem(n, T, rng):
+    """Two marked numbers among ``T`` uniform ones; the target is their sum."""
+    values = rng.uniform(size=(n, T))
+    marks = np.zeros((n, T))
+    first = rng.integers(0, T // 2, n)
+    second = rng.integers(T // 2, T, n)
+    marks[np.arange(n), first] = marks[np.arange(n), second] = 1
+    return np.stack([values, marks], axis=2), values[np.arange(n), first] + values[
+        np.arange(n), second]
+
+
+@pytest.mark.slow
+def test_lstm_and_gru_solve_the_adding_problem_at_50_steps():
+    results = {}
+    for cell in ("lstm", "gru", "rnn"):
+        mses = []
+        for seed in range(3):
+            rng = np.random.default_rng(seed)
+            X, y = _adding_problem(6000, 50, rng)
+            reg = RecurrentRegressor(hidden_layer_sizes=(32,), cell=cell, max_iter=60,
+                                     learning_rate_init=0.01, batch_size=64,
+                                     random_state=seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                reg.fit(X[:5000], y[:5000])
+            mses.append(float(np.mean((reg.predict(X[5000:]) - y[5000:]) ** 2)))
+        results[cell] = np.mean(mses)
+    print("adding problem, T=50, test MSE (predicting 1 gives 0.167):", results)
+    assert results["lstm"] < 0.05 and results["gru"] < 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_defaults_on_digits_read_as_eight_steps_of_eight_pixels(cell):
+    import time
+
+    X, y = load_digits(return_X_y=True)
+    X = X.reshape(-1, 8, 8) / 16
+    scores, seconds = [], []
+    for seed in range(5):
+        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=seed)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = RecurrentClassifier(cell=cell, random_state=seed).fit(X_tr, y_tr)
+        seconds.append(time.perf_counter() - start)
+        scores.append(clf.score(X_te, y_te))
+    print(f"{cell}: accuracy {np.mean(scores):.4f} {np.round(scores, 4)}, "
+          f"fit seconds {np.round(seconds, 1)}")
+    assert np.mean(scores) >= 0.95
