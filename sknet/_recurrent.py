@@ -177,6 +177,12 @@ _OWN_PARAMETERS = """\
 """
 
 _CHANGED_PARAMETERS = """\
+    learning_rate_init : float, default=0.01
+        The initial learning rate ('sgd' and 'adam'). Ten times the MLPs':
+        a recurrent network shares its weights across time steps, and with
+        Adam it trains in a fraction of the epochs at this rate (on the
+        digits read as 8 steps, about 55 epochs against 200).
+
     dropout : float or list of float, default=0.0
         Dropout rate after each recurrent layer, one for all or one per
         layer: on the whole output sequence between layers, on the sequence's
@@ -475,7 +481,7 @@ class RecurrentClassifier(ClassifierHead, ClassifierMixin, _RecurrentBase):
         alpha=0.0001,
         batch_size="auto",
         learning_rate="constant",
-        learning_rate_init=0.001,
+        learning_rate_init=0.01,
         power_t=0.5,
         max_iter=200,
         shuffle=True,
@@ -648,7 +654,7 @@ class RecurrentRegressor(RegressorHead, RegressorMixin, _RecurrentBase):
         alpha=0.0001,
         batch_size="auto",
         learning_rate="constant",
-        learning_rate_init=0.001,
+        learning_rate_init=0.01,
         power_t=0.5,
         max_iter=200,
         shuffle=True,
