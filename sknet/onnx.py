@@ -25,6 +25,15 @@ What each estimator exports:
   ``options={AutoencoderTransformer: {"inverse_transform": True}}`` (or the
   model's ``id`` as key) the graph is ``inverse_transform`` instead: its
   input is a code, its output the reconstruction.
+* :class:`~sknet.RecurrentClassifier` and :class:`~sknet.RecurrentRegressor`:
+  as the MLP classifier and regressor, from sequences ``(n_samples, n_steps,
+  n_features)`` (``(n_samples, n_steps)`` for a model fitted on univariate
+  sequences), of any length, NaN-padded at the end where shorter, as sknet
+  takes them. Each recurrent layer is one ONNX ``RNN``, ``LSTM`` or ``GRU``
+  operator, told each sequence's length (``sequence_lens``, counted from
+  the NaN of the first feature) so that padding changes no state. The
+  simple RNN's activation must be one ONNX's ``RNN`` operator has:
+  ``tanh``, ``relu``, ``logistic``, ``identity``, ``leaky_relu`` or ``elu``.
 
 Every built-in activation maps to ONNX operators (``relu``, ``leaky_relu``
 with ``leaky_relu_slope``, ``elu`` with ``elu_alpha``, ``selu``, ``tanh``,
@@ -37,7 +46,10 @@ The graph computes in the type of its input: ``X`` of float32 gives a float
 graph, float64 a double graph (the weights are cast to that type). A float64
 model exported as float agrees with sknet to about 1e-6; export it with
 float64 data to agree to rounding. ONNX's ZipMap holds float only: a double
-classifier graph needs ``options={"zipmap": False}``.
+classifier graph needs ``options={"zipmap": False}``. onnxruntime runs its
+``RNN``, ``LSTM`` and ``GRU`` operators in float only, so a double graph of
+a recurrent model runs its recurrent layers in float (its output layer in
+double) and agrees with sknet to about 1e-6.
 
 skl2onnx and onnx are optional dependencies (and onnxruntime to run the
 result): ``pip install skl2onnx onnx onnxruntime``, or from a clone of sknet
@@ -52,6 +64,7 @@ from ._autoencoder import AutoencoderTransformer
 from ._core import get_activation
 from ._mlp import MLPClassifier, MLPRegressor
 from ._perceptron import PerceptronClassifier
+from ._recurrent import RecurrentClassifier, RecurrentRegressor, as_sequences
 
 _INSTALL_HINT = (
     "sknet.onnx needs skl2onnx and onnx (and onnxruntime to run the exported "
@@ -120,12 +133,22 @@ class OnnxGraph:
         -------
         name : str
         """
+        return self._node(op_type, inputs, 1, attributes)[0]
+
+    def _node(self, op_type, inputs, n_outputs, attributes):
+        """Add an operator with ``n_outputs`` outputs; return their names."""
         names = [x if isinstance(x, str) else self.constant(x) for x in inputs]
-        output = self._scope.get_unique_variable_name(op_type.lower())
-        self._container.add_node(op_type, names, [output],
+        outputs = [self._scope.get_unique_variable_name(op_type.lower())
+                   for _ in range(n_outputs)]
+        self._container.add_node(op_type, names, outputs,
                                  name=self._scope.get_unique_operator_name(op_type),
                                  **attributes)
-        return output
+        return outputs
+
+    @property
+    def _opset(self):
+        """The opset of the default domain the graph is written for."""
+        return self._container.target_opset
 
     def constant(self, value, dtype=None):
         """Add a constant tensor; return its name.
@@ -351,6 +374,157 @@ def _dense(g, x, layers, model):
 
 
 # --------------------------------------------------------------------------- #
+# recurrent layers: ONNX's own RNN, LSTM and GRU operators                     #
+# --------------------------------------------------------------------------- #
+# sknet stacks the gates in PyTorch's order (LSTM i, f, g, o; GRU r, z, n),
+# ONNX in its own (LSTM i, o, f, c; GRU z, r, h): the blocks of PyTorch's
+# order that make ONNX's, in ONNX's order.
+_ONNX_GATES = {"rnn": (0,), "lstm": (0, 3, 1, 2), "gru": (1, 0, 2)}
+_ONNX_CELLS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def _rnn_activations(model):
+    """sknet's activation -> ``(ONNX RNN activation, alpha, beta)``.
+
+    The activations ONNX's RNN operator offers (and onnxruntime runs), with
+    the model's parameters; None where no parameter is taken.
+    """
+    return {
+        "tanh": ("Tanh", None, None),
+        "relu": ("Relu", None, None),
+        "logistic": ("Sigmoid", None, None),
+        "identity": ("Affine", 1.0, 0.0),
+        "leaky_relu": ("LeakyRelu", float(model.leaky_relu_slope), None),
+        "elu": ("Elu", float(model.elu_alpha), None),
+    }
+
+
+def _rnn_activation_attributes(model, name, n_directions):
+    """The RNN operator's ``activations`` (and alpha, beta) for activation ``name``."""
+    mapped = _rnn_activations(model)
+    if name not in mapped or _registered_by_user(name):
+        raise ValueError(
+            f"The simple RNN's activation {name!r} of this {type(model).__name__} has "
+            "no ONNX form: ONNX's RNN operator applies one of its own activations, "
+            f"and sknet's {sorted(mapped)} are those that export (a custom "
+            "activation's register_onnx_activation form cannot go inside the "
+            "operator). Fit the model with one of them, or use cell='gru' or 'lstm'.")
+    op, alpha, beta = mapped[name]
+    attributes = {"activations": [op] * n_directions}
+    if alpha is not None:
+        attributes["activation_alpha"] = [alpha] * n_directions
+    if beta is not None:
+        attributes["activation_beta"] = [beta] * n_directions
+    return attributes
+
+
+def _onnx_gate_order(a, cell):
+    """The gate blocks (rows) of ``a`` from PyTorch's order to ONNX's."""
+    blocks = np.split(np.asarray(a), len(_ONNX_GATES[cell]), axis=0)
+    return np.concatenate([blocks[i] for i in _ONNX_GATES[cell]], axis=0)
+
+
+def _onnx_recurrent_weights(weights, cell, n_directions):
+    """ONNX's ``W``, ``R`` and ``B`` of one layer, from its ``recurrent_weights_`` dict.
+
+    ``W`` is ``(n_directions, G * H, n_in)``, ``R`` is ``(n_directions,
+    G * H, H)`` and ``B`` is ``(n_directions, 2 * G * H)``, ``[b_ih, b_hh]``;
+    the forward direction first, each in ONNX's gate order.
+    """
+    suffixes = ("", "_reverse")[:n_directions]
+
+    def stack(*names):
+        return np.stack([np.concatenate([_onnx_gate_order(weights[n + s], cell)
+                                         for n in names]) for s in suffixes])
+
+    return stack("weight_ih"), stack("weight_hh"), stack("bias_ih", "bias_hh")
+
+
+def _recurrent_layers(model):
+    """``[(W, R, B, attributes)]`` per recurrent layer, for ONNX's operators."""
+    cell = model.cell
+    n_directions = 2 if model.bidirectional else 1
+    names = _per_layer(model.activation, len(model.recurrent_weights_))
+    layers = []
+    for weights, name in zip(model.recurrent_weights_, names):
+        hidden = weights["weight_hh"].shape[1]
+        attributes = {"hidden_size": hidden,
+                      "direction": "bidirectional" if n_directions == 2 else "forward"}
+        if cell == "rnn":
+            attributes.update(_rnn_activation_attributes(model, name, n_directions))
+        elif cell == "gru":
+            attributes["linear_before_reset"] = 1  # r * (W_hn h + b_hn), PyTorch's
+        layers.append((*_onnx_recurrent_weights(weights, cell, n_directions),
+                       attributes))
+    return layers
+
+
+def _reduce_sum(g, x, axes):
+    """``x.sum(axis=axes)``, written for the graph's opset."""
+    if g._opset >= 13:  # the axes became an input in opset 13
+        return g.node("ReduceSum", x, g.constant(axes, dtype=np.int64), keepdims=0)
+    return g.node("ReduceSum", x, axes=list(axes), keepdims=0)
+
+
+def _unpadded_sequences(g, x, rank):
+    """NaN-padded batch-major sequences -> time-major ones and their lengths.
+
+    Returns ``(x, lengths)``: ``x`` of shape ``(T, N, F)`` with the padding
+    set to 0, in float (onnxruntime runs the recurrent operators in float
+    only), and ``lengths`` (int32, ``(N,)``), each sequence's number of
+    steps whose first feature is not NaN. A 2-D input ``(N, T)`` holds
+    univariate sequences.
+    """
+    if rank == 2:
+        x = g.node("Reshape", x, g.constant([0, 0, 1], dtype=np.int64))
+    nan = g.node("IsNaN", x)
+    x = g.node("Where", nan, 0.0, x)
+    padding = g.node("Gather", nan, g.constant([0], dtype=np.int64), axis=2)  # (N, T, 1)
+    steps = g.node("Cast", g.node("Not", padding), to=TensorProto.INT32)
+    x = g.node("Transpose", x, perm=[1, 0, 2])
+    if g.dtype != np.float32:
+        x = g.node("Cast", x, to=TensorProto.FLOAT)
+    return x, _reduce_sum(g, steps, (1, 2))
+
+
+def _recurrent_features(g, x, rank, model):
+    """The sequence-level features sknet's output layer reads, ``(N, H * dirs)``.
+
+    Each layer is one ONNX RNN, LSTM or GRU operator over the whole batch,
+    told each sequence's length (``sequence_lens``): a padding step changes
+    no state, the forward direction's final state ``Y_h`` is the state at
+    the last real step, and the reverse direction starts there. A layer
+    reads the output sequence ``Y`` of the one below, ``(T, dirs, N, H)``
+    laid out as ``(T, N, dirs * H)``; the features are the last layer's
+    ``Y_h``, ``(dirs, N, H)``, laid out as ``(N, dirs * H)``: the forward
+    state, then the reverse one, as sknet's.
+    """
+    x, lengths = _unpadded_sequences(g, x, rank)
+    op_type = _ONNX_CELLS[model.cell]
+    layers = _recurrent_layers(model)
+    for k, (W, R, B, attributes) in enumerate(layers):
+        constants = [g.constant(a, dtype=np.float32) for a in (W, R, B)]
+        Y, Y_h = g._node(op_type, [x, *constants, lengths], 2, attributes)
+        if k < len(layers) - 1:  # the next layer reads Y as (T, N, dirs * H)
+            x = g.node("Reshape", g.node("Transpose", Y, perm=[0, 2, 1, 3]),
+                       g.constant([0, 0, -1], dtype=np.int64))
+    features = g.node("Reshape", g.node("Transpose", Y_h, perm=[1, 0, 2]),
+                      g.constant([0, -1], dtype=np.int64))
+    if g.dtype != np.float32:
+        features = g.node("Cast", features, to=TensorProto.DOUBLE)
+    return features
+
+
+def _recurrent_output(g, operator):
+    """The output layer's activations on the recurrent layers' features."""
+    model = operator.raw_operator
+    x = operator.inputs[0]
+    features = _recurrent_features(g, x.full_name, len(x.type.shape), model)
+    layer = (model.coefs_[0], model.intercepts_[0], model.out_activation_)
+    return _dense(g, features, [layer], model)
+
+
+# --------------------------------------------------------------------------- #
 # shape calculators                                                            #
 # --------------------------------------------------------------------------- #
 def _float_tensor_type(operator):
@@ -370,8 +544,8 @@ def _float_tensor_type(operator):
 
 
 def _is_multilabel(model):
-    return isinstance(model, MLPClassifier) and model.out_activation_ == "logistic" \
-        and model.n_outputs_ > 1
+    return isinstance(model, (MLPClassifier, RecurrentClassifier)) \
+        and model.out_activation_ == "logistic" and model.n_outputs_ > 1
 
 
 def _onnx_labels(model, nocl):
@@ -439,6 +613,37 @@ def _autoencoder_shapes(operator):
                                        width_out])
 
 
+def _check_sequence_input(operator):
+    """A recurrent model's input: ``(N, T, F)``, or ``(N, T)`` for ``F = 1``.
+
+    The number of steps is left free (the input's declared ``T`` becomes
+    None): an exported model takes sequences of any length, as sknet's.
+    """
+    model = operator.raw_operator
+    _float_tensor_type(operator)
+    shape = operator.inputs[0].type.shape
+    width = model.n_step_features_
+    if not (len(shape) == 3 and shape[2] in (None, width)
+            or len(shape) == 2 and width == 1):
+        raise ValueError(
+            f"This {type(model).__name__} reads sequences of {width} feature(s) per "
+            f"step: its exported input is (n_samples, n_steps, {width})"
+            + (" or (n_samples, n_steps)" if width == 1 else "")
+            + f"; got an input of shape {shape}. Convert with sequences of that form "
+            "(sknet.as_sequences reads the other forms sknet takes).")
+    operator.inputs[0].type.shape = [shape[0], None, *shape[2:]]
+
+
+def _recurrent_classifier_shapes(operator):
+    _check_sequence_input(operator)
+    _classifier_shapes(operator)
+
+
+def _recurrent_regressor_shapes(operator):
+    _check_sequence_input(operator)
+    _regressor_shapes(operator)
+
+
 # --------------------------------------------------------------------------- #
 # converters                                                                   #
 # --------------------------------------------------------------------------- #
@@ -448,10 +653,14 @@ def _labels_of_scores(g, scores, labels):
     return g.node("Gather", g.constant(labels, dtype=labels.dtype), index, axis=0)
 
 
-def _convert_mlp_classifier(scope, operator, container):
+def _classifier_outputs(g, scope, operator, P):
+    """Labels and probabilities from the output layer's activations ``P``.
+
+    ``P`` holds softmax probabilities, one logistic unit (binary) or one
+    logistic unit per label (multilabel); the two graph outputs get
+    ``predict`` and ``predict_proba``.
+    """
     model = operator.raw_operator
-    g = _graph(scope, operator, container)
-    P = _dense(g, operator.inputs[0].full_name, _mlp_layers(model), model)
     if _is_multilabel(model):
         proba = P
         labels = g.node("Cast", g.node("Greater", P, 0.5), to=TensorProto.INT64)
@@ -462,6 +671,13 @@ def _convert_mlp_classifier(scope, operator, container):
         labels = _labels_of_scores(g, proba, _onnx_labels(model, _nocl(scope, model)))
     g._copy(labels, operator.outputs[0].full_name)
     g._copy(proba, operator.outputs[1].full_name)
+
+
+def _convert_mlp_classifier(scope, operator, container):
+    model = operator.raw_operator
+    g = _graph(scope, operator, container)
+    P = _dense(g, operator.inputs[0].full_name, _mlp_layers(model), model)
+    _classifier_outputs(g, scope, operator, P)
 
 
 def _convert_perceptron(scope, operator, container):
@@ -495,6 +711,18 @@ def _convert_autoencoder(scope, operator, container):
             operator.outputs[0].full_name)
 
 
+def _convert_recurrent_classifier(scope, operator, container):
+    g = _graph(scope, operator, container)
+    _classifier_outputs(g, scope, operator, _recurrent_output(g, operator))
+
+
+def _convert_recurrent_regressor(scope, operator, container):
+    g = _graph(scope, operator, container)
+    g._copy(_recurrent_output(g, operator), operator.outputs[0].full_name)
+
+
+_RECURRENT = (RecurrentClassifier, RecurrentRegressor)
+
 _CLASSIFIER_OPTIONS = {
     "zipmap": [True, False, "columns"],
     "nocl": [False, True],
@@ -512,6 +740,11 @@ update_registered_converter(PerceptronClassifier, "SknetPerceptronClassifier",
 update_registered_converter(AutoencoderTransformer, "SknetAutoencoderTransformer",
                             _autoencoder_shapes, _convert_autoencoder,
                             options={"inverse_transform": [False, True]})
+update_registered_converter(RecurrentClassifier, "SknetRecurrentClassifier",
+                            _recurrent_classifier_shapes, _convert_recurrent_classifier,
+                            options=_CLASSIFIER_OPTIONS)
+update_registered_converter(RecurrentRegressor, "SknetRecurrentRegressor",
+                            _recurrent_regressor_shapes, _convert_recurrent_regressor)
 
 
 # --------------------------------------------------------------------------- #
@@ -534,6 +767,8 @@ def to_onnx(model, X, **kwargs):
         Data of the kind the model predicts on: float32 gives a float graph,
         float64 a double graph. A sparse matrix gives a dense input; a
         DataFrame is passed on (skl2onnx then makes one input per column).
+        For a recurrent model, sequences: a 3-D array, a 2-D array of
+        univariate sequences, or a list of sequences of unequal lengths.
     **kwargs
         Passed to :func:`skl2onnx.to_onnx`: ``options`` (for example
         ``{"zipmap": False}`` for a probability matrix instead of a list of
@@ -567,6 +802,8 @@ def to_onnx(model, X, **kwargs):
     check_is_fitted(model)
     if hasattr(X, "iloc"):
         X = X.iloc[:1]
+    elif isinstance(X, (list, tuple)) and isinstance(model, _RECURRENT):
+        X = as_sequences(X[:1])
     else:
         X = X[:1].toarray() if sp.issparse(X) else np.asarray(X)[:1]
         if X.dtype not in (np.float32, np.float64):

@@ -4,7 +4,8 @@ Every exported graph runs in onnxruntime on the digits and is compared with
 sknet's own ``predict_proba``, ``predict``, ``decision_function`` or
 ``transform``: to 1e-5 for float32 models in float graphs, to 1e-10 for
 float64 models in double graphs (the same sums in the same type; only the
-order of the additions differs).
+order of the additions differs). Recurrent models agree to 1e-5 in both:
+onnxruntime runs their recurrent layers in float.
 
 Needs the onnx extra (skl2onnx, onnx, onnxruntime): without it the module is
 skipped. Marked ``onnx``: ``python -m pytest -m onnx`` runs these alone.
@@ -24,6 +25,8 @@ from sknet import (
     MLPClassifier,
     MLPRegressor,
     PerceptronClassifier,
+    RecurrentClassifier,
+    RecurrentRegressor,
     register_activation,
 )
 
@@ -323,3 +326,171 @@ def test_register_onnx_activation_refuses_to_replace_without_overwrite(onnx_acti
                                                overwrite=True) is builder
     with pytest.raises(TypeError, match="callable"):
         sknet.onnx.register_onnx_activation("softsign_test", "Softsign", overwrite=True)
+
+
+# --------------------------------------------------------------------------- #
+# RecurrentClassifier and RecurrentRegressor                                   #
+# --------------------------------------------------------------------------- #
+# onnxruntime runs its RNN, LSTM and GRU operators in float only, so a double
+# graph computes its recurrent layers in float: float64 models agree to 1e-5 too.
+RECURRENT_TOL = 1e-5
+CELLS = ["rnn", "lstm", "gru"]
+STACKS = [(6,), (6, 4)]
+TINY = dict(max_iter=3, random_state=0)
+
+
+def _sequences(dtype, n=40, n_steps=6, n_features=3, seed=0):
+    """Equal-length sequences, the same NaN-padded to unequal lengths, targets."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_steps, n_features))
+    padded = X.copy()
+    lengths = rng.integers(1, n_steps + 1, size=n)
+    for i, length in enumerate(lengths):
+        padded[i, length:] = np.nan
+    y = np.digitize(X[:, :, 0].sum(axis=1), [-1.0, 1.0])  # three classes
+    return X.astype(dtype), padded.astype(dtype), y
+
+
+def _recurrent_close(actual, expected, dtype):
+    assert actual.dtype == dtype
+    assert_allclose(actual, expected, rtol=RECURRENT_TOL, atol=RECURRENT_TOL)
+
+
+def _check_classifier(clf, onx, *datasets):
+    dtype = datasets[0].dtype
+    for X in datasets:
+        labels, proba = _run(onx, X)
+        _recurrent_close(proba, clf.predict_proba(X), dtype)
+        assert_array_equal(labels, clf.predict(X))
+
+
+def _check_regressor(reg, onx, *datasets):
+    for X in datasets:
+        (pred,) = _run(onx, X)
+        assert pred.shape == (X.shape[0], reg.n_outputs_)
+        _recurrent_close(pred, reg.predict(X).reshape(pred.shape), X.dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["forward", "bidirectional"])
+@pytest.mark.parametrize("hidden", STACKS, ids=["1-layer", "2-layers"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_recurrent_classifier_exports_every_cell(cell, hidden, bidirectional, dtype):
+    X, padded, y = _sequences(dtype)
+    clf = RecurrentClassifier(hidden, cell=cell, bidirectional=bidirectional,
+                              **TINY).fit(padded, y)
+    _check_classifier(clf, _export(clf, X), X, padded)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["forward", "bidirectional"])
+@pytest.mark.parametrize("hidden", STACKS, ids=["1-layer", "2-layers"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_recurrent_regressor_exports_every_cell(cell, hidden, bidirectional, dtype):
+    X, padded, y = _sequences(dtype)
+    Y = np.stack([y / 2.0, X[:, -1, 1]], axis=1)
+    reg = RecurrentRegressor(hidden, cell=cell, bidirectional=bidirectional,
+                             **TINY).fit(padded, Y)
+    _check_regressor(reg, skl2onnx.to_onnx(reg, X[:1]), X, padded)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_recurrent_binary_classifier_exports_one_logistic_unit(cell, dtype):
+    X, padded, y = _sequences(dtype)
+    clf = RecurrentClassifier((6, 4), cell=cell, bidirectional=True,
+                              **TINY).fit(X, y == 1)
+    assert clf.coefs_[0].shape[1] == 1
+    _check_classifier(clf, _export(clf, X), X, padded)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_recurrent_model_fitted_on_univariate_2d_input(cell, dtype):
+    X, padded, y = _sequences(dtype, n_features=1)
+    X2, padded2 = X[:, :, 0], padded[:, :, 0]
+    reg = RecurrentRegressor((6,), cell=cell, bidirectional=True, **TINY).fit(X2, y / 2.0)
+    assert reg.n_features_in_ == X2.shape[1]
+    onx = skl2onnx.to_onnx(reg, X2[:1])
+    assert len(onx.graph.input[0].type.tensor_type.shape.dim) == 2
+    (pred,) = _run(onx, X2)
+    _recurrent_close(pred[:, 0], reg.predict(X2), dtype)
+    # NaN-padded rows run in the graph as the same sequences do in sknet
+    (pred,) = _run(onx, padded2)
+    _recurrent_close(pred[:, 0], reg.predict(padded), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("activation", [["relu", "leaky_relu"], ["logistic", "identity"],
+                                        ["elu", "tanh"]], ids="-".join)
+def test_simple_rnn_activations_export(activation, dtype):
+    X, padded, y = _sequences(dtype)
+    clf = RecurrentClassifier((6, 4), cell="rnn", activation=activation, bidirectional=True,
+                              **PARAMS, **TINY).fit(padded, y)
+    _check_classifier(clf, _export(clf, X), X, padded)
+
+
+@pytest.mark.parametrize("activation", ["selu", "exp"])
+def test_simple_rnn_activation_without_onnx_counterpart_is_refused(activation):
+    X, _, y = _sequences(np.float32)
+    clf = RecurrentClassifier((4, 4), cell="rnn", activation=["tanh", activation],
+                              learning_rate_init=1e-4, **TINY).fit(X * 0.1, y)
+    with pytest.raises(ValueError, match=rf"activation '{activation}'.*RNN operator"):
+        _export(clf, X)
+
+
+def test_simple_rnn_custom_activation_is_refused_even_with_an_onnx_form(onnx_activations):
+    _register_softsign(onnx_activations, "softsign_test")
+    sknet.onnx.register_onnx_activation(
+        "softsign_test", lambda graph, x: graph.node("Softsign", x))
+    X, _, y = _sequences(np.float32)
+    clf = RecurrentClassifier((4,), cell="rnn", activation="softsign_test", **TINY).fit(X, y)
+    with pytest.raises(ValueError, match="'softsign_test'.*cannot go inside"):
+        _export(clf, X)
+
+
+def test_recurrent_export_takes_sequences_of_any_length():
+    X, padded, y = _sequences(np.float32, n_steps=6)
+    clf = RecurrentClassifier((6,), cell="lstm", bidirectional=True, **TINY).fit(X, y)
+    onx = _export(clf, X)
+    assert [d.dim_value for d in onx.graph.input[0].type.tensor_type.shape.dim] == [0, 0, 3]
+    longer, _, _ = _sequences(np.float32, n_steps=9, seed=1)
+    short = padded.copy()
+    short[:, 3:] = np.nan  # every sequence is padded at the last steps
+    _check_classifier(clf, onx, longer, X[:, :2], short, X[:1])
+
+
+def test_recurrent_zipmap_string_labels_and_nocl():
+    X, padded, y = _sequences(np.float32)
+    names = np.array(["down", "flat", "up"])[y]
+    clf = RecurrentClassifier((6,), cell="gru", **TINY).fit(padded, names)
+    labels, dicts = _run(skl2onnx.to_onnx(clf, X[:1]), padded)
+    assert_array_equal(labels, clf.predict(padded))
+    got = np.array([[d[k] for k in clf.classes_] for d in dicts])
+    assert_allclose(got, clf.predict_proba(padded), atol=RECURRENT_TOL)
+    indices, _ = _run(_export(clf, X, nocl=True), padded)
+    assert_array_equal(clf.classes_[indices], clf.predict(padded))
+
+
+def test_recurrent_multilabel_classifier():
+    X, padded, y = _sequences(np.float32)
+    Y = np.stack([y == 0, y == 2, X[:, 0, 1] > 0], axis=1).astype(int)
+    clf = RecurrentClassifier((6,), cell="lstm", **TINY).fit(padded, Y)
+    _check_classifier(clf, _export(clf, X), X, padded)  # labels: a 0/1 matrix
+
+
+def test_recurrent_input_of_the_wrong_width_is_refused():
+    X, _, y = _sequences(np.float32)
+    clf = RecurrentClassifier((4,), cell="gru", **TINY).fit(X, y)
+    with pytest.raises(ValueError, match=r"3 feature\(s\) per step"):
+        _export(clf, X[:, :, :2])
+    with pytest.raises(ValueError, match=r"3 feature\(s\) per step"):
+        _export(clf, X[:, :, 0])
+
+
+def test_to_onnx_takes_a_list_of_sequences_of_unequal_lengths():
+    X, padded, y = _sequences(np.float64)
+    ragged = [x[~np.isnan(x[:, 0])] for x in padded]
+    reg = RecurrentRegressor((6,), cell="lstm", **TINY).fit(ragged, y / 2.0)
+    (pred,) = _run(sknet.onnx.to_onnx(reg, ragged), padded)
+    _recurrent_close(pred[:, 0], reg.predict(ragged), np.float64)
