@@ -42,6 +42,7 @@ from ._core import (
     make_optimizer,
 )
 from ._progress import make_reporter, wrap_callbacks
+from ._sklearn_callbacks import CallbackSupportMixin, start_fit_task, with_callbacks
 from ._transfer import apply_transfer, n_layers_to_copy, transfer_lr_scale
 from ._validation import (
     check_bool,
@@ -51,6 +52,7 @@ from ._validation import (
     check_real,
 )
 from ._version import __version__
+from .augment import _check_augment
 
 NON_FINITE_MESSAGE = (
     "Solver produced non-finite parameter weights. The input data may contain "
@@ -246,7 +248,7 @@ class VersionStamped:
     """
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # it may be the live __dict__
         state["_sknet_version"] = __version__
         return state
 
@@ -262,8 +264,12 @@ class VersionStamped:
         super().__setstate__(state)
 
 
-class BaseNetworkEstimator(VersionStamped, BaseEstimator):
-    """Shared parameter checks, fit path and prediction for sknet networks."""
+class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
+    """Shared parameter checks, fit path and prediction for sknet networks.
+
+    With scikit-learn >= 1.9, ``set_callbacks`` (scikit-learn's callback API,
+    see :mod:`sknet._sklearn_callbacks`) as well as sknet's ``callbacks``.
+    """
 
     # ------------------------------------------------------------------ #
     # parameters                                                           #
@@ -336,10 +342,7 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
 
     def _check_transfer_params(self):
         if getattr(self, "augment", None) is not None:
-            if not callable(self.augment):
-                raise TypeError(
-                    "augment must be a callable augment(X_batch, rng) -> X_batch "
-                    f"(for example from sknet.augment); got {self.augment!r}.")
+            _check_augment(self.augment)
             if self.solver == "lbfgs":
                 raise ValueError("augment transforms mini-batches and needs a "
                                  "stochastic solver ('sgd' or 'adam'); it cannot be "
@@ -385,19 +388,25 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
     def _is_first_pass(self, incremental):
         return not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
 
+    @with_callbacks
     def _fit(self, X, y, sample_weight=None, *, incremental=False, X_val=None,
              y_val=None, sample_weight_val=None, classes=None):
+        hidden = self._check_params()
+        # scikit-learn's callbacks: set up before the state restore_on_error
+        # saves, so that their teardown still runs when the fit fails
+        task = start_fit_task(self, X, y, sample_weight,
+                              max_epochs=1 if incremental else self.max_iter)
         with restore_on_error(self):
-            prepared = self._prepare_fit(X, y, sample_weight, incremental, X_val,
-                                         y_val, sample_weight_val, classes)
-            status = self._train(*prepared, incremental=incremental)
+            prepared = self._prepare_fit(hidden, X, y, sample_weight, incremental,
+                                         X_val, y_val, sample_weight_val, classes)
+            status = self._train(*prepared, incremental=incremental, task=task)
+        task.end(fitted=status != "diverged")
         if status == "diverged":
             raise ValueError(NON_FINITE_MESSAGE)
         return self
 
-    def _prepare_fit(self, X, y, sample_weight, incremental, X_val, y_val,
+    def _prepare_fit(self, hidden, X, y, sample_weight, incremental, X_val, y_val,
                      sample_weight_val, classes):
-        hidden = self._check_params()
         if incremental and self.solver not in STOCHASTIC_SOLVERS:
             raise AttributeError(
                 "partial_fit is only available for stochastic optimizers. "
@@ -492,19 +501,29 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
                 self.best_validation_score_ = None
             self.validation_loss_curve_ = [] if self.early_stopping else None
 
-    def _train(self, X, Y, sw, val, network, rng, *, incremental):
+    def _train(self, X, Y, sw, val, network, rng, *, incremental, task):
         loss = get_loss(self._loss_name)
         if self.solver == "lbfgs":
-            return self._train_lbfgs(network, loss, X, Y.astype(X.dtype, copy=False), sw)
+            return self._train_lbfgs(network, loss, X, Y.astype(X.dtype, copy=False),
+                                     sw, task)
         if self.early_stopping and val is None:
             X, Y, sw, val = self._split_validation(X, Y, sw, rng)
-        return self._train_stochastic(network, loss, X, Y, sw, val, rng, incremental)
+        return self._train_stochastic(network, loss, X, Y, sw, val, rng, incremental,
+                                      task)
 
-    def _train_lbfgs(self, network, loss, X, Y, sw):
-        callbacks = wrap_callbacks(self, getattr(self, "callbacks", None))
+    def _epoch_callbacks(self, network, task):
+        """What the trainer calls after every epoch: ``callbacks``, then scikit-learn's.
+
+        Publishes the network first: callbacks may look at (and predict with)
+        the model, whose weights are then views of the network's.
+        """
+        self._publish(network)
+        return wrap_callbacks(self, getattr(self, "callbacks", None)) + task.start_epochs()
+
+    def _train_lbfgs(self, network, loss, X, Y, sw, task):
+        callbacks = self._epoch_callbacks(network, task)
         if self.verbose:
             callbacks = (_print_lbfgs_iteration,) + callbacks
-        self._publish(network)  # callbacks may look at (and predict with) the model
         result = fit_lbfgs(network, loss, X, Y, sw, alpha=self.alpha, l1=self.l1,
                            max_iter=self.max_iter, max_fun=self.max_fun,
                            tol=self.tol, callbacks=callbacks, history=History())
@@ -580,7 +599,7 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
         return Schedule(name, self.learning_rate_init, self.power_t,
                         self.decay_rate, lr=lr)
 
-    def _train_stochastic(self, network, loss, X, Y, sw, val, rng, incremental):
+    def _train_stochastic(self, network, loss, X, Y, sw, val, rng, incremental, task):
         batch_size = self._batch_size(X.shape[0])
         blas_threads, fast_blas = _blas_plan(
             self._largest_product_flops(X, batch_size) < SMALL_PRODUCT_FLOPS)
@@ -601,11 +620,10 @@ class BaseNetworkEstimator(VersionStamped, BaseEstimator):
             best_loss=getattr(self, "best_loss_", None),
             best_score=getattr(self, "best_validation_score_", None),
             count=getattr(self, "_no_improvement_count", 0))
+        callbacks = self._epoch_callbacks(network, task)
         reporter = make_reporter(self.verbose, 1 if incremental else self.max_iter)
-        callbacks = wrap_callbacks(self, getattr(self, "callbacks", None))
         if reporter is not None:
             callbacks = (reporter,) + callbacks
-        self._publish(network)  # callbacks may look at (and predict with) the model
         config = TrainConfig(
             callbacks=callbacks,
             max_iter=self.max_iter, batch_size=batch_size, fast_blas=fast_blas,

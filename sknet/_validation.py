@@ -5,8 +5,14 @@ from numbers import Integral, Real
 
 import numpy as np
 
+try:  # the class scikit-learn raises for a bad parameter: a ValueError and a TypeError
+    from sklearn.utils._param_validation import InvalidParameterError
+except ImportError:  # pragma: no cover - the module is private and may move
+    class InvalidParameterError(ValueError, TypeError):
+        """A parameter of the wrong type or value (scikit-learn's own, where it has one)."""
+
 __all__ = ["check_option", "check_real", "check_int", "check_bool",
-           "check_per_layer"]
+           "check_per_layer", "InvalidParameterError"]
 
 
 def check_option(name, value, options):

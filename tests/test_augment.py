@@ -1,10 +1,13 @@
 """Data augmentation: fresh draws on training batches only."""
 
+import functools
+import inspect
 import pickle
 import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
@@ -163,3 +166,261 @@ def test_shifts_and_rotations_raise_accuracy_on_few_digits():
                                 augment=augment).fit(X_tr[idx], y_tr[idx])
             scores[name].append(clf.score(X_te, y_te))
     assert np.mean(scores["augmented"]) > np.mean(scores["plain"]) + 0.003
+
+
+# --------------------------------------------------------------------------- #
+# invalid augmenter arguments: a ValueError naming the parameter, when made    #
+# --------------------------------------------------------------------------- #
+BAD_ARGUMENTS = [
+    (GaussianNoise, {"std": np.nan}, "std"),
+    (GaussianNoise, {"std": np.inf}, "std"),
+    (GaussianNoise, {"std": -0.1}, "std"),
+    (GaussianNoise, {"std": "0.1"}, "std"),
+    (GaussianNoise, {"std": True}, "std"),
+    (GaussianNoise, {"clip": (1.0, 0.0)}, "clip"),
+    (GaussianNoise, {"clip": (0.0, np.nan)}, "clip"),
+    (GaussianNoise, {"clip": 1.0}, "clip"),
+    (GaussianNoise, {"clip": (0.0, 0.5, 1.0)}, "clip"),
+    (BrightnessContrast, {"contrast": np.nan}, "contrast"),
+    (BrightnessContrast, {"contrast": -0.1}, "contrast"),
+    (BrightnessContrast, {"contrast": 1.5}, "contrast"),
+    (BrightnessContrast, {"brightness": np.inf}, "brightness"),
+    (BrightnessContrast, {"brightness": -0.2}, "brightness"),
+    (BrightnessContrast, {"brightness": None}, "brightness"),
+    (BrightnessContrast, {"clip": ("0", "1")}, "clip"),
+    (BrightnessContrast, {"clip": (1, -1)}, "clip"),
+    (RandomAffine, {"image_shape": (8, 8.0)}, "image_shape"),
+    (RandomAffine, {"image_shape": (8, 0)}, "image_shape"),
+    (RandomAffine, {"image_shape": (64,)}, "image_shape"),
+    (RandomAffine, {"image_shape": 64}, "image_shape"),
+    (RandomAffine, {"image_shape": "88"}, "image_shape"),
+    (RandomAffine, {"max_shift": -1}, "max_shift"),
+    (RandomAffine, {"max_shift": np.nan}, "max_shift"),
+    (RandomAffine, {"max_shift": (1, np.inf)}, "max_shift"),
+    (RandomAffine, {"max_shift": (1, 2, 3)}, "max_shift"),
+    (RandomAffine, {"max_rotation": np.nan}, "max_rotation"),
+    (RandomAffine, {"max_rotation": -10}, "max_rotation"),
+    (RandomAffine, {"zoom_range": (1.1, 0.9)}, "zoom_range"),
+    (RandomAffine, {"zoom_range": (0.0, 1.0)}, "zoom_range"),
+    (RandomAffine, {"zoom_range": (0.9, np.inf)}, "zoom_range"),
+    (RandomAffine, {"zoom_range": 1.1}, "zoom_range"),
+    (RandomAffine, {"fill": np.nan}, "fill"),
+    (RandomAffine, {"fill": np.inf}, "fill"),
+    (RandomAffine, {"order": 3}, "order"),
+    (RandomAffine, {"order": 1.0}, "order"),
+    (RandomAffine, {"order": True}, "order"),
+    (RandomAffine, {"integer_shifts": "yes"}, "integer_shifts"),
+    (Compose, {"steps": GaussianNoise()}, "steps"),
+    (Compose, {"steps": [GaussianNoise(), 3]}, r"steps\[1\]"),
+    (Compose, {"steps": [lambda X_batch: X_batch]}, r"steps\[0\].*augment\(X_batch, rng\)"),
+]
+
+
+def _make(cls, **params):
+    if cls is RandomAffine:
+        params = {"image_shape": (8, 8), **params}
+    if cls is Compose:
+        return Compose(**params)
+    return cls(**params)
+
+
+@pytest.mark.parametrize("cls, params, name", BAD_ARGUMENTS,
+                         ids=[f"{c.__name__}-{list(p)[0]}-{i}"
+                              for i, (c, p, _) in enumerate(BAD_ARGUMENTS)])
+def test_invalid_augmenter_arguments_fail_at_construction(cls, params, name):
+    with pytest.raises(ValueError, match=name) as info:
+        _make(cls, **params)
+    assert isinstance(info.value, TypeError)  # scikit-learn's InvalidParameterError
+
+
+@pytest.mark.parametrize("aug", [
+    GaussianNoise(std=0.0, clip=(0, np.inf)),
+    BrightnessContrast(brightness=0, contrast=1.0, clip=(-np.inf, 1)),
+    RandomAffine((np.int64(8), 8), max_shift=(np.float32(0.5), 0), max_rotation=360,
+                 zoom_range=(1, 1), fill=-1, order=0, integer_shifts=np.True_),
+    Compose([]),
+    Compose((GaussianNoise(), add_noise)),
+], ids=["noise", "brightness", "affine", "empty", "tuple"])
+def test_valid_edge_arguments_pass_and_clone_round_trips(aug):
+    cloned = clone(aug)  # builds it anew from get_params: validation passes
+    assert cloned is not aug and repr(cloned) == repr(aug)
+    out = aug(X[:3], np.random.default_rng(0))
+    assert out.shape == (3, 64)
+
+
+def test_values_set_after_construction_are_checked_at_fit_start():
+    clf = MLPClassifier((5,), max_iter=2, augment=BrightnessContrast())
+    clf.set_params(augment__contrast=np.nan)  # set_params does not check
+    with pytest.raises(ValueError, match="contrast"):
+        clf.fit(X, Y)
+    assert not hasattr(clf, "coefs_")
+    noise = GaussianNoise()
+    clf.set_params(augment=Compose([noise]))
+    noise.std = -1.0  # nor does setting an attribute, even inside a Compose
+    with pytest.raises(ValueError, match="std"):
+        clf.fit(X, Y)
+    clf.set_params(augment__steps=[_three_args])
+    with pytest.raises(TypeError, match=r"steps\[0\].*augment\(X_batch, rng\)"):
+        clf.fit(X, Y)
+    assert not hasattr(clf, "coefs_")
+
+
+# --------------------------------------------------------------------------- #
+# sparse X                                                                     #
+# --------------------------------------------------------------------------- #
+SPARSE_AUGMENTERS = {
+    "noise": GaussianNoise(std=0.1, clip=(0, 1)),
+    "affine": RandomAffine((8, 8), max_shift=1, max_rotation=10, zoom_range=(0.9, 1.1)),
+    "affine-whole-pixels": RandomAffine((8, 8), max_shift=(1, 2), order=0,
+                                        integer_shifts=True),
+    "brightness": BrightnessContrast(0.1, 0.2, clip=(0, 1)),
+    "compose": Compose([RandomAffine((8, 8), max_shift=1), GaussianNoise(0.05)]),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(SPARSE_AUGMENTERS))
+def test_every_augmenter_gives_the_dense_result_on_a_csr_batch(name, dtype):
+    aug = SPARSE_AUGMENTERS[name]
+    batch = X[:20].astype(dtype)
+    dense = aug(batch, np.random.default_rng(5))
+    from_sparse = aug(sp.csr_matrix(batch), np.random.default_rng(5))
+    assert not sp.issparse(from_sparse) and from_sparse.dtype == dtype
+    np.testing.assert_array_equal(from_sparse, dense)
+    assert not np.array_equal(dense, batch)  # it did change something
+
+
+@pytest.mark.parametrize("name", list(SPARSE_AUGMENTERS))
+def test_every_augmenter_trains_on_sparse_X_as_on_dense_X(name):
+    aug = SPARSE_AUGMENTERS[name]
+    params = dict(hidden_layer_sizes=(10,), max_iter=3, random_state=0, augment=aug)
+    dense = MLPClassifier(**params).fit(X, Y)
+    sparse = MLPClassifier(**params).fit(sp.csr_matrix(X), Y)
+    np.testing.assert_allclose(sparse.coefs_[0], dense.coefs_[0], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("to_sparse", [sp.csr_matrix, sp.csc_matrix])
+def test_a_user_augmenter_may_return_sparse_or_dense_batches(to_sparse):
+    def identity(X_batch, rng):
+        return X_batch
+
+    def as_sparse(X_batch, rng):
+        return to_sparse(X_batch)
+
+    plain = MLPClassifier((10,), max_iter=3, random_state=0, augment=identity).fit(X, Y)
+    for data, augment in ((sp.csr_matrix(X), identity), (sp.csr_matrix(X), as_sparse),
+                          (X, as_sparse)):
+        clf = MLPClassifier((10,), max_iter=3, random_state=0, augment=augment).fit(data, Y)
+        np.testing.assert_allclose(clf.coefs_[0], plain.coefs_[0], rtol=1e-6, atol=1e-9)
+
+
+def test_a_user_augmenter_that_fails_on_sparse_batches_says_what_it_got():
+    with pytest.raises(TypeError, match=r"augment\(X_batch, rng\).*sparse CSR matrix"):
+        MLPClassifier((5,), max_iter=1, augment=np.add).fit(sp.csr_matrix(X), Y)
+
+
+# --------------------------------------------------------------------------- #
+# what a user augmenter returns                                                #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_an_augmenter_returning_non_finite_values_is_named(bad, sparse):
+    def spoil(X_batch, rng):
+        X_batch = X_batch.copy()
+        values = X_batch.data if sp.issparse(X_batch) else X_batch.reshape(-1)
+        values[0] = bad
+        return X_batch
+
+    data = sp.csr_matrix(X) if sparse else X
+    with pytest.raises(ValueError, match="augment returned non-finite values"):
+        MLPRegressor(hidden_layer_sizes=(5,), max_iter=2, augment=spoil).fit(data, Y.astype(float))
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_an_augmenter_returning_complex_values_is_an_error(sparse):
+    def to_complex(X_batch, rng):
+        return X_batch * (1 + 0j)
+
+    data = sp.csr_matrix(X) if sparse else X
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", np.exceptions.ComplexWarning)
+        with pytest.raises(ValueError, match="complex"):
+            MLPClassifier((5,), max_iter=1, augment=to_complex).fit(data, Y)
+
+
+@pytest.mark.parametrize("returned, error, match", [
+    (lambda Xb: None, TypeError, "returned None"),
+    (lambda Xb: Xb.astype(str), TypeError, "dtype <U"),
+    (lambda Xb: Xb.astype(object), TypeError, "dtype object"),
+])
+def test_an_augmenter_returning_no_numbers_is_an_error(returned, error, match):
+    with pytest.raises(error, match=match):
+        MLPClassifier((5,), max_iter=1, augment=lambda Xb, rng: returned(Xb)).fit(X, Y)
+
+
+# --------------------------------------------------------------------------- #
+# the augment function's signature                                             #
+# --------------------------------------------------------------------------- #
+def _three_args(X_batch, rng, scale):
+    return X_batch * scale
+
+
+def _keyword_only(X_batch, rng, *, scale):
+    return X_batch * scale
+
+
+@pytest.mark.parametrize("augment", [
+    lambda X_batch: X_batch,
+    _three_args,
+    _keyword_only,
+    lambda: None,
+], ids=["one-arg", "three-args", "keyword-only", "no-args"])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_a_wrong_signature_is_refused_at_fit_start(augment, method):
+    clf = MLPClassifier((5,), max_iter=1, augment=augment)
+    extra = {"classes": np.unique(Y)} if method == "partial_fit" else {}
+    expected = r"must have the signature augment\(X_batch, rng\) -> X_batch"
+    with pytest.raises(TypeError, match=expected):
+        getattr(clf, method)(X, Y, **extra)
+    assert not hasattr(clf, "coefs_")
+
+
+def test_signatures_that_fit_are_accepted():
+    def with_default(X_batch, rng, scale=1.0):
+        return X_batch * scale
+
+    class Flexible:
+        def __call__(self, *args):
+            return args[0]
+
+    for augment in (with_default, Flexible(), functools.partial(_three_args, scale=1.0),
+                    functools.partial(_keyword_only, scale=1.0)):
+        MLPClassifier((5,), max_iter=1, augment=augment).fit(X, Y)
+
+
+class _Unreadable:
+    """A callable whose signature cannot be read, as some builtins."""
+
+    __signature__ = "unreadable"
+
+    def __init__(self, works):
+        self.works = works
+
+    def __call__(self, *args):
+        if not self.works:
+            raise TypeError("expected 3 arguments")
+        return args[0]
+
+
+def test_an_unreadable_signature_is_accepted_and_a_call_error_explained():
+    with pytest.raises(TypeError):
+        inspect.signature(_Unreadable(True))  # the premise: unreadable
+    MLPClassifier((5,), max_iter=1, augment=_Unreadable(True)).fit(X, Y)
+    with pytest.raises(TypeError, match=r"expected 3 arguments.*called as augment\(X_batch, "
+                                        r"rng\) -> X_batch.*numpy array"):
+        MLPClassifier((5,), max_iter=1, augment=_Unreadable(False)).fit(X, Y)
+
+
+def test_an_augmenter_class_instead_of_an_instance_is_refused():
+    with pytest.raises(TypeError, match=r"not a class: use GaussianNoise\(\.\.\.\)"):
+        MLPClassifier((5,), max_iter=1, augment=GaussianNoise).fit(X, Y)

@@ -113,12 +113,39 @@ class _Batcher:
 
 def _augmented(augment, Xb, rng, is_view):
     """Apply ``augment`` to a batch; never lets it write into the user's X."""
-    out = augment(Xb.copy() if is_view else Xb, rng)
-    out = np.asarray(out, dtype=Xb.dtype)
+    try:
+        out = augment(Xb.copy() if is_view else Xb, rng)
+    except TypeError as exc:
+        kind = "a scipy.sparse CSR matrix" if sp.issparse(Xb) else "a 2-D numpy array"
+        raise TypeError(
+            f"augment(X_batch, rng) raised TypeError: {exc}. An augment function is "
+            f"called as augment(X_batch, rng) -> X_batch, with X_batch {kind} here and "
+            "rng a numpy.random.Generator.") from exc
+    return _checked_batch(out, Xb)
+
+
+def _checked_batch(out, Xb):
+    """The augmented batch ``out`` as the network takes it, or a clear error."""
+    if out is None:
+        raise TypeError("augment returned None; it must return the augmented batch.")
+    if sp.issparse(out):
+        out = out.tocsr() if sp.issparse(Xb) else out.toarray()
+    else:
+        out = np.asarray(out)
+    if out.dtype.kind == "c":
+        raise ValueError(f"augment returned complex values (dtype {out.dtype}); it must "
+                         "return real values.")
+    if out.dtype.kind not in "biuf":
+        raise TypeError(f"augment returned values of dtype {out.dtype}; it must return "
+                        "real numbers.")
     if out.shape != Xb.shape:
         raise ValueError(
             f"augment returned an array of shape {out.shape} for a batch of shape "
             f"{Xb.shape}; it must keep the shape.")
+    out = out.astype(Xb.dtype, copy=False)
+    if not np.isfinite(out.data if sp.issparse(out) else out).all():
+        raise ValueError("augment returned non-finite values (NaN or inf) for a "
+                         "training batch of finite X; it must return finite values.")
     return out
 
 
