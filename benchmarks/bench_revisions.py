@@ -53,10 +53,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("before", help="path of the other checkout (the baseline)")
     p.add_argument("--rounds", type=int, default=3, help="alternations of the two trees")
-    p.add_argument("bench_args", nargs=argparse.REMAINDER,
-                   help="arguments for bench_mlp.py, after --")
-    args = p.parse_args(argv)
-    bench_args = [a for a in args.bench_args if a != "--"]
+    argv = sys.argv[1:] if argv is None else list(argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args, bench_args = p.parse_args(argv[:cut]), argv[cut + 1:]  # the rest: bench_mlp.py's
     trees = {"before": os.path.abspath(args.before), "after": THIS_TREE}
     collected = {"before": {}, "after": {}}
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,14 +11,24 @@ without listing any type. Anything else in the file (a class of yours, a
 function such as an augment function or a callback) is refused with its
 name, and loads only once you pass that name in ``trusted``.
 
+Before a loaded model is returned, the structure of every sknet estimator in
+it is checked: a damaged or tampered file gives a ValueError that names what
+is wrong, never a model that fails, crashes or predicts garbage later.
+
 skops is an optional dependency: ``pip install skops`` (or, from a clone of
 sknet, ``pip install -e ".[skops]"``).
 """
 
+import io
+import json
 import os
 import zipfile
 
+import scipy.sparse as sp
+
 from ._autoencoder import AutoencoderTransformer
+from ._base import available_memory_bytes
+from ._checks_io import check_loaded
 from ._mlp import MLPClassifier, MLPRegressor
 from ._perceptron import PerceptronClassifier
 from ._recurrent import RecurrentClassifier, RecurrentRegressor
@@ -41,6 +51,17 @@ TRUSTED_CLASSES = (
     Compose,
 )
 
+#: Types that skops does not trust by default and a fitted sknet model holds:
+#: the CSR matrix of ``PerceptronClassifier.sparsify()``. skops rebuilds it
+#: from arrays with ``scipy.sparse.load_npz`` (no pickle), and the loaded
+#: model's matrix is checked by scipy's own ``check_format``.
+TRUSTED_DATA_TYPES = (sp.csr_matrix,)
+
+#: How deeply the JSON of a skops file may nest. sknet's models, alone or in
+#: a Pipeline, nest about 20 levels; skops reads the schema recursively, so a
+#: much deeper one is refused before skops sees it.
+MAX_SCHEMA_DEPTH = 200
+
 _INSTALL_HINT = (
     "sknet.io needs the optional dependency skops; install it with "
     "`pip install skops` (or, from a clone of sknet, `pip install -e \".[skops]\"`)."
@@ -62,11 +83,13 @@ def _type_name(cls):
 
 
 def trusted_types():
-    """Fully qualified names of the sknet classes a saved model may hold.
+    """Fully qualified names of the types a saved sknet model may hold.
 
-    These are trusted by :func:`load` in addition to the types skops trusts
-    by default (scikit-learn's estimators, numpy and scipy containers, and
-    Python's builtin containers and scalars).
+    sknet's own classes, and the CSR matrix (``scipy.sparse.csr_matrix``)
+    of a sparsified :class:`~sknet.PerceptronClassifier`. These are trusted
+    by :func:`load` in addition to the types skops trusts by default
+    (scikit-learn's estimators, numpy arrays, and Python's builtin
+    containers and scalars).
 
     Returns
     -------
@@ -79,7 +102,7 @@ def trusted_types():
     >>> "sknet._mlp.MLPClassifier" in trusted_types()
     True
     """
-    return sorted({_type_name(cls) for cls in TRUSTED_CLASSES})
+    return sorted({_type_name(cls) for cls in TRUSTED_CLASSES + TRUSTED_DATA_TYPES})
 
 
 def _user_trusted(trusted):
@@ -121,16 +144,120 @@ def _read_bytes(file):
     return data
 
 
+def _not_skops(file, why):
+    """The ValueError for a file that is not a skops file at all."""
+    return ValueError(f"{file!r} is not a skops file (sknet.io.dump writes them): {why}")
+
+
+def _damaged(file, why):
+    """The ValueError for a skops file whose content cannot be loaded safely."""
+    if isinstance(why, BaseException):
+        why = f"{type(why).__name__}: {why}"
+    return ValueError(f"{file!r} is damaged or was tampered with ({why}). Nothing "
+                      "was loaded.")
+
+
+def _check_unpacked_size(file, needed):
+    """Refuse a file that would unpack to more than the memory available."""
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        raise _damaged(file, f"loading it would unpack about {needed / 2**30:.1f} GiB "
+                             f"of data, but only {available / 2**30:.1f} GiB of memory "
+                             "is available")
+
+
+def _open_archive(data, file):
+    """The zip archive in ``data``, its members' unpacked sizes and its schema."""
+    if not data:
+        raise _not_skops(file, "it is empty.")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        sizes = {info.filename: info.file_size for info in archive.infolist()}
+    except Exception as exc:  # BadZipFile, and struct or value errors on odd bytes
+        raise _not_skops(file, "it is not a zip archive.") from exc
+    if "schema.json" not in sizes:
+        raise _not_skops(file, "it has no schema.json.")
+    _check_unpacked_size(file, sum(sizes.values()))
+    try:
+        schema = json.loads(archive.read("schema.json"))
+    except RecursionError as exc:
+        raise _damaged(file, "its schema.json nests too deeply to be read") from exc
+    except Exception as exc:  # invalid JSON or UTF-8, a damaged zip member
+        raise _damaged(file, exc) from exc
+    return archive, sizes, schema
+
+
+def _members_read(schema, file):
+    """The archive members the nodes of ``schema`` read, once per node.
+
+    Walks without recursion, and refuses a schema nested more than
+    :data:`MAX_SCHEMA_DEPTH` levels deep.
+    """
+    stack, files = [(schema, 1)], []
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_SCHEMA_DEPTH:
+            raise _damaged(file, f"its schema.json nests more than {MAX_SCHEMA_DEPTH} "
+                                 "levels deep")
+        if isinstance(node, dict):
+            if isinstance(node.get("file"), str):
+                files.append(node["file"])
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return files
+
+
+def _npz_unpacked_size(archive, name):
+    """Bytes the arrays of the ``.npz`` member ``name`` unpack to (0 if not a zip)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(archive.read(name))) as npz:
+            return sum(info.file_size for info in npz.infolist())
+    except Exception:  # not a zip: skops refuses it when it reads it
+        return 0
+
+
+def _check_archive(data, file):
+    """Check the zip, its schema and what loading it unpacks, before skops reads it.
+
+    skops reads a member into memory each time a node names it, and builds
+    an array from it; a sparse matrix's ``.npz`` member is compressed once
+    more. The unpacked sizes the archive declares (zipfile enforces them)
+    bound the memory loading takes: a file that would not fit is refused.
+    """
+    archive, sizes, schema = _open_archive(data, file)
+    with archive:
+        members = [name for name in _members_read(schema, file) if name in sizes]
+        _check_unpacked_size(file, 2 * sum(sizes[name] for name in members))
+        inner = {name: _npz_unpacked_size(archive, name)
+                 for name in set(members) if name.endswith(".npz")}
+    _check_unpacked_size(file, 2 * sum(sizes[name] + inner.get(name, 0)
+                                       for name in members))
+
+
 def _untrusted_in(sio, data, file):
     """Types in the skops ``data`` that skops does not trust by default."""
-    if not data:
-        raise ValueError(f"{file!r} is empty: it is not a skops file.")
+    _check_archive(data, file)
+    from skops.io.exceptions import UntrustedTypesFoundException
+
     try:
         return set(sio.get_untrusted_types(data=data))
-    except (zipfile.BadZipFile, KeyError) as exc:
-        raise ValueError(
-            f"{file!r} is not a skops file (sknet.io.dump writes them)."
-        ) from exc
+    except UntrustedTypesFoundException:
+        raise
+    except Exception as exc:  # KeyError, TypeError, ... on a malformed schema
+        raise _damaged(file, exc) from exc
+
+
+def _build(sio, data, file, trusted):
+    """The object skops builds from ``data``, trusting the types ``trusted``."""
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    try:
+        return sio.loads(data, trusted=trusted)
+    except UntrustedTypesFoundException:
+        raise
+    except Exception as exc:  # skops', numpy's or scipy's errors on bad content
+        raise _damaged(file, exc) from exc
 
 
 def dump(model, file):
@@ -196,7 +323,19 @@ def load(file, trusted=None):
         (a :class:`TypeError`) when the file holds types that are not
         trusted; the message names them.
     ValueError
-        When ``file`` is not a skops file.
+        When ``file`` is not a skops file, is damaged or was tampered with:
+        a zip or schema that skops cannot read (or nested more than 200
+        levels deep), more data than the memory available, or a model whose
+        structure is not what sknet writes (array shapes and dtypes, layers
+        that do not chain, ``classes_`` that do not match the output layer,
+        NaN weights, an invalid sparse matrix, invalid parameters); the
+        message names the attribute.
+
+    Notes
+    -----
+    The checks make a loaded model safe to use, not right: a file can hold
+    other, well-formed weights than the ones you saved. Load files whose
+    source you trust.
 
     Examples
     --------
@@ -238,4 +377,11 @@ def load(file, trusted=None):
             "`trusted=`.",
         )
         raise error
-    return sio.loads(data, trusted=sorted(found & allowed))
+    model = _build(sio, data, file, sorted(found & allowed))
+    try:
+        check_loaded(model)
+    except ValueError:
+        raise
+    except Exception as exc:  # a state too odd for the checks themselves
+        raise _damaged(file, exc) from exc
+    return model
