@@ -41,7 +41,7 @@ from ._core import (
     get_loss,
     make_optimizer,
 )
-from ._progress import make_reporter, wrap_callbacks
+from ._progress import check_callbacks, make_reporter, wrap_callbacks
 from ._sklearn_callbacks import CallbackSupportMixin, start_fit_task, with_callbacks
 from ._transfer import apply_transfer, n_layers_to_copy, transfer_lr_scale
 from ._validation import (
@@ -92,6 +92,20 @@ def hidden_layer_list(hidden_layer_sizes):
     return [int(s) for s in sizes]
 
 
+# Activations that only make sense on an output layer: softmax couples the
+# units, exp (Poisson) and step (the perceptron) have no useful gradient inside.
+OUTPUT_ONLY_ACTIVATIONS = ("softmax", "exp", "step")
+
+
+def check_hidden_activation(name, value):
+    """A hidden layer's activation: a registered one that is not output-only."""
+    if isinstance(value, str) and value in OUTPUT_ONLY_ACTIVATIONS:
+        hidden = sorted(a for a in ACTIVATIONS if a not in OUTPUT_ONLY_ACTIVATIONS)
+        raise ValueError(f"{name}={value!r} is an output activation and cannot be used "
+                         f"in hidden layers; choose one of {hidden}.")
+    check_option(name, value, ACTIVATIONS)
+
+
 def dropout_kinds(activation_names):
     """The dropout after each hidden layer: alpha dropout keeps ``selu`` self-normalizing."""
     return ["alpha_dropout" if name == "selu" else "dropout" for name in activation_names]
@@ -111,7 +125,13 @@ def _compact_targets(Y, dtype):
 
 
 def _check_sample_weight_public(sample_weight, X, dtype):
-    sw = np.asarray(sample_weight, dtype=np.float64)
+    if sp.issparse(sample_weight):
+        raise TypeError("sample_weight must be a 1-D array of one weight per sample, "
+                        "not a sparse matrix.")
+    sw = np.asarray(sample_weight)
+    if np.iscomplexobj(sw):
+        raise ValueError("Complex data not supported in sample_weight.")
+    sw = sw.astype(np.float64, copy=False)
     if sw.ndim == 0:
         sw = np.full(X.shape[0], float(sw))
     if sw.ndim != 1 or sw.shape[0] != X.shape[0]:
@@ -279,7 +299,7 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
         n_configurable = self._n_configurable_layers(hidden)
         check_option("solver", self.solver, ("lbfgs", "sgd", "adam"))
         check_per_layer("activation", self.activation, n_configurable,
-                        lambda n, v: check_option(n, v, ACTIVATIONS))
+                        check_hidden_activation)
         check_real("alpha", self.alpha, 0, None, "left")
         check_real("l1", self.l1, 0, None, "left")
         if self.batch_size != "auto":
@@ -309,6 +329,7 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
         check_real("leaky_relu_slope", self.leaky_relu_slope, 0, None, "neither")
         check_real("elu_alpha", self.elu_alpha, 0, None, "neither")
         self._check_transfer_params()
+        check_callbacks(getattr(self, "callbacks", None))
         if self.solver == "lbfgs":
             if any(p > 0 for p in self._dropout_list(n_configurable)):
                 raise ValueError("dropout needs a stochastic solver ('sgd' or "

@@ -58,15 +58,23 @@ def make_reporter(verbose, total_epochs):
     return EpochPrinter()
 
 
-def wrap_callbacks(estimator, callbacks):
-    """Turn ``callback(estimator, history)`` into the core's ``f(history)``."""
+def check_callbacks(callbacks):
+    """``callbacks`` as a list of callables, or a TypeError naming the parameter."""
     if callbacks is None:
-        return ()
+        return []
     if callable(callbacks):
-        callbacks = [callbacks]
-    wrapped = []
+        return [callbacks]
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise TypeError("callbacks must be a callable callback(estimator, history) or a "
+                        f"list of them; got {callbacks!r}.")
+    callbacks = list(callbacks)
     for cb in callbacks:
         if not callable(cb):
-            raise TypeError(f"callbacks must be callables; got {cb!r}.")
-        wrapped.append(lambda history, cb=cb: cb(estimator, history))
-    return tuple(wrapped)
+            raise TypeError(f"callbacks must be callables; got {cb!r} in the list.")
+    return callbacks
+
+
+def wrap_callbacks(estimator, callbacks):
+    """Turn ``callback(estimator, history)`` into the core's ``f(history)``."""
+    return tuple(lambda history, cb=cb: cb(estimator, history)
+                 for cb in check_callbacks(callbacks))

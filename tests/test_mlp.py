@@ -27,7 +27,7 @@ from sklearn.neural_network import MLPRegressor as SKRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sknet import MLPClassifier, MLPRegressor, register_activation
+from sknet import AutoencoderTransformer, MLPClassifier, MLPRegressor, register_activation
 from sknet._core import Network, Workspace, get_activation
 from sknet._core.initializers import initialize_layer, resolve_initializer
 
@@ -961,3 +961,36 @@ def test_targets_are_one_hot_as_label_binarizer_makes_them(y, classes):
     Y = clf._one_hot(y)
     assert Y.dtype == np.uint8
     np.testing.assert_array_equal(Y, clf._label_binarizer.transform(y))
+
+
+@pytest.mark.parametrize("name", ["softmax", "exp", "step"])
+@pytest.mark.parametrize("make", [
+    lambda a: MLPClassifier((3,), activation=a, max_iter=2),
+    lambda a: MLPClassifier((3, 3), activation=["relu", a], max_iter=2),
+    lambda a: AutoencoderTransformer(n_components=2, hidden_layer_sizes=(3,), activation=a,
+                                     max_iter=2),
+])
+def test_output_only_activations_are_refused_in_hidden_layers(name, make):
+    X, y = load_iris(return_X_y=True)
+    model = make(name)
+    with pytest.raises(ValueError, match=f"{name}.*output activation.*hidden layers"):
+        model.fit(X, y)
+    assert not hasattr(model, "coefs_")
+
+
+@pytest.mark.parametrize("callbacks", [5, "print", [print, 5]])
+def test_callbacks_that_are_not_callables_name_the_parameter(callbacks):
+    X, y = load_iris(return_X_y=True)
+    model = MLPClassifier((3,), max_iter=2, callbacks=callbacks)
+    with pytest.raises(TypeError, match="callbacks must be"):
+        model.fit(X, y)
+    assert not hasattr(model, "coefs_")
+
+
+def test_complex_and_sparse_sample_weights_are_refused():
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match="Complex data not supported in sample_weight"):
+        MLPClassifier((3,), max_iter=2).fit(X, y, sample_weight=np.ones(len(y)) * (1 + 1j))
+    with pytest.raises(TypeError, match="sample_weight.*not a sparse matrix"):
+        MLPClassifier((3,), max_iter=2).fit(X, y,
+                                            sample_weight=sp.csr_matrix(np.ones((1, len(y)))))

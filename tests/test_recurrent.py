@@ -135,7 +135,7 @@ def test_sparse_input_is_refused():
 @pytest.mark.parametrize("params, message", [
     (dict(cell="cnn"), "cell"),
     (dict(cell="lstm", activation="relu"), "takes only activation='tanh'"),
-    (dict(cell="rnn", activation="softmax"), "not elementwise"),
+    (dict(cell="rnn", activation="softmax"), "output activation"),
     (dict(cell="rnn", activation="swish_unknown"), "activation"),
     (dict(bidirectional="yes"), "bidirectional"),
     (dict(forget_bias="one"), "forget_bias"),
