@@ -9,6 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 import sknet
 
@@ -21,6 +22,11 @@ def _timed_fit(estimator, X, y):
     return time.perf_counter() - start
 
 
+def _pixel_rows(X):
+    """Each 8 x 8 digit as a sequence of its 8 rows of 8 pixels."""
+    return X.reshape(len(X), 8, 8)
+
+
 def _rows():
     """(name, estimator) pairs compared on the same split."""
     yield "scikit-learn MLPClassifier", SklearnMLPClassifier(random_state=0)
@@ -31,6 +37,9 @@ def _rows():
     yield ("sknet AutoencoderTransformer(16) + LogisticRegression",
            make_pipeline(sknet.AutoencoderTransformer(n_components=16, random_state=0),
                          LogisticRegression(max_iter=1000)))
+    yield ("sknet RecurrentClassifier (GRU, rows as 8 time steps)",
+           make_pipeline(FunctionTransformer(_pixel_rows),
+                         sknet.RecurrentClassifier(cell="gru", random_state=0)))
 
 
 def main():
