@@ -632,7 +632,9 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
         state = getattr(self, "_optimizer_state", None)
         if incremental and state is not None:
             optimizer.set_state(state)
-        else:
+        elif self.learning_rate != "exponential":
+            # as scikit-learn: a warm start begins a new optimizer and rate; the
+            # exponential decay goes on, as invscaling does through ``t_``
             self.__dict__.pop("_learning_rate", None)
         schedule = self._schedule()
         history = self._history(val)

@@ -26,7 +26,8 @@ SHARED_PARAMETERS = """\
 default='constant'
         Learning-rate schedule. 'invscaling' and 'adaptive' apply to
         ``solver='sgd'`` only, as in scikit-learn; 'exponential' multiplies
-        the rate by ``decay_rate`` after every epoch, for 'sgd' and 'adam'.
+        the rate by ``decay_rate`` after every epoch, for 'sgd' and 'adam',
+        and goes on decaying across ``partial_fit`` calls and warm starts.
 
     learning_rate_init : float, default=0.001
         The initial learning rate ('sgd' and 'adam').

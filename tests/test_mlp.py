@@ -699,8 +699,9 @@ def test_exponential_schedule_and_clip_norm_by_hand(decay_rate, clip_norm):
     for dst, src in zip(layers, start, strict=True):
         dst[...] = src
     reg.set_params(max_iter=5).fit(X, y)
-    expected, losses = _identity_net_by_hand(X, y, start, [0.1 * decay_rate ** e for e in range(5)],
-                                             0.01, clip_norm)
+    # the warm start goes on decaying from the first fit's one epoch
+    rates = [0.1 * decay_rate ** (e + 1) for e in range(5)]
+    expected, losses = _identity_net_by_hand(X, y, start, rates, 0.01, clip_norm)
     got = [reg.coefs_[0], reg.intercepts_[0], reg.coefs_[1], reg.intercepts_[1]]
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-13)
@@ -994,3 +995,30 @@ def test_complex_and_sparse_sample_weights_are_refused():
     with pytest.raises(TypeError, match="sample_weight.*not a sparse matrix"):
         MLPClassifier((3,), max_iter=2).fit(X, y,
                                             sample_weight=sp.csr_matrix(np.ones((1, len(y)))))
+
+
+def _step_sizes(train, model, X, y, calls):
+    """Norm of the weight change made by each of ``calls`` calls of ``train(X, y)``."""
+    sizes, before = [], None
+    for _ in range(calls):
+        train(X, y)
+        now = np.concatenate([W.ravel() for W in model.coefs_])
+        if before is not None:
+            sizes.append(np.linalg.norm(now - before))
+        before = now.copy()
+    return sizes
+
+
+def test_exponential_decay_goes_on_across_partial_fit_calls_and_warm_starts():
+    X, y = make_regression(100, 4, random_state=0)
+    y = y / y.std()
+    params = dict(hidden_layer_sizes=(5,), solver="sgd", momentum=0.0, learning_rate="exponential",
+                  decay_rate=0.5, learning_rate_init=0.01, batch_size=100, random_state=0)
+    # one full-batch step per call, at lr_init * 0.5 ** (calls so far): the steps
+    # shrink geometrically (a rate restarting each call would keep them level)
+    inc = MLPRegressor(**params)
+    sizes = _step_sizes(inc.partial_fit, inc, X, y, 25)
+    assert sizes[-1] < 1e-5 * sizes[0]
+    warm = MLPRegressor(max_iter=1, warm_start=True, **params)
+    sizes = _step_sizes(warm.fit, warm, X, y, 25)
+    assert sizes[-1] < 1e-5 * sizes[0]

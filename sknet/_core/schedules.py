@@ -7,7 +7,9 @@ invscaling     ``lr_init / (t + 1) ** power_t`` with ``t`` the number of
 adaptive       ``lr_init`` until the stopping rule sees no progress; then the
                rate is divided by 5 instead of stopping, until it falls to
                1e-6 or below (scikit-learn).
-exponential    ``lr_init * decay_rate ** epochs`` (epochs completed so far).
+exponential    ``lr_init * decay_rate ** epochs`` (epochs completed so far,
+               across ``partial_fit`` calls and warm starts: each epoch
+               multiplies the current rate by ``decay_rate``).
 =============  ==============================================================
 """
 
@@ -42,8 +44,8 @@ class Schedule:
         """Update the rate after an epoch; ``t`` samples seen, ``epochs`` done."""
         if self.name == "invscaling":
             self.lr = self.lr_init / (t + 1) ** self.power_t
-        elif self.name == "exponential":
-            self.lr = self.lr_init * self.decay_rate ** epochs
+        elif self.name == "exponential":  # from the current rate: it may continue a fit
+            self.lr *= self.decay_rate
 
     def on_plateau(self):
         """React to the stopping rule's trigger.
