@@ -12,7 +12,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import _check_sample_weight_public, restore_on_error
+from ._base import VersionStamped, _check_sample_weight_public, restore_on_error
 from ._core import Network, get_activation
 from ._core.perceptron import (
     PerceptronConfig,
@@ -28,7 +28,7 @@ MAX_INT = np.iinfo(np.int32).max
 RANDOM_INIT_SCALE = 0.01
 
 
-class PerceptronClassifier(ClassifierMixin, BaseEstimator):
+class PerceptronClassifier(VersionStamped, ClassifierMixin, BaseEstimator):
     """Linear perceptron classifier: threshold units trained by the perceptron rule.
 
     A drop-in replacement for :class:`sklearn.linear_model.Perceptron`: the

@@ -441,3 +441,22 @@ def test_skops_file_from_another_sknet_version_warns():
     with pytest.warns(UserWarning, match=r"sknet 0\.0\.1"):
         copy = load(old)
     np.testing.assert_array_equal(copy.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: sknet.PerceptronClassifier(max_iter=5, random_state=0),
+    lambda: sknet.AutoencoderTransformer(n_components=2, **FAST),
+    lambda: sknet.RecurrentClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0),
+], ids=["perceptron", "autoencoder", "recurrent"])
+def test_every_estimator_carries_the_sknet_version(make):
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    y = np.arange(30) % 2
+    model = make()
+    model.fit(X, y)
+    state = model.__getstate__()
+    assert state["_sknet_version"] == sknet.__version__
+    assert "_sknet_version" not in vars(model)  # the live estimator is left alone
+    state["_sknet_version"] = "0.0.1"
+    copy = type(model).__new__(type(model))
+    with pytest.warns(UserWarning, match=r"sknet 0\.0\.1"):
+        copy.__setstate__(state)
