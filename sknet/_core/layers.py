@@ -14,7 +14,7 @@ import numpy as np
 
 from .activations import SELU_ALPHA, SELU_SCALE
 
-__all__ = ["Dense", "Dropout", "AlphaDropout", "make_dropout", "DROPOUTS"]
+__all__ = ["Dense", "Dropout", "AlphaDropout", "make_dropout", "DROPOUTS", "LayerStack"]
 
 
 def _dot(a, W, out):
@@ -166,3 +166,34 @@ def make_dropout(rate, kind="dropout"):
     if kind not in DROPOUTS:
         raise ValueError(f"Unknown dropout kind {kind!r}; choose one of {sorted(DROPOUTS)}.")
     return DROPOUTS[kind](rate) if rate > 0 else None
+
+
+class LayerStack:
+    """The flat layout of a stack of layers, shared by sknet's networks.
+
+    A subclass lists its ``layers`` (each with ``n_params``) from the input
+    up, its ``dropouts`` (a dropout layer or None per layer) and ``n_frozen``;
+    :meth:`_lay_out` then places the layers one after the other in one flat
+    vector, so the frozen layers are a prefix of it.
+    """
+
+    def _lay_out(self):
+        """Offsets of each layer's first parameter in the flat vector, and its size."""
+        offsets = [0]
+        for layer in self.layers:
+            offsets.append(offsets[-1] + layer.n_params)
+        return offsets
+
+    @property
+    def trainable_offset(self):
+        """Index in ``params`` where the trainable (not frozen) part starts."""
+        return self._offsets[self.n_frozen]
+
+    @property
+    def uses_rng(self):
+        """Whether training draws dropout masks."""
+        return any(d is not None for d in self.dropouts)
+
+    def layer_slice(self, i):
+        """The slice of ``params`` that holds layer ``i``."""
+        return slice(self._offsets[i], self._offsets[i + 1])

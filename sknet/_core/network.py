@@ -20,7 +20,7 @@ import numpy as np
 
 from .blas import add_rows_for, axpy_for
 from .initializers import initialize_layer
-from .layers import Dense, make_dropout
+from .layers import Dense, LayerStack, make_dropout
 from .losses import output_delta
 from .regularization import add_penalty_gradient, penalty_value
 
@@ -63,7 +63,7 @@ def _feed_forward_block(X, coefs, intercepts, activations):
     return a
 
 
-class Network:
+class Network(LayerStack):
     """Dense layers, their activations, dropout layers and a frozen prefix.
 
     Parameters
@@ -94,9 +94,7 @@ class Network:
                        zip(self.layer_units[:-1], self.layer_units[1:], self.activations)]
         self.dropouts = [make_dropout(p, k) for p, k in zip(self.dropout, kinds)] + [None]
         self.n_frozen = 0
-        self._offsets = [0]
-        for layer in self.layers:
-            self._offsets.append(self._offsets[-1] + layer.n_params)
+        self._offsets = self._lay_out()
         self._bind(np.zeros(self._offsets[-1], dtype=self.dtype))
 
     def _bind(self, params):
@@ -110,20 +108,6 @@ class Network:
     def n_layers(self):
         """Number of weight layers (hidden layers + the output layer)."""
         return len(self.layer_units) - 1
-
-    @property
-    def trainable_offset(self):
-        """Index in ``params`` where the trainable (not frozen) part starts."""
-        return self._offsets[self.n_frozen]
-
-    @property
-    def uses_rng(self):
-        """Whether training draws dropout masks."""
-        return any(d is not None for d in self.dropouts)
-
-    def layer_slice(self, i):
-        """The slice of ``params`` that holds layer ``i`` (weights and bias)."""
-        return slice(self._offsets[i], self._offsets[i + 1])
 
     def layer_arrays(self, i):
         """Layer ``i``'s parameter arrays (views into ``params``): weights, bias."""

@@ -37,7 +37,7 @@ from scipy.special import expit
 from .activations import get_activation
 from .blas import add_rows_for, axpy_for
 from .initializers import initialize_layer, resolve_initializer
-from .layers import Dense, make_dropout
+from .layers import Dense, LayerStack, make_dropout
 from .losses import output_delta
 from .regularization import add_penalty_gradient, penalty_value
 
@@ -392,7 +392,7 @@ class _Trace:
                        for i, layer in enumerate(net.recurrent)]
         self.masks = [None] * L
         self.dropped = [None] * L
-        for i, drop in enumerate(net._drops):
+        for i, drop in enumerate(net.dropouts):
             if drop is not None:
                 shape = (T, n, net.recurrent[i].n_out) if i < L - 1 else (n, D)
                 self.masks[i] = alloc(f"mask{i}", shape)
@@ -685,7 +685,7 @@ def _per_layer(value, n, what):
     return [value] * n
 
 
-class RecurrentNetwork:
+class RecurrentNetwork(LayerStack):
     """Stacked recurrent layers and one dense output layer over one flat vector.
 
     Layer ``k + 1`` reads the whole output sequence of layer ``k``; the
@@ -763,10 +763,8 @@ class RecurrentNetwork:
                 f"dropout needs one rate per recurrent layer ({len(hidden)}), got {len(rates)}.")
         self.dropout = rates
         kinds = _per_layer(dropout_kind, len(hidden), "dropout_kind")
-        self._drops = [make_dropout(r, k) for r, k in zip(rates, kinds)]
-        self._offsets = [0]
-        for layer in self.layers:
-            self._offsets.append(self._offsets[-1] + layer.n_params)
+        self.dropouts = [make_dropout(r, k) for r, k in zip(rates, kinds)]
+        self._offsets = self._lay_out()
         self.params = np.zeros(self._offsets[-1], dtype=self.dtype)
         for i, layer in enumerate(self.layers):
             layer.bind(self.params[self.layer_slice(i)])
@@ -796,20 +794,6 @@ class RecurrentNetwork:
         if not 0 <= value <= self.n_layers:
             raise ValueError(f"n_frozen must be in [0, {self.n_layers}], got {value}.")
         self._n_frozen = value
-
-    @property
-    def trainable_offset(self):
-        """Index in ``params`` where the trainable (not frozen) part starts."""
-        return self._offsets[self._n_frozen]
-
-    @property
-    def uses_rng(self):
-        """Whether training draws dropout masks."""
-        return any(d is not None for d in self._drops)
-
-    def layer_slice(self, i):
-        """The slice of ``params`` that holds layer ``i``."""
-        return slice(self._offsets[i], self._offsets[i + 1])
 
     def layer_arrays(self, i):
         """Layer ``i``'s parameter arrays (views into ``params``), in their layout order."""
@@ -935,7 +919,7 @@ class RecurrentNetwork:
         return self.output.forward(tr.feat_in, tr.P, tr.add_rows, tr.ones_n, pre=tr.Z)
 
     def _drop(self, k, a, tr, training, rng):
-        drop = self._drops[k]
+        drop = self.dropouts[k]
         tr.dropped_now[k] = dropped = training and drop is not None
         return drop.forward(a, tr.masks[k], tr.dropped[k], rng) if dropped else a
 
@@ -998,7 +982,7 @@ class RecurrentNetwork:
             return
         dtop = self.output.backward_input(delta, tr.dfeat)
         if tr.dropped_now[L - 1]:
-            self._drops[L - 1].backward(tr.masks[L - 1], dtop)
+            self.dropouts[L - 1].backward(tr.masks[L - 1], dtop)
         for k in range(L - 1, lowest - 1, -1):
             dx = tr.layers[k - 1].dout if k > lowest else None
             layer = self.recurrent[k]
@@ -1008,7 +992,7 @@ class RecurrentNetwork:
                 add_penalty_gradient(W_ih, gW_ih, alpha * scale, l1 * scale, tr.axpy)
                 add_penalty_gradient(W_hh, gW_hh, alpha * scale, l1 * scale, tr.axpy)
             if dx is not None and tr.dropped_now[k - 1]:
-                self._drops[k - 1].backward(tr.masks[k - 1], dx)
+                self.dropouts[k - 1].backward(tr.masks[k - 1], dx)
 
     def _penalized(self):
         """The trainable weight matrices (biases are not penalized)."""
