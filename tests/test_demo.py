@@ -1,0 +1,37 @@
+"""``python -m sknet``: a fair comparison that says what it is doing."""
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import sknet.__main__ as demo
+
+
+class _ThreadRecorder(ClassifierMixin, BaseEstimator):
+    """Records the BLAS thread counts in force while it fits."""
+
+    def fit(self, X, y):
+        self.threads_ = [p["num_threads"] for p in threadpool_info()
+                         if p["user_api"] == "blas"]
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
+def test_every_row_fits_under_one_blas_thread_and_the_first_line_comes_first(
+        monkeypatch, capsys):
+    recorders = [_ThreadRecorder(), _ThreadRecorder()]
+    monkeypatch.setattr(demo, "_rows", lambda: iter(
+        [("scikit-learn stand-in", recorders[0]), ("sknet stand-in", recorders[1])]))
+    with threadpool_limits(limits=2, user_api="blas"):  # the suite runs with one
+        demo.main()
+    out = capsys.readouterr().out
+    for rec in recorders:
+        assert rec.threads_ and set(rec.threads_) == {1}
+    lines = out.splitlines()
+    assert any("one BLAS thread" in line for line in lines)
+    # the announcement precedes the table's first row
+    first_row = next(i for i, line in enumerate(lines) if "stand-in" in line)
+    assert any("one BLAS thread" in line for line in lines[:first_row])
