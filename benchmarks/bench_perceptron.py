@@ -4,9 +4,8 @@ Both estimators get the same data, in the same order, with the same
 parameters (scikit-learn's defaults: tol=1e-3, n_iter_no_change=5, shuffle
 with random_state=0), so they make the same updates and end with the same
 weights; the script checks that and prints the largest weight difference.
-scikit-learn's loop is compiled Cython, sknet's is numpy: it scores a window
-of upcoming samples with one matrix-vector product and jumps to the first
-mistake. The repeats are interleaved (A B A B ...) because the machine's
+Both loops are compiled (scikit-learn's ``_plain_sgd`` and sknet's
+``PerceptronUnit.epoch``), one sample at a time without the GIL. The repeats are interleaved (A B A B ...) because the machine's
 speed drifts; printed per workload: the median fit time of each, the median
 of the paired ratios sknet / scikit-learn (with its range), the epochs, and
 the train and test accuracy.
@@ -20,6 +19,13 @@ noisy         the same features, much more noise in the score: far from
 text          sparse CSR 60,000 x 50,000, ~60 Zipf-distributed terms a row,
               log counts, rows L2-normalised; labels of a random hyperplane
               with 2 % flipped
+tenclass      dense 100,000 x 5, ten classes from ten random directions (one
+              unit per class); also with n_jobs=2 for both (``tenclass-2jobs``)
+digits        scikit-learn's load_digits (1,797 x 64, ten classes)
+
+A last table times sknet alone: two perceptrons fitted at once in two
+threads against one fitted alone (on ``noisy``'s features with fewer rows),
+which shows the epochs releasing the GIL.
 
 Run ``python benchmarks/bench_perceptron.py`` (about two minutes) or
 ``--quick`` for a smoke run on smaller sets.
@@ -75,7 +81,22 @@ def make_workloads(quick):
         out[name] = (X[:n_train], y[:n_train], X[n_train:], y[n_train:])
     X, y = labelled_text(n_train + n_test, 10_000 if quick else 50_000)
     out["text"] = (X[:n_train], y[:n_train], X[n_train:], y[n_train:])
+    n_ten = 20_000 if quick else 100_000
+    X, y = ten_classes(n_ten + n_test)
+    out["tenclass"] = out["tenclass-2jobs"] = (X[:n_ten], y[:n_ten], X[n_ten:], y[n_ten:])
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    out["digits"] = (X, y, X, y)
     return out
+
+
+def ten_classes(n, n_features=5, seed=2):
+    """Gaussian rows, the class of the largest of ten random projections (plus noise)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, n_features))
+    scores = X @ rng.standard_normal((n_features, 10)) + 0.3 * rng.standard_normal((n, 10))
+    return X, scores.argmax(axis=1)
 
 
 # ---------------------------------------------------------------------- #
@@ -139,13 +160,50 @@ def table_rows(name, data, results, diff):
     return rows
 
 
+def thread_rows(data, repeats):
+    """sknet alone: one perceptron fitted, then two fitted at once in two threads."""
+    import threading
+
+    from sknet._perceptron import Perceptron
+
+    X, y = data[0][:20_000], data[1][:20_000]
+    params = dict(random_state=0, tol=None, max_iter=20, stop_on_no_mistakes=False)
+
+    def fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Perceptron(**params).fit(X, y)
+
+    def one(_round):
+        start = time.perf_counter()
+        fit()
+        return {"seconds": time.perf_counter() - start}
+
+    def two(_round):
+        threads = [threading.Thread(target=fit) for _ in range(2)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return {"seconds": time.perf_counter() - start}
+
+    results = interleaved({"one": one, "two": two}, repeats)
+    ones = [r["seconds"] for r in results["one"]]
+    twos = [r["seconds"] for r in results["two"]]
+    ratio, lo, hi = paired_ratio(twos, ones)
+    return [["1 fit, 1 thread", "%.3f" % median(ones), "1"],
+            ["2 fits, 2 threads", "%.3f" % median(twos), "%.2f (%.2f-%.2f)" % (ratio, lo, hi)]]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smaller sets, 2 repeats")
     p.add_argument("--repeats", type=int, default=None, help="rounds (default 3, quick 2)")
-    p.add_argument("--workload", nargs="+", default=["separable", "noisy", "text"],
-                   choices=["separable", "noisy", "text"])
+    names = ["separable", "noisy", "text", "tenclass", "tenclass-2jobs", "digits"]
+    p.add_argument("--workload", nargs="+", default=names, choices=names)
+    p.add_argument("--no-threads", action="store_true", help="skip the two-thread table")
     p.add_argument("--markdown", action="store_true", help="print the table in Markdown")
     p.add_argument("--verbose", action="store_true", help="print every run")
     args = p.parse_args(argv)
@@ -165,14 +223,22 @@ def main(argv=None):
     print("data built in %.1f s" % (time.perf_counter() - start))
     rows = []
     for name in args.workload:
-        results, diff = bench(name, workloads[name], repeats, params, args.verbose)
+        extra = {"n_jobs": 2} if name.endswith("2jobs") else {}
+        results, diff = bench(name, workloads[name], repeats, {**params, **extra},
+                              args.verbose)
         rows += table_rows(name, workloads[name], results, diff)
     header = ["workload", "impl", "data", "fit s (median)", "ratio to sklearn",
               "epochs", "train acc", "test acc", "max |w diff|"]
     print()
     print(format_table(header, rows, markdown=args.markdown))
     print("\nratio: median over rounds of sknet time / scikit-learn time in the same "
-          "round (min-max); total %.0f s" % (time.perf_counter() - start))
+          "round (min-max)")
+    if not args.no_threads:
+        print()
+        print(format_table(["sknet on noisy[:20000], 20 epochs", "fit s (median)",
+                            "ratio to one"], thread_rows(workloads["noisy"], repeats),
+                           markdown=args.markdown))
+    print("total %.0f s" % (time.perf_counter() - start))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""PerceptronClassifier: the lecture's rule, scikit-learn's Perceptron, and the fast loop.
+"""PerceptronClassifier: the lecture's rule, scikit-learn's Perceptron, and the compiled loop.
 
 Expected values come from three independent places: the lecture's worked
 update (by hand), scikit-learn's compiled Perceptron (same data, order and
 parameters), and a plain per-sample loop written here from the rule's
-definition (one sample at a time, no windows).
+definition (one sample at a time, in Python).
 """
 
 import copy
@@ -256,18 +256,30 @@ def test_each_class_stops_on_its_own():
     assert len(set(epochs)) > 1  # the units really stopped at different epochs
 
 
-def test_xor_is_never_learned_but_a_hidden_layer_learns_it():
+def test_xor_never_reaches_an_epoch_without_mistakes_but_and_does():
+    """On XOR no epoch is free of mistakes, so the lecture's stop never fires:
+    every run goes to max_iter. The same fit on AND (separable)
+    stops at an epoch without mistakes. A hidden layer learns XOR."""
     X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
-    y = np.array([0, 1, 1, 0])
     for seed in range(5):
         for kwargs in ({}, {"eta0": 0.1}, {"weight_init": "random"}, {"shuffle": False}):
-            clf = _quiet_fit(PerceptronClassifier(random_state=seed, tol=None,
-                                                  max_iter=100, **kwargs), X, y)
-            assert np.sum(clf.predict(X) == y) <= 3
+            params = dict(random_state=seed, tol=None, max_iter=60, **kwargs)
+            xor = PerceptronClassifier(**params).fit(X, [0, 1, 1, 0])
+            assert xor.n_iter_ == 60
+            and_ = PerceptronClassifier(**params).fit(X, [0, 0, 0, 1])
+            assert and_.n_iter_ < 60 and and_.score(X, [0, 0, 0, 1]) == 1.0
+    # epoch by epoch, through the core: every XOR epoch makes updates
+    network = Network([2, 1], [get_activation("step")])
+    t = np.array([[-1], [1], [1], [-1]], dtype=np.int8)
+    config = core.PerceptronConfig(max_iter=1, tol=None, stop_on_no_mistakes=False)
+    for _ in range(60):
+        (result,) = core.fit_perceptron(network, X, t, None, config, seeds=[3],
+                                        class_weights=np.ones((1, 2)))
+        assert result.n_updates > 0
     for seed in range(3):
         mlp = MLPClassifier(hidden_layer_sizes=(4,), activation="tanh", solver="lbfgs",
-                            max_iter=500, random_state=seed).fit(X, y)
-        assert mlp.score(X, y) == 1.0
+                            max_iter=500, random_state=seed).fit(X, [0, 1, 1, 0])
+        assert mlp.score(X, [0, 1, 1, 0]) == 1.0
 
 
 def test_iris_mean_accuracy_within_one_point_of_scikit_learn():
@@ -283,10 +295,10 @@ def test_iris_mean_accuracy_within_one_point_of_scikit_learn():
 
 
 # --------------------------------------------------------------------------- #
-# the windowed loop equals the plain per-sample loop                           #
+# the compiled loop equals the plain per-sample loop                           #
 # --------------------------------------------------------------------------- #
 def _wide_integer_data(n=600, n_features=600, seed=0):
-    """Small integers (all sums exact) and wide rows (several chunks per epoch)."""
+    """Small integers (all sums exact) and wide rows."""
     rng = np.random.default_rng(seed)
     X = rng.integers(-3, 4, size=(n, n_features)).astype(float)
     y = (X @ rng.normal(size=n_features) + rng.normal(scale=5, size=n) > 0).astype(int)
@@ -294,7 +306,7 @@ def _wide_integer_data(n=600, n_features=600, seed=0):
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_windowed_loop_equals_plain_loop_bit_for_bit(shuffle):
+def test_compiled_loop_equals_plain_loop_bit_for_bit(shuffle):
     X, y = _wide_integer_data()
     clf = PerceptronClassifier(shuffle=shuffle, tol=None, max_iter=4,
                                stop_on_no_mistakes=False).fit(X, y)
@@ -304,7 +316,7 @@ def test_windowed_loop_equals_plain_loop_bit_for_bit(shuffle):
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.002])
-def test_windowed_loop_equals_plain_loop_with_weights_and_l2(alpha):
+def test_compiled_loop_equals_plain_loop_with_weights_and_l2(alpha):
     rng = np.random.default_rng(4)
     X = rng.normal(size=(500, 300))
     y = (X[:, :10].sum(axis=1) + rng.normal(size=500) > 0).astype(int)
@@ -323,9 +335,9 @@ def test_windowed_loop_equals_plain_loop_with_weights_and_l2(alpha):
 @pytest.mark.parametrize("params", [{"penalty": "l1", "alpha": 0.002},
                                     {"penalty": "elasticnet", "alpha": 0.01, "l1_ratio": 0.3}],
                          ids=["l1", "elasticnet"])
-def test_closed_form_l1_windows_match_scikit_learn_sample_by_sample(params):
-    """Between mistakes the L1 truncation is computed in closed form; scikit-learn
-    applies it sample by sample. Same epochs, same zero weights, weights to rounding."""
+def test_dense_l1_matches_scikit_learn_sample_by_sample(params):
+    """The L1 truncation on dense rows touches every feature at every sample, as
+    in scikit-learn. Same epochs, same zero weights, weights to rounding."""
     X, y = _wide_integer_data(n=500, n_features=400, seed=2)
     X /= 3.0
     theirs = _quiet_fit(SkPerceptron(max_iter=6, **params), X, y)
@@ -336,7 +348,7 @@ def test_closed_form_l1_windows_match_scikit_learn_sample_by_sample(params):
     np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-12)
 
 
-def test_windowed_loop_equals_plain_loop_on_sparse_rows():
+def test_compiled_loop_equals_plain_loop_on_sparse_rows():
     X, y = _wide_integer_data(n=800, n_features=400, seed=1)
     X[np.abs(X) < 3] = 0.0
     Xs = sp.csr_matrix(X)
@@ -359,19 +371,6 @@ def test_shuffle_is_scikit_learn_shuffle():
         data._shuffle_py(987654)
         order = order[core.shuffle_permutation(n, 987654)]
         np.testing.assert_array_equal([data._next_py()[-1] for _ in range(n)], order)
-
-
-def test_epoch_order_is_updated_in_place_as_the_shuffle_applied_again():
-    """order <- order[perm] each epoch, computed in place block by block as
-    perm[order] (powers of one permutation commute)."""
-    n = 5000  # several blocks of 2048
-    perm = core.shuffle_permutation(n, 12345)
-    expected = np.arange(n)
-    order = np.arange(n, dtype=perm.dtype)
-    for _ in range(4):
-        expected = expected[perm]
-        core._shuffle_again(order, perm)
-        np.testing.assert_array_equal(order, expected)
 
 
 # --------------------------------------------------------------------------- #
@@ -404,6 +403,28 @@ def test_sparse_input_matches_scikit_learn_sparse_fit(params):
     assert ours.n_iter_ == theirs.n_iter_
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("params", [{"penalty": "l1", "alpha": 0.002},
+                                    {"penalty": "elasticnet", "alpha": 0.005, "l1_ratio": 0.3},
+                                    {"penalty": "l1", "alpha": 0.001, "eta0": 0.4,
+                                     "class_weight": "balanced"}],
+                         ids=["l1", "elasticnet", "l1-weighted"])
+def test_sparse_l1_and_elasticnet_with_shuffling_match_scikit_learn(params, n_classes):
+    """The truncated gradient on CSR rows touches only a row's features; the
+    shuffled epochs, the zero weights and the stopping epoch are scikit-learn's."""
+    X, y = _data(n=400, n_features=30, n_classes=n_classes, seed=8)
+    X[np.abs(X) < 0.9] = 0.0
+    Xs = sp.csr_matrix(X)
+    sw = np.random.default_rng(3).uniform(0.5, 1.5, size=y.size)
+    theirs = _quiet_fit(SkPerceptron(max_iter=30, **params), Xs, y, sample_weight=sw)
+    ours = _quiet_fit(PerceptronClassifier(max_iter=30, **params), Xs, y, sample_weight=sw)
+    assert np.sum(theirs.coef_ == 0) > 0  # the penalty zeroes weights
+    np.testing.assert_array_equal(ours.coef_ == 0, theirs.coef_ == 0)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-10, atol=1e-12)
+    assert (ours.n_iter_, ours.t_) == (theirs.n_iter_, theirs.t_)
+
+
 def _sparse_rows_with_empties(n=2500, n_features=40, seed=3):
     """CSR rows of ~4 small-integer entries (sums exact), every 7th row and the last empty."""
     rng = np.random.default_rng(seed)
@@ -416,14 +437,12 @@ def _sparse_rows_with_empties(n=2500, n_features=40, seed=3):
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_sparse_chunks_with_empty_rows_match_the_plain_loop(shuffle, monkeypatch):
-    """Rows are gathered a chunk at a time (here several chunks); empty rows
-    score the intercept alone, the last row of X included. With eta0=100 the
+def test_sparse_rows_with_empty_rows_match_the_plain_loop(shuffle):
+    """Empty rows score the intercept alone, the last row of X included. With eta0=100 the
     intercept's steps are 100 * 0.01 = 1 exactly, so every sum is exact and
     the weights must agree to the bit (with steps of 0.01 the intercept can
     sit within rounding of 0 and flip a decision, as the core's docstring says)."""
     Xs, y = _sparse_rows_with_empties()
-    monkeypatch.setattr(core, "_SPARSE_CHUNK_ENTRIES", 600)  # chunks of ~200 rows
     clf = PerceptronClassifier(eta0=100.0, shuffle=shuffle, tol=None, max_iter=3,
                                stop_on_no_mistakes=False).fit(Xs, y)
     w, b = plain_loop(Xs, y, 3, eta0=100.0, decay=0.01,
@@ -432,7 +451,7 @@ def test_sparse_chunks_with_empty_rows_match_the_plain_loop(shuffle, monkeypatch
     assert clf.intercept_[0] == b
 
 
-def test_sparse_chunks_match_scikit_learn_with_weights_and_classes():
+def test_sparse_rows_match_scikit_learn_with_weights_and_classes():
     Xs, y = _sparse_rows_with_empties(seed=4)
     y = y + (np.arange(y.size) % 3 == 0)  # three classes
     sw = np.random.default_rng(0).uniform(0, 2, size=y.size)
@@ -576,6 +595,51 @@ def test_threads_give_the_same_units():
     assert two.n_iter_ == one.n_iter_
 
 
+@pytest.mark.parametrize("params", [{"penalty": "l1", "alpha": 0.001},
+                                    {"early_stopping": True, "n_iter_no_change": 2}],
+                         ids=["sparse-l1", "sparse-early-stopping"])
+def test_threads_give_the_same_units_on_sparse_rows(params):
+    X, y = _data(n_classes=4, n=400)
+    X[np.abs(X) < 0.8] = 0.0
+    Xs = sp.csr_matrix(X)
+    one = _quiet_fit(PerceptronClassifier(**params), Xs, y)
+    three = _quiet_fit(PerceptronClassifier(n_jobs=3, **params), Xs, y)
+    np.testing.assert_array_equal(three.coef_, one.coef_)
+    np.testing.assert_array_equal(three.intercept_, one.intercept_)
+    assert three.n_iter_ == one.n_iter_
+
+
+@pytest.mark.parametrize("params", [{}, {"penalty": "l2"}, {"penalty": "elasticnet"},
+                                    {"early_stopping": True}, {"verbose": 1}],
+                         ids=["plain", "l2", "elasticnet", "early-stopping", "verbose"])
+def test_huge_initial_weights_train_without_runtime_warnings(params, capsys):
+    """Weights of 1e300 give finite scores here: the fit goes on (as
+    scikit-learn's does) and nothing overflows silently into a RuntimeWarning."""
+    X, y = _data(n=120, n_classes=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = PerceptronClassifier(max_iter=5, **params).fit(
+            X, y, coef_init=np.full((3, X.shape[1]), 1e300))
+    assert np.all(np.isfinite(clf.coef_)) and np.abs(clf.coef_).max() > 1e299
+    theirs = _quiet_fit(SkPerceptron(max_iter=5, **{k: v for k, v in params.items()
+                                                    if k != "verbose"}),
+                        X, y, coef_init=np.full((3, X.shape[1]), 1e300))
+    np.testing.assert_array_equal(clf.predict(X), theirs.predict(X))
+
+
+def test_an_error_in_a_thread_is_raised_and_changes_nothing():
+    import threading
+
+    X, y = _data(n=120, n_classes=3)
+    clf = _quiet_fit(PerceptronClassifier(max_iter=5, n_jobs=2), X, y)
+    before = _state(clf)
+    with pytest.raises(ValueError, match="overflow"):
+        clf.fit(X * 1e306, y)
+    _assert_same_state(before, clf)
+    assert not [t for t in threading.enumerate() if t.name.startswith("sknet-perceptron")]
+
+
 def test_random_initial_weights_are_small_and_seeded():
     X, y = _data(n=100, n_classes=2)
     a = PerceptronClassifier(weight_init="random", random_state=3, max_iter=1,
@@ -596,16 +660,16 @@ def test_interrupted_fit_keeps_the_last_complete_epoch(monkeypatch):
     X, y = _data(n=200, n_classes=2)
     expected = PerceptronClassifier(tol=None, max_iter=2, shuffle=False,
                                     stop_on_no_mistakes=False).fit(X, y)
-    original, calls = core._DenseRule.epoch, []
+    original, calls = core._epoch, []
 
-    def epoch(self, order):
+    def epoch(unit):
         calls.append(1)
-        if len(calls) == 3:  # part-way through the third epoch
-            self._update(0)
+        totals = original(unit)
+        if len(calls) == 3:  # the third epoch has moved the weights, then Ctrl-C
             raise KeyboardInterrupt
-        return original(self, order)
+        return totals
 
-    monkeypatch.setattr(core._DenseRule, "epoch", epoch)
+    monkeypatch.setattr(core, "_epoch", epoch)
     clf = PerceptronClassifier(tol=None, max_iter=10, shuffle=False,
                                stop_on_no_mistakes=False)
     with pytest.warns(UserWarning, match="interrupted"):
@@ -613,6 +677,31 @@ def test_interrupted_fit_keeps_the_last_complete_epoch(monkeypatch):
     assert clf.n_iter_ == 2
     np.testing.assert_array_equal(clf.coef_, expected.coef_)
     np.testing.assert_array_equal(clf.intercept_, expected.intercept_)
+
+
+def test_fit_too_big_for_memory_is_refused_before_allocating(monkeypatch):
+    """20 classes of a million sparse features need 320 MB of weights alone."""
+    import tracemalloc
+
+    import sknet._base
+
+    rng = np.random.default_rng(0)
+    X = sp.random(60, 10**6, density=1e-5, format="csr", random_state=0)
+    y = np.arange(60) % 20
+    monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda: 2**28)
+    clf = PerceptronClassifier(max_iter=1)
+    tracemalloc.start()
+    try:
+        with pytest.raises(MemoryError, match=r"perceptron needs about 0\.[3-9] GiB"):
+            clf.fit(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20
+    assert not hasattr(clf, "coef_")
+    X_small = rng.normal(size=(60, 5))
+    monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda: 2**30)
+    assert _quiet_fit(clf, X_small, y).coef_.shape == (20, 5)
 
 
 def _state(est):
