@@ -12,6 +12,13 @@ memory of one fit (RSS growth in a fresh process; tracemalloc for sknet).
 
     python benchmarks/bench_recurrent.py                 # every cell, H = 64 and 128
     python benchmarks/bench_recurrent.py --cell lstm --hidden 64 --repeats 7
+
+To compare two revisions, run it once per checkout with that checkout first on
+the path (its compiled kernels built in place); the header names the sknet
+measured, and the paired ratios to PyTorch make the two runs comparable:
+
+    git worktree add /tmp/sknet-before <commit>   # then build its kernels there
+    PYTHONPATH=/tmp/sknet-before python benchmarks/bench_recurrent.py
 """
 
 import argparse
@@ -36,7 +43,6 @@ from _common import (  # noqa: E402
     tracemalloc_peak_bytes,
 )
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_STEPS, N_FEATURES, N_CLASSES, BATCH, LR = 50, 16, 4, 64, 1e-3
 
 
@@ -145,10 +151,14 @@ def main(argv=None):
     import torch
     from threadpoolctl import threadpool_limits
 
+    import sknet
+
     if args.threads:
         torch.set_num_threads(args.threads)
         threadpool_limits(args.threads, user_api="blas")
-    print("\n".join(environment_lines(REPO_ROOT, {"torch": torch.__version__})))
+    measured = os.path.dirname(os.path.dirname(os.path.abspath(sknet.__file__)))
+    print("\n".join(environment_lines(measured, {"torch": torch.__version__})))
+    print(f"sknet from: {measured}")
     print(f"torch threads: {torch.get_num_threads()}; {args.n} training sequences of "
           f"{N_STEPS} steps x {N_FEATURES} features, batch {BATCH}, {args.epochs} epochs, "
           f"float32\n", flush=True)

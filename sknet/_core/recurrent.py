@@ -15,12 +15,13 @@ direction by direction in the order just given; the output :class:`Dense`
 layer comes last.
 
 Sequences are batch-major ``(N, T, F)`` at the interface and time-major
-``(T, N, F)`` inside. Backpropagation through time is vectorized over the
-batch: the only Python loop runs over the time steps. The input projections
-of every step are one matrix product before the loop, each step makes one
-product with ``weight_hh``, and the backward pass collects the per-step gate
-gradients in a ``(T, N, G * H)`` array, so that the gradients of ``weight_ih``,
-``weight_hh`` and of the layer's input are each one product after the loop.
+``(T, N, F)`` inside. The input projections of every step are one matrix
+product before the time loop; the loop itself, forward and back through
+time, is compiled (:mod:`sknet._core._recurrent_fast`): one product with
+``weight_hh`` per step and the gate arithmetic in C, without the GIL. The
+backward loop collects the per-step gate gradients in a ``(T, N, G * H)``
+array, so that the gradients of ``weight_ih``, ``weight_hh`` and of the
+layer's input are each one product after the loop.
 
 Sequences of unequal lengths are padded at their end with NaN (the first
 feature of a padding step is NaN). A padding step changes no state and
@@ -30,10 +31,13 @@ from a zero state at each sequence's last real step. Padding is copied, never
 computed with: NaN reaches no arithmetic.
 """
 
+from functools import partial
+
 import numpy as np
 from scipy.sparse import issparse
-from scipy.special import expit
 
+from . import _recurrent_fast as _fast
+from . import activations as _activations
 from .activations import get_activation
 from .blas import add_rows_for, axpy_for
 from .initializers import initialize_layer, resolve_initializer
@@ -54,19 +58,28 @@ _BLOCK_BYTES = 32 * 2 ** 20
 _MAX_TRACES = 4
 
 
-def _order(direction, T):
-    """The time steps in the order a direction visits them."""
-    return range(T) if direction == 0 else range(T - 1, -1, -1)
+def _compiled_activation(activation):
+    """``(code, p1, p2)`` of a built-in activation for the kernel; CALLBACK otherwise.
 
-
-def _previous(direction, t, T):
-    """The step visited just before ``t``, or None for the first one."""
-    p = t - 1 if direction == 0 else t + 1
-    return p if 0 <= p < T else None
+    A registered activation (its forward function wraps the user's) is
+    called back from the time loop, once per step.
+    """
+    code = _fast.ACTIVATION_CODES.get(activation.name)
+    forward = activation.forward
+    if (code is None or getattr(forward, "__wrapped__", None) is not None
+            or getattr(forward, "__module__", None) != _activations.__name__):
+        return _fast.CALLBACK, 0.0, 1.0
+    if activation.name == "leaky_relu":
+        return code, float(activation.params.get("negative_slope", 0.01)), 1.0
+    if activation.name == "elu":
+        return code, float(activation.params.get("alpha", 1.0)), 1.0
+    if activation.name == "selu":
+        return code, _activations.SELU_ALPHA, _activations.SELU_SCALE
+    return code, 0.0, 1.0
 
 
 # --------------------------------------------------------------------------- #
-# cells: one time step forward and backward, on a direction's buffers          #
+# cells: the time loop of one direction, forward and backward (compiled)       #
 # --------------------------------------------------------------------------- #
 class RNNCell:
     """Elman cell: ``h_t = f(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``.
@@ -74,12 +87,19 @@ class RNNCell:
     Parameters
     ----------
     activation : Activation, default=None
-        Any elementwise activation; tanh when None.
+        Any elementwise activation; tanh when None. The built-in ones run in
+        compiled code; one registered with
+        :func:`~sknet._core.activations.register_activation` is called once
+        per step from the compiled loop.
+
+    Notes
+    -----
+    Backward, with ``dh`` all that reads ``h_t``:
+    ``dZ = dh f'(Z)`` and ``dh_{t-1} = dZ W_hh``.
     """
 
     name = "rnn"
     n_gates = 1
-    states = ("hs",)
 
     def __init__(self, activation=None):
         activation = get_activation("tanh") if activation is None else activation
@@ -88,6 +108,7 @@ class RNNCell:
                 f"A recurrent cell needs an elementwise activation, got {activation.name!r}.")
         self.activation = activation
         self.gate_activations = (activation.name,)
+        self._code, self._p1, self._p2 = _compiled_activation(activation)
 
     def prepare(self, b, W_ih, W_hh, b_ih, b_hh):
         """The weights the step loop uses: ``(W_ih, W_hh, folded bias)``."""
@@ -97,22 +118,33 @@ class RNNCell:
     def add_buffers(self, b, key, T, n, layer, alloc, backward):
         """No per-step arrays beyond the pre-activations ``A``."""
 
-    def forward_step(self, b, t, p, W_hh):
-        """``A[t]`` turns into the pre-activation; ``hs[t]`` gets the state."""
-        z, h = b.A[t], b.hs[t]
-        np.matmul(b.zeros if p is None else b.hs[p], W_hh.T, out=b.tmp)
-        z += b.tmp
-        np.copyto(h, z)
+    def forward(self, b, W_hh, bias, pad, reverse):
+        """``A[t]`` (``x_t W_ih^T``) turns into the pre-activation, ``hs[t]`` gets the state."""
+        upper = float(np.log(np.finfo(b.A.dtype).max) - 1.0)  # exp's clip
+        step = None
+        if self._code == _fast.CALLBACK:
+            step = partial(self._forward_step, b)
+        _fast.rnn_forward(b.A, b.hs, W_hh, bias, pad, reverse, self._code, self._p1,
+                          self._p2, upper, step)
+
+    def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record):
+        """The pre-activation gradients into ``dG``, every step."""
+        step = None
+        if self._code == _fast.CALLBACK:
+            step = partial(self._backward_step, b)
+        _fast.rnn_backward(b.hs, W_hh, pad, reverse, b.dG, work.dh[0], work.dh[1], dh_last,
+                           dout, record, self._code, self._p1, self._p2, step)
+
+    def _forward_step(self, b, t):
+        h = b.hs[t]
+        np.copyto(h, b.A[t])
         self.activation.forward(h)
 
-    def backward_step(self, b, t, p, dh, dc, dh_prev, W_hh):
-        """Gate gradient into ``dG[t]``, ``dL/dh_{t-1}`` into ``dh_prev``."""
+    def _backward_step(self, b, t):
         act, g = self.activation, b.dG[t]
-        np.copyto(g, dh)
         d = act.backward(b.hs[t] if act.derivative_of == "output" else b.A[t], g)
         if d is not g:
             g[...] = d
-        np.matmul(g, W_hh, out=dh_prev)
 
 
 class LSTMCell:
@@ -128,10 +160,6 @@ class LSTMCell:
         i = \\sigma(Z_i),\\; f = \\sigma(Z_f),\\; g = \\tanh(Z_g),\\; o = \\sigma(Z_o),
         \\quad c_t = f c_{t-1} + i g, \\quad h_t = o \\tanh(c_t).
 
-    All four gates go through one ``expit`` call on the contiguous block:
-    the step loop uses copies of the weights and bias whose ``g`` rows are
-    doubled, and ``tanh(z) = 2 \\sigma(2 z) - 1`` turns the ``g`` block back.
-
     Backward, from ``dh`` (all that reads ``h_t``) and ``dc`` (from ``c_{t+1}``):
 
     .. math::
@@ -145,67 +173,29 @@ class LSTMCell:
 
     name = "lstm"
     n_gates = 4
-    states = ("hs", "C")
 
     def __init__(self, activation=None):
         self.gate_activations = ("logistic", "logistic", "tanh", "logistic")
 
     def prepare(self, b, W_ih, W_hh, b_ih, b_hh):
-        """Copies of the weights and the summed bias with the ``g`` rows doubled."""
-        H = b.H
-        np.copyto(b.w_ih, W_ih)
-        np.copyto(b.w_hh, W_hh)
+        """The weights and the summed bias."""
         np.add(b_ih, b_hh, out=b.bias)
-        for a in (b.w_ih, b.w_hh, b.bias):
-            a[2 * H:3 * H] *= 2
-        return b.w_ih, b.w_hh, b.bias
+        return W_ih, W_hh, b.bias
 
     def add_buffers(self, b, key, T, n, layer, alloc, backward):
-        """Cell states ``C`` and their tanh ``TC`` per step; the scaled weights."""
+        """Cell states ``C`` and their tanh ``TC`` per step."""
         H = layer.hidden
         b.C = alloc(key + "C", (T, n, H))
         b.TC = alloc(key + "TC", (T, n, H))
-        b.w_ih = alloc(key + "w_ih", (4 * H, layer.n_in))
-        b.w_hh = alloc(key + "w_hh", (4 * H, H))
 
-    def forward_step(self, b, t, p, W_hh):
-        """Activated gates in ``A[t]``, ``c_t`` in ``C[t]``, ``h_t`` in ``hs[t]``."""
-        H, a, t1 = b.H, b.A[t], b.t1
-        c_prev = b.zeros if p is None else b.C[p]
-        np.matmul(b.zeros if p is None else b.hs[p], W_hh.T, out=b.tmp)
-        a += b.tmp
-        expit(a, out=a)
-        g = a[:, 2 * H:3 * H]
-        g *= 2
-        g -= 1
-        c = b.C[t]
-        np.multiply(a[:, H:2 * H], c_prev, out=c)
-        np.multiply(a[:, :H], g, out=t1)
-        c += t1
-        np.tanh(c, out=b.TC[t])
-        np.multiply(a[:, 3 * H:], b.TC[t], out=b.hs[t])
+    def forward(self, b, W_hh, bias, pad, reverse):
+        """Activated gates in ``A``, ``c_t`` in ``C``, ``h_t`` in ``hs``, every step."""
+        _fast.lstm_forward(b.A, b.hs, b.C, b.TC, W_hh, bias, pad, reverse)
 
-    def backward_step(self, b, t, p, dh, dc, dh_prev, W_hh):
-        """Gate gradients into ``dG[t]``; ``dc`` becomes ``dL/dc_{t-1}`` in place."""
-        H, a, d, tc, t1, tmp = b.H, b.A[t], b.dG[t], b.TC[t], b.t1, b.tmp
-        np.multiply(dh, tc, out=d[:, 3 * H:])
-        np.multiply(tc, tc, out=t1)
-        np.subtract(1, t1, out=t1)
-        t1 *= a[:, 3 * H:]
-        t1 *= dh
-        dc += t1
-        np.multiply(dc, a[:, 2 * H:3 * H], out=d[:, :H])
-        np.multiply(dc, b.zeros if p is None else b.C[p], out=d[:, H:2 * H])
-        np.multiply(dc, a[:, :H], out=d[:, 2 * H:3 * H])
-        # derivatives from the outputs: s (1 - s) for the sigmoids, 1 - g^2 for g
-        np.subtract(1, a, out=tmp)
-        tmp *= a
-        tg = tmp[:, 2 * H:3 * H]
-        np.multiply(a[:, 2 * H:3 * H], a[:, 2 * H:3 * H], out=tg)
-        np.subtract(1, tg, out=tg)
-        d *= tmp
-        dc *= a[:, H:2 * H]
-        np.matmul(d, W_hh, out=dh_prev)
+    def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record):
+        """The gate gradients into ``dG``, every step."""
+        _fast.lstm_backward(b.A, b.C, b.TC, W_hh, pad, reverse, b.dG, work.dh[0], work.dh[1],
+                            work.dc, dh_last, dout, record)
 
     @staticmethod
     def set_forget_bias(b_ih, b_hh, value):
@@ -243,7 +233,6 @@ class GRUCell:
 
     name = "gru"
     n_gates = 3
-    states = ("hs",)
 
     def __init__(self, activation=None):
         self.gate_activations = ("logistic", "logistic", "tanh")
@@ -257,49 +246,20 @@ class GRUCell:
         return W_ih, W_hh, b.bias
 
     def add_buffers(self, b, key, T, n, layer, alloc, backward):
-        """``gh_n`` per step; the hh-side gate gradients ``dGh`` for backward."""
+        """``gh_n`` per step, one step's ``gh``; the hh-side gate gradients ``dGh``."""
         H = layer.hidden
         b.GHn = alloc(key + "GHn", (T, n, H))
+        b.gh = alloc(key + "gh", (n, 3 * H))
         b.dGh = alloc(key + "dGh", (T, n, 3 * H)) if backward else None
 
-    def forward_step(self, b, t, p, W_hh):
-        """``r, z, n`` in ``A[t]``, ``gh_n`` in ``GHn[t]``, ``h_t`` in ``hs[t]``."""
-        H, a, t1, tmp = b.H, b.A[t], b.t1, b.tmp
-        h_prev = b.zeros if p is None else b.hs[p]
-        np.matmul(h_prev, W_hh.T, out=tmp)
-        rz = a[:, :2 * H]
-        rz += tmp[:, :2 * H]
-        expit(rz, out=rz)
-        ghn, n = b.GHn[t], a[:, 2 * H:]
-        np.add(tmp[:, 2 * H:], b.b_hn, out=ghn)
-        np.multiply(a[:, :H], ghn, out=t1)
-        n += t1
-        np.tanh(n, out=n)
-        np.subtract(h_prev, n, out=t1)
-        t1 *= a[:, H:2 * H]
-        np.add(n, t1, out=b.hs[t])
+    def forward(self, b, W_hh, bias, pad, reverse):
+        """``r, z, n`` in ``A``, ``gh_n`` in ``GHn``, ``h_t`` in ``hs``, every step."""
+        _fast.gru_forward(b.A, b.hs, b.GHn, b.gh, W_hh, bias, b.b_hn, pad, reverse)
 
-    def backward_step(self, b, t, p, dh, dc, dh_prev, W_hh):
-        """ih-side gate gradients into ``dG[t]``, hh-side into ``dGh[t]``."""
-        H, a, d, dhh, t1, tmp = b.H, b.A[t], b.dG[t], b.dGh[t], b.t1, b.tmp
-        z, n = a[:, H:2 * H], a[:, 2 * H:]
-        dr, dz, dn = d[:, :H], d[:, H:2 * H], d[:, 2 * H:]
-        np.subtract(b.zeros if p is None else b.hs[p], n, out=dz)
-        dz *= dh
-        np.multiply(dh, z, out=dh_prev)
-        np.subtract(dh, dh_prev, out=dn)
-        np.multiply(n, n, out=t1)
-        np.subtract(1, t1, out=t1)
-        dn *= t1
-        np.multiply(dn, b.GHn[t], out=dr)
-        rz, trz = a[:, :2 * H], tmp[:, :2 * H]
-        np.subtract(1, rz, out=trz)
-        trz *= rz
-        d[:, :2 * H] *= trz
-        np.copyto(dhh[:, :2 * H], d[:, :2 * H])
-        np.multiply(dn, a[:, :H], out=dhh[:, 2 * H:])
-        np.matmul(dhh, W_hh, out=b.dhm)
-        dh_prev += b.dhm
+    def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record):
+        """ih-side gate gradients into ``dG``, hh-side into ``dGh``, every step."""
+        _fast.gru_backward(b.A, b.GHn, b.hs, W_hh, pad, reverse, b.dG, b.dGh, work.dh[0],
+                           work.dh[1], dh_last, dout, record)
 
 
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
@@ -346,7 +306,7 @@ class _Direction:
 
     def __init__(self, layer, lt, d, key, T, n, alloc, backward):
         H, GH = layer.hidden, layer.n_gates * layer.hidden
-        self.H, self.tmp, self.t1, self.zeros, self.dhm = H, lt.tmp, lt.t1, lt.zeros, lt.dhm
+        self.H = H
         self.hs = lt.out[:, :, d * H:(d + 1) * H]
         self.A = alloc(key + "A", (T, n, GH))
         self.dG = alloc(key + "dG", (T, n, GH)) if backward else None
@@ -358,20 +318,17 @@ class _LayerTrace:
     """What one recurrent layer records for a batch of ``(T, n)``.
 
     ``below``: a recurrent layer feeds this one (its input gradient is
-    needed); ``above``: one reads this layer's output sequence.
+    needed); ``above``: one reads this layer's output sequence. ``dh`` (two)
+    and ``dc`` are the backward loop's ``(n, H)`` work arrays.
     """
 
     def __init__(self, layer, key, T, n, alloc, backward, below, above):
-        H, D, GH = layer.hidden, layer.n_out, layer.n_gates * layer.hidden
+        H, D = layer.hidden, layer.n_out
         self.out = alloc(key + "out", (T, n, D))
         self.dout = alloc(key + "dout", (T, n, D)) if backward and above else None
-        self.tmp = alloc(key + "tmp", (n, GH))
-        self.t1 = alloc(key + "t1", (n, H))
-        self.zeros = alloc(key + "zeros", (n, H), fill=0)
-        self.dhm = alloc(key + "dhm", (n, H)) if backward else None
         if backward:
-            self.dh = [alloc(key + f"dh{i}", (n, H)) for i in range(3)]
-            self.dc = [alloc(key + f"dc{i}", (n, H)) for i in range(2)]
+            self.dh = [alloc(key + f"dh{i}", (n, H)) for i in range(2)]
+            self.dc = alloc(key + "dc", (n, H)) if layer.cell.name == "lstm" else None
             if below and layer.n_directions == 2:  # the reverse direction's part of dX
                 self.dx = alloc(key + "dx", (T * n, layer.n_in))
         self.dirs = [_Direction(layer, self, d, f"{key}d{d}", T, n, alloc, backward)
@@ -386,8 +343,7 @@ class _Trace:
         self.n, self.T, self.add_rows, self.axpy = n, T, add_rows, axpy
         self.x = alloc("x", (T, n, net.n_features))
         self.pad = alloc("pad", (T, n, 1), dtype=bool)
-        self.keep = alloc("keep", (T, n, 1))
-        self.pad_steps = [False] * T
+        self.pad_mask = None  # pad as 0/1 of shape (T, n) when a step pads, for the kernels
         self.layers = [_LayerTrace(layer, f"L{i}", T, n, alloc, backward, i > 0, i < L - 1)
                        for i, layer in enumerate(net.recurrent)]
         self.masks = [None] * L
@@ -549,20 +505,8 @@ class RecurrentLayer:
             W_ih, W_hh, bias = cell.prepare(b, *weights)
             A2d = b.A.reshape(T * n, -1)
             np.matmul(x2d, W_ih.T, out=A2d)
-            A2d += bias
-            p = None
-            for t in _order(d, T):
-                cell.forward_step(b, t, p, W_hh)
-                if tr.pad_steps[t]:
-                    self._hold(b, t, p, tr.pad[t])
-                p = t
+            cell.forward(b, W_hh, bias, tr.pad_mask, d == 1)
         return lt.out
-
-    def _hold(self, b, t, p, pad):
-        """Padding rows of step ``t`` keep the state of step ``p``."""
-        for name in self.cell.states:
-            states = getattr(b, name)
-            np.copyto(states[t], b.zeros if p is None else states[p], where=pad)
 
     def final_states(self, lt, out):
         """Each direction's state after its last step, side by side in ``out``."""
@@ -598,10 +542,9 @@ class RecurrentLayer:
         H = self.hidden
         for d, (W_ih, W_hh, _, _) in enumerate(self.directions):
             cols = slice(d * H, (d + 1) * H)
-            if dtop is None:
-                self._through_time(d, lt, tr, None, lt.dout[:, :, cols], W_hh, record)
-            else:
-                self._through_time(d, lt, tr, dtop[:, cols], None, W_hh, record)
+            dh_last = None if dtop is None else dtop[:, cols]
+            dout = lt.dout[:, :, cols] if dtop is None else None
+            self.cell.backward(lt.dirs[d], W_hh, tr.pad_mask, d == 1, lt, dh_last, dout, record)
             record = None
             self._param_gradients(d, lt.dirs[d], x2d, tr.ones_tn, grads[d])
             if dx2d is not None:
@@ -610,48 +553,6 @@ class RecurrentLayer:
                     np.matmul(dG, W_ih, out=dx2d)
                 else:
                     dx2d += np.matmul(dG, W_ih, out=lt.dx)
-
-    def _through_time(self, d, lt, tr, dh_last, dout, W_hh, record):
-        """The step loop of the backward pass for direction ``d``."""
-        b, cell, T = lt.dirs[d], self.cell, lt.out.shape[0]
-        dh, dh_prev, spare = lt.dh
-        dc = lt.dc[0] if cell.name == "lstm" else None
-        if dh_last is None:
-            dh.fill(0)
-        else:
-            np.copyto(dh, dh_last)
-        if dc is not None:
-            dc.fill(0)
-        for t in reversed(_order(d, T)):
-            if dout is not None:
-                dh += dout[t]
-            if record is not None:
-                np.copyto(record[t], dh)
-            p = _previous(d, t, T)
-            if tr.pad_steps[t]:
-                dc = self._masked_step(b, t, p, dh, dc, dh_prev, spare, lt, tr, W_hh)
-            else:
-                cell.backward_step(b, t, p, dh, dc, dh_prev, W_hh)
-            dh, dh_prev = dh_prev, dh
-
-    def _masked_step(self, b, t, p, dh, dc, dh_prev, spare, lt, tr, W_hh):
-        """A step with padding rows: they pass ``dh`` (and ``dc``) on and get no gate gradient.
-
-        Zeroing the incoming gradients of the padding rows zeroes their gate
-        gradients (every step is linear in them); the carried gradients are
-        then copied into those rows. Returns the buffer now holding ``dc``.
-        """
-        keep, pad = tr.keep[t], tr.pad[t]
-        np.multiply(dh, keep, out=spare)
-        dc_work = None
-        if dc is not None:
-            dc_work = lt.dc[1] if dc is lt.dc[0] else lt.dc[0]
-            np.multiply(dc, keep, out=dc_work)
-        self.cell.backward_step(b, t, p, spare, dc_work, dh_prev, W_hh)
-        np.copyto(dh_prev, dh, where=pad)
-        if dc is not None:
-            np.copyto(dc_work, dc, where=pad)
-        return dc_work
 
     def _param_gradients(self, d, b, x2d, ones, grads):
         """``dW_ih``, ``dW_hh`` and the bias gradients, one product each."""
@@ -899,11 +800,10 @@ class RecurrentNetwork(LayerStack):
         x = tr.x
         np.copyto(x, X.transpose(1, 0, 2))  # a copy: NaN is moved, never computed with
         np.isnan(x[:, :, :1], out=tr.pad)
-        steps = np.logical_or.reduce(tr.pad, axis=(1, 2))
-        tr.pad_steps = steps.tolist()
-        if steps.any():
+        tr.pad_mask = None
+        if tr.pad.any():
             np.copyto(x, 0, where=tr.pad)
-            np.logical_not(tr.pad, out=tr.keep)
+            tr.pad_mask = tr.pad.reshape(tr.pad.shape[:2]).view(np.uint8)
 
     def _forward(self, X, tr, training=False, rng=None):
         """Forward pass recording in ``tr``; returns the output (a view into ``tr``)."""

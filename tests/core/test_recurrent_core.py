@@ -1,19 +1,25 @@
-"""The recurrent core: gradients, padding, directions, dtypes, and PyTorch parity.
+"""The recurrent core: gradients, padding, directions, dtypes, kernels, and PyTorch parity.
 
 Finite differences in float64 check every cell x depth x direction x padding,
-with penalties, sample weights, dropout and frozen layers. Padding must change
+with penalties, sample weights, dropout and frozen layers. The compiled time
+loops must give what the numpy loops of ``reference_recurrent.py`` give
+(float64 to rounding, float32 closely), for every cell x depth x direction x
+padding and every activation of the simple RNN. Padding must change
 nothing, the reverse direction must be the forward one on reversed steps, and
 (with torch installed) outputs and gradients must match ``torch.nn.RNN``,
 ``LSTM`` and ``GRU`` given the same weights.
 """
 
+import importlib.util
 import itertools
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from sknet._core import _recurrent_fast as fast
 from sknet._core import fit_lbfgs, get_activation, get_loss, register_activation
 from sknet._core import recurrent as recurrent_module
 from sknet._core.protocol import TrainableNetwork
@@ -22,6 +28,17 @@ from sknet._core.trainer import History
 
 CELLS = ["rnn", "lstm", "gru"]
 SQUARED = get_loss("squared_error")
+
+
+def _load_reference():
+    path = Path(__file__).with_name("reference_recurrent.py")
+    spec = importlib.util.spec_from_file_location("reference_recurrent", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+reference = _load_reference()
 
 
 def _network(cell, layers, bidirectional, n_features=2, n_outputs=2, seed=0, **kw):
@@ -152,6 +169,162 @@ def test_gradient_through_other_outputs(loss, output, k):
 
 
 # --------------------------------------------------------------------------- #
+# compiled time loops against the numpy reference                              #
+# --------------------------------------------------------------------------- #
+def _everything(net, X, Y, training, seed=3):
+    """What the time loops reach: outputs, sequences, loss, gradient, state gradients."""
+    out = {"predict": net.predict(X).copy()}
+    for k in range(len(net.recurrent)):
+        out[f"sequence {k}"] = net.sequence_output(X, layer=k)
+    rng = np.random.default_rng(seed) if training else None
+    value, grad, _ = net.loss_and_gradient(X, Y, SQUARED, alpha=0.1, training=training,
+                                           rng=rng)
+    out["loss"], out["gradient"] = np.array(value, dtype=net.dtype), grad.copy()
+    out["state gradient norms"] = net.state_gradient_norms(X, Y, SQUARED)
+    return out
+
+
+def _assert_matches_reference(net, X, Y, training=False):
+    ours = _everything(net, X, Y, training)
+    with reference.reference_cells(net):
+        theirs = _everything(net, X, Y, training)
+    assert ours["gradient"][net.trainable_offset:].any()
+    if net.dtype == np.float64:
+        rtol, atol = 1e-11, 1e-13
+    else:
+        rtol, atol = 2e-4, 2e-5
+    for key, expected in theirs.items():
+        assert ours[key].dtype == net.dtype, key
+        scale = max(np.abs(expected).max(), 1e-300)
+        np.testing.assert_allclose(ours[key], expected, rtol=rtol, atol=atol * scale,
+                                   err_msg=key)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cell, layers, bidirectional, padded",
+                         list(itertools.product(CELLS, ([9], [9, 17]), [False, True],
+                                                [False, True])))
+def test_compiled_loops_match_the_numpy_reference(cell, layers, bidirectional, padded, dtype):
+    lengths = [8, 3, 1, 8, 6, 2, 7] if padded else None
+    X = _sequences(7, 8, 3, lengths).astype(dtype)
+    Y = np.random.default_rng(2).normal(size=(7, 2)).astype(dtype)
+    net = RecurrentNetwork(3, layers, 2, cell=cell, bidirectional=bidirectional,
+                           dropout=[0.3] * len(layers), dtype=dtype)
+    net.params[...] = np.random.default_rng(0).normal(scale=0.5, size=net.params.size)
+    _assert_matches_reference(net, X, Y)
+    _assert_matches_reference(net, X, Y, training=True)  # dropout masks from one seed
+    net.n_frozen = len(layers) - 1 if len(layers) > 1 else 1
+    _assert_matches_reference(net, X, Y, training=True)
+
+
+RNN_ACTIVATIONS = [("identity", {}), ("tanh", {}), ("logistic", {}), ("relu", {}),
+                   ("leaky_relu", {"negative_slope": 0.2}), ("elu", {"alpha": 0.7}),
+                   ("selu", {}), ("exp", {})]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name, params", RNN_ACTIVATIONS)
+def test_every_rnn_activation_is_compiled_and_matches_the_reference(name, params, dtype):
+    activation = get_activation(name, **params)
+    X = _sequences(6, 6, 3, [6, 2, 5, 1, 6, 4]).astype(dtype)
+    Y = np.random.default_rng(2).normal(size=(6, 2)).astype(dtype)
+    net = RecurrentNetwork(3, [9, 5], 2, cell="rnn", bidirectional=True,
+                           activation=activation, dtype=dtype)
+    scale = 0.1 if name == "exp" else 0.3  # exp's states must stay far from overflow
+    net.params[...] = np.random.default_rng(0).normal(scale=scale, size=net.params.size)
+    assert net.recurrent[0].cell._code == fast.ACTIVATION_CODES[name]
+    _assert_matches_reference(net, X, Y)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_registered_activation_is_called_back_from_the_compiled_loop(activation_registry,
+                                                                        dtype):
+    softsign = register_activation("softsign_kernel_test", lambda z: z / (1 + np.abs(z)),
+                                   lambda z, g: g / (1 + np.abs(z)) ** 2,
+                                   derivative_of="input")
+    activation_registry.append(softsign.name)
+    X = _sequences(5, 6, 3, [6, 2, 5, 1, 4]).astype(dtype)
+    Y = np.random.default_rng(2).normal(size=(5, 2)).astype(dtype)
+    net = RecurrentNetwork(3, [4, 3], 2, cell="rnn", bidirectional=True, activation=softsign,
+                           dtype=dtype)
+    net.params[...] = np.random.default_rng(0).normal(scale=0.5, size=net.params.size)
+    assert net.recurrent[0].cell._code == fast.CALLBACK
+    _assert_matches_reference(net, X, Y)
+
+
+def test_an_activation_overwriting_a_builtin_name_is_not_compiled():
+    from sknet._core import ACTIVATIONS
+
+    builtin = ACTIVATIONS["identity"]
+    try:
+        twice = register_activation("identity", lambda z: 2 * z, lambda a, g: 2 * g,
+                                    overwrite=True)
+        net = RecurrentNetwork(2, [3], 1, cell="rnn", activation=twice)
+        assert net.recurrent[0].cell._code == fast.CALLBACK
+        net.params[...] = np.random.default_rng(0).normal(size=net.params.size)
+        X = _sequences(2, 3, 2)
+        with reference.reference_cells(net):
+            expected = net.predict(X)
+        np.testing.assert_allclose(net.predict(X), expected, rtol=1e-13)
+    finally:
+        ACTIVATIONS["identity"] = builtin
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_logistic_and_tanh_are_within_a_few_units_in_the_last_place(dtype):
+    tiny = float(np.finfo(dtype).tiny)
+    z = np.concatenate([np.linspace(-800, 800, 16001), np.linspace(-3, 3, 12001),
+                        np.geomspace(tiny * 1e6, 20, 4000), [0.0, 0.125, 0.25]])
+    z = np.concatenate([z, -z])
+    z = np.concatenate([z, np.zeros(-len(z) % 32)]).astype(dtype)
+    for name, exact in (("tanh", np.tanh), ("logistic", lambda x: 1 / (1 + np.exp(-x)))):
+        A = z.reshape(1, -1, 32).copy()
+        hs = np.empty_like(A)
+        fast.rnn_forward(A, hs, np.zeros((32, 32), dtype), np.zeros(32, dtype), None, False,
+                         fast.ACTIVATION_CODES[name])
+        want = exact(z.astype(np.longdouble)).reshape(A.shape)
+        error = np.abs(hs - want)
+        normal = np.abs(want) > tiny * 1e3  # below, an absolute error of ~tiny
+        assert (error[normal] / np.spacing(np.abs(want[normal]).astype(dtype))).max() <= 5, name
+        assert error[~normal].max() <= tiny * 1e4, name
+
+
+def test_a_fit_holds_the_kernels_blas_to_one_thread():
+    """The per-step products call scipy's BLAS; a fit's plan limits it where numpy has another."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from sknet import _base
+
+    controller = threadpoolctl.ThreadpoolController()
+    own = _base._scipy_own_blas(controller)
+    if own is None:
+        pytest.skip("numpy and scipy share one BLAS: its threads are numpy's too")
+
+    def threads():
+        return threadpoolctl.ThreadpoolController().select(filepath=own).info()[0]["num_threads"]
+
+    with controller.select(filepath=own).limit(limits=2):
+        assert threads() == 2
+        for single in (True, False):
+            plan, _ = _base._blas_plan(single)
+            with plan():
+                assert threads() == 1
+        assert threads() == 2
+
+
+def test_kernels_reject_arrays_of_the_wrong_shape():
+    A = np.zeros((3, 2, 8))
+    with pytest.raises(ValueError, match="W_hh"):
+        fast.lstm_forward(A, np.zeros((3, 2, 2)), np.zeros((3, 2, 2)), np.zeros((3, 2, 2)),
+                          np.zeros((8, 3)), np.zeros(8), None, False)
+    with pytest.raises(ValueError, match="pad"):
+        fast.rnn_forward(np.zeros((3, 2, 4)), np.zeros((3, 2, 4)), np.zeros((4, 4)),
+                         np.zeros(4), np.zeros((3, 3), np.uint8), False, 1)
+    with pytest.raises(ValueError, match="contiguous"):
+        fast.rnn_forward(np.zeros((3, 2, 4)), np.zeros((3, 2, 8))[:, :, ::2],
+                         np.zeros((4, 4)), np.zeros(4), None, False, 1)
+
+
+# --------------------------------------------------------------------------- #
 # padding                                                                      #
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize("cell", CELLS)
@@ -247,7 +420,7 @@ def test_float32_computes_in_float32(cell):
     # no buffer the pass computes in is float64 (the values alone cannot tell:
     # a float64 pass rounded at the end is as close to the float64 gradient)
     dtypes = {a.dtype for a in _arrays(ws.trace(6, 7))}
-    assert dtypes == {np.dtype(np.float32), np.dtype(bool)}
+    assert dtypes == {np.dtype(np.float32), np.dtype(bool), np.dtype(np.uint8)}  # + masks
 
 
 def _arrays(obj, seen=None):

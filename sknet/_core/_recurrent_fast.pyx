@@ -1,0 +1,776 @@
+"""The time loops of the recurrent cells, forward and back through time, without the GIL.
+
+One call runs one direction of one layer over every time step: per step one
+matrix product with ``W_hh`` (BLAS ``gemm`` through ``scipy.linalg.cython_blas``,
+so that nothing links a BLAS of its own) and the gate arithmetic of each
+sequence in C loops. What is one product for all steps (the input
+projections before the loop; the gradients of ``W_ih``, ``W_hh``, the biases
+and the layer's input after it) stays with the caller.
+
+Layouts, all row-major and time-major:
+
+* ``A`` ``(T, n, G * H)``: on entry the input projections ``x_t W_ih^T`` (the
+  forward loop adds the folded biases); on return the activated gates (the
+  pre-activations, biases included, for the simple RNN), which the backward
+  pass reads.
+* ``hs`` ``(T, n, H)``: the states; rows may be strided (a direction's
+  columns of the layer's output sequence), the last axis is contiguous.
+* ``pad`` ``(T, n)`` of 0/1 or None: a padding step copies the state of the
+  step before it (the zero state when it is the direction's first) and
+  carries the gradients back unchanged; its gate gradients are zero.
+* ``dG`` ``(T, n, G * H)``: the gradients with respect to the gates'
+  pre-activations (GRU: ``dGh`` holds those of the ``W_hh`` side).
+
+The per-step products run in scipy's BLAS (the library behind
+``cython_blas``), which a fit holds to one thread where numpy brings a BLAS of
+its own (``sknet._base._blas_plan``): the two libraries' thread pools then
+never compete, and a product this small gains nothing from more threads.
+
+The formulas are those of :mod:`sknet._core.recurrent`'s cells (PyTorch's).
+The logistic and tanh are computed from a polynomial exponential, within a
+few units in the last place of each precision, in branch-free code that the
+compiler vectorizes (the other activations' exponentials are the C library's).
+"""
+
+from cython cimport floating
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+cdef extern from *:
+    """
+    #include <math.h>
+    #include <stdint.h>
+    #include <string.h>
+
+    /* The gate loops select with ?: ; gcc if-converts (and so vectorizes) them
+       only when floating-point exceptions need not be kept exact. */
+    #if defined(__GNUC__) && !defined(__clang__)
+    #pragma GCC push_options
+    #pragma GCC optimize ("no-trapping-math")
+    #endif
+
+    /* The gate loops are compiled twice, for AVX2 (with FMA: x86-64-v3)
+       and for the baseline, and the loader picks one by the processor's
+       features (gcc on x86-64 Linux). */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+        && __GNUC__ >= 12
+    #define SK_CLONES_f __attribute__((target_clones("arch=x86-64-v3", "default")))
+    #elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #define SK_CLONES_f __attribute__((target_clones("avx2", "default")))
+    #else
+    #define SK_CLONES_f
+    #endif
+    #define SK_CLONES_d SK_CLONES_f
+
+    #if defined(_MSC_VER)
+    #define SK_RESTRICT __restrict
+    #else
+    #define SK_RESTRICT __restrict__
+    #endif
+
+    /* e^x in float32 for x in [-87.3, 88.3] (clamped outside): x = k ln2 + r with
+       |r| <= ln2 / 2 (ln2 split in two for an exact k ln2), e^r by its Taylor
+       polynomial of degree 7 (truncation below 0.2 ulp), times 2^k built in the
+       exponent bits. Branch-free, so that loops over it vectorize. */
+    static inline float sk_expf(float x) {
+        x = x < -87.3f ? -87.3f : x;
+        x = x > 88.3f ? 88.3f : x;
+        float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+        float r = x - k * 0.693359375f;
+        r = r - k * -2.12194440054690583e-4f;
+        float p = 1.98412698412698413e-4f;
+        p = p * r + 1.38888888888888889e-3f;
+        p = p * r + 8.33333333333333333e-3f;
+        p = p * r + 4.16666666666666667e-2f;
+        p = p * r + 1.66666666666666667e-1f;
+        p = p * r + 0.5f;
+        p = p * r + 1.0f;
+        p = p * r + 1.0f;
+        int32_t bits = ((int32_t)k + 127) << 23;
+        float scale;
+        memcpy(&scale, &bits, sizeof scale);
+        return p * scale;
+    }
+
+    static inline float sk_sigmoid_f(float x) {
+        return 1.0f / (1.0f + sk_expf(-x));
+    }
+
+    /* tanh: its odd Taylor polynomial to x^9 below |x| = 0.25 (truncation below
+       0.1 ulp), (1 - e) / (1 + e) with e = exp(-2 |x|) above (no cancellation). */
+    static inline float sk_tanh_f(float x) {
+        float ax = x < 0.0f ? -x : x;
+        float x2 = x * x;
+        float small = 2.18694885361552028e-2f;
+        small = small * x2 - 5.39682539682539683e-2f;
+        small = small * x2 + 1.33333333333333333e-1f;
+        small = small * x2 - 3.33333333333333333e-1f;
+        small = x + x * (small * x2);
+        float e = sk_expf(-2.0f * ax);
+        float big = (1.0f - e) / (1.0f + e);
+        big = x < 0.0f ? -big : big;
+        return ax < 0.25f ? small : big;
+    }
+
+    /* e^x in float64 for x in [-708, 709] (clamped outside), as sk_expf: k ln2
+       exact (ln2's high part has 32 bits), e^r by its Taylor polynomial of
+       degree 13 (truncation below 0.05 ulp), 2^k from the bits of the rounded
+       k (no float-to-integer conversion, which AVX2 lacks for 64 bits). */
+    static inline double sk_exp_fast_d(double x) {
+        x = x < -708.0 ? -708.0 : x;
+        x = x > 709.0 ? 709.0 : x;
+        double kd = x * 1.4426950408889634 + 6755399441055744.0;
+        int64_t kbits;
+        memcpy(&kbits, &kd, sizeof kbits);
+        double k = kd - 6755399441055744.0;
+        double r = x - k * 0.6931471806019545;
+        r = r - k * -4.2009150726810846e-11;
+        double p = 1.6059043836821613e-10;
+        p = p * r + 2.08767569878681e-09;
+        p = p * r + 2.505210838544172e-08;
+        p = p * r + 2.755731922398589e-07;
+        p = p * r + 2.7557319223985893e-06;
+        p = p * r + 2.48015873015873e-05;
+        p = p * r + 0.0001984126984126984;
+        p = p * r + 0.001388888888888889;
+        p = p * r + 0.008333333333333333;
+        p = p * r + 0.041666666666666664;
+        p = p * r + 0.16666666666666666;
+        p = p * r + 0.5;
+        p = p * r + 1.0;
+        p = p * r + 1.0;
+        int64_t bits = (kbits - (int64_t)0x4338000000000000LL + 1023) << 52;
+        double scale;
+        memcpy(&scale, &bits, sizeof scale);
+        return p * scale;
+    }
+
+    static inline double sk_sigmoid_d(double x) {
+        return 1.0 / (1.0 + sk_exp_fast_d(-x));
+    }
+
+    /* tanh: its odd Taylor polynomial to x^15 below |x| = 0.125 (truncation below
+       0.01 ulp), (1 - e) / (1 + e) with e = exp(-2 |x|) above (within a few ulp). */
+    static inline double sk_tanh_d(double x) {
+        double ax = x < 0.0 ? -x : x;
+        double x2 = x * x;
+        double small = -0.0014558343870513183;
+        small = small * x2 + 0.003592128036572481;
+        small = small * x2 - 0.008863235529902197;
+        small = small * x2 + 0.021869488536155203;
+        small = small * x2 - 0.05396825396825397;
+        small = small * x2 + 0.13333333333333333;
+        small = small * x2 - 0.3333333333333333;
+        small = x + x * (small * x2);
+        double e = sk_exp_fast_d(-2.0 * ax);
+        double big = (1.0 - e) / (1.0 + e);
+        big = x < 0.0 ? -big : big;
+        return ax < 0.125 ? small : big;
+    }
+    static inline float sk_exp_f(float x) { return expf(x); }
+    static inline double sk_exp_d(double x) { return exp(x); }
+    static inline float sk_expm1_f(float x) { return expm1f(x); }
+    static inline double sk_expm1_d(double x) { return expm1(x); }
+
+    /* The simple RNN's activations, by code (see ACTIVATION_CODES). */
+    enum { SK_IDENTITY, SK_TANH, SK_LOGISTIC, SK_RELU, SK_LEAKY_RELU, SK_ELU, SK_EXP };
+
+    /* One sequence's gate arithmetic for one step, for float (f) and double (d):
+       the same text twice through a macro. */
+    #define SK_CELL_ROWS(T, S)                                                         \\
+    SK_CLONES_##S static void sk_act_forward_##S(int code, T p1, T p2, T upper,        \\
+                                   const T *SK_RESTRICT z, T *SK_RESTRICT h,           \\
+                                   Py_ssize_t H) {                                     \\
+        Py_ssize_t j;                                                                  \\
+        switch (code) {                                                                \\
+        case SK_IDENTITY:                                                              \\
+            for (j = 0; j < H; j++) h[j] = z[j];                                       \\
+            break;                                                                     \\
+        case SK_TANH:                                                                  \\
+            for (j = 0; j < H; j++) h[j] = sk_tanh_##S(z[j]);                          \\
+            break;                                                                     \\
+        case SK_LOGISTIC:                                                              \\
+            for (j = 0; j < H; j++) h[j] = sk_sigmoid_##S(z[j]);                       \\
+            break;                                                                     \\
+        case SK_RELU:                                                                  \\
+            for (j = 0; j < H; j++) h[j] = z[j] > 0 ? z[j] : 0;                        \\
+            break;                                                                     \\
+        case SK_LEAKY_RELU:                                                            \\
+            for (j = 0; j < H; j++) h[j] = z[j] < 0 ? z[j] * p1 : z[j];                \\
+            break;                                                                     \\
+        case SK_ELU: /* p1 = alpha, p2 = scale */                                      \\
+            for (j = 0; j < H; j++)                                                    \\
+                h[j] = z[j] > 0 ? z[j] * p2 : sk_expm1_##S(z[j]) * (p1 * p2);          \\
+            break;                                                                     \\
+        case SK_EXP: /* clipped below the overflow threshold */                        \\
+            for (j = 0; j < H; j++) h[j] = sk_exp_##S(z[j] < upper ? z[j] : upper);    \\
+            break;                                                                     \\
+        }                                                                              \\
+    }                                                                                  \\
+                                                                                       \\
+    /* g = dh * f'(z), from the output h = f(z). */                                    \\
+    SK_CLONES_##S static void sk_act_backward_##S(int code, T p1, T p2,                \\
+                                    const T *SK_RESTRICT h,                            \\
+                                    const T *SK_RESTRICT dh, T *SK_RESTRICT g,         \\
+                                    Py_ssize_t H) {                                    \\
+        Py_ssize_t j;                                                                  \\
+        switch (code) {                                                                \\
+        case SK_IDENTITY:                                                              \\
+            for (j = 0; j < H; j++) g[j] = dh[j];                                      \\
+            break;                                                                     \\
+        case SK_TANH:                                                                  \\
+            for (j = 0; j < H; j++) g[j] = dh[j] * (1 - h[j] * h[j]);                  \\
+            break;                                                                     \\
+        case SK_LOGISTIC:                                                              \\
+            for (j = 0; j < H; j++) g[j] = dh[j] * h[j] * (1 - h[j]);                  \\
+            break;                                                                     \\
+        case SK_RELU:                                                                  \\
+            for (j = 0; j < H; j++) g[j] = h[j] > 0 ? dh[j] : 0;                       \\
+            break;                                                                     \\
+        case SK_LEAKY_RELU:                                                            \\
+            for (j = 0; j < H; j++) g[j] = h[j] < 0 ? dh[j] * p1 : dh[j];              \\
+            break;                                                                     \\
+        case SK_ELU:                                                                   \\
+            for (j = 0; j < H; j++) g[j] = dh[j] * (h[j] > 0 ? p2 : h[j] + p2 * p1);   \\
+            break;                                                                     \\
+        case SK_EXP:                                                                   \\
+            for (j = 0; j < H; j++) g[j] = dh[j] * h[j];                               \\
+            break;                                                                     \\
+        }                                                                              \\
+    }                                                                                  \\
+                                                                                       \\
+    /* LSTM: pre-activations a + bias = [i f g o] turn into the gates; c, tanh c, h. */ \\
+    SK_CLONES_##S static void sk_lstm_forward_##S(T *SK_RESTRICT a, const T *SK_RESTRICT bias, \\
+                                    const T *SK_RESTRICT c_prev,                       \\
+                                    T *SK_RESTRICT c, T *SK_RESTRICT tc,               \\
+                                    T *SK_RESTRICT h, Py_ssize_t H) {                  \\
+        T *SK_RESTRICT ai = a, *SK_RESTRICT af = a + H;                                \\
+        T *SK_RESTRICT ag = a + 2 * H, *SK_RESTRICT ao = a + 3 * H;                    \\
+        Py_ssize_t j;                                                                  \\
+        for (j = 0; j < H; j++) {                                                      \\
+            T i = sk_sigmoid_##S(ai[j] + bias[j]);                                     \\
+            T f = sk_sigmoid_##S(af[j] + bias[H + j]);                                 \\
+            T g = sk_tanh_##S(ag[j] + bias[2 * H + j]);                                \\
+            T o = sk_sigmoid_##S(ao[j] + bias[3 * H + j]);                             \\
+            T cj = f * c_prev[j] + i * g;                                              \\
+            T t = sk_tanh_##S(cj);                                                     \\
+            ai[j] = i; af[j] = f; ag[j] = g; ao[j] = o;                                \\
+            c[j] = cj; tc[j] = t; h[j] = o * t;                                        \\
+        }                                                                              \\
+    }                                                                                  \\
+                                                                                       \\
+    /* LSTM backward: d = dZ of the four gates; dc becomes dL/dc_{t-1} in place. */    \\
+    SK_CLONES_##S static void sk_lstm_backward_##S(const T *SK_RESTRICT a,             \\
+                                     const T *SK_RESTRICT c_prev,                      \\
+                                     const T *SK_RESTRICT tc, const T *SK_RESTRICT dh, \\
+                                     T *SK_RESTRICT dc, T *SK_RESTRICT d,              \\
+                                     Py_ssize_t H) {                                   \\
+        const T *SK_RESTRICT ai = a, *SK_RESTRICT af = a + H;                          \\
+        const T *SK_RESTRICT ag = a + 2 * H, *SK_RESTRICT ao = a + 3 * H;              \\
+        T *SK_RESTRICT di = d, *SK_RESTRICT df = d + H;                                \\
+        T *SK_RESTRICT dg = d + 2 * H, *SK_RESTRICT dout = d + 3 * H;                  \\
+        Py_ssize_t j;                                                                  \\
+        for (j = 0; j < H; j++) {                                                      \\
+            T i = ai[j], f = af[j], g = ag[j], o = ao[j], t = tc[j];                   \\
+            T dcj = dc[j] + dh[j] * o * (1 - t * t);                                   \\
+            dout[j] = dh[j] * t * (o * (1 - o));                                       \\
+            di[j] = dcj * g * (i * (1 - i));                                           \\
+            df[j] = dcj * c_prev[j] * (f * (1 - f));                                   \\
+            dg[j] = dcj * i * (1 - g * g);                                             \\
+            dc[j] = dcj * f;                                                           \\
+        }                                                                              \\
+    }                                                                                  \\
+                                                                                       \\
+    /* GRU: a + bias = [gi_r gi_z gi_n] turns into [r z n]; gh = h_{t-1} W_hh^T. */    \\
+    SK_CLONES_##S static void sk_gru_forward_##S(T *SK_RESTRICT a, const T *SK_RESTRICT bias, \\
+                                   const T *SK_RESTRICT gh,                            \\
+                                   const T *SK_RESTRICT b_hn, const T *SK_RESTRICT h_prev, \\
+                                   T *SK_RESTRICT ghn, T *SK_RESTRICT h, Py_ssize_t H) { \\
+        T *SK_RESTRICT ar = a, *SK_RESTRICT az = a + H, *SK_RESTRICT an = a + 2 * H;   \\
+        Py_ssize_t j;                                                                  \\
+        for (j = 0; j < H; j++) {                                                      \\
+            T r = sk_sigmoid_##S((ar[j] + bias[j]) + gh[j]);                           \\
+            T z = sk_sigmoid_##S((az[j] + bias[H + j]) + gh[H + j]);                   \\
+            T hn = gh[2 * H + j] + b_hn[j];                                            \\
+            T nj = sk_tanh_##S((an[j] + bias[2 * H + j]) + r * hn);                    \\
+            ar[j] = r; az[j] = z; an[j] = nj; ghn[j] = hn;                             \\
+            h[j] = nj + (h_prev[j] - nj) * z;                                          \\
+        }                                                                              \\
+    }                                                                                  \\
+                                                                                       \\
+    /* GRU backward: d = dZ on the W_ih side, dhh on the W_hh side (r dn for n);      \\
+       dh_prev gets the direct part dh z (the caller adds dhh W_hh). */               \\
+    SK_CLONES_##S static void sk_gru_backward_##S(const T *SK_RESTRICT a,              \\
+                                    const T *SK_RESTRICT ghn,                          \\
+                                    const T *SK_RESTRICT h_prev, const T *SK_RESTRICT dh, \\
+                                    T *SK_RESTRICT d, T *SK_RESTRICT dhh,              \\
+                                    T *SK_RESTRICT dh_prev, Py_ssize_t H) {            \\
+        const T *SK_RESTRICT ar = a, *SK_RESTRICT az = a + H, *SK_RESTRICT an = a + 2 * H; \\
+        Py_ssize_t j;                                                                  \\
+        for (j = 0; j < H; j++) {                                                      \\
+            T r = ar[j], z = az[j], nj = an[j];                                        \\
+            T direct = dh[j] * z;                                                      \\
+            T dn = (dh[j] - direct) * (1 - nj * nj);                                   \\
+            T dr = dn * ghn[j] * (r * (1 - r));                                        \\
+            T dz = dh[j] * (h_prev[j] - nj) * (z * (1 - z));                           \\
+            d[j] = dr; d[H + j] = dz; d[2 * H + j] = dn;                               \\
+            dhh[j] = dr; dhh[H + j] = dz; dhh[2 * H + j] = dn * r;                     \\
+            dh_prev[j] = direct;                                                       \\
+        }                                                                              \\
+    }
+
+    SK_CELL_ROWS(float, f)
+    SK_CELL_ROWS(double, d)
+
+    #if defined(__GNUC__) && !defined(__clang__)
+    #pragma GCC pop_options
+    #endif
+    """
+    void sk_act_forward_f(int code, float p1, float p2, float upper, const float *z,
+                          float *h, Py_ssize_t H) noexcept nogil
+    void sk_act_forward_d(int code, double p1, double p2, double upper, const double *z,
+                          double *h, Py_ssize_t H) noexcept nogil
+    void sk_act_backward_f(int code, float p1, float p2, const float *h, const float *dh,
+                           float *g, Py_ssize_t H) noexcept nogil
+    void sk_act_backward_d(int code, double p1, double p2, const double *h,
+                           const double *dh, double *g, Py_ssize_t H) noexcept nogil
+    void sk_lstm_forward_f(float *a, const float *bias, const float *c_prev, float *c,
+                           float *tc, float *h, Py_ssize_t H) noexcept nogil
+    void sk_lstm_forward_d(double *a, const double *bias, const double *c_prev, double *c,
+                           double *tc, double *h, Py_ssize_t H) noexcept nogil
+    void sk_lstm_backward_f(const float *a, const float *c_prev, const float *tc,
+                            const float *dh, float *dc, float *d, Py_ssize_t H) noexcept nogil
+    void sk_lstm_backward_d(const double *a, const double *c_prev, const double *tc,
+                            const double *dh, double *dc, double *d,
+                            Py_ssize_t H) noexcept nogil
+    void sk_gru_forward_f(float *a, const float *bias, const float *gh, const float *b_hn,
+                          const float *h_prev, float *ghn, float *h, Py_ssize_t H) noexcept nogil
+    void sk_gru_forward_d(double *a, const double *bias, const double *gh,
+                          const double *b_hn, const double *h_prev, double *ghn, double *h,
+                          Py_ssize_t H) noexcept nogil
+    void sk_gru_backward_f(const float *a, const float *ghn, const float *h_prev,
+                           const float *dh, float *d, float *dhh, float *dh_prev,
+                           Py_ssize_t H) noexcept nogil
+    void sk_gru_backward_d(const double *a, const double *ghn, const double *h_prev,
+                           const double *dh, double *d, double *dhh, double *dh_prev,
+                           Py_ssize_t H) noexcept nogil
+    int SK_IDENTITY, SK_TANH, SK_LOGISTIC, SK_RELU, SK_LEAKY_RELU, SK_ELU, SK_EXP
+
+
+#: The simple RNN's activations computed here, by name; others are called back.
+ACTIVATION_CODES = {"identity": SK_IDENTITY, "tanh": SK_TANH, "logistic": SK_LOGISTIC,
+                    "relu": SK_RELU, "leaky_relu": SK_LEAKY_RELU, "elu": SK_ELU,
+                    "selu": SK_ELU, "exp": SK_EXP}
+
+cdef enum:
+    _CALLBACK = -1
+
+#: The code that calls ``forward_step(t)`` / ``backward_step(t)`` back instead.
+CALLBACK = _CALLBACK
+
+
+# --------------------------------------------------------------------------- #
+# helpers                                                                      #
+# --------------------------------------------------------------------------- #
+cdef inline void _gemm(char *ta, char *tb, int m, int n, int k, const floating *a,
+                       int lda, const floating *b, int ldb, floating beta, floating *c,
+                       int ldc) noexcept nogil:
+    """``C = op(A) op(B) + beta C``, column-major (BLAS's convention)."""
+    cdef floating one = 1
+    if floating is float:
+        sgemm(ta, tb, &m, &n, &k, &one, <float *>a, &lda, <float *>b, &ldb, &beta, c, &ldc)
+    else:
+        dgemm(ta, tb, &m, &n, &k, &one, <double *>a, &lda, <double *>b, &ldb, &beta, c, &ldc)
+
+
+cdef inline void _recurrent_product(const floating *h_prev, int ldh, const floating *W_hh,
+                                    int n, int H, int GH, floating beta, floating *out,
+                                    int ldo) noexcept nogil:
+    """``out = h_prev W_hh^T + beta out``; ``h_prev`` is ``(n, H)`` with row stride ``ldh``."""
+    _gemm(b"T", b"N", GH, n, H, W_hh, H, h_prev, ldh, beta, out, ldo)
+
+
+cdef inline void _back_product(const floating *dG, int GH, const floating *W_hh, int n,
+                               int H, floating beta, floating *out) noexcept nogil:
+    """``out = dG W_hh + beta out``, ``dG`` ``(n, GH)``, ``out`` ``(n, H)`` contiguous."""
+    _gemm(b"N", b"N", H, n, GH, W_hh, H, dG, GH, beta, out, H)
+
+
+cdef inline Py_ssize_t _row_stride(Py_ssize_t[8] strides, Py_ssize_t itemsize) except -1:
+    """The row stride in items of a ``(T, n, H)`` array whose rows are contiguous."""
+    if strides[2] != itemsize or strides[1] % itemsize:
+        raise ValueError("the rows of the states must be contiguous and aligned")
+    return strides[1] // itemsize
+
+
+cdef inline void _copy_row(floating *dst, const floating *src, Py_ssize_t H) noexcept nogil:
+    memcpy(dst, src, H * sizeof(floating))
+
+
+cdef inline void _add_row(floating *dst, const floating *src, Py_ssize_t H) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(H):
+        dst[j] += src[j]
+
+
+cdef inline void *_zeros(Py_ssize_t size, size_t itemsize) except NULL:
+    """A zero state row of ``size`` items (freed by the caller)."""
+    cdef void *z = calloc(size if size > 0 else 1, itemsize)
+    if z == NULL:
+        raise MemoryError()
+    return z
+
+
+def _check(shapes):
+    """Every array of ``shapes`` (name, shape, expected) has its expected shape."""
+    for name, shape, expected in shapes:
+        if tuple(shape[:len(expected)]) != expected:
+            raise ValueError(f"{name} has shape {tuple(shape)}, expected {expected}")
+
+
+# --------------------------------------------------------------------------- #
+# simple RNN                                                                   #
+# --------------------------------------------------------------------------- #
+def rnn_forward(floating[:, :, ::1] A, floating[:, :, :] hs, const floating[:, ::1] W_hh,
+                const floating[::1] bias, const unsigned char[:, ::1] pad, bint reverse,
+                int code, double p1=0.0, double p2=1.0, double upper=0.0, forward_step=None):
+    """``h_t = f(A_t + bias + h_{t-1} W_hh^T)`` over every step; ``A_t`` keeps the pre-activation.
+
+    ``code`` is one of :data:`ACTIVATION_CODES` (``p1``: leaky_relu's slope
+    or elu's alpha, ``p2``: elu's scale, ``upper``: exp's clip), or
+    :data:`CALLBACK`: then ``forward_step(t)`` writes ``f(A_t)`` into ``hs[t]``.
+    """
+    cdef Py_ssize_t T = A.shape[0], n = A.shape[1], H = A.shape[2], s, t, p = 0, i
+    cdef Py_ssize_t ldh = _row_stride(hs.strides, sizeof(floating))
+    cdef bint masked = pad is not None
+    cdef floating fp1 = <floating>p1, fp2 = <floating>p2, fup = <floating>upper
+    _check([("hs", hs.shape, (T, n, H)), ("W_hh", W_hh.shape, (H, H)),
+            ("bias", bias.shape, (H,))]
+           + ([("pad", pad.shape, (T, n))] if masked else []))
+    if code == _CALLBACK and forward_step is None:
+        raise ValueError("a registered activation needs forward_step")
+    cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
+    try:
+        with nogil:
+            for s in range(T):
+                t = T - 1 - s if reverse else s
+                if s > 0:
+                    _recurrent_product(&hs[p, 0, 0], <int>ldh, &W_hh[0, 0], <int>n, <int>H,
+                                       <int>H, 1, &A[t, 0, 0], <int>H)
+                for i in range(n):
+                    _add_row(&A[t, i, 0], &bias[0], H)
+                if code == _CALLBACK:
+                    with gil:
+                        forward_step(t)
+                else:
+                    for i in range(n):
+                        if masked and pad[t, i]:
+                            continue
+                        if floating is float:
+                            sk_act_forward_f(code, fp1, fp2, fup, &A[t, i, 0], &hs[t, i, 0], H)
+                        else:
+                            sk_act_forward_d(code, fp1, fp2, fup, &A[t, i, 0], &hs[t, i, 0], H)
+                if masked:
+                    for i in range(n):
+                        if pad[t, i]:
+                            _copy_row(&hs[t, i, 0], &hs[p, i, 0] if s > 0 else zero, H)
+                p = t
+    finally:
+        free(zero)
+
+
+def rnn_backward(const floating[:, :, :] hs, const floating[:, ::1] W_hh,
+                 const unsigned char[:, ::1] pad, bint reverse, floating[:, :, ::1] dG,
+                 floating[:, ::1] dh, floating[:, ::1] dh_prev, const floating[:, :] dh_last,
+                 const floating[:, :, :] dout, floating[:, :, ::1] record, int code,
+                 double p1=0.0, double p2=1.0, backward_step=None):
+    """Backpropagation through time of :func:`rnn_forward`: ``dG[t] = dL/dA_t``.
+
+    ``dh_last`` (the gradient with respect to the last state) and ``dout``
+    (with respect to every state, rows may be strided) may each be None;
+    ``record`` (or None) receives ``dL/dh_t`` at every step. ``dh`` and
+    ``dh_prev`` are ``(n, H)`` work arrays. With :data:`CALLBACK`,
+    ``backward_step(t)`` turns ``dG[t]`` (holding ``dL/dh_t``) into ``dL/dA_t``.
+    """
+    cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], H = dG.shape[2], s, t, p, i
+    cdef bint masked = pad is not None
+    cdef floating fp1 = <floating>p1, fp2 = <floating>p2
+    _check(_backward_shapes(T, n, H, H, hs.shape, W_hh, pad, dh, dh_prev, dh_last, dout,
+                            record))
+    if code == _CALLBACK and backward_step is None:
+        raise ValueError("a registered activation needs backward_step")
+    _row_stride(hs.strides, sizeof(floating))
+    if dout is not None:
+        _row_stride(dout.strides, sizeof(floating))
+    cdef floating *cur = &dh[0, 0]
+    cdef floating *prev = &dh_prev[0, 0]
+    cdef floating *swap
+    _start(dh, dh_last)
+    with nogil:
+        for s in range(T):
+            t = s if reverse else T - 1 - s
+            _take_output(cur, dout, record, t, n, H)
+            if code == _CALLBACK:
+                for i in range(n):
+                    _copy_row(&dG[t, i, 0], cur + i * H, H)
+                with gil:
+                    backward_step(t)
+            for i in range(n):
+                if masked and pad[t, i]:
+                    memset(&dG[t, i, 0], 0, H * sizeof(floating))
+                elif code == _CALLBACK:
+                    continue
+                elif floating is float:
+                    sk_act_backward_f(code, fp1, fp2, &hs[t, i, 0], cur + i * H, &dG[t, i, 0], H)
+                else:
+                    sk_act_backward_d(code, fp1, fp2, &hs[t, i, 0], cur + i * H, &dG[t, i, 0], H)
+            if s == T - 1:
+                break
+            _back_product(&dG[t, 0, 0], <int>H, &W_hh[0, 0], <int>n, <int>H, 0, prev)
+            _carry_padded(prev, cur, pad, t, n, H)
+            swap = cur
+            cur = prev
+            prev = swap
+
+
+# --------------------------------------------------------------------------- #
+# LSTM                                                                         #
+# --------------------------------------------------------------------------- #
+def lstm_forward(floating[:, :, ::1] A, floating[:, :, :] hs, floating[:, :, ::1] C,
+                 floating[:, :, ::1] TC, const floating[:, ::1] W_hh, const floating[::1] bias,
+                 const unsigned char[:, ::1] pad, bint reverse):
+    """Gates ``i, f, g, o`` into ``A`` (plus ``bias`` on entry), ``c_t`` into ``C``,
+    ``tanh c_t`` into ``TC``, ``h_t`` into ``hs``."""
+    cdef Py_ssize_t T = A.shape[0], n = A.shape[1], GH = A.shape[2], H = GH // 4
+    cdef Py_ssize_t s, t, p = 0, i
+    cdef Py_ssize_t ldh = _row_stride(hs.strides, sizeof(floating))
+    cdef bint masked = pad is not None
+    _check([("hs", hs.shape, (T, n, H)), ("C", C.shape, (T, n, H)),
+            ("TC", TC.shape, (T, n, H)), ("W_hh", W_hh.shape, (GH, H)),
+            ("bias", bias.shape, (GH,))]
+           + ([("pad", pad.shape, (T, n))] if masked else []))
+    cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
+    cdef const floating *c_prev
+    try:
+        with nogil:
+            for s in range(T):
+                t = T - 1 - s if reverse else s
+                if s > 0:
+                    _recurrent_product(&hs[p, 0, 0], <int>ldh, &W_hh[0, 0], <int>n, <int>H,
+                                       <int>GH, 1, &A[t, 0, 0], <int>GH)
+                for i in range(n):
+                    c_prev = &C[p, i, 0] if s > 0 else zero
+                    if masked and pad[t, i]:
+                        _copy_row(&hs[t, i, 0], &hs[p, i, 0] if s > 0 else zero, H)
+                        _copy_row(&C[t, i, 0], c_prev, H)
+                    elif floating is float:
+                        sk_lstm_forward_f(&A[t, i, 0], &bias[0], c_prev, &C[t, i, 0], &TC[t, i, 0],
+                                          &hs[t, i, 0], H)
+                    else:
+                        sk_lstm_forward_d(&A[t, i, 0], &bias[0], c_prev, &C[t, i, 0], &TC[t, i, 0],
+                                          &hs[t, i, 0], H)
+                p = t
+    finally:
+        free(zero)
+
+
+def lstm_backward(const floating[:, :, ::1] A, const floating[:, :, ::1] C,
+                  const floating[:, :, ::1] TC, const floating[:, ::1] W_hh,
+                  const unsigned char[:, ::1] pad, bint reverse, floating[:, :, ::1] dG,
+                  floating[:, ::1] dh, floating[:, ::1] dh_prev, floating[:, ::1] dc,
+                  const floating[:, :] dh_last, const floating[:, :, :] dout,
+                  floating[:, :, ::1] record):
+    """Backpropagation through time of :func:`lstm_forward` (``dc``: an ``(n, H)`` work array)."""
+    cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], GH = dG.shape[2], H = GH // 4
+    cdef Py_ssize_t s, t, p = 0, i
+    cdef bint masked = pad is not None
+    _check(_backward_shapes(T, n, H, GH, None, W_hh, pad, dh, dh_prev, dh_last, dout,
+                            record)
+           + [("A", A.shape, (T, n, GH)), ("C", C.shape, (T, n, H)), ("TC", TC.shape, (T, n, H)),
+              ("dc", dc.shape, (n, H))])
+    if dout is not None:
+        _row_stride(dout.strides, sizeof(floating))
+    cdef floating *cur = &dh[0, 0]
+    cdef floating *prev = &dh_prev[0, 0]
+    cdef floating *swap
+    cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
+    _start(dh, dh_last)
+    try:
+        with nogil:
+            memset(&dc[0, 0], 0, n * H * sizeof(floating))
+            for s in range(T):
+                t = s if reverse else T - 1 - s
+                p = t + 1 if reverse else t - 1
+                _take_output(cur, dout, record, t, n, H)
+                for i in range(n):
+                    if masked and pad[t, i]:
+                        memset(&dG[t, i, 0], 0, GH * sizeof(floating))
+                    elif floating is float:
+                        sk_lstm_backward_f(&A[t, i, 0], &C[p, i, 0] if s < T - 1 else zero,
+                                           &TC[t, i, 0], cur + i * H, &dc[i, 0], &dG[t, i, 0], H)
+                    else:
+                        sk_lstm_backward_d(&A[t, i, 0], &C[p, i, 0] if s < T - 1 else zero,
+                                           &TC[t, i, 0], cur + i * H, &dc[i, 0], &dG[t, i, 0], H)
+                if s == T - 1:
+                    break
+                _back_product(&dG[t, 0, 0], <int>GH, &W_hh[0, 0], <int>n, <int>H, 0, prev)
+                _carry_padded(prev, cur, pad, t, n, H)
+                swap = cur
+                cur = prev
+                prev = swap
+    finally:
+        free(zero)
+
+
+# --------------------------------------------------------------------------- #
+# GRU                                                                          #
+# --------------------------------------------------------------------------- #
+def gru_forward(floating[:, :, ::1] A, floating[:, :, :] hs, floating[:, :, ::1] GHn,
+                floating[:, ::1] gh, const floating[:, ::1] W_hh, const floating[::1] bias,
+                const floating[::1] b_hn, const unsigned char[:, ::1] pad, bint reverse):
+    """Gates ``r, z, n`` into ``A``, ``h_{t-1} W_hn^T + b_hn`` into ``GHn``, ``h_t`` into ``hs``.
+
+    ``A`` holds ``x_t W_ih^T``, ``bias`` is ``b_ih`` plus ``b_hh``'s ``r`` and
+    ``z`` blocks; ``gh`` is an ``(n, 3 H)`` work array.
+    """
+    cdef Py_ssize_t T = A.shape[0], n = A.shape[1], GH = A.shape[2], H = GH // 3
+    cdef Py_ssize_t s, t, p = 0, i
+    cdef Py_ssize_t ldh = _row_stride(hs.strides, sizeof(floating))
+    cdef bint masked = pad is not None
+    _check([("hs", hs.shape, (T, n, H)), ("GHn", GHn.shape, (T, n, H)),
+            ("gh", gh.shape, (n, GH)), ("W_hh", W_hh.shape, (GH, H)),
+            ("bias", bias.shape, (GH,)), ("b_hn", b_hn.shape, (H,))]
+           + ([("pad", pad.shape, (T, n))] if masked else []))
+    cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
+    cdef const floating *h_prev
+    try:
+        with nogil:
+            for s in range(T):
+                t = T - 1 - s if reverse else s
+                if s > 0:
+                    _recurrent_product(&hs[p, 0, 0], <int>ldh, &W_hh[0, 0], <int>n, <int>H,
+                                       <int>GH, 0, &gh[0, 0], <int>GH)
+                else:
+                    memset(&gh[0, 0], 0, n * GH * sizeof(floating))
+                for i in range(n):
+                    h_prev = &hs[p, i, 0] if s > 0 else zero
+                    if masked and pad[t, i]:
+                        _copy_row(&hs[t, i, 0], h_prev, H)
+                    elif floating is float:
+                        sk_gru_forward_f(&A[t, i, 0], &bias[0], &gh[i, 0], &b_hn[0], h_prev,
+                                         &GHn[t, i, 0], &hs[t, i, 0], H)
+                    else:
+                        sk_gru_forward_d(&A[t, i, 0], &bias[0], &gh[i, 0], &b_hn[0], h_prev,
+                                         &GHn[t, i, 0], &hs[t, i, 0], H)
+                p = t
+    finally:
+        free(zero)
+
+
+def gru_backward(const floating[:, :, ::1] A, const floating[:, :, ::1] GHn,
+                 const floating[:, :, :] hs, const floating[:, ::1] W_hh,
+                 const unsigned char[:, ::1] pad, bint reverse, floating[:, :, ::1] dG,
+                 floating[:, :, ::1] dGh, floating[:, ::1] dh, floating[:, ::1] dh_prev,
+                 const floating[:, :] dh_last, const floating[:, :, :] dout,
+                 floating[:, :, ::1] record):
+    """Backpropagation through time of :func:`gru_forward`; ``dGh`` gets the ``W_hh`` side."""
+    cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], GH = dG.shape[2], H = GH // 3
+    cdef Py_ssize_t s, t, p = 0, i
+    cdef bint masked = pad is not None
+    _check(_backward_shapes(T, n, H, GH, hs.shape, W_hh, pad, dh, dh_prev, dh_last, dout,
+                            record)
+           + [("A", A.shape, (T, n, GH)), ("GHn", GHn.shape, (T, n, H)),
+              ("dGh", dGh.shape, (T, n, GH))])
+    _row_stride(hs.strides, sizeof(floating))
+    if dout is not None:
+        _row_stride(dout.strides, sizeof(floating))
+    cdef floating *cur = &dh[0, 0]
+    cdef floating *prev = &dh_prev[0, 0]
+    cdef floating *swap
+    cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
+    cdef const floating *h_prev
+    cdef bint first
+    _start(dh, dh_last)
+    try:
+        with nogil:
+            for s in range(T):
+                t = s if reverse else T - 1 - s
+                p = t + 1 if reverse else t - 1
+                first = s == T - 1
+                _take_output(cur, dout, record, t, n, H)
+                for i in range(n):
+                    if masked and pad[t, i]:
+                        memset(&dG[t, i, 0], 0, GH * sizeof(floating))
+                        memset(&dGh[t, i, 0], 0, GH * sizeof(floating))
+                        _copy_row(prev + i * H, cur + i * H, H)
+                        continue
+                    h_prev = zero
+                    if not first:
+                        h_prev = &hs[p, i, 0]
+                    if floating is float:
+                        sk_gru_backward_f(&A[t, i, 0], &GHn[t, i, 0], h_prev, cur + i * H,
+                                          &dG[t, i, 0], &dGh[t, i, 0], prev + i * H, H)
+                    else:
+                        sk_gru_backward_d(&A[t, i, 0], &GHn[t, i, 0], h_prev, cur + i * H,
+                                          &dG[t, i, 0], &dGh[t, i, 0], prev + i * H, H)
+                if first:
+                    break
+                _back_product(&dGh[t, 0, 0], <int>GH, &W_hh[0, 0], <int>n, <int>H, 1, prev)
+                swap = cur
+                cur = prev
+                prev = swap
+    finally:
+        free(zero)
+
+
+# --------------------------------------------------------------------------- #
+# shared steps of the backward loops                                           #
+# --------------------------------------------------------------------------- #
+def _backward_shapes(T, n, H, GH, hs_shape, W_hh, pad, dh, dh_prev, dh_last, dout, record):
+    shapes = [("W_hh", W_hh.shape, (GH, H)), ("dh", dh.shape, (n, H)),
+              ("dh_prev", dh_prev.shape, (n, H))]
+    if hs_shape is not None:
+        shapes.append(("hs", hs_shape, (T, n, H)))
+    for name, a, expected in (("pad", pad, (T, n)), ("dh_last", dh_last, (n, H)),
+                              ("dout", dout, (T, n, H)), ("record", record, (T, n, H))):
+        if a is not None:
+            shapes.append((name, a.shape, expected))
+    if not (dh.strides[0] == H * dh.itemsize and dh_prev.strides[0] == H * dh.itemsize):
+        raise ValueError("dh and dh_prev must be C-contiguous")
+    return shapes
+
+
+cdef void _start(floating[:, ::1] dh, const floating[:, :] dh_last) noexcept:
+    """``dh`` = the gradient with respect to the last state (zero when None)."""
+    cdef Py_ssize_t i, j
+    if dh_last is None:
+        memset(&dh[0, 0], 0, dh.shape[0] * dh.shape[1] * sizeof(floating))
+        return
+    for i in range(dh.shape[0]):
+        for j in range(dh.shape[1]):
+            dh[i, j] = dh_last[i, j]
+
+
+cdef inline void _take_output(floating *dh, const floating[:, :, :] dout,
+                              floating[:, :, ::1] record, Py_ssize_t t, Py_ssize_t n,
+                              Py_ssize_t H) noexcept nogil:
+    """Add step ``t``'s output gradient to ``dh``; record ``dh``."""
+    cdef Py_ssize_t i
+    if dout is not None:
+        for i in range(n):
+            _add_row(dh + i * H, &dout[t, i, 0], H)
+    if record is not None:
+        memcpy(&record[t, 0, 0], dh, n * H * sizeof(floating))
+
+
+cdef inline void _carry_padded(floating *dh_prev, const floating *dh,
+                               const unsigned char[:, ::1] pad, Py_ssize_t t, Py_ssize_t n,
+                               Py_ssize_t H) noexcept nogil:
+    """Padding rows pass their state gradient on unchanged."""
+    cdef Py_ssize_t i
+    if pad is None:
+        return
+    for i in range(n):
+        if pad[t, i]:
+            _copy_row(dh_prev + i * H, dh + i * H, H)
