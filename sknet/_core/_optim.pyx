@@ -1,59 +1,108 @@
+# distutils: extra_compile_args = -O3 -fno-math-errno
 """Optimizer steps as one pass over the parameters, without the GIL.
 
 Each kernel reads the gradient once and writes the parameters and the
 optimizer state once, in the parameters' own precision (float32 or
 float64); ``gscale`` multiplies the gradient first (gradient clipping),
 ``scale`` (or None) multiplies each parameter's step (per-layer factors).
-The numpy reference they are tested against is ``sknet._core.optimizers``'
-formulas, which are scikit-learn's.
+The numpy reference they are tested against is scikit-learn's formulas
+(``sklearn.neural_network._stochastic_optimizers``).
+
+The loops are written so that the compiler vectorizes them: no branch
+inside (the scaled and unscaled variants are separate loops) and a square
+root that sets no ``errno`` (``-fno-math-errno``).
 """
 
 from cython cimport floating
-from libc.math cimport sqrt
+from libc.math cimport sqrt, sqrtf
 
 
 def adam_step(floating[::1] params, const floating[::1] grad, floating[::1] m,
               floating[::1] v, double lr_t, double beta_1, double beta_2,
               double epsilon, double gscale=1.0, const floating[::1] scale=None):
-    """``m <- b1 m + (1-b1) g``, ``v <- b2 v + (1-b2) g^2``, ``w -= lr_t m / (sqrt(v) + eps)``."""
-    cdef Py_ssize_t i, n = params.shape[0]
-    cdef floating gi, mi, vi, step
-    cdef floating b1 = <floating>beta_1, b2 = <floating>beta_2
-    cdef floating c1 = <floating>(1.0 - beta_1), c2 = <floating>(1.0 - beta_2)
-    cdef floating lr = <floating>lr_t, eps = <floating>epsilon, gs = <floating>gscale
+    """``m <- b1 m + (1-b1) g``, ``v <- b2 v + (1-b2) g^2``, ``w -= lr_t m / (sqrt(v) + eps)``.
+
+    ``g`` is ``gscale * grad``; with ``scale`` the step is multiplied by it.
+    """
+    cdef Py_ssize_t n = params.shape[0]
     cdef bint scaled = scale is not None
     _check_sizes(n, grad.shape[0], m.shape[0], v.shape[0], scale.shape[0] if scaled else n)
+    if n == 0:
+        return
     with nogil:
+        _adam(&params[0], &grad[0], &m[0], &v[0], &scale[0] if scaled else NULL, n,
+              <floating>lr_t, <floating>beta_1, <floating>beta_2, <floating>epsilon,
+              <floating>gscale)
+
+
+cdef inline floating _root(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef void _adam(floating* w, const floating* g, floating* m, floating* v,
+                const floating* scale, Py_ssize_t n, floating lr, floating b1,
+                floating b2, floating eps, floating gs) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, mi, vi
+    cdef floating c1 = 1 - b1, c2 = 1 - b2
+    if scale == NULL:
         for i in range(n):
-            gi = grad[i] * gs
+            gi = g[i] * gs
             mi = b1 * m[i] + c1 * gi
             vi = b2 * v[i] + c2 * gi * gi
             m[i] = mi
             v[i] = vi
-            step = lr * mi / (sqrt(vi) + eps)
-            if scaled:
-                step = step * scale[i]
-            params[i] -= step
+            w[i] -= lr * mi / (_root(vi) + eps)
+    else:
+        for i in range(n):
+            gi = g[i] * gs
+            mi = b1 * m[i] + c1 * gi
+            vi = b2 * v[i] + c2 * gi * gi
+            m[i] = mi
+            v[i] = vi
+            w[i] -= (lr * mi / (_root(vi) + eps)) * scale[i]
 
 
 def sgd_step(floating[::1] params, const floating[::1] grad, floating[::1] velocity,
              double lr, double momentum, bint nesterov, double gscale=1.0,
              const floating[::1] scale=None):
-    """``v <- mu v - lr g``; the step is ``v``, or ``mu v - lr g`` with Nesterov."""
-    cdef Py_ssize_t i, n = params.shape[0]
-    cdef floating gi, vi, step
-    cdef floating mu = <floating>momentum, eta = <floating>lr, gs = <floating>gscale
+    """``v <- mu v - lr g``; the step is ``v``, or ``mu v - lr g`` with Nesterov.
+
+    ``g`` is ``gscale * grad``; with ``scale`` the step is multiplied by it.
+    """
+    cdef Py_ssize_t n = params.shape[0]
     cdef bint scaled = scale is not None
     _check_sizes(n, grad.shape[0], velocity.shape[0], n, scale.shape[0] if scaled else n)
+    if n == 0:
+        return
     with nogil:
+        _sgd(&params[0], &grad[0], &velocity[0], &scale[0] if scaled else NULL, n,
+             <floating>lr, <floating>momentum, nesterov, <floating>gscale)
+
+
+cdef void _sgd(floating* w, const floating* g, floating* vel, const floating* scale,
+               Py_ssize_t n, floating eta, floating mu, bint nesterov,
+               floating gs) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, vi
+    # the step is a * v - b * g: (1, 0) plain momentum, (mu, 1) Nesterov
+    cdef floating a = mu if nesterov else 1
+    cdef floating b = 1 if nesterov else 0
+    if scale == NULL:
         for i in range(n):
-            gi = eta * (grad[i] * gs)
-            vi = mu * velocity[i] - gi
-            velocity[i] = vi
-            step = mu * vi - gi if nesterov else vi
-            if scaled:
-                step = step * scale[i]
-            params[i] += step
+            gi = eta * (g[i] * gs)
+            vi = mu * vel[i] - gi
+            vel[i] = vi
+            w[i] += a * vi - b * gi
+    else:
+        for i in range(n):
+            gi = eta * (g[i] * gs)
+            vi = mu * vel[i] - gi
+            vel[i] = vi
+            w[i] += (a * vi - b * gi) * scale[i]
 
 
 cdef inline void _check_sizes(Py_ssize_t n, Py_ssize_t a, Py_ssize_t b, Py_ssize_t c,

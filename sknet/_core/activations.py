@@ -60,6 +60,12 @@ class Activation:
         ``(forward(z, mask) -> a, backward(mask, grad) -> grad)``: the forward
         pass records a ``mask`` (an array like ``z``) from which the backward
         pass takes the derivative (relu's is the mask itself).
+    kernel : tuple or None
+        ``(formula, p1, p2)`` for the built-in activations that the compiled
+        training step (:mod:`sknet._core._dense_fast`) computes itself: the
+        formula's name and its two parameters (leaky_relu's slope; elu's and
+        selu's alpha and scale). None for the others, registered ones
+        included, which the numpy layers compute.
     """
 
     name: str
@@ -69,6 +75,7 @@ class Activation:
     elementwise: bool = True
     params: dict = field(default_factory=dict)
     masked: Optional[tuple] = None
+    kernel: Optional[tuple] = None
 
 
 # --------------------------------------------------------------------------- #
@@ -277,14 +284,18 @@ def _register_builtins():
     for name, fwd, bwd in [
         ("identity", _identity, _identity_backward),
         ("logistic", _logistic, _logistic_backward),
-        ("tanh", _tanh, _tanh_backward),
-        ("exp", _saturating_exp, _exp_backward),
     ]:
-        ACTIVATIONS[name] = Activation(name, fwd, bwd)
+        ACTIVATIONS[name] = Activation(name, fwd, bwd, kernel=(name, 0.0, 0.0))
+    # numpy's own tanh rounds differently from the C library's: tanh stays in
+    # numpy, so that a network trains alike whichever way tanh reaches it.
+    ACTIVATIONS["tanh"] = Activation("tanh", _tanh, _tanh_backward)
+    ACTIVATIONS["exp"] = Activation("exp", _saturating_exp, _exp_backward)
     ACTIVATIONS["relu"] = Activation("relu", _relu, _relu_backward,
-                                     masked=(_relu_masked, _relu_masked_backward))
+                                     masked=(_relu_masked, _relu_masked_backward),
+                                     kernel=("relu", 0.0, 0.0))
     ACTIVATIONS["softmax"] = Activation(
-        "softmax", _softmax, _softmax_backward, elementwise=False
+        "softmax", _softmax, _softmax_backward, elementwise=False,
+        kernel=("softmax", 0.0, 0.0),
     )
     ACTIVATIONS["leaky_relu"] = _parametrized("leaky_relu", negative_slope=0.01)
     ACTIVATIONS["elu"] = _parametrized("elu", alpha=1.0)
@@ -294,11 +305,14 @@ def _register_builtins():
 def _parametrized(name, **params):
     if name == "leaky_relu":
         fwd, bwd = _make_leaky_relu(params["negative_slope"])
+        kernel = ("leaky_relu", params["negative_slope"], 0.0)
     elif name == "elu":
         fwd, bwd = _make_elu(params["alpha"])
+        kernel = ("elu", params["alpha"], 1.0)
     else:  # selu
         fwd, bwd = _make_elu(SELU_ALPHA, SELU_SCALE)
-    return Activation(name, fwd, bwd, params=params)
+        kernel = ("elu", SELU_ALPHA, SELU_SCALE)
+    return Activation(name, fwd, bwd, params=params, kernel=kernel)
 
 
 _BUILTIN_PARAMS = {"leaky_relu": "negative_slope", "elu": "alpha"}

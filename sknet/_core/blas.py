@@ -9,6 +9,11 @@ fight over the cores (on 2 cores, steps became 100x slower). So the BLAS
 versions are used only where the caller knows BLAS runs one thread
 (``fast=True``), which is also where the saved calls matter: small networks,
 whose steps are dominated by per-call overhead.
+
+The compiled kernels (:mod:`sknet._core._dense_fast`) reach the same scipy
+library through ``scipy.linalg.cython_blas`` and follow the same rule: the
+dense step does its matrix products there only with ``fast_blas=True`` and
+products small enough for one thread; otherwise numpy does them.
 """
 
 import numpy as np

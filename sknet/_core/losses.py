@@ -18,7 +18,7 @@ from typing import Callable, Optional
 import numpy as np
 from scipy.special import xlogy
 
-__all__ = ["Loss", "LOSSES", "get_loss", "output_delta"]
+__all__ = ["Loss", "LOSSES", "get_loss", "output_delta", "kernel_output"]
 
 
 _EPS = {c: float(np.finfo(c).eps) for c in "fd"}  # looked up once, not per batch
@@ -130,6 +130,31 @@ def is_canonical(loss, activation):
         return True
     # A single logistic unit is the two-class softmax.
     return loss.name == "log_loss" and activation.name == "logistic"
+
+
+_KERNEL_OUTPUTS = {  # (loss value, output formula) -> the compiled output kernel
+    (_squared_value, "identity"): "squared_error",
+    (_log_value, "softmax"): "log_loss",
+    (_log_value, "logistic"): "binary_log_loss",
+    (_binary_log_value, "logistic"): "binary_log_loss",
+}
+
+
+def kernel_output(loss, activation, n_outputs):
+    """The compiled step's name for a canonical output pair, or None.
+
+    ``"squared_error"``, ``"log_loss"`` (softmax) or ``"binary_log_loss"``
+    (logistic units, or log-loss on a single output, which is the two-class
+    case): the pairs whose delta is ``P - Y`` and whose loss
+    :mod:`sknet._core._dense_fast` sums alongside it. Only built-in losses
+    and activations qualify.
+    """
+    if activation.kernel is None:
+        return None
+    name = _KERNEL_OUTPUTS.get((loss.value, activation.kernel[0]))
+    if name == "log_loss" and n_outputs == 1:
+        return "binary_log_loss"
+    return name
 
 
 def output_delta(loss, activation, Y, P, Z=None, out=None, fused=None):

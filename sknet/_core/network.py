@@ -14,14 +14,22 @@ and the backward pass stops at the lowest trainable layer.
 Two flags are kept apart: ``training`` (dropout active, passed per call) and
 the frozen prefix (a property of the network). :class:`Network` implements
 the protocol of :mod:`sknet._core.protocol`.
+
+:meth:`Network.loss_and_gradient` runs the compiled step of
+:mod:`sknet._core._dense_fast` where every activation and the output pair
+have a compiled form (the built-in activations except ``tanh`` and ``exp``;
+the canonical output pairs), and the numpy layers (:meth:`Network.forward`,
+:meth:`Network.backward`) otherwise: registered activations, non-canonical
+losses, the tied autoencoder.
 """
 
 import numpy as np
 
+from ._dense_fast import ACTIVATION_CODES, OUTPUT_CODES, DenseStep
 from .blas import add_rows_for, axpy_for
 from .initializers import initialize_layer
-from .layers import Dense, LayerStack, make_dropout
-from .losses import output_delta
+from .layers import Dense, LayerStack, _dot, _dot_tn, make_dropout
+from .losses import is_canonical, kernel_output, output_delta
 from .regularization import add_penalty_gradient, penalty_value
 
 __all__ = ["Network", "Workspace", "feed_forward"]
@@ -31,6 +39,12 @@ __all__ = ["Network", "Workspace", "feed_forward"]
 # within a few MB, so every pass over it runs from the cache, and the memory
 # a prediction needs does not grow with the number of rows.
 _BLOCK_BYTES = 4 * 2 ** 20
+
+# Below this many floating-point operations per mini-batch product, the
+# compiled step does the products itself through scipy's BLAS on one thread
+# (the estimators then hold every BLAS to one thread: ``SMALL_PRODUCT_FLOPS``
+# in ``sknet._base``); above it, numpy's threaded BLAS does them.
+_SMALL_PRODUCT_FLOPS = 16e6
 
 
 def feed_forward(X, coefs, intercepts, activations):
@@ -96,6 +110,26 @@ class Network(LayerStack):
         self.n_frozen = 0
         self._offsets = self._lay_out()
         self._bind(np.zeros(self._offsets[-1], dtype=self.dtype))
+
+    # Whether the compiled step (:mod:`sknet._core._dense_fast`) may train this
+    # network: its layers own their weight matrices, laid out by ``_lay_out``.
+    _compiled = True
+
+    def _kernel_activations(self):
+        """Per layer, ``(code, p1, p2)`` of the compiled activation, or None.
+
+        None when some layer's activation has no compiled form (a registered
+        one, ``exp``), or softmax is not only the output's.
+        """
+        if not self._compiled or self.dtype.char not in "fd":
+            return None
+        kernels = []
+        for i, act in enumerate(self.activations):
+            if act.kernel is None or (act.kernel[0] == "softmax" and i < self.n_layers - 1):
+                return None
+            name, p1, p2 = act.kernel
+            kernels.append((ACTIVATION_CODES[name], float(p1), float(p2)))
+        return kernels
 
     def _bind(self, params):
         """Make ``params`` the network's vector, and every layer a view into it."""
@@ -258,6 +292,14 @@ class Network(LayerStack):
         if ws is None:
             ws = self.workspace(n)
         sw_sum = float(n if sample_weight is None else np.sum(sample_weight))
+        code = self._output_code(loss, fused, ws)
+        if code is not None and sw_sum > 0:
+            value = self._compiled_loss_and_gradient(X, Y, code, sample_weight, sw_sum,
+                                                     alpha, l1, ws, training, rng)
+            if grad is None:
+                return value, ws.grad, sw_sum
+            grad[...] = ws.grad
+            return value, grad, sw_sum
         P = self.forward(X, ws, training=training, rng=rng)
         if sw_sum <= 0:
             ws.grad[self.trainable_offset:] = 0
@@ -272,12 +314,76 @@ class Network(LayerStack):
         grad[...] = ws.grad
         return value, grad, sw_sum
 
+    # ------------------------------------------------------------------ #
+    # the compiled step                                                    #
+    # ------------------------------------------------------------------ #
+    def _output_code(self, loss, fused, ws):
+        """The compiled output kernel for ``loss``, or None for the numpy passes."""
+        if ws.step is None or fused is False:
+            return None
+        name = kernel_output(loss, self.activations[-1], self.layer_units[-1])
+        if name is None or (fused and not is_canonical(loss, self.activations[-1])):
+            return None
+        return OUTPUT_CODES[name]
+
+    def _compiled_loss_and_gradient(self, X, Y, code, sample_weight, sw_sum, alpha, l1,
+                                    ws, training, rng):
+        """The penalized mean loss; the gradient goes into ``ws.grad``.
+
+        The same quantities as the numpy passes (:meth:`forward`,
+        :meth:`backward`), computed by :class:`~sknet._core._dense_fast.DenseStep`.
+        """
+        dt, n = self.dtype, X.shape[0]
+        rows = ws.rows(n)
+        dropping = [training and d is not None for d in self.dropouts]
+        for i, drops in enumerate(dropping):
+            if drops:  # uniform draws, turned into the mask by the kernel
+                rng.random(out=rows.masks[i], dtype=dt)
+        Y = np.ascontiguousarray(Y, dtype=dt)
+        sw = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=dt)
+        scale = 1.0 / sw_sum
+        dense = isinstance(X, np.ndarray) and X.dtype == dt and X.flags.c_contiguous
+        if ws.blas_in_kernel and dense:
+            total, squares, absolutes = ws.step.run(
+                X, Y, sw, self.params, ws.grad, code, scale, alpha * scale, l1 * scale,
+                self.n_frozen, training and any(dropping))
+        else:
+            total, squares, absolutes = self._staged(X, Y, sw, code, scale, alpha, l1, ws,
+                                                     rows, dropping)
+        return (total + 0.5 * alpha * squares + l1 * absolutes) / sw_sum
+
+    def _staged(self, X, Y, sw, code, scale, alpha, l1, ws, rows, dropping):
+        """The compiled step's stages, with numpy doing the matrix products."""
+        step, n, params = ws.step, X.shape[0], self.params
+        inputs = [X]
+        for i, layer in enumerate(self.layers):
+            _dot(inputs[i], layer.W, rows.acts[i])
+            step.forward_layer(params, i, n, dropping[i])
+            inputs.append(rows.dropped[i] if dropping[i] else rows.acts[i])
+        total = step.output_delta(Y, sw, n, code, scale)
+        squares = absolutes = 0.0
+        g_coefs = ws.grad_views[0]
+        for i in range(self.n_layers - 1, self.n_frozen - 1, -1):
+            _dot_tn(inputs[i], rows.deltas[i], g_coefs[i])
+            sq, ab = step.layer_gradient(params, ws.grad, i, n, alpha * scale, l1 * scale)
+            squares, absolutes = squares + sq, absolutes + ab
+            if i > self.n_frozen:
+                np.matmul(rows.deltas[i], self.coefs[i].T, out=rows.deltas[i - 1])
+                step.hidden_delta(i - 1, n, dropping[i - 1])
+        return total, squares, absolutes
+
 
 class Workspace:
     """Buffers for one batch size, allocated once per fit and reused.
 
-    ``fast_blas=True`` (only where BLAS runs one thread, see
-    :mod:`sknet._core.blas`) does the bias additions and the L2 gradient in BLAS.
+    Where every activation has a compiled form (see
+    :meth:`Network._kernel_activations`), ``step`` is a
+    :class:`~sknet._core._dense_fast.DenseStep` over these buffers, and
+    ``blas_in_kernel`` says whether it does the matrix products itself: with
+    ``fast_blas=True`` (BLAS held to one thread, see :mod:`sknet._core.blas`)
+    and products small enough that one thread suits them. The numpy passes
+    (for the other activations and losses) do the bias additions and the L2
+    gradient in BLAS with ``fast_blas=True``.
     """
 
     def __init__(self, network, batch_size, fast_blas=False):
@@ -286,6 +392,7 @@ class Workspace:
         self.add_rows = add_rows_for(dt, fast_blas)
         L = network.n_layers
         acts = network.activations
+        kernels = network._kernel_activations()
 
         def per_layer(wanted):  # a (batch, width) buffer for each layer that wants one
             return [np.empty((batch_size, units[i + 1]), dtype=dt) if wanted(i) else None
@@ -299,11 +406,18 @@ class Workspace:
         self.acts = per_layer(lambda i: True)
         self.pre = per_layer(lambda i: acts[i].derivative_of == "input")
         self.masks, self.dropped = per_layer(drops), per_layer(drops)
-        self.act_masks = per_layer(lambda i: i in hidden and acts[i].masked is not None)
+        # The compiled step takes every derivative from the activations.
+        self.act_masks = per_layer(lambda i: kernels is None and i in hidden
+                                   and acts[i].masked is not None)
         # A layer whose derivative is in its mask gets its delta written over
         # its activations (no longer needed once the layer above has its
         # gradient), so it needs no delta buffer of its own.
         self.deltas = per_layer(lambda i: self.act_masks[i] is None)
+        self.step = None if kernels is None else DenseStep(
+            units, network._offsets, kernels, network.dropouts, self.acts, self.deltas,
+            self.masks, self.dropped, dt)
+        largest = max(2.0 * batch_size * a * b for a, b in zip(units[:-1], units[1:]))
+        self.blas_in_kernel = bool(fast_blas) and largest < _SMALL_PRODUCT_FLOPS
         self.ones = np.ones(batch_size, dtype=dt)
         self.inputs = [None] * (L + 1)
         self.dropped_now = [False] * L

@@ -61,6 +61,10 @@ class TiedNetwork(Network):
         self._bind(np.zeros(self._offsets[-1], dtype=self.dtype))
         self._scratch = None  # untied per-layer gradients, made on first use
 
+    # The decoder's matrices are transposed views of the encoder's: the numpy
+    # passes train it, not the compiled step of a plain stack.
+    _compiled = False
+
     @property
     def n_encoder_layers(self):
         """Number of weight layers in the encoder (input to bottleneck)."""

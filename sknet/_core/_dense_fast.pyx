@@ -1,0 +1,744 @@
+# distutils: extra_compile_args = -O3 -fno-math-errno
+"""Compiled training step of a stack of dense layers.
+
+:class:`DenseStep` holds raw pointers to a workspace's buffers (allocated
+once per fit) and runs, without the GIL:
+
+* the forward pass: ``a = f(a_in @ W + b)`` per layer, the bias addition and
+  the activation in one pass, then dropout or alpha dropout from uniform
+  draws the caller made (so the random stream is numpy's);
+* the output delta and the loss in one pass: ``(P - Y) * sample_weight *
+  scale`` for the canonical pairs (identity and squared error, softmax and
+  log-loss, logistic and binary log-loss), with the loss summed alongside;
+* the backward pass: ``a_in.T @ delta``, the L2/L1 gradient and the penalty
+  sums in one pass over ``W``, the bias gradient, then ``delta @ W.T`` times
+  the dropout mask and the activation's derivative (from its output), in one
+  pass, down to the lowest trainable layer.
+
+:meth:`DenseStep.run` does the matrix products through
+``scipy.linalg.cython_blas`` (scipy's BLAS, run on one thread by the caller's
+thread limits): it is meant for small networks, where a step is otherwise
+mostly per-call overhead. For wide layers the products are better left to
+numpy's (threaded) BLAS; the caller then does them itself and calls the
+per-layer stages (:meth:`DenseStep.forward_layer`,
+:meth:`DenseStep.output_delta`, :meth:`DenseStep.layer_gradient`,
+:meth:`DenseStep.hidden_delta`) between them.
+
+The numpy reference every stage is tested against is
+:class:`sknet._core.network.Network`'s own forward and backward passes.
+"""
+
+from cython cimport floating
+from libc.math cimport exp, expf, expm1, expm1f, fabs, log, logf, tanh, tanhf
+from libc.stdlib cimport free, malloc
+from scipy.linalg.cython_blas cimport dasum, ddot, dgemm, sasum, sdot, sgemm
+
+import numpy as np
+
+cdef enum:  # activation codes (the first item of ``Activation.kernel``)
+    IDENTITY = 0
+    RELU = 1
+    LEAKY_RELU = 2
+    ELU = 3
+    TANH = 4
+    LOGISTIC = 5
+    SOFTMAX = 6
+
+cdef enum:  # output codes: (P - Y) deltas, and the loss summed alongside
+    SQUARED = 0
+    LOG_SOFTMAX = 1
+    LOG_BINARY = 2
+
+ACTIVATION_CODES = {"identity": IDENTITY, "relu": RELU, "leaky_relu": LEAKY_RELU,
+                    "elu": ELU, "tanh": TANH, "logistic": LOGISTIC, "softmax": SOFTMAX}
+OUTPUT_CODES = {"squared_error": SQUARED, "log_loss": LOG_SOFTMAX,
+                "binary_log_loss": LOG_BINARY}
+
+
+cdef struct Plan:
+    int n_layers
+    bint double_precision
+    Py_ssize_t* units      # n_layers + 1 widths
+    Py_ssize_t* w_off      # each layer's weights in the flat vector
+    Py_ssize_t* b_off      # each layer's bias
+    void** acts            # (rows, units[i + 1]) activations
+    void** deltas          # (rows, units[i + 1]) pre-activation gradients
+    void** masks           # dropout factors, or NULL
+    void** dropped         # the activations after dropout, or NULL
+    int* kind
+    double* p1
+    double* p2
+    int* drop_kind         # 0: none, 1: dropout, 2: alpha dropout
+    double* rate
+    double* keep_factor    # what a kept unit is multiplied by
+    double* keep_shift     # what is added to a kept unit (alpha dropout)
+    double* drop_value     # the value of a dropped unit (alpha dropout)
+
+
+# ---------------------------------------------------------------------- #
+# element-wise stages                                                      #
+# ---------------------------------------------------------------------- #
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline floating _expm1(floating x) noexcept nogil:
+    if floating is float:
+        return expm1f(x)
+    else:
+        return expm1(x)
+
+
+cdef inline floating _tanh(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+
+cdef inline floating _log(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+
+cdef inline floating _logistic(floating z) noexcept nogil:
+    # scipy.special.expit's formula: exp(-z) may overflow to inf, giving 0
+    return 1 / (1 + _exp(-z))
+
+
+cdef void _bias_activation(floating* z, const floating* b, Py_ssize_t n, Py_ssize_t m,
+                           int kind, floating p1, floating p2) noexcept nogil:
+    """``z[i, :] = f(z[i, :] + b)`` for each of the ``n`` rows of width ``m``."""
+    cdef Py_ssize_t i, j
+    cdef floating* row
+    cdef floating x, top, total
+    for i in range(n):
+        row = z + i * m
+        if kind == IDENTITY:
+            for j in range(m):
+                row[j] = row[j] + b[j]
+        elif kind == RELU:
+            for j in range(m):
+                x = row[j] + b[j]
+                row[j] = x if x > 0 else 0
+        elif kind == LEAKY_RELU:
+            for j in range(m):
+                x = row[j] + b[j]
+                row[j] = x if x >= 0 else x * p1
+        elif kind == ELU:  # p1: alpha, p2: scale
+            for j in range(m):
+                x = row[j] + b[j]
+                row[j] = p2 * x if x > 0 else p2 * p1 * _expm1(x)
+        elif kind == TANH:
+            for j in range(m):
+                row[j] = _tanh(row[j] + b[j])
+        elif kind == LOGISTIC:
+            for j in range(m):
+                row[j] = _logistic(row[j] + b[j])
+        else:  # softmax, shifted by the row's maximum
+            top = row[0] + b[0]
+            for j in range(m):
+                x = row[j] + b[j]
+                row[j] = x
+                if x > top:
+                    top = x
+            total = 0
+            for j in range(m):
+                x = _exp(row[j] - top)
+                row[j] = x
+                total = total + x
+            for j in range(m):
+                row[j] = row[j] / total
+
+
+cdef void _activation_gradient(const floating* a, floating* d, Py_ssize_t size,
+                               int kind, floating p1, floating p2) noexcept nogil:
+    """``d *= f'`` where ``f'`` is written from the activation's output ``a``."""
+    cdef Py_ssize_t k
+    if kind == RELU:
+        for k in range(size):
+            d[k] = d[k] if a[k] > 0 else 0
+    elif kind == LEAKY_RELU:
+        for k in range(size):
+            d[k] = d[k] * p1 if a[k] < 0 else d[k]
+    elif kind == ELU:  # f' = scale for z > 0, f(z) + scale * alpha otherwise
+        for k in range(size):
+            d[k] = d[k] * (p2 if a[k] > 0 else a[k] + p2 * p1)
+    elif kind == TANH:
+        for k in range(size):
+            d[k] = d[k] * (1 - a[k] * a[k])
+    elif kind == LOGISTIC:
+        for k in range(size):
+            d[k] = d[k] * a[k] * (1 - a[k])
+
+
+cdef void _dropout(floating* a, floating* mask, floating* out, Py_ssize_t size,
+                   double rate, double keep_factor, double keep_shift,
+                   double drop_value) noexcept nogil:
+    """Turn uniform draws in ``mask`` into factors, and write the dropped ``a`` into ``out``.
+
+    A unit is kept where its draw is at least ``rate``. Kept units become
+    ``keep_factor * a + keep_shift``, dropped ones ``drop_value``; ``mask``
+    keeps the derivative (``keep_factor`` or 0).
+    """
+    cdef Py_ssize_t k
+    cdef floating r = <floating>rate, f = <floating>keep_factor
+    cdef floating s = <floating>keep_shift, v = <floating>drop_value
+    cdef floating zero = 0
+    if keep_shift == 0 and drop_value == 0:
+        for k in range(size):
+            mask[k] = f if mask[k] >= r else zero
+            out[k] = a[k] * mask[k]
+    else:
+        for k in range(size):
+            if mask[k] >= r:
+                mask[k] = f
+                out[k] = a[k] * f + s
+            else:
+                mask[k] = zero
+                out[k] = a[k] * zero + v
+
+
+cdef double _output_delta(const floating* P, const floating* Y, const floating* sw,
+                          floating* D, Py_ssize_t n, Py_ssize_t m, int code,
+                          floating scale, floating eps) noexcept nogil:
+    """Write ``(P - Y) * sw * scale`` into ``D``; return the sum of ``sw * loss``."""
+    cdef Py_ssize_t i, j
+    cdef const floating* p
+    cdef const floating* y
+    cdef floating* d
+    cdef floating w, diff, q, s
+    cdef double total = 0
+    for i in range(n):
+        p, y, d = P + i * m, Y + i * m, D + i * m
+        s = 0
+        if code == SQUARED:
+            for j in range(m):
+                diff = p[j] - y[j]
+                s = s + diff * diff
+            s = s / 2
+        elif code == LOG_SOFTMAX:
+            for j in range(m):
+                if y[j] != 0:  # a zero target adds nothing (one-hot rows: one log)
+                    q = eps if p[j] < eps else p[j]  # NaN stays NaN, as np.clip
+                    q = 1 - eps if q > 1 - eps else q
+                    s = s - y[j] * _log(q)
+        else:
+            for j in range(m):
+                q = eps if p[j] < eps else p[j]  # NaN stays NaN, as np.clip
+                q = 1 - eps if q > 1 - eps else q
+                if y[j] != 0:
+                    s = s - y[j] * _log(q)
+                if y[j] != 1:
+                    s = s - (1 - y[j]) * _log(1 - q)
+        if sw == NULL:
+            for j in range(m):
+                d[j] = (p[j] - y[j]) * scale
+            total += s
+        else:
+            w = sw[i]
+            for j in range(m):
+                d[j] = (p[j] - y[j]) * w * scale
+            total += <double>s * w
+    return total
+
+
+cdef void _column_sums(const floating* D, floating* out, Py_ssize_t n,
+                       Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef const floating* row
+    for j in range(m):
+        out[j] = 0
+    for i in range(n):
+        row = D + i * m
+        for j in range(m):
+            out[j] = out[j] + row[j]
+
+
+cdef void _penalty(const floating* W, floating* G, Py_ssize_t size, floating l2,
+                   floating l1, double* sums) noexcept nogil:
+    """``G += l2 W + l1 sign(W)``; adds ``sum W^2`` and ``sum |W|`` to ``sums``.
+
+    The sums are BLAS's ``dot`` and ``asum``, as numpy's ``vdot`` is.
+    """
+    cdef Py_ssize_t k
+    cdef int n = <int>size, one = 1
+    cdef floating w
+    if l2 != 0:
+        for k in range(size):
+            G[k] = G[k] + l2 * W[k]
+        if floating is float:
+            sums[0] += sdot(&n, <float*>W, &one, <float*>W, &one)
+        else:
+            sums[0] += ddot(&n, <double*>W, &one, <double*>W, &one)
+    if l1 != 0:
+        for k in range(size):
+            w = W[k]
+            G[k] = G[k] + l1 * ((w > 0) - (w < 0))
+        if floating is float:
+            sums[1] += sasum(&n, <float*>W, &one)
+        else:
+            sums[1] += dasum(&n, <double*>W, &one)
+
+
+# ---------------------------------------------------------------------- #
+# row-major matrix products through scipy's BLAS                           #
+# ---------------------------------------------------------------------- #
+cdef void _gemm(char ta, char tb, int m, int n, int k, const floating* a, int lda,
+                const floating* b, int ldb, floating* c, int ldc) noexcept nogil:
+    """Column-major ``c = op(a) @ op(b)``."""
+    cdef floating one = 1, zero = 0
+    if floating is float:
+        sgemm(&ta, &tb, &m, &n, &k, &one, <float*>a, &lda, <float*>b, &ldb, &zero,
+              c, &ldc)
+    else:
+        dgemm(&ta, &tb, &m, &n, &k, &one, <double*>a, &lda, <double*>b, &ldb, &zero,
+              c, &ldc)
+
+
+cdef inline void _mm(const floating* A, const floating* B, floating* C, Py_ssize_t n,
+                     Py_ssize_t k, Py_ssize_t m) noexcept nogil:
+    """``C = A @ B`` with ``A`` (n, k), ``B`` (k, m), all C-contiguous."""
+    _gemm(c'N', c'N', <int>m, <int>n, <int>k, B, <int>m, A, <int>k, C, <int>m)
+
+
+cdef inline void _mm_tn(const floating* A, const floating* D, floating* G, Py_ssize_t n,
+                        Py_ssize_t k, Py_ssize_t m) noexcept nogil:
+    """``G = A.T @ D`` with ``A`` (n, k), ``D`` (n, m), all C-contiguous."""
+    _gemm(c'N', c'T', <int>m, <int>k, <int>n, D, <int>m, A, <int>k, G, <int>m)
+
+
+cdef inline void _mm_nt(const floating* D, const floating* W, floating* E, Py_ssize_t n,
+                        Py_ssize_t k, Py_ssize_t m) noexcept nogil:
+    """``E = D @ W.T`` with ``D`` (n, m), ``W`` (k, m), all C-contiguous."""
+    _gemm(c'T', c'N', <int>k, <int>n, <int>m, W, <int>m, D, <int>m, E, <int>k)
+
+
+# ---------------------------------------------------------------------- #
+# the stages of one step, per layer                                        #
+# ---------------------------------------------------------------------- #
+cdef floating* _layer_input(Plan* p, const floating* X, int i,
+                            bint training) noexcept nogil:
+    """What layer ``i`` reads: ``X``, or the layer below's (dropped) activations."""
+    if i == 0:
+        return <floating*>X
+    if training and p.drop_kind[i - 1] != 0:
+        return <floating*>p.dropped[i - 1]
+    return <floating*>p.acts[i - 1]
+
+
+cdef void _forward_layer(Plan* p, floating* params, int i, Py_ssize_t n,
+                         bint dropping) noexcept nogil:
+    """Bias, activation and (with ``dropping``) dropout of layer ``i``, after its product."""
+    cdef Py_ssize_t m = p.units[i + 1]
+    cdef floating* a = <floating*>p.acts[i]
+    _bias_activation(a, params + p.b_off[i], n, m, p.kind[i], <floating>p.p1[i],
+                     <floating>p.p2[i])
+    if dropping:
+        _dropout(a, <floating*>p.masks[i], <floating*>p.dropped[i], n * m, p.rate[i],
+                 p.keep_factor[i], p.keep_shift[i], p.drop_value[i])
+
+
+cdef void _layer_gradient(Plan* p, floating* params, floating* grad, int i,
+                          Py_ssize_t n, floating l2, floating l1,
+                          double* sums) noexcept nogil:
+    """Penalty and bias gradient of layer ``i``, after ``grad``'s weights hold ``a.T @ delta``."""
+    cdef Py_ssize_t k = p.units[i], m = p.units[i + 1]
+    _penalty(params + p.w_off[i], grad + p.w_off[i], k * m, l2, l1, sums)
+    _column_sums(<floating*>p.deltas[i], grad + p.b_off[i], n, m)
+
+
+cdef void _hidden_delta(Plan* p, floating* d, int j, Py_ssize_t n,
+                        bint dropped) noexcept nogil:
+    """Layer ``j``'s delta ``d``, holding ``delta_above @ W.T``: mask and derivative."""
+    cdef Py_ssize_t size = n * p.units[j + 1], k
+    cdef floating* mask
+    if dropped:
+        mask = <floating*>p.masks[j]
+        for k in range(size):
+            d[k] = d[k] * mask[k]
+    _activation_gradient(<floating*>p.acts[j], d, size, p.kind[j], <floating>p.p1[j],
+                         <floating>p.p2[j])
+
+
+cdef double _step(Plan* p, const floating* X, const floating* Y, const floating* sw,
+                  floating* params, floating* grad, Py_ssize_t n, int code,
+                  floating scale, floating eps, floating l2, floating l1, int n_frozen,
+                  bint training, double* sums) noexcept nogil:
+    """Forward and backward passes, the products through BLAS; returns the loss sum."""
+    cdef int i, last = p.n_layers - 1
+    cdef double total
+    cdef Py_ssize_t* u = p.units
+    for i in range(p.n_layers):
+        _mm(_layer_input(p, X, i, training), params + p.w_off[i], <floating*>p.acts[i], n, u[i],
+            u[i + 1])
+        _forward_layer(p, params, i, n, training and p.drop_kind[i] != 0)
+    total = _output_delta(<floating*>p.acts[last], Y, sw, <floating*>p.deltas[last], n,
+                          u[last + 1], code, scale, eps)
+    for i in range(last, n_frozen - 1, -1):
+        _mm_tn(_layer_input(p, X, i, training), <floating*>p.deltas[i], grad + p.w_off[i], n, u[i],
+               u[i + 1])
+        _layer_gradient(p, params, grad, i, n, l2, l1, sums)
+        if i > n_frozen:
+            _mm_nt(<floating*>p.deltas[i], params + p.w_off[i], <floating*>p.deltas[i - 1],
+                   n, u[i], u[i + 1])
+            _hidden_delta(p, <floating*>p.deltas[i - 1], i - 1, n,
+                          training and p.drop_kind[i - 1] != 0)
+    return total
+
+
+cdef class DenseStep:
+    """One training step of a dense stack over a workspace's buffers.
+
+    Parameters
+    ----------
+    units : list of int
+        Widths from the input to the output.
+    offsets : list of int
+        Where each layer's parameters start in the flat vector (and the end).
+    kernels : list of tuple
+        Per layer, the activation's ``(code, p1, p2)`` (see ``Activation.kernel``).
+    dropouts : list
+        Per layer, ``None`` or a dropout layer (``rate``; alpha dropout also
+        ``A``, ``B`` and ``alpha_p``).
+    acts, deltas : list of ndarray of shape (batch_size, units[i + 1])
+    masks, dropped : list of ndarray or None
+        Per layer, the dropout buffers (None where no dropout follows).
+    dtype : numpy dtype
+        float32 or float64.
+
+    Notes
+    -----
+    The buffers are kept alive by this object; rows ``[:n]`` of each are used
+    for a batch of ``n`` rows (they are C-contiguous, so these are
+    contiguous too).
+    """
+
+    cdef Plan plan
+    cdef list _keep
+    cdef readonly object dtype
+    cdef readonly Py_ssize_t batch_size
+
+    def __cinit__(self):
+        self.plan.n_layers = 0
+        self.plan.units = self.plan.w_off = self.plan.b_off = NULL
+        self.plan.acts = self.plan.deltas = self.plan.masks = self.plan.dropped = NULL
+        self.plan.kind = self.plan.drop_kind = NULL
+        self.plan.p1 = self.plan.p2 = self.plan.rate = NULL
+        self.plan.keep_factor = self.plan.keep_shift = self.plan.drop_value = NULL
+
+    def __init__(self, units, offsets, kernels, dropouts, acts, deltas, masks, dropped,
+                 dtype):
+        cdef int L = len(units) - 1, i
+        self.dtype = np.dtype(dtype)
+        if self.dtype.char not in "fd":
+            raise ValueError(f"DenseStep computes in float32 or float64, not {dtype}.")
+        self.plan.double_precision = self.dtype.char == "d"
+        self.batch_size = acts[0].shape[0]
+        self._keep = [acts, deltas, masks, dropped]
+        self._allocate(L)
+        for i in range(L + 1):
+            self.plan.units[i] = units[i]
+        for i in range(L):
+            fan_in, fan_out = units[i], units[i + 1]
+            self.plan.w_off[i] = offsets[i]
+            self.plan.b_off[i] = offsets[i] + fan_in * fan_out
+            code, p1, p2 = kernels[i]
+            self.plan.kind[i], self.plan.p1[i], self.plan.p2[i] = code, p1, p2
+            shape = (self.batch_size, fan_out)
+            self.plan.acts[i] = <void*>_address(acts[i], self.dtype, shape)
+            self.plan.deltas[i] = <void*>_address(deltas[i], self.dtype, shape)
+            self._set_dropout(i, dropouts[i], masks[i], dropped[i], fan_out)
+
+    cdef _allocate(self, int L):
+        cdef Plan* p = &self.plan
+        p.units = <Py_ssize_t*>malloc((L + 1) * sizeof(Py_ssize_t))
+        p.w_off = <Py_ssize_t*>malloc(L * sizeof(Py_ssize_t))
+        p.b_off = <Py_ssize_t*>malloc(L * sizeof(Py_ssize_t))
+        p.acts = <void**>malloc(L * sizeof(void*))
+        p.deltas = <void**>malloc(L * sizeof(void*))
+        p.masks = <void**>malloc(L * sizeof(void*))
+        p.dropped = <void**>malloc(L * sizeof(void*))
+        p.kind = <int*>malloc(L * sizeof(int))
+        p.drop_kind = <int*>malloc(L * sizeof(int))
+        p.p1 = <double*>malloc(L * sizeof(double))
+        p.p2 = <double*>malloc(L * sizeof(double))
+        p.rate = <double*>malloc(L * sizeof(double))
+        p.keep_factor = <double*>malloc(L * sizeof(double))
+        p.keep_shift = <double*>malloc(L * sizeof(double))
+        p.drop_value = <double*>malloc(L * sizeof(double))
+        p.n_layers = L
+        if (p.units == NULL or p.w_off == NULL or p.b_off == NULL or p.acts == NULL
+                or p.deltas == NULL or p.masks == NULL or p.dropped == NULL
+                or p.kind == NULL or p.drop_kind == NULL or p.p1 == NULL or p.p2 == NULL
+                or p.rate == NULL or p.keep_factor == NULL or p.keep_shift == NULL
+                or p.drop_value == NULL):
+            raise MemoryError()
+
+    cdef _set_dropout(self, int i, drop, mask, dropped, Py_ssize_t width):
+        cdef Plan* p = &self.plan
+        p.masks[i] = p.dropped[i] = NULL
+        p.drop_kind[i] = 0
+        p.rate[i] = p.keep_factor[i] = p.keep_shift[i] = p.drop_value[i] = 0
+        if drop is None:
+            return
+        shape = (self.batch_size, width)
+        p.masks[i] = <void*>_address(mask, self.dtype, shape)
+        p.dropped[i] = <void*>_address(dropped, self.dtype, shape)
+        p.rate[i] = drop.rate
+        if getattr(drop, "kind", "dropout") == "alpha_dropout":
+            p.drop_kind[i] = 2
+            p.keep_factor[i] = drop.A
+            p.keep_shift[i] = drop.B
+            p.drop_value[i] = drop.A * drop.alpha_p + drop.B
+        else:
+            p.drop_kind[i] = 1
+            p.keep_factor[i] = 1.0 / (1.0 - drop.rate)
+
+    def __dealloc__(self):
+        cdef Plan* p = &self.plan
+        free(p.units)
+        free(p.w_off)
+        free(p.b_off)
+        free(p.acts)
+        free(p.deltas)
+        free(p.masks)
+        free(p.dropped)
+        free(p.kind)
+        free(p.drop_kind)
+        free(p.p1)
+        free(p.p2)
+        free(p.rate)
+        free(p.keep_factor)
+        free(p.keep_shift)
+        free(p.drop_value)
+
+    def run(self, X, Y, sw, params, grad, int code, double scale, double l2, double l1,
+            int n_frozen, bint training):
+        """Forward and backward passes of one batch, the products through BLAS.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, units[0]), C-contiguous
+        Y : ndarray of shape (n, units[-1]), C-contiguous
+        sw : ndarray of shape (n,) or None
+            Sample weights.
+        params, grad : ndarray of shape (n_params,)
+            The flat parameters, and where the gradient goes (its frozen
+            prefix, before layer ``n_frozen``, is not written).
+        code : int
+            The output's code (``OUTPUT_CODES``; ``LOG_BINARY`` for a
+            logistic output).
+        scale : float
+            Multiplies every delta (``1 / sum(sw)``).
+        l2, l1 : float
+            The penalties' gradient factors (already multiplied by ``scale``).
+        n_frozen : int
+        training : bool
+            Apply dropout; the masks hold uniform draws in [0, 1).
+
+        Returns
+        -------
+        loss_sum : float
+            The sample-weighted sum of the per-sample losses.
+        squares, absolutes : float
+            ``sum W^2`` and ``sum |W|`` over the trainable weights (each 0
+            when its penalty is 0).
+        """
+        cdef double sums[2]
+        cdef double total
+        cdef Py_ssize_t n = self._check(X, Y, sw, params, grad)
+        cdef int frozen = n_frozen
+        sums[0] = sums[1] = 0
+        if self.plan.double_precision:
+            total = self._run_double(X, Y, sw, params, grad, n, code, scale, l2, l1,
+                                     frozen, training, sums)
+        else:
+            total = self._run_float(X, Y, sw, params, grad, n, code, scale, l2, l1,
+                                    frozen, training, sums)
+        return total, sums[0], sums[1]
+
+    cdef double _run_double(self, const double[:, ::1] X, const double[:, ::1] Y, sw,
+                            double[::1] params, double[::1] grad, Py_ssize_t n, int code,
+                            double scale, double l2, double l1, int frozen,
+                            bint training, double* sums):
+        cdef const double[::1] w
+        cdef const double* swp = NULL
+        cdef double total
+        if sw is not None:
+            w = sw
+            swp = &w[0]
+        with nogil:
+            total = _step(&self.plan, &X[0, 0], &Y[0, 0], swp, &params[0], &grad[0], n,
+                          code, scale, <double>_EPS64, l2, l1, frozen, training, sums)
+        return total
+
+    cdef double _run_float(self, const float[:, ::1] X, const float[:, ::1] Y, sw,
+                           float[::1] params, float[::1] grad, Py_ssize_t n, int code,
+                           double scale, double l2, double l1, int frozen,
+                           bint training, double* sums):
+        cdef const float[::1] w
+        cdef const float* swp = NULL
+        cdef double total
+        if sw is not None:
+            w = sw
+            swp = &w[0]
+        with nogil:
+            total = _step(&self.plan, &X[0, 0], &Y[0, 0], swp, &params[0], &grad[0], n,
+                          code, <float>scale, <float>_EPS32, <float>l2, <float>l1, frozen,
+                          training, sums)
+        return total
+
+    cdef Py_ssize_t _check(self, X, Y, sw, params, grad) except -1:
+        cdef Py_ssize_t n = X.shape[0]
+        cdef Plan* p = &self.plan
+        if n < 1 or n > self.batch_size:
+            raise ValueError(f"A batch of {n} rows does not fit buffers of "
+                             f"{self.batch_size} rows.")
+        if X.shape[1] != p.units[0] or Y.shape[0] != n or Y.shape[1] != p.units[p.n_layers]:
+            raise ValueError(f"X {X.shape} and Y {Y.shape} do not fit the layers.")
+        if sw is not None and sw.shape[0] != n:
+            raise ValueError("sample_weight does not have one weight per row.")
+        self._check_flat(params)
+        self._check_flat(grad)
+        return n
+
+    cdef int _check_flat(self, flat) except -1:
+        cdef Py_ssize_t size = self.plan.b_off[self.plan.n_layers - 1] + \
+            self.plan.units[self.plan.n_layers]
+        if flat.shape[0] != size:
+            raise ValueError(f"params and grad must hold {size} values.")
+        return 0
+
+    # -------------------------------------------------------------- #
+    # the stages, for a caller that does the products itself           #
+    # -------------------------------------------------------------- #
+    def forward_layer(self, params, int i, Py_ssize_t n, bint dropping):
+        """Bias, activation and dropout of layer ``i``; ``acts[i][:n]`` holds ``a_in @ W``."""
+        self._check_layer(i, n)
+        self._check_flat(params)
+        if dropping and self.plan.drop_kind[i] == 0:
+            raise ValueError(f"Layer {i} has no dropout.")
+        if self.plan.double_precision:
+            _forward_double(&self.plan, params, i, n, dropping)
+        else:
+            _forward_float(&self.plan, params, i, n, dropping)
+
+    def output_delta(self, Y, sw, Py_ssize_t n, int code, double scale):
+        """The output layer's delta into ``deltas[-1][:n]``; returns the loss sum."""
+        self._check_layer(self.plan.n_layers - 1, n)
+        if Y.shape[0] != n or Y.shape[1] != self.plan.units[self.plan.n_layers]:
+            raise ValueError(f"Y {Y.shape} does not fit the output layer.")
+        if sw is not None and sw.shape[0] != n:
+            raise ValueError("sample_weight does not have one weight per row.")
+        if self.plan.double_precision:
+            return _delta_double(&self.plan, Y, sw, n, code, scale)
+        return _delta_float(&self.plan, Y, sw, n, code, scale)
+
+    def layer_gradient(self, params, grad, int i, Py_ssize_t n, double l2, double l1):
+        """Penalty and bias gradient of layer ``i``; returns ``(sum W^2, sum |W|)``.
+
+        ``grad``'s weights of layer ``i`` already hold ``a_in.T @ delta``.
+        """
+        cdef double sums[2]
+        self._check_layer(i, n)
+        self._check_flat(params)
+        self._check_flat(grad)
+        sums[0] = sums[1] = 0
+        if self.plan.double_precision:
+            _gradient_double(&self.plan, params, grad, i, n, l2, l1, sums)
+        else:
+            _gradient_float(&self.plan, params, grad, i, n, l2, l1, sums)
+        return sums[0], sums[1]
+
+    def hidden_delta(self, int j, Py_ssize_t n, bint dropped):
+        """Mask and derivative of layer ``j``; ``deltas[j][:n]`` holds ``delta_above @ W.T``."""
+        self._check_layer(j, n)
+        if dropped and self.plan.drop_kind[j] == 0:
+            raise ValueError(f"Layer {j} has no dropout.")
+        with nogil:
+            if self.plan.double_precision:
+                _hidden_delta(&self.plan, <double*>self.plan.deltas[j], j, n, dropped)
+            else:
+                _hidden_delta(&self.plan, <float*>self.plan.deltas[j], j, n, dropped)
+
+    cdef int _check_layer(self, int i, Py_ssize_t n) except -1:
+        if i < 0 or i >= self.plan.n_layers:
+            raise IndexError(f"No layer {i}.")
+        if n < 1 or n > self.batch_size:
+            raise ValueError(f"A batch of {n} rows does not fit buffers of "
+                             f"{self.batch_size} rows.")
+        return 0
+
+
+cdef double _EPS64 = np.finfo(np.float64).eps
+cdef float _EPS32 = np.finfo(np.float32).eps
+
+
+cdef size_t _address(arr, dtype, shape) except 0:
+    """The data address of a C-contiguous ``arr`` of ``dtype`` and ``shape``."""
+    if (not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.shape != shape
+            or not arr.flags.c_contiguous):
+        raise ValueError(f"A buffer must be a C-contiguous {dtype} array of shape {shape}.")
+    return arr.__array_interface__["data"][0]
+
+
+cdef void _forward_double(Plan* p, double[::1] params, int i, Py_ssize_t n,
+                          bint dropping) except *:
+    with nogil:
+        _forward_layer(p, &params[0], i, n, dropping)
+
+
+cdef void _forward_float(Plan* p, float[::1] params, int i, Py_ssize_t n,
+                         bint dropping) except *:
+    with nogil:
+        _forward_layer(p, &params[0], i, n, dropping)
+
+
+cdef double _delta_double(Plan* p, const double[:, ::1] Y, sw, Py_ssize_t n, int code,
+                          double scale) except? -1:
+    cdef const double[::1] w
+    cdef const double* swp = NULL
+    cdef int last = p.n_layers - 1
+    cdef double total
+    if sw is not None:
+        w = sw
+        swp = &w[0]
+    with nogil:
+        total = _output_delta(<double*>p.acts[last], &Y[0, 0], swp,
+                              <double*>p.deltas[last], n, p.units[last + 1], code, scale,
+                              _EPS64)
+    return total
+
+
+cdef double _delta_float(Plan* p, const float[:, ::1] Y, sw, Py_ssize_t n, int code,
+                         double scale) except? -1:
+    cdef const float[::1] w
+    cdef const float* swp = NULL
+    cdef int last = p.n_layers - 1
+    cdef double total
+    if sw is not None:
+        w = sw
+        swp = &w[0]
+    with nogil:
+        total = _output_delta(<float*>p.acts[last], &Y[0, 0], swp,
+                              <float*>p.deltas[last], n, p.units[last + 1], code,
+                              <float>scale, _EPS32)
+    return total
+
+
+cdef void _gradient_double(Plan* p, double[::1] params, double[::1] grad, int i,
+                           Py_ssize_t n, double l2, double l1, double* sums) except *:
+    with nogil:
+        _layer_gradient(p, &params[0], &grad[0], i, n, l2, l1, sums)
+
+
+cdef void _gradient_float(Plan* p, float[::1] params, float[::1] grad, int i,
+                          Py_ssize_t n, double l2, double l1, double* sums) except *:
+    with nogil:
+        _layer_gradient(p, &params[0], &grad[0], i, n, <float>l2, <float>l1, sums)

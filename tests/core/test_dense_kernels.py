@@ -1,0 +1,266 @@
+"""The compiled training step of a dense stack against the numpy passes.
+
+:class:`sknet._core._dense_fast.DenseStep` runs the forward pass, the output
+delta with the loss, and the backward pass with the penalty; the reference is
+the network's own numpy layers (``Network.forward`` / ``Network.backward``),
+which the estimators use for every activation or loss the kernels lack.
+Both run with the same dropout draws: float64 agrees to rounding, float32
+closely.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sknet._core import Network
+from sknet._core.activations import get_activation, register_activation
+from sknet._core.losses import get_loss
+from sknet._core.regularization import penalty_value
+from sknet._core.tied import TiedNetwork
+
+TOL = {np.float64: dict(rtol=1e-11, atol=1e-13), np.float32: dict(rtol=2e-4, atol=2e-6)}
+
+OUTPUTS = [("softmax", "log_loss", 4), ("logistic", "binary_log_loss", 3),
+           ("logistic", "log_loss", 1), ("identity", "squared_error", 2)]
+
+
+def _network(hidden, out, k, dtype, seed=0, dropout=None, dropout_kind="dropout",
+             n_features=6, widths=(7, 5)):
+    acts = [get_activation(name, **params) for name, params in hidden] + [get_activation(out)]
+    units = [n_features, *widths[:len(hidden)], k]
+    net = Network(units, acts, dtype=dtype, dropout=dropout, dropout_kind=dropout_kind)
+    net.initialize("glorot_uniform", np.random.default_rng(seed))
+    net.params[...] += np.random.default_rng(seed + 1).normal(scale=0.3, size=net.params.size)
+    return net
+
+
+def _data(k, loss_name, dtype, n=13, n_features=6, seed=2):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_features)).astype(dtype)
+    if loss_name == "squared_error":
+        Y = rng.normal(size=(n, k))
+    elif loss_name == "log_loss" and k > 1:
+        Y = np.eye(k)[rng.integers(0, k, n)]
+    else:
+        Y = (rng.random((n, k)) < 0.5).astype(float)
+    return X, Y.astype(dtype)
+
+
+def _numpy_reference(net, X, Y, loss, sw, alpha, l1, training, seed):
+    """The numpy passes: forward, backward, loss value and penalty."""
+    ws = net.workspace(X.shape[0])
+    rng = np.random.default_rng(seed)
+    P = net.forward(X, ws, training=training, rng=rng)
+    sw_sum = float(X.shape[0] if sw is None else np.sum(sw))
+    value = loss.value(Y, P, sw) + penalty_value(net.coefs[net.n_frozen:], alpha, l1) / sw_sum
+    ws.grad[...] = 0
+    net.backward(loss, Y, ws, ws.grad_views, sw, 1.0 / sw_sum, alpha, l1)
+    return value, ws.grad.copy()
+
+
+def _compiled(net, X, Y, loss, sw, alpha, l1, training, seed, blas_in_kernel):
+    ws = net.workspace(X.shape[0], fast_blas=blas_in_kernel)
+    assert ws.step is not None and ws.blas_in_kernel == blas_in_kernel
+    ws.grad[...] = 0
+    value, grad, _ = net.loss_and_gradient(X, Y, loss, sw, alpha, l1, ws=ws,
+                                           training=training,
+                                           rng=np.random.default_rng(seed))
+    return value, grad.copy()
+
+
+def _check(net, X, Y, loss, dtype, sw=None, alpha=0.0, l1=0.0, training=False,
+           modes=(True, False)):
+    ref_value, ref_grad = _numpy_reference(net, X, Y, loss, sw, alpha, l1, training, 5)
+    for blas_in_kernel in modes:
+        value, grad = _compiled(net, X, Y, loss, sw, alpha, l1, training, 5, blas_in_kernel)
+        assert grad.dtype == dtype
+        np.testing.assert_allclose(grad, ref_grad, **TOL[dtype])
+        np.testing.assert_allclose(value, ref_value, rtol=TOL[dtype]["rtol"])
+
+
+HIDDEN = [("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("elu", {"alpha": 0.7}),
+          ("selu", {}), ("logistic", {}), ("identity", {})]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("hidden", HIDDEN, ids=[h for h, _ in HIDDEN])
+@pytest.mark.parametrize("out, loss_name, k", OUTPUTS, ids=[o[1] + str(o[2]) for o in OUTPUTS])
+def test_compiled_step_matches_the_numpy_passes(hidden, out, loss_name, k, dtype):
+    net = _network([hidden, ("relu", {})], out, k, dtype)
+    X, Y = _data(k, loss_name, dtype)
+    _check(net, X, Y, get_loss(loss_name), dtype, alpha=0.3)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("alpha, l1", [(0.0, 0.0), (0.5, 0.0), (0.0, 0.2), (0.4, 0.1)])
+def test_sample_weights_and_penalties(alpha, l1, dtype):
+    net = _network([("relu", {}), ("elu", {"alpha": 1.0})], "softmax", 3, dtype)
+    X, Y = _data(3, "log_loss", dtype)
+    net.coefs[0][0, :3] = 0  # sign(0) = 0 in the L1 subgradient
+    sw = np.random.default_rng(3).random(X.shape[0]).astype(dtype)
+    sw[[1, 4]] = 0
+    _check(net, X, Y, get_loss("log_loss"), dtype, sw=sw, alpha=alpha, l1=l1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["dropout", "alpha_dropout"])
+def test_dropout_masks_come_from_the_same_draws(kind, dtype):
+    hidden = ("selu", {}) if kind == "alpha_dropout" else ("relu", {})
+    net = _network([hidden, hidden], "softmax", 4, dtype, dropout=[0.3, 0.5],
+                   dropout_kind=kind)
+    X, Y = _data(4, "log_loss", dtype)
+    _check(net, X, Y, get_loss("log_loss"), dtype, alpha=0.1, training=True)
+    _check(net, X, Y, get_loss("log_loss"), dtype, alpha=0.1, training=False)
+
+
+def test_mixed_dropout_kinds_and_a_layer_without():
+    dtype = np.float64
+    net = _network([("selu", {}), ("relu", {})], "identity", 2, dtype, dropout=[0.4, 0.0],
+                   dropout_kind=["alpha_dropout", "dropout"])
+    X, Y = _data(2, "squared_error", dtype)
+    _check(net, X, Y, get_loss("squared_error"), dtype, training=True)
+
+
+@pytest.mark.parametrize("n_frozen", [1, 2])
+def test_frozen_layers_get_no_gradient_and_no_penalty(n_frozen):
+    dtype = np.float64
+    net = _network([("relu", {}), ("relu", {})], "softmax", 3, dtype)
+    net.n_frozen = n_frozen
+    X, Y = _data(3, "log_loss", dtype)
+    _check(net, X, Y, get_loss("log_loss"), dtype, alpha=0.5, l1=0.1)
+    for blas_in_kernel in (True, False):
+        ws = net.workspace(X.shape[0], fast_blas=blas_in_kernel)
+        ws.grad[...] = 7.0  # the frozen prefix is never written
+        net.loss_and_gradient(X, Y, get_loss("log_loss"), None, 0.5, 0.1, ws=ws)
+        assert np.all(ws.grad[:net.trainable_offset] == 7.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_short_batches_use_the_first_rows_of_the_buffers(dtype):
+    net = _network([("relu", {})], "softmax", 3, dtype, dropout=[0.2])
+    X, Y = _data(3, "log_loss", dtype, n=20)
+    loss = get_loss("log_loss")
+    for blas_in_kernel in (True, False):
+        ws = net.workspace(20, fast_blas=blas_in_kernel)
+        for n in (20, 7, 1):
+            value, grad, _ = net.loss_and_gradient(X[:n], Y[:n], loss, None, 0.1, 0.0,
+                                                   ws=ws, training=True,
+                                                   rng=np.random.default_rng(9))
+            ref_value, ref_grad = _numpy_reference(net, X[:n], Y[:n], loss, None, 0.1,
+                                                   0.0, True, 9)
+            np.testing.assert_allclose(grad, ref_grad, **TOL[dtype])
+            np.testing.assert_allclose(value, ref_value, rtol=TOL[dtype]["rtol"])
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_input_takes_the_staged_step(fmt):
+    dtype = np.float64
+    net = _network([("relu", {})], "softmax", 3, dtype)
+    X, Y = _data(3, "log_loss", dtype)
+    X[np.abs(X) < 0.8] = 0
+    ref_value, ref_grad = _numpy_reference(net, X, Y, get_loss("log_loss"), None, 0.2, 0.0,
+                                           False, 0)
+    ws = net.workspace(X.shape[0], fast_blas=True)
+    value, grad, _ = net.loss_and_gradient(sp.csr_matrix(X).asformat(fmt), Y,
+                                           get_loss("log_loss"), None, 0.2, ws=ws)
+    np.testing.assert_allclose(grad, ref_grad, **TOL[dtype])
+    np.testing.assert_allclose(value, ref_value, rtol=1e-12)
+
+
+def test_wide_layers_leave_the_products_to_numpy():
+    net = Network([500, 200, 3], [get_activation("relu"), get_activation("softmax")])
+    assert not net.workspace(200, fast_blas=True).blas_in_kernel
+    assert net.workspace(20, fast_blas=True).blas_in_kernel
+    assert not net.workspace(20, fast_blas=False).blas_in_kernel
+
+
+def test_activations_without_a_kernel_take_the_numpy_passes(activation_registry):
+    name = "softsign_dense_kernels"
+    activation_registry.append(name)
+    act = register_activation(name, lambda z: z / (1 + np.abs(z)),
+                              lambda a, g: g * (1 - np.abs(a)) ** 2)
+    for hidden in (act, get_activation("tanh")):
+        net = Network([4, 5, 2], [hidden, get_activation("softmax")])
+        assert net.workspace(8, fast_blas=True).step is None
+    # softmax below the output, exp (Poisson): no compiled form either
+    softmax_hidden = Network([4, 5, 2], [get_activation("softmax")] * 2)
+    assert softmax_hidden.workspace(8).step is None
+    exp_out = Network([4, 5, 2], [get_activation("relu"), get_activation("exp")])
+    exp_out.initialize("glorot_uniform", np.random.default_rng(0))
+    ws = exp_out.workspace(8, fast_blas=True)
+    assert ws.step is None
+    X, Y = _data(2, "squared_error", np.float64, n=8, n_features=4)
+    Y = np.abs(Y)
+    ref_value, ref_grad = _numpy_reference(exp_out, X, Y, get_loss("poisson"), None,
+                                           0.0, 0.0, False, 0)
+    value, grad, _ = exp_out.loss_and_gradient(X, Y, get_loss("poisson"), ws=ws)
+    np.testing.assert_array_equal(grad, ref_grad)
+    assert value == ref_value
+
+
+def test_tied_network_keeps_the_numpy_passes():
+    acts = [get_activation("relu")] * 3 + [get_activation("identity")]
+    tied = TiedNetwork([6, 4, 2, 4, 6], acts)
+    assert tied.workspace(10, fast_blas=True).step is None
+
+
+def test_non_canonical_fused_choice_takes_the_numpy_passes():
+    dtype = np.float64
+    net = _network([("relu", {})], "softmax", 3, dtype)
+    X, Y = _data(3, "log_loss", dtype)
+    ws = net.workspace(X.shape[0], fast_blas=True)
+    loss = get_loss("log_loss")
+    fused, _, _ = net.loss_and_gradient(X, Y, loss, ws=ws)
+    general, grad, _ = net.loss_and_gradient(X, Y, loss, ws=ws, fused=False)
+    _, ref_grad = _numpy_reference(net, X, Y, loss, None, 0.0, 0.0, False, 0)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fused, general, rtol=1e-12)
+
+
+def test_float32_softmax_and_logistic_saturate_without_overflow():
+    """Huge pre-activations: the compiled step gives finite deltas and a clipped loss."""
+    dtype = np.float32
+    for out, loss_name, k in OUTPUTS[:2]:
+        net = _network([("relu", {})], out, k, dtype)
+        net.params[...] *= 200
+        X, Y = _data(k, loss_name, dtype)
+        X *= 100
+        ws = net.workspace(X.shape[0], fast_blas=True)
+        value, grad, _ = net.loss_and_gradient(X, Y, get_loss(loss_name), ws=ws)
+        assert np.isfinite(value) and np.isfinite(grad).all()
+        # the loss per sample is at most -log(eps) per output
+        assert value <= k * -np.log(np.finfo(dtype).eps) * 1.001
+
+
+def test_step_rejects_batches_that_do_not_fit():
+    net = _network([("relu", {})], "softmax", 3, np.float64)
+    ws = net.workspace(5, fast_blas=True)
+    X, Y = _data(3, "log_loss", np.float64, n=6)
+    with pytest.raises(ValueError, match="does not fit"):
+        ws.step.run(X, Y, None, net.params, ws.grad, 1, 1.0, 0.0, 0.0, 0, False)
+    with pytest.raises(ValueError, match="must hold"):
+        ws.step.run(X[:5], Y[:5], None, net.params[:-1], ws.grad, 1, 1.0, 0.0, 0.0, 0,
+                    False)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_small_fit_runs_the_kernels_blas_on_one_thread(monkeypatch):
+    """The compiled step calls scipy's BLAS: the fit's thread limit must cover it."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from sknet import MLPClassifier
+
+    seen = []
+    compiled = Network._compiled_loss_and_gradient
+
+    def recording(self, *args):
+        seen.append({lib["filepath"]: lib["num_threads"] for lib in threadpool_info()
+                     if lib["user_api"] == "blas"})
+        return compiled(self, *args)
+
+    monkeypatch.setattr(Network, "_compiled_loss_and_gradient", recording)
+    X, y = _data(3, "log_loss", np.float64, n=40)
+    with threadpool_limits(2, user_api="blas"):
+        MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, batch_size=20,
+                      random_state=0).fit(X, y.argmax(axis=1))
+    assert seen and all(n == 1 for threads in seen for n in threads.values())
