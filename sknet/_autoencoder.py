@@ -10,11 +10,13 @@ from ._base import (
     STOCHASTIC_SOLVERS,
     BaseNetworkEstimator,
     dropout_kinds,
+    finite_output,
     hidden_layer_list,
 )
 from ._core import Network, feed_forward, get_activation
 from ._core.tied import TiedNetwork
 from ._docs import SHARED_ATTRIBUTES, SHARED_PARAMETERS, entries
+from ._metrics import row_mean_squared_error, sum_of_squared_errors
 from ._validation import check_bool, check_int, check_option, check_real
 from .augment import GaussianNoise
 
@@ -371,8 +373,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _validation_scorer(self, Y_val, sample_weight):
         def score(P):
-            return -float(np.average(np.mean((P - Y_val) ** 2, axis=1),
-                                     weights=sample_weight))
+            return -row_mean_squared_error(Y_val, P, sample_weight)
 
         return score
 
@@ -439,7 +440,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     def _run(self, X, part):
         """Feed ``X`` through the encoder, the decoder or both (a slice of layers)."""
         coefs, intercepts, acts = self._layers()
-        return feed_forward(X, coefs[part], intercepts[part], acts[part])
+        return finite_output(
+            lambda: feed_forward(X, coefs[part], intercepts[part], acts[part]), X)
 
     def transform(self, X):
         """Encode ``X``: the bottleneck activations.
@@ -532,19 +534,36 @@ default=None
         Returns
         -------
         score : float
-            ``-mean((X - inverse_transform(transform(X))) ** 2)``.
+            ``-mean((X - inverse_transform(transform(X))) ** 2)``, computed
+            in float64 block of rows by block (the memory it needs does not
+            grow with the number of rows); ``-inf`` when the error exceeds
+            the largest float.
         """
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=["csr", "csc"],
                           dtype=(np.float64, np.float32), reset=False)
-        R = self._run(X, slice(None))
-        X = X.toarray() if sp.issparse(X) else X
-        return -float(np.mean((X - R) ** 2))
+        if sp.issparse(X):
+            X = X.tocsr()
+        n_samples, n_features = X.shape
+        widest = max(n_features, *(len(b) for b in self.intercepts_))
+        block = max(1, _SCORE_BLOCK_BYTES // (8 * widest))
+        total = 0.0
+        for start in range(0, n_samples, block):
+            X_block = X[start:start + block]
+            R = self._run(X_block, slice(None))
+            X_block = X_block.toarray() if sp.issparse(X_block) else X_block
+            total += sum_of_squared_errors(X_block, R)
+        return -total / (n_samples * n_features)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+# Rows per block in ``score``: a block's reconstruction and error stay within
+# a few MB whatever the number of rows.
+_SCORE_BLOCK_BYTES = 4 * 2 ** 20
 
 
 def _in_unit_interval(Y):

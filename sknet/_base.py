@@ -12,6 +12,7 @@ rule and loops all live in ``sknet._core``.
 """
 
 import os
+import threading
 import warnings
 from contextlib import contextmanager, nullcontext
 from functools import partial
@@ -45,11 +46,14 @@ from ._progress import check_callbacks, make_reporter, wrap_callbacks
 from ._sklearn_callbacks import CallbackSupportMixin, start_fit_task, with_callbacks
 from ._transfer import apply_transfer, n_layers_to_copy, transfer_lr_scale
 from ._validation import (
+    InvalidParameterError,
     check_bool,
     check_int,
     check_option,
     check_per_layer,
+    check_random_state_param,
     check_real,
+    check_verbose,
 )
 from ._version import __version__
 from .augment import _check_augment
@@ -77,9 +81,20 @@ def restore_on_error(estimator):
 
 
 def hidden_layer_list(hidden_layer_sizes):
-    """``hidden_layer_sizes`` as a list of positive ints, or a clear error."""
+    """``hidden_layer_sizes`` as a list of positive ints, or a clear error.
+
+    The error classes are scikit-learn's: ``InvalidParameterError`` for a value
+    that is neither a sequence nor an int >= 1, TypeError for a sequence that
+    holds something other than integers, ValueError for one that holds a size
+    below 1.
+    """
     sizes = hidden_layer_sizes
-    if not hasattr(sizes, "__iter__"):
+    if isinstance(sizes, str) or not hasattr(sizes, "__iter__"):
+        if isinstance(sizes, bool) or not isinstance(sizes, (int, np.integer)) \
+                or sizes < 1:
+            cls = TypeError if isinstance(sizes, bool) else InvalidParameterError
+            raise cls("The 'hidden_layer_sizes' parameter must be a sequence of "
+                      f"integers or an int >= 1; got {hidden_layer_sizes!r}.")
         sizes = [sizes]
     sizes = list(sizes)
     for s in sizes:
@@ -187,23 +202,56 @@ def _in_package(path, package):
 
 
 def _blas_plan(single):
-    """``(threads, fast_blas)`` for a stochastic fit.
+    """``(threads, fast_blas)`` for a fit.
 
     ``threads()`` makes the context manager that sets BLAS threads for the
-    fit (made at the ``with``: a threadpoolctl limit takes effect as soon as
-    it is made). ``single``: one BLAS thread for everything (small
-    products). Otherwise numpy's BLAS keeps its threads, and the loop's vector
-    updates may call scipy's BLAS (``fast_blas``) only where that cannot make
-    two thread pools compete: scipy's own library held to one thread, or one
-    library shared by both.
+    fit (see :func:`_one_blas_thread`). ``single``: one BLAS thread for
+    everything (small products). Otherwise numpy's BLAS keeps its threads,
+    and the loop's vector updates (and L-BFGS's own) may call scipy's BLAS
+    (``fast_blas``) only where that cannot make two thread pools compete:
+    scipy's own library held to one thread, or one library shared by both.
     """
     controller = _threadpools()
+    blas = _blas_libraries(controller)
     if single:
-        return partial(controller.limit, limits=1, user_api="blas"), True
+        return partial(_one_blas_thread, blas), True
     own = _scipy_own_blas(controller)
     if own is not None:
-        return partial(controller.select(filepath=own).limit, limits=1), True
-    return nullcontext, len(_blas_libraries(controller)) == 1  # shared by numpy and scipy
+        return partial(_one_blas_thread, [lib for lib in blas if lib.filepath == own]), True
+    return nullcontext, len(blas) == 1  # shared by numpy and scipy
+
+
+_HOLDS_LOCK = threading.Lock()
+_HOLDS = {}  # BLAS library file -> [fits holding it to one thread, threads before]
+
+
+@contextmanager
+def _one_blas_thread(libraries):
+    """Hold each of the BLAS ``libraries`` to one thread while the block runs.
+
+    Counted across threads: the first fit to hold a library saves its thread
+    count, and the last one to let go puts it back, in whatever order fits
+    that overlap (threaded searches, fits started from two threads) begin
+    and end. (A plain threadpoolctl limit restores what it saw on entering,
+    which may be another fit's limit.)
+    """
+    with _HOLDS_LOCK:
+        for lib in libraries:
+            hold = _HOLDS.setdefault(lib.filepath, [0, None])
+            if hold[0] == 0:
+                hold[1] = lib.num_threads
+                lib.set_num_threads(1)
+            hold[0] += 1
+    try:
+        yield
+    finally:
+        with _HOLDS_LOCK:
+            for lib in libraries:
+                hold = _HOLDS[lib.filepath]
+                hold[0] -= 1
+                if hold[0] == 0:
+                    lib.set_num_threads(hold[1])
+                    del _HOLDS[lib.filepath]
 
 
 def _print_lbfgs_iteration(history):
@@ -232,6 +280,9 @@ def available_memory_bytes():
 # the epoch snapshot, plus the optimizer's state, its snapshot and the copy
 # published as ``_optimizer_state`` (L-BFGS: scipy's float64 history of 10 pairs).
 _PARAMETER_COPIES = {"sgd": 3 + 3 * 1, "adam": 3 + 3 + 2 * 2, "lbfgs": 3 + 2 * 10 + 5}
+# Of those, the copies held in float64 whatever the training dtype: scipy's
+# L-BFGS-B works on float64 vectors (its start point, gradients, history, workspace).
+_FLOAT64_COPIES = {"sgd": 0, "adam": 0, "lbfgs": 2 * 10 + 5}
 
 
 def estimate_fit_bytes(layer_units, batch_size, dtype, solver, early_stopping=False):
@@ -244,7 +295,7 @@ def estimate_fit_bytes(layer_units, batch_size, dtype, solver, early_stopping=Fa
     batch_size : int
         Rows of the buffers one forward/backward pass uses.
     dtype : numpy dtype
-        The training dtype.
+        The training dtype (scipy's L-BFGS-B keeps its vectors in float64 whatever it is).
     solver : {"sgd", "adam", "lbfgs"}
     early_stopping : bool, default=False
         Whether a copy of the best parameters is kept.
@@ -256,9 +307,33 @@ def estimate_fit_bytes(layer_units, batch_size, dtype, solver, early_stopping=Fa
     itemsize = np.dtype(dtype).itemsize
     units = [int(u) for u in layer_units]
     n_params = sum(a * b + b for a, b in zip(units[:-1], units[1:]))
-    copies = _PARAMETER_COPIES[solver] + bool(early_stopping)
+    wide = _FLOAT64_COPIES[solver]
+    copies = _PARAMETER_COPIES[solver] - wide + bool(early_stopping)
     per_row = 4 * sum(units[1:])  # activations, deltas, pre-activations, masks
-    return itemsize * (copies * n_params + batch_size * per_row)
+    return itemsize * (copies * n_params + batch_size * per_row) + 8 * wide * n_params
+
+
+def finite_output(compute, X):
+    """``compute()``, the network's output for ``X``, or a ValueError that says why not.
+
+    Input values so large that the network's sums overflow (values near the
+    largest float) give no prediction: the error names the cause and the
+    fix, where a warning and NaN or infinite outputs would pass on silently.
+    """
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            out = compute()
+    except FloatingPointError:
+        out = None
+    if out is None or not np.all(np.isfinite(out)):
+        data = np.abs(X.data if sp.issparse(X) else np.asarray(X))
+        largest = float(np.max(data, initial=0.0, where=~np.isnan(data)))  # NaN: padding
+        raise ValueError(
+            "The model's output overflows on this input: X holds values up to "
+            f"{largest:.3g} in magnitude, too large for the fitted weights, so "
+            "there is no finite prediction. Scale X the way the training data "
+            "were scaled (for example with a StandardScaler in a Pipeline).")
+    return out
 
 
 class VersionStamped:
@@ -322,6 +397,8 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
         check_real("epsilon", self.epsilon, 0, None, "neither")
         check_int("n_iter_no_change", self.n_iter_no_change, 1, allow_inf=True)
         check_int("max_fun", self.max_fun, 1)
+        check_verbose("verbose", self.verbose)
+        check_random_state_param("random_state", self.random_state)
         check_per_layer("dropout", self.dropout, n_configurable,
                         lambda n, v: check_real(n, v, 0, 1, "left"))
         check_real("clip_norm", self.clip_norm, 0, None, "neither", allow_none=True)
@@ -384,7 +461,7 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
             return 0
         n = n_layers_to_copy(source, self.n_transfer_layers, network.n_layers - 1)
         if first:
-            apply_transfer(network, source, n)
+            apply_transfer(network, source, n, self)
         if self.freeze_transferred:
             network.n_frozen = n
         return n
@@ -417,12 +494,17 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
         # saves, so that their teardown still runs when the fit fails
         task = start_fit_task(self, X, y, sample_weight,
                               max_epochs=1 if incremental else self.max_iter)
+        fitted_before = hasattr(self, "coefs_")
         with restore_on_error(self):
             prepared = self._prepare_fit(hidden, X, y, sample_weight, incremental,
                                          X_val, y_val, sample_weight_val, classes)
             status = self._train(*prepared, incremental=incremental, task=task)
+            if status == "diverged" and fitted_before:
+                # the model fitted before this call stays exactly as it was
+                task.end(fitted=False)
+                raise ValueError(NON_FINITE_MESSAGE)
         task.end(fitted=status != "diverged")
-        if status == "diverged":
+        if status == "diverged":  # a first fit keeps its last finite weights
             raise ValueError(NON_FINITE_MESSAGE)
         return self
 
@@ -468,8 +550,12 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
     def _check_memory(self, hidden, X, n_outputs):
         """Refuse, before allocating, a network that cannot fit in memory."""
         n_samples, dtype = X.shape[0], X.dtype
-        batch = n_samples if self.solver == "lbfgs" else min(
-            200 if self.batch_size == "auto" else self.batch_size, n_samples)
+        if self.solver == "lbfgs":
+            batch = n_samples
+        elif self.batch_size == "auto":
+            batch = self._batch_size(n_samples)  # each estimator's own default
+        else:
+            batch = max(1, min(self.batch_size, n_samples))
         units, need = self._fit_bytes(hidden, X, n_outputs, batch)
         available = available_memory_bytes()
         if available is not None and need > available:
@@ -526,7 +612,7 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
         loss = get_loss(self._loss_name)
         if self.solver == "lbfgs":
             return self._train_lbfgs(network, loss, X, Y.astype(X.dtype, copy=False),
-                                     sw, task)
+                                     sw, val, task)
         if self.early_stopping and val is None:
             X, Y, sw, val = self._split_validation(X, Y, sw, rng)
         return self._train_stochastic(network, loss, X, Y, sw, val, rng, incremental,
@@ -541,15 +627,23 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
         self._publish(network)
         return wrap_callbacks(self, getattr(self, "callbacks", None)) + task.start_epochs()
 
-    def _train_lbfgs(self, network, loss, X, Y, sw, task):
+    def _train_lbfgs(self, network, loss, X, Y, sw, val, task):
         callbacks = self._epoch_callbacks(network, task)
         if self.verbose:
             callbacks = (_print_lbfgs_iteration,) + callbacks
-        result = fit_lbfgs(network, loss, X, Y, sw, alpha=self.alpha, l1=self.l1,
-                           max_iter=self.max_iter, max_fun=self.max_fun,
-                           tol=self.tol, callbacks=callbacks, history=History())
+        history = History() if val is None else \
+            History(validation_scores=[], validation_losses=[])
+        # the same BLAS thread rule as the stochastic solvers, for one full batch
+        blas_threads, _ = _blas_plan(
+            self._largest_product_flops(X, X.shape[0]) < SMALL_PRODUCT_FLOPS)
+        with blas_threads():
+            result = fit_lbfgs(network, loss, X, Y, sw, alpha=self.alpha, l1=self.l1,
+                               max_iter=self.max_iter, max_fun=self.max_fun,
+                               tol=self.tol, callbacks=callbacks, history=history,
+                               validation=val)
         stopped_by_callback = result.status == 99  # scipy's code for StopIteration
-        if result.status != 0 and not stopped_by_callback:
+        if result.status != 0 and not (stopped_by_callback or result.interrupted
+                                       or result.diverged):
             warnings.warn(
                 "lbfgs failed to converge after %d iteration(s) (status=%d):\n%s\n"
                 "Increase the number of iterations to improve the convergence "
@@ -557,10 +651,16 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
                                     self.max_iter),
                 ConvergenceWarning,
             )
+        self._publish_lbfgs(network, result, history)
+        return "diverged" if result.diverged else "done"
+
+    def _publish_lbfgs(self, network, result, history):
         self.n_iter_ = min(int(result.nit), self.max_iter)
         self.loss_ = float(result.fun)
+        if history.validation_scores is not None:
+            self.validation_scores_ = history.validation_scores
+            self.validation_loss_curve_ = history.validation_losses
         self._publish(network)
-        return "diverged" if result.diverged else "done"
 
     def _split_validation(self, X, Y, sw, rng):
         # As scikit-learn: stratify on the encoded targets when there is one
@@ -595,7 +695,14 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
     def _user_validation(self, X_val, y_val, sw_val, dtype):
         if X_val is None or y_val is None:
             raise ValueError("Pass both X_val and y_val, or neither.")
-        X_val, y_val = self._validate_fit_data(X_val, y_val, reset=False)
+        try:
+            X_val, y_val = self._validate_fit_data(X_val, y_val, reset=False)
+        except ValueError as exc:  # the checks speak of X and y: name the validation set
+            msg = str(exc)
+            msg = "X_val" + msg[1:] if msg.startswith("X has ") else f"X_val, y_val: {msg}"
+            raise ValueError(msg) from None
+        if self.early_stopping and self.solver in STOCHASTIC_SOLVERS:
+            self._check_scorable_validation(X_val, y_val)
         X_val = X_val.astype(dtype, copy=False)
         Y_val = self._encode_validation_targets(y_val).astype(dtype, copy=False)
         if sw_val is not None:
@@ -603,6 +710,14 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
         if sp.issparse(X_val):
             X_val = X_val.tocsr()
         return Validation(X_val, Y_val, sw_val, self._validation_scorer(Y_val, sw_val))
+
+    def _check_scorable_validation(self, X_val, y_val):
+        """Refuse, before training, a validation set early stopping cannot score."""
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                f"The validation set X_val has {X_val.shape[0]} sample; early "
+                "stopping needs at least 2 to score the model on. Pass a larger "
+                "validation set.")
 
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":
@@ -630,6 +745,8 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
             beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
             fast_blas=fast_blas)
         state = getattr(self, "_optimizer_state", None)
+        if state is not None and set(state) != set(optimizer.state()):
+            state = None  # the solver changed since: its optimizer starts afresh
         if incremental and state is not None:
             optimizer.set_state(state)
         elif self.learning_rate != "exponential":
@@ -666,6 +783,11 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
             if reporter is not None:
                 reporter.close()
         self._publish_stochastic(network, optimizer, schedule, stopping, history)
+        if status == "diverged_kept_best":
+            warnings.warn(
+                "Training diverged at epoch %d (a non-finite loss); the weights of "
+                "the best validation epoch are kept. Try scaling the data or "
+                "lowering learning_rate_init." % self.n_iter_, ConvergenceWarning)
         if status == "max_iter":
             warnings.warn(
                 "Stochastic Optimizer: Maximum iterations (%d) reached and the "
@@ -721,7 +843,8 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
         out = self.out_activation_ if output_activation else "identity"
         names = self._hidden_activation_names(n_hidden) + [out]
         acts = [self._activation(name) for name in names]
-        return feed_forward(X, self.coefs_, self.intercepts_, acts)
+        return finite_output(
+            lambda: feed_forward(X, self.coefs_, self.intercepts_, acts), X)
 
     def _validated_forward(self, X, output_activation=True):
         check_is_fitted(self)

@@ -166,10 +166,12 @@ SHARED_ATTRIBUTES = """\
         The training loss at the end of each epoch (stochastic solvers).
 
     validation_scores_ : list of float or None
-        The validation score of each epoch, when there is a validation set.
+        The validation score of each epoch (each iteration of ``solver='lbfgs'``),
+        when there is a validation set.
 
     validation_loss_curve_ : list of float or None
-        The validation loss of each epoch, when there is a validation set.
+        The validation loss of each epoch (each iteration of ``solver='lbfgs'``),
+        when there is a validation set.
 
     best_validation_score_ : float or None
         The best validation score (early stopping only).

@@ -3,25 +3,18 @@
 import numpy as np
 from scipy.special import log_softmax
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._base import BaseNetworkEstimator
 from ._docs import SHARED_ATTRIBUTES, SHARED_PARAMETERS
+from ._metrics import r2_score_without_overflow
 from ._validation import check_option
 
 __all__ = ["MLPClassifier", "MLPRegressor", "ClassifierHead", "RegressorHead"]
-
-
-def _check_two_classes(binarizer):
-    """A single class gives nothing to learn: say so instead of fitting it."""
-    if binarizer.y_type_ != "multilabel-indicator" and len(binarizer.classes_) < 2:
-        raise ValueError(
-            "MLPClassifier needs samples of at least 2 classes in the data, but "
-            f"y contains only one class: {binarizer.classes_}.")
 
 
 def _check_stochastic_solver(estimator):
@@ -52,15 +45,16 @@ class ClassifierHead:
             self.classes_ = self._label_binarizer.classes_
         else:
             self._check_known_classes(y, incremental, classes)
-        _check_two_classes(self._label_binarizer)
         return self._one_hot(y)
 
     def _one_hot(self, y):
         """``LabelBinarizer.transform(y)`` as uint8; direct for labels in a vector.
 
-        Every label of ``y`` is known to be in ``classes_`` by now.
+        Every label of ``y`` is known to be in ``classes_`` by now. A single
+        class is one column of zeros, as ``LabelBinarizer`` gives: the model
+        learns that class (the only one ``predict`` can return).
         """
-        if y.ndim != 1:  # multilabel indicator rows
+        if y.ndim != 1 or len(self.classes_) == 1:  # multilabel rows, or one class
             return self._label_binarizer.transform(y).astype(np.uint8)
         codes = np.searchsorted(self.classes_, y)
         if len(self.classes_) == 2:
@@ -93,6 +87,18 @@ class ClassifierHead:
             raise ValueError(
                 f"`y` has classes not in `self.classes_`. `self.classes_` has "
                 f"{self.classes_}. 'y' has {labels}.")
+
+    def _check_scorable_validation(self, X_val, y_val):
+        super()._check_scorable_validation(X_val, y_val)
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            return
+        labels = unique_labels(y_val)
+        if len(labels) < 2 <= len(self.classes_):
+            raise ValueError(
+                f"y_val holds only one class ({labels.tolist()[0]!r}) of the {len(self.classes_)} "
+                "the model learns: early stopping cannot tell a better model from a "
+                "worse one on it. Pass a validation set with samples of several "
+                "classes.")
 
     def _encode_validation_targets(self, y):
         labels = unique_labels(y)
@@ -168,8 +174,18 @@ class ClassifierHead:
         Returns
         -------
         log_y_prob : ndarray of shape (n_samples, n_classes)
-            ``log(predict_proba(X))``.
+            ``log(predict_proba(X))``, ``-inf`` where a probability is 0.
+            For multi-class and binary targets it is computed from the
+            output layer's input (a log-softmax, or ``log(expit)``), which
+            keeps the logarithm of probabilities too small for floating point.
         """
+        check_is_fitted(self)
+        if self.out_activation_ == "logistic" and self.n_outputs_ > 1:
+            # multilabel: the log of predict_proba's own numbers, so that the
+            # two agree everywhere (an expit that rounds to 1 or to 0 included)
+            P = self._validated_forward(X)
+            log_p = np.full_like(P, -np.inf)
+            return np.log(P, out=log_p, where=P > 0)
         Z = self._validated_forward(X, output_activation=False)
         if self.out_activation_ == "softmax":
             return log_softmax(Z, axis=1)
@@ -324,7 +340,10 @@ class MLPClassifier(ClassifierHead, ClassifierMixin, BaseNetworkEstimator):
         X_val, y_val : array-like, default=None
             A validation set of your own. With ``early_stopping=True`` it
             replaces the internal split; otherwise it is only monitored
-            (``validation_scores_`` and ``validation_loss_curve_``).
+            (``validation_scores_`` and ``validation_loss_curve_``, after
+            every epoch, or every iteration of ``solver='lbfgs'``). Early
+            stopping needs at least 2 samples, and for a classifier of
+            several classes, more than one class.
         sample_weight_val : array-like of shape (n_val_samples,), default=None
             Weights of the validation samples.
 
@@ -392,10 +411,30 @@ class RegressorHead:
         y_true = Y_val.ravel() if Y_val.shape[1] == 1 else Y_val
 
         def score(P):
-            return r2_score(y_true, P.ravel() if P.shape[1] == 1 else P,
-                            sample_weight=sample_weight)
+            return r2_score_without_overflow(
+                y_true, P.ravel() if P.shape[1] == 1 else P, sample_weight)
 
         return score
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination :math:`R^2` of the prediction.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix
+            The input data, in a form ``fit`` accepts.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True values for ``X``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            scikit-learn's ``r2_score(y, self.predict(X))``, also for values
+            too large to square in float64 (then often ``-inf``).
+        """
+        return r2_score_without_overflow(y, self.predict(X), sample_weight)
 
     def predict(self, X):
         """Predict the target values of ``X``.

@@ -12,15 +12,30 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import VersionStamped, _check_sample_weight_public, restore_on_error
+from . import _base
+from ._base import (
+    VersionStamped,
+    _check_sample_weight_public,
+    finite_output,
+    restore_on_error,
+)
 from ._core import Network, get_activation
 from ._core.perceptron import (
     PerceptronConfig,
     fit_perceptron,
     needs_canonical_rows,
+    perceptron_fit_bytes,
     perceptron_scores,
 )
-from ._validation import check_bool, check_int, check_option, check_real
+from ._validation import (
+    InvalidParameterError,
+    check_bool,
+    check_int,
+    check_option,
+    check_random_state_param,
+    check_real,
+    check_verbose,
+)
 
 __all__ = ["PerceptronClassifier", "Perceptron"]
 
@@ -77,8 +92,9 @@ class PerceptronClassifier(VersionStamped, ClassifierMixin, BaseEstimator):
 
     n_jobs : int, default=None
         Number of threads training the one-vs-rest units of a multi-class
-        problem at once. ``None`` means 1 unless in a
-        :obj:`joblib.parallel_backend` context; ``-1`` means all processors.
+        problem at once (the epochs run without the GIL). ``None`` means 1
+        unless in a :obj:`joblib.parallel_backend` context; ``-1`` means all
+        processors. Ctrl-C stops every thread at its current epoch.
 
     random_state : int, RandomState instance or None, default=0
         Seeds the shuffling, the validation split and ``weight_init='random'``.
@@ -163,16 +179,17 @@ class PerceptronClassifier(VersionStamped, ClassifierMixin, BaseEstimator):
     is applied by cumulative truncated gradient. ``predict`` takes the class
     of the largest score (for two classes: ``z > 0``).
 
-    The rule is sequential, but sknet scores a window of upcoming samples at
-    once, jumps to the first mistake, updates and goes on from there, which
-    gives the same weights as the per-sample loop. With an L1 or elastic-net
-    penalty on sparse input the rule runs sample by sample, much more slowly
-    than scikit-learn's compiled loop.
+    The rule is sequential: each epoch of each unit is one compiled loop over
+    the samples that releases the GIL, so with ``n_jobs`` the one-vs-rest
+    units train in parallel threads.
 
     Differences from scikit-learn: ``stop_on_no_mistakes`` (above) may end
     training earlier, changing only ``n_iter_`` and ``t_``; a call that
-    fails leaves the estimator as it was; Ctrl-C during fit keeps each
-    unit's weights of its last completed epoch and warns.
+    fails leaves the estimator as it was; a score that overflows raises the
+    overflow error (scikit-learn checks only the weights); a fit that needs
+    more memory than is available is refused with a MemoryError before it
+    allocates; Ctrl-C during fit keeps each unit's weights of its last
+    completed epoch and warns (with ``n_jobs``, too).
 
     Examples
     --------
@@ -237,8 +254,7 @@ class PerceptronClassifier(VersionStamped, ClassifierMixin, BaseEstimator):
         check_int("max_iter", self.max_iter, 1)
         check_real("tol", self.tol, 0, None, "left", allow_none=True)
         check_bool("shuffle", self.shuffle)
-        if not isinstance(self.verbose, (bool, np.bool_)):
-            check_int("verbose", self.verbose, 0)
+        check_verbose("verbose", self.verbose)
         check_real("eta0", self.eta0, 0, None, "neither")
         if self.n_jobs is not None:
             check_int("n_jobs", self.n_jobs)
@@ -248,13 +264,13 @@ class PerceptronClassifier(VersionStamped, ClassifierMixin, BaseEstimator):
         cw = self.class_weight
         if not (cw is None or isinstance(cw, dict) or
                 (isinstance(cw, str) and cw == "balanced")):
-            raise ValueError(
+            raise InvalidParameterError(
                 "The 'class_weight' parameter must be None, 'balanced' or a dict "
                 f"{{class_label: weight}}; got {cw!r}.")
         check_bool("warm_start", self.warm_start)
         check_bool("stop_on_no_mistakes", self.stop_on_no_mistakes)
         check_option("weight_init", self.weight_init, ("zeros", "random"))
-        check_random_state(self.random_state)
+        check_random_state_param("random_state", self.random_state)
 
     def _config(self, incremental):
         return PerceptronConfig(
@@ -365,26 +381,23 @@ class PerceptronClassifier(VersionStamped, ClassifierMixin, BaseEstimator):
         mask[idx_val] = True
         return mask
 
-    def _parallel(self, n_units):
-        if n_units == 1 or self.n_jobs in (None, 1):
-            return None
-        from joblib import Parallel, delayed
+    def _n_threads(self, n_units):
+        """Threads training the units at once (joblib's reading of ``n_jobs``)."""
+        if n_units == 1:
+            return 1
+        from joblib import effective_n_jobs
 
-        def run(tasks):
-            return Parallel(n_jobs=self.n_jobs, require="sharedmem")(
-                delayed(task)() for task in tasks)
-
-        return run
+        return max(1, min(int(effective_n_jobs(self.n_jobs)), n_units))
 
     # ------------------------------------------------------------------ #
     # the fit path                                                         #
     # ------------------------------------------------------------------ #
     def _fit(self, X, y, *, sample_weight, coef_init=None, intercept_init=None,
              classes=None, incremental=False):
-        with restore_on_error(self):
+        with restore_on_error(self):  # counters too: never half-set (Ctrl-C)
             results, n_samples = self._fit_units(X, y, sample_weight, coef_init,
                                                  intercept_init, classes, incremental)
-        self._after_fit(results, n_samples, incremental)
+            self._after_fit(results, n_samples, incremental)
         return self
 
     def _fit_units(self, X, y, sample_weight, coef_init, intercept_init, classes,
@@ -402,6 +415,7 @@ class PerceptronClassifier(VersionStamped, ClassifierMixin, BaseEstimator):
         sw = None if sample_weight is None else \
             _check_sample_weight_public(sample_weight, X, np.float64)
         cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+        self._check_memory(X, 1 if self.classes_.size == 2 else self.classes_.size, sw)
         Y = self._targets(y)
         n_units = Y.shape[1]
         network = self._build_network(X.shape[1], n_units, X.dtype, coef_init,
@@ -411,10 +425,29 @@ class PerceptronClassifier(VersionStamped, ClassifierMixin, BaseEstimator):
         seeds, mask = self._seeds_and_split(y, sw, n_units)
         results = fit_perceptron(network, X, Y, sw, self._config(incremental),
                                  seeds=seeds, class_weights=class_weights,
-                                 validation_mask=mask, parallel=self._parallel(n_units))
+                                 validation_mask=mask, n_threads=self._n_threads(n_units))
         self.coef_ = np.ascontiguousarray(network.coefs[0].T)
         self.intercept_ = network.intercepts[0].copy()
         return results, X.shape[0]
+
+    def _check_memory(self, X, n_units, sample_weight):
+        """Refuse, before allocating, a fit that cannot fit in memory."""
+        n_samples, n_features = X.shape
+        n_val = 0
+        if self.early_stopping and not sp.issparse(X):
+            n_val = int(np.ceil(self.validation_fraction * n_samples))
+        need = n_samples * n_units + perceptron_fit_bytes(  # + the int8 targets
+            n_samples, n_features, n_units, X.dtype, n_threads=self._n_threads(n_units),
+            penalty=self.penalty, sample_weight=sample_weight is not None,
+            n_validation=n_val)
+        available = _base.available_memory_bytes()
+        if available is not None and need > available:
+            raise MemoryError(
+                f"Training this perceptron needs about {need / 2**30:.1f} GiB "
+                f"({n_units} units of {n_features} weights, {n_samples} samples, "
+                f"{np.dtype(X.dtype).name}), but only {available / 2**30:.1f} GiB of "
+                "memory is available. Use float32 data, fewer features or classes, "
+                "or a smaller n_jobs.")
 
     def _check_first_partial_fit(self):
         if self.early_stopping:
@@ -510,7 +543,8 @@ class PerceptronClassifier(VersionStamped, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
                           reset=False)
-        scores = perceptron_scores(X, self.coef_, self.intercept_)
+        scores = finite_output(
+            lambda: perceptron_scores(X, self.coef_, self.intercept_), X)
         return scores.ravel() if scores.shape[1] == 1 else scores
 
     def predict(self, X):
@@ -572,8 +606,8 @@ def _shaped(value, shape, name):
     if shape[0] == 1 and arr.size == int(np.prod(shape)):
         arr = arr.reshape(shape)
     if arr.shape != shape:
-        raise ValueError(f"Provided {name} has shape {np.shape(value)}, which does not "
-                         f"match the data: expected {shape}.")
+        raise ValueError(f"Provided {name} does not match dataset: it has shape "
+                         f"{np.shape(value)}, expected {shape}.")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"Provided {name} contains NaN or infinity.")
     return arr

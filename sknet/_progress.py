@@ -3,8 +3,9 @@
 ``verbose=1`` prints scikit-learn's own per-epoch lines ("Iteration N, loss =
 ...", then "Validation score: ..." when there is a validation set) with the
 epoch's seconds and the validation loss appended. ``verbose>=2`` shows a tqdm
-progress bar when tqdm is installed (``pip install tqdm``) and
-standard error is a terminal, and prints the lines otherwise.
+progress bar when tqdm is installed (the ``progress`` extra:
+``pip install "sknet-nn[progress]"``) and standard error is a terminal, and
+prints the lines otherwise; without tqdm it says so, once per process.
 """
 
 import sys
@@ -46,15 +47,32 @@ class ProgressBar:
         self.bar.close()
 
 
+TQDM_MISSING = ("verbose=2 shows a progress bar, which needs tqdm: install the "
+                "'progress' extra (pip install \"sknet-nn[progress]\") or tqdm. "
+                "Printing one line per epoch instead.")
+_said_tqdm_missing = False
+
+
+def _tqdm_missing():
+    """Say, once per process, that the bar needs tqdm."""
+    global _said_tqdm_missing
+    if not _said_tqdm_missing:
+        _said_tqdm_missing = True
+        print(TQDM_MISSING)
+
+
 def make_reporter(verbose, total_epochs):
     """The reporter ``verbose`` asks for, or None when silent."""
     if not verbose:
         return None
-    if verbose is not True and verbose >= 2 and sys.stderr.isatty():
+    if verbose is not True and verbose >= 2:
         try:
-            return ProgressBar(total_epochs)
+            import tqdm  # noqa: F401 - the bar's only requirement
         except ImportError:
-            pass
+            _tqdm_missing()
+        else:
+            if sys.stderr.isatty():
+                return ProgressBar(total_epochs)
     return EpochPrinter()
 
 

@@ -14,7 +14,14 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
-from ._base import _PARAMETER_COPIES, BaseNetworkEstimator, dropout_kinds, hidden_layer_list
+from ._base import (
+    _FLOAT64_COPIES,
+    _PARAMETER_COPIES,
+    BaseNetworkEstimator,
+    dropout_kinds,
+    finite_output,
+    hidden_layer_list,
+)
 from ._core import get_activation, get_loss
 from ._core.recurrent import CELLS as _CELLS
 from ._core.recurrent import RecurrentNetwork
@@ -142,9 +149,10 @@ def estimate_recurrent_fit_bytes(n_features, hidden, n_outputs, cell, bidirectio
     n_params = sum(dirs * gates * h * (n_in + h + 2) for n_in, h in zip(widths, hidden))
     n_params += (widths[-1] + 1) * n_outputs
     per_step = n_features + sum(dirs * (3 * gates * h + 4 * h) for h in hidden)
-    copies = _PARAMETER_COPIES[solver] + bool(early_stopping)
+    wide = _FLOAT64_COPIES[solver]  # scipy's L-BFGS-B vectors, float64 whatever dtype is
+    copies = _PARAMETER_COPIES[solver] - wide + bool(early_stopping)
     rows = batch_size * n_steps * per_step + batch_size * 2 * (widths[-1] + n_outputs)
-    return np.dtype(dtype).itemsize * (copies * n_params + rows)
+    return np.dtype(dtype).itemsize * (copies * n_params + rows) + 8 * wide * n_params
 
 
 # ---------------------------------------------------------------------- #
@@ -389,7 +397,7 @@ class _RecurrentBase(BaseNetworkEstimator):
 
     def _forward(self, X, output_activation=True):
         network = self._fitted_network(self.out_activation_ if output_activation else "identity")
-        return network.predict(X.astype(network.dtype, copy=False))
+        return finite_output(lambda: network.predict(X.astype(network.dtype, copy=False)), X)
 
     def hidden_state_gradient_norms(self, X, y):
         """Norm of the loss gradient with respect to the first layer's state, per step.

@@ -10,6 +10,8 @@ every weight and bias of a layer), possibly wrapped in
 :class:`sklearn.frozen.FrozenEstimator` so that it survives ``clone``.
 """
 
+import inspect
+
 import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
@@ -47,34 +49,63 @@ def source_layers(source):
     return [inner._transferable_layer(i) for i in range(inner._n_transferable_layers())]
 
 
+def _copies(n_transfer_layers, n):
+    """What ``n_transfer_layers`` asks for, saying so when it is the default."""
+    if n_transfer_layers is None:
+        return (f"n_transfer_layers=None (the default) copies every transferable "
+                f"hidden layer of the source ({n})")
+    return f"n_transfer_layers={n_transfer_layers}"
+
+
 def n_layers_to_copy(source, n_transfer_layers, n_target_hidden):
     """How many layers to copy, checked against the source and the target."""
     available = len(source_layers(source))
     n = available if n_transfer_layers is None else n_transfer_layers
     if n > available:
         raise ValueError(
-            f"n_transfer_layers={n} but the source has only {available} "
+            f"{_copies(n_transfer_layers, n)} but the source has only {available} "
             "transferable hidden layers."
         )
     if n > n_target_hidden:
         raise ValueError(
-            f"n_transfer_layers={n} but this network has only {n_target_hidden} "
-            "hidden layers (the output layer is never copied)."
+            f"{_copies(n_transfer_layers, n)} but this network has only "
+            f"{n_target_hidden} hidden layers (the output layer is never copied): "
+            "set n_transfer_layers, or add hidden layers with hidden_layer_sizes."
         )
     return n
 
 
-def apply_transfer(network, source, n):
-    """Copy the source's first ``n`` layers into ``network`` (shapes checked)."""
+def _setting(estimator, name):
+    """``name=value``, followed by "(the default)" when the user left it so."""
+    value = getattr(estimator, name)
+    default = inspect.signature(type(estimator).__init__).parameters[name].default
+    try:
+        is_default = type(value) is type(default) and bool(value == default)
+    except (TypeError, ValueError):  # values without a plain equality
+        is_default = False
+    return f"{name}={value!r}" + (" (the default)" if is_default else "")
+
+
+def apply_transfer(network, source, n, estimator=None):
+    """Copy the source's first ``n`` layers into ``network`` (shapes checked).
+
+    ``estimator``, the target, lets a shape error quote the parameters that
+    gave the network its sizes, and say which of them are defaults.
+    """
     for i, arrays in enumerate(source_layers(source)[:n]):
         targets = network.layer_arrays(i)
         shapes = [np.shape(a) for a in arrays]
         if shapes != [t.shape for t in targets]:
+            sizes = "hidden_layer_sizes" if estimator is None else \
+                _setting(estimator, "hidden_layer_sizes")
+            copies = "" if estimator is None else \
+                f" ({_copies(estimator.n_transfer_layers, n)})"
             raise ValueError(
                 f"Cannot copy layer {i} of the source, of shapes {shapes}, into layer "
-                f"{i} of this network, of shapes {[t.shape for t in targets]}: set "
-                "hidden_layer_sizes (and for recurrent networks cell and "
-                "bidirectional) so that the copied layers have the source's sizes."
+                f"{i} of this network, of shapes {[t.shape for t in targets]}, built "
+                f"from {sizes}{copies}: set hidden_layer_sizes (and for recurrent "
+                "networks cell and bidirectional) so that the copied layers have the "
+                "source's sizes, or copy fewer layers with n_transfer_layers."
             )
         for target, array in zip(targets, arrays):
             target[...] = array

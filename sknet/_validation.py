@@ -1,4 +1,10 @@
-"""Small parameter checks whose messages name the parameter and the fix."""
+"""Small parameter checks whose messages name the parameter and the fix.
+
+Every check raises :class:`InvalidParameterError`, the class scikit-learn
+raises for a bad parameter: it is both a ValueError and a TypeError, so
+``except ValueError``, ``except TypeError`` and ``except
+InvalidParameterError`` all catch it.
+"""
 
 import difflib
 from numbers import Integral, Real
@@ -12,7 +18,8 @@ except ImportError:  # pragma: no cover - the module is private and may move
         """A parameter of the wrong type or value (scikit-learn's own, where it has one)."""
 
 __all__ = ["check_option", "check_real", "check_int", "check_bool",
-           "check_per_layer", "InvalidParameterError"]
+           "check_per_layer", "check_verbose", "check_random_state_param",
+           "InvalidParameterError"]
 
 
 def check_option(name, value, options):
@@ -24,15 +31,23 @@ def check_option(name, value, options):
         close = difflib.get_close_matches(value, list(options), n=1)
         if close:
             msg += f" Did you mean {close[0]!r}?"
-    raise ValueError(msg)
+    raise InvalidParameterError(msg)
 
 
-def check_real(name, value, low=None, high=None, closed="both", allow_none=False):
-    """A finite real number within bounds (TypeError for a wrong type)."""
+def check_real(name, value, low=None, high=None, closed="both", allow_none=False,
+               allow_inf=False):
+    """A finite real number within bounds (as scikit-learn's ``Interval(Real, ...)``).
+
+    ``allow_inf=True`` also accepts an infinity within the bounds.
+    """
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"The {name!r} parameter must be a real number; got {value!r}.")
+        raise InvalidParameterError(
+            f"The {name!r} parameter must be a real number; got {value!r}.")
+    if not allow_inf and np.isinf(value):
+        raise InvalidParameterError(
+            f"The {name!r} parameter must be a finite number; got {value!r}.")
     left = closed in ("both", "left")
     right = closed in ("both", "right")
     too_low = low is not None and (value < low if left else value <= low)
@@ -42,7 +57,7 @@ def check_real(name, value, low=None, high=None, closed="both", allow_none=False
                                       "-inf" if low is None else low,
                                       "inf" if high is None else high,
                                       "]" if right else ")")
-        raise ValueError(
+        raise InvalidParameterError(
             f"The {name!r} parameter must be in the range {bounds}; got {value!r}."
         )
     return float(value)
@@ -55,15 +70,18 @@ def check_int(name, value, low=None, allow_none=False, allow_inf=False):
     if allow_inf and value == np.inf:
         return value
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"The {name!r} parameter must be an integer; got {value!r}.")
+        raise InvalidParameterError(
+            f"The {name!r} parameter must be an integer; got {value!r}.")
     if low is not None and value < low:
-        raise ValueError(f"The {name!r} parameter must be >= {low}; got {value!r}.")
+        raise InvalidParameterError(
+            f"The {name!r} parameter must be >= {low}; got {value!r}.")
     return int(value)
 
 
 def check_bool(name, value):
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"The {name!r} parameter must be True or False; got {value!r}.")
+        raise InvalidParameterError(
+            f"The {name!r} parameter must be True or False; got {value!r}.")
     return bool(value)
 
 
@@ -73,8 +91,27 @@ def check_per_layer(name, value, n_layers, check_one):
         return [check_one(name, value)] * n_layers
     values = list(value)
     if len(values) != n_layers:
-        raise ValueError(
+        raise InvalidParameterError(
             f"The {name!r} parameter has {len(values)} entries but the network "
             f"has {n_layers} hidden layers; give one value or one per hidden layer."
         )
     return [check_one(f"{name}[{i}]", v) for i, v in enumerate(values)]
+
+
+def check_verbose(name, value):
+    """scikit-learn's ``verbose``: a bool or an integer >= 0."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    return check_int(name, value, 0)
+
+
+def check_random_state_param(name, value):
+    """scikit-learn's ``random_state``: None, an int in [0, 2**32 - 1] or a RandomState."""
+    if value is None or isinstance(value, np.random.RandomState):
+        return value
+    if isinstance(value, Integral) and not isinstance(value, bool) \
+            and 0 <= value <= 2**32 - 1:
+        return value
+    raise InvalidParameterError(
+        f"The {name!r} parameter must be None, an int in the range [0, 4294967295] "
+        f"or a numpy.random.RandomState instance; got {value!r}.")

@@ -278,6 +278,13 @@ SPARSE_AUGMENTERS = {
 }
 
 
+def test_the_sparse_tests_cover_every_augmenter_of_the_module():
+    import sknet.augment
+
+    covered = {type(aug).__name__ for aug in SPARSE_AUGMENTERS.values()}
+    assert covered == set(sknet.augment.__all__)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", list(SPARSE_AUGMENTERS))
 def test_every_augmenter_gives_the_dense_result_on_a_csr_batch(name, dtype):

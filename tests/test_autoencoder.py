@@ -335,7 +335,13 @@ def test_validation_and_score_see_clean_data():
     # Early stopping restores the best epoch: its validation score is the
     # noise-free score of the returned model.
     assert ae.best_validation_score_ == pytest.approx(ae.score(X_val), rel=1e-10)
-    np.testing.assert_array_equal(ae.transform(X), ae.transform(X))
+    # transform is the noise-free encoder: elu layers of the fitted weights, by hand
+    H = X
+    for W, b in zip(ae.coefs_, ae.intercepts_[:len(ae.coefs_)], strict=True):
+        Z = H @ W + b
+        H = np.where(Z > 0, Z, np.expm1(np.minimum(Z, 0)))
+    assert H.shape == (len(X), 3)
+    np.testing.assert_allclose(ae.transform(X), H, rtol=1e-12, atol=1e-14)
 
 
 def test_noise_changes_training():
@@ -555,3 +561,11 @@ def test_output_and_feature_name_checks(check):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         check("AutoencoderTransformer", AutoencoderTransformer(max_iter=20, random_state=0))
+
+
+@pytest.mark.parametrize("noise", [np.inf, -np.inf, np.nan, -0.1, "0.1"])
+def test_bad_noise_is_refused_naming_the_parameter(noise):
+    ae = AutoencoderTransformer(n_components=2, max_iter=2, noise=noise)
+    with pytest.raises(ValueError, match="'noise' parameter"):
+        ae.fit(_small_data(n=20))
+    assert not hasattr(ae, "coefs_")

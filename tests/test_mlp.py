@@ -168,6 +168,8 @@ PARITY = [
     ("early-stopping-binary", "binary", dict(early_stopping=True)),
     ("early-stopping-multiclass", "multiclass", dict(early_stopping=True)),
     ("early-stopping-multilabel", "multilabel", dict(early_stopping=True)),
+    # tol=0: a score equal to the best resets the count, as in scikit-learn (stops at 62)
+    ("early-stopping-tol-0", "multiclass", dict(early_stopping=True, tol=0.0, max_iter=300)),
     ("logistic", "multiclass", dict(activation="logistic")),
     ("tanh", "multiclass", dict(activation="tanh")),
     ("identity", "binary", dict(activation="identity")),
@@ -666,8 +668,11 @@ def test_estimator_draws_the_requested_init():
     np.testing.assert_allclose(clf.intercepts_[0], 0.0, atol=1e-9)
 
 
-def _identity_net_by_hand(X, y, params, lrs, alpha, clip=None):
-    """Full-batch gradient descent on a one-hidden-layer linear network, by hand."""
+def _identity_net_by_hand(X, y, params, lrs, alpha, clip=None, norms=None):
+    """Full-batch gradient descent on a one-hidden-layer linear network, by hand.
+
+    ``norms``, a list, receives each step's gradient norm before clipping.
+    """
     W1, b1, W2, b2 = [p.copy() for p in params]
     n, losses = X.shape[0], []
     y = y.reshape(-1, 1)
@@ -679,13 +684,15 @@ def _identity_net_by_hand(X, y, params, lrs, alpha, clip=None):
         d1 = d2 @ W2.T
         grads = [X.T @ d1 + alpha * W1 / n, d1.sum(0), H.T @ d2 + alpha * W2 / n, d2.sum(0)]
         norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))
+        if norms is not None:
+            norms.append(norm)
         if clip is not None and norm > clip:
             grads = [g * clip / norm for g in grads]
         W1, b1, W2, b2 = [p - lr * g for p, g in zip((W1, b1, W2, b2), grads, strict=True)]
     return [W1, b1, W2, b2], losses
 
 
-@pytest.mark.parametrize("decay_rate, clip_norm", [(0.5, None), (0.8, 0.05)])
+@pytest.mark.parametrize("decay_rate, clip_norm", [(0.5, None), (0.8, 0.9)])
 def test_exponential_schedule_and_clip_norm_by_hand(decay_rate, clip_norm):
     X, y = _data("regression")
     start = [np.full((6, 3), 0.1) * np.arange(3), np.array([0.1, -0.2, 0.0]),
@@ -701,7 +708,10 @@ def test_exponential_schedule_and_clip_norm_by_hand(decay_rate, clip_norm):
     reg.set_params(max_iter=5).fit(X, y)
     # the warm start goes on decaying from the first fit's one epoch
     rates = [0.1 * decay_rate ** (e + 1) for e in range(5)]
-    expected, losses = _identity_net_by_hand(X, y, start, rates, 0.01, clip_norm)
+    norms = []
+    expected, losses = _identity_net_by_hand(X, y, start, rates, 0.01, clip_norm, norms)
+    if clip_norm is not None:  # the first gradient is clipped, the later ones are not
+        assert norms[0] > clip_norm and max(norms[1:]) < clip_norm
     got = [reg.coefs_[0], reg.intercepts_[0], reg.coefs_[1], reg.intercepts_[1]]
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-13)
@@ -717,12 +727,18 @@ def test_adam_exponential_with_decay_one_is_constant():
 
 
 def test_user_validation_set_replaces_the_split_under_early_stopping():
-    X, y = _data("multiclass")
-    Xv, yv = make_classification(40, 6, n_informative=4, n_classes=3, random_state=5)
-    clf = _fitted(early_stopping=True, max_iter=40).fit(X, y, X_val=Xv, y_val=yv)
+    # Training and validation data from one draw, so that the epochs score
+    # differently: the best epoch is neither the first nor the last.
+    X, y = make_classification(200, 6, n_informative=4, n_classes=3, random_state=0,
+                               flip_y=0.15)
+    X, Xv, y, yv = X[:120], X[120:], y[:120], y[120:]
+    clf = MLPClassifier(random_state=0, early_stopping=True, learning_rate_init=0.01,
+                        **{**SMALL, "max_iter": 60}).fit(X, y, X_val=Xv, y_val=yv)
     assert clf.t_ == clf.n_iter_ * X.shape[0]  # every sample trains: no internal split
-    assert len(clf.validation_scores_) == len(clf.validation_loss_curve_) == clf.n_iter_
-    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    scores = clf.validation_scores_
+    assert len(scores) == len(clf.validation_loss_curve_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(scores)
+    assert scores[0] < max(scores) and scores[-1] < max(scores)  # the check can fail
     # the best epoch's weights are restored: its validation score is the model's
     assert clf.score(Xv, yv) == clf.best_validation_score_
 
@@ -793,7 +809,13 @@ CLASSIFIER_BAD_CALLS = {
     "short-y": ({}, lambda e: e.fit(X_MC, Y_MC[:-1]), ValueError, "inconsistent"),
     "1d-X": ({}, lambda e: e.fit(X_MC[:, 0], Y_MC), ValueError, "2D"),
     "3d-X": ({}, lambda e: e.fit(X_MC[:, :, None], Y_MC), ValueError, "dim 3"),
-    "one-class": ({}, lambda e: e.fit(X_MC, np.zeros(len(Y_MC))), ValueError, "class"),
+    "early-stopping-y_val-one-class": (
+        {"early_stopping": True},
+        lambda e: e.fit(X_MC, Y_MC, X_val=X_MC[Y_MC == 0], y_val=Y_MC[Y_MC == 0]),
+        ValueError, "y_val holds only one class"),
+    "early-stopping-X_val-one-row": (
+        {"early_stopping": True}, lambda e: e.fit(X_MC, Y_MC, X_val=X_MC[:1], y_val=Y_MC[:1]),
+        ValueError, "X_val has 1 sample"),
     "unknown-activation": ({"activation": "rleu"}, lambda e: e.fit(X_MC, Y_MC), ValueError,
                            "'activation'.*Did you mean 'relu'"),
     "unknown-solver": ({"solver": "adma"}, lambda e: e.fit(X_MC, Y_MC), ValueError,
@@ -1022,3 +1044,22 @@ def test_exponential_decay_goes_on_across_partial_fit_calls_and_warm_starts():
     warm = MLPRegressor(max_iter=1, warm_start=True, **params)
     sizes = _step_sizes(warm.fit, warm, X, y, 25)
     assert sizes[-1] < 1e-5 * sizes[0]
+
+
+def test_warm_start_with_early_stopping_returns_the_best_weights_of_both_fits():
+    # The second fit never beats the first one's best validation score: sknet
+    # keeps the first fit's best weights. scikit-learn trains its copy of the
+    # best weights in place and returns the second fit's last epoch (listed in
+    # docs/differences.rst).
+    X, y = _data("multiclass")
+    params = dict(random_state=0, early_stopping=True, warm_start=True,
+                  **{**SMALL, "max_iter": 200})
+    ours, ref = MLPClassifier(**params).fit(X, y), SKClassifier(**params).fit(X, y)
+    _assert_same_fit(ref, ours)
+    best = [W.copy() for W in ours.coefs_ + ours.intercepts_]
+    ours.set_params(max_iter=15).fit(X, y)
+    ref.set_params(max_iter=15).fit(X, y)
+    assert max(ours.validation_scores_[-ours.n_iter_:]) < ours.best_validation_score_
+    for a, b in zip(best, ours.coefs_ + ours.intercepts_, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(ref.coefs_[0], best[0], rtol=0, atol=1e-6)  # the last epoch

@@ -4,6 +4,7 @@
 a new estimator joins by being appended there.
 """
 
+import copy
 import io
 import json
 import pickle
@@ -14,6 +15,7 @@ import zipfile
 import joblib
 import numpy as np
 import pytest
+import scipy.sparse
 import skops.io as sio
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import make_pipeline
@@ -24,6 +26,7 @@ import sknet
 from sknet import MLPClassifier, MLPRegressor
 from sknet._autoencoder import AutoencoderTransformer
 from sknet._perceptron import PerceptronClassifier
+from sknet._recurrent import RecurrentClassifier, RecurrentRegressor
 from sknet.augment import Compose, GaussianNoise
 from sknet.io import dump, load, trusted_types
 
@@ -56,6 +59,15 @@ MODELS = [
     ("PerceptronClassifier", PerceptronClassifier(max_iter=5), "strings", "fit"),
     ("PerceptronClassifier-partial_fit-l1",
      PerceptronClassifier(penalty="l1", max_iter=5), "classes", "partial_fit"),
+    ("PerceptronClassifier-sparsified",
+     PerceptronClassifier(penalty="l1", alpha=0.05, max_iter=5), "classes", "sparsify"),
+    # a 2-D X is read as univariate sequences (4 time steps)
+    ("RecurrentClassifier-gru-bidirectional",
+     RecurrentClassifier(cell="gru", bidirectional=True, hidden_layer_sizes=(3,), max_iter=2,
+                         random_state=0), "classes", "fit"),
+    ("RecurrentRegressor-lstm-early-stopping",
+     RecurrentRegressor(hidden_layer_sizes=(3, 2), early_stopping=True, max_iter=3,
+                        random_state=0), "two_outputs", "fit"),
 ]
 
 READ_METHODS = ("predict", "predict_proba", "predict_log_proba",
@@ -88,6 +100,8 @@ def _fit(est, kind, how):
             for _ in range(3):
                 est.partial_fit(X, y, **extra)
             return est, X
+        if how == "sparsify":
+            return est.fit(X, y).sparsify(), X
         return (est.fit(X, y) if y is not None else est.fit(X)), X
 
 
@@ -171,6 +185,9 @@ def _non_plain(value, path):
     if isinstance(value, np.ndarray):
         ok = value.dtype != object or all(isinstance(v, PLAIN) for v in value.flat)
         return [] if ok else [f"{path} (object array)"]
+    if isinstance(value, scipy.sparse.csr_matrix):  # a sparsified coef_, as scikit-learn's
+        return [p for a in ("data", "indices", "indptr")
+                for p in _non_plain(getattr(value, a), f"{path}.{a}")]
     if isinstance(value, (list, tuple)):
         return [p for i, v in enumerate(value) for p in _non_plain(v, f"{path}[{i}]")]
     if isinstance(value, dict):
@@ -460,3 +477,82 @@ def test_every_estimator_carries_the_sknet_version(make):
     copy = type(model).__new__(type(model))
     with pytest.warns(UserWarning, match=r"sknet 0\.0\.1"):
         copy.__setstate__(state)
+
+
+# --------------------------------------------------------------------------- #
+# saving leaves the live estimator alone                                       #
+# --------------------------------------------------------------------------- #
+def _describe(value, depth=0):
+    """What ``value`` holds, down to the bytes of its arrays (objects: their attributes)."""
+    if isinstance(value, np.ndarray):
+        return ("array", value.dtype.str, value.shape, value.flags.writeable,
+                value.flags.c_contiguous, value.tobytes())
+    if scipy.sparse.issparse(value):
+        return ("sparse", value.format, value.shape,
+                *(_describe(getattr(value, a), depth + 1)
+                  for a in ("data", "indices", "indptr") if hasattr(value, a)))
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, [(id(v), _describe(v, depth + 1)) for v in value])
+    if isinstance(value, dict):
+        return ("dict", sorted((repr(k), id(v), _describe(v, depth + 1))
+                               for k, v in value.items()))
+    if hasattr(value, "__dict__") and depth < 4 and not callable(value):
+        return (type(value).__name__, _describe(dict(vars(value)), depth + 1))
+    return repr(value)
+
+
+def _live_state(model):
+    """Every attribute of ``model``: which object it is and what that object holds."""
+    return {k: (id(v), _describe(v)) for k, v in vars(model).items()}
+
+
+SAVERS = {
+    "pickle.dumps": pickle.dumps,
+    "copy.deepcopy": copy.deepcopy,
+    "sknet.io.dump": lambda model: dump(model, io.BytesIO()),
+    "joblib.dump": lambda model: joblib.dump(model, io.BytesIO()),
+}
+
+
+@pytest.mark.parametrize("save", sorted(SAVERS))
+def test_saving_or_copying_leaves_the_live_estimator_unchanged(fitted, save):
+    model, X = fitted
+    before_outputs = _outputs(model, X)
+    before = _live_state(model)
+    SAVERS[save](model)
+    after = _live_state(model)
+    changed = sorted(k for k in before.keys() | after.keys()
+                     if before.get(k) != after.get(k))
+    assert not changed, f"{save} changed {changed}"
+    for method, expected in before_outputs.items():
+        np.testing.assert_array_equal(_outputs(model, X)[method], expected, err_msg=method)
+
+
+ESTIMATOR_CLASSES = sorted({obj for obj in vars(sknet).values()
+                            if isinstance(obj, type) and issubclass(obj, BaseEstimator)},
+                           key=lambda cls: cls.__name__)  # Perceptron is an alias
+
+
+def test_the_list_of_estimator_classes_is_complete():
+    names = {cls.__name__ for cls in ESTIMATOR_CLASSES}
+    assert names >= {"MLPClassifier", "MLPRegressor", "AutoencoderTransformer",
+                     "PerceptronClassifier", "RecurrentClassifier", "RecurrentRegressor"}
+
+
+@pytest.mark.parametrize("cls", ESTIMATOR_CLASSES, ids=lambda c: c.__name__)
+def test_every_estimator_class_stamps_the_version_and_checks_it_on_load(cls):
+    model = cls()
+    state = model.__getstate__()
+    assert state["_sknet_version"] == sknet.__version__
+    assert "_sknet_version" not in vars(model)
+    restored = pickle.loads(pickle.dumps(model))
+    assert "_sknet_version" not in vars(restored)
+    state["_sknet_version"] = "0.0.1"
+    copy_ = cls.__new__(cls)
+    with pytest.warns(UserWarning, match=r"sknet 0\.0\.1"):
+        copy_.__setstate__(state)
+
+
+def test_every_fitted_model_carries_the_version_stamp(fitted):
+    model, _ = fitted
+    assert model.__getstate__()["_sknet_version"] == sknet.__version__

@@ -2,6 +2,7 @@
 
 import pickle
 import re
+import sys
 import warnings
 
 import pytest
@@ -99,3 +100,19 @@ def test_progress_bar_with_tqdm(monkeypatch):
     reporter = _progress.make_reporter(2, 3)
     assert isinstance(reporter, _progress.ProgressBar)
     reporter.close()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_verbose_two_without_tqdm_says_once_that_the_bar_needs_the_extra(monkeypatch, capsys):
+    from sknet import _progress
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm raises ImportError
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    monkeypatch.setattr(_progress, "_said_tqdm_missing", False)
+    monkeypatch.setattr(_progress.sys.stderr, "isatty", lambda: True, raising=False)
+    for _ in range(2):
+        MLPClassifier((5,), max_iter=2, verbose=2, random_state=0).fit(X, Y)
+    out = capsys.readouterr().out
+    assert out.count("needs tqdm") == 1 and "sknet-nn[progress]" in out
+    assert "needs tqdm" in out
+    assert len(re.findall(r"^Iteration \d+, loss", out, re.MULTILINE)) == 4  # lines instead

@@ -686,6 +686,32 @@ def test_rejected_refit_keeps_the_fitted_model(est):
     assert fingerprint(model) == before
 
 
+def _fitted_state(model):
+    """Everything a fit may change: the attributes that are not parameters."""
+    params = model.get_params(deep=False)
+    return fingerprint({k: v for k, v in vars(model).items() if k not in params})
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_est_id)
+def test_refit_that_diverges_keeps_the_fitted_model(est):
+    # Weights, counters and curves of the previous fit, not the new fit's
+    # initial weights: the step and inputs make the first epoch overflow.
+    model = _reference(est, "array")
+    X, y = _training_data(est, n=60)
+    if isinstance(est, PerceptronClassifier):
+        model.set_params(eta0=1e300)
+        X = X * 1e10
+    else:
+        model.set_params(solver="sgd", learning_rate_init=1e200, max_iter=20)
+        X = X * 1e150
+    before = _fitted_state(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scikit-learn's overflow
+        with pytest.raises(ValueError, match="non-finite|overflow"):
+            model.fit(X, y) if y is not None else model.fit(X)
+    assert _fitted_state(model) == before
+
+
 def test_first_partial_fit_rejects_labels_outside_classes():
     # scikit-learn's MLPClassifier raises "`y` has classes not in `self.classes_`".
     X, _ = _training_data(ESTIMATORS[0], n=6)
@@ -896,6 +922,60 @@ def test_ctrl_c_during_fit_warns_returns_and_keeps_a_whole_epoch(est, early_stop
     _assert_same_as_fit_stopped_after(model, X, y)
 
 
+LBFGS_ESTIMATORS = [e for e in ESTIMATORS if "solver" in e.get_params()]
+
+
+@pytest.mark.skipif(not HAS_TIMER, reason="needs signal.setitimer")
+@pytest.mark.parametrize("est", LBFGS_ESTIMATORS, ids=_est_id)
+def test_ctrl_c_during_lbfgs_warns_returns_and_keeps_a_whole_iteration(est):
+    X, y = _training_data(est, n=1500)
+    if y is not None and is_classifier(est):
+        y = y % 2
+    model = _interruptible(est, early_stopping=False).set_params(
+        solver="lbfgs", max_fun=10**6)
+    returned, caught, _ = _interrupted_fit(model, X, y)
+    assert returned is model
+    messages = [str(w.message) for w in caught]
+    assert any("interrupted" in m.lower() for m in messages), messages
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    # the third iteration is printed before its other callbacks run: a Ctrl-C
+    # there undoes it
+    assert 2 <= model.n_iter_ < model.max_iter
+    assert np.isfinite(model.loss_)
+    _assert_same_as_fit_stopped_after(model, X, y)
+
+
+def _interrupted_while_recording(cls, method):
+    """``cls`` with a Ctrl-C arriving while ``method`` records the fit's results."""
+
+    def interrupted(self, *args, **kwargs):
+        self.n_iter_ = -1  # half-way: one counter set, the rest not yet
+        raise KeyboardInterrupt
+
+    return type(cls.__name__, (cls,), {method: interrupted})
+
+
+@pytest.mark.parametrize("est, method", [
+    (ESTIMATORS[0], "_publish_stochastic"),
+    (clone(ESTIMATORS[0]).set_params(solver="lbfgs"), "_publish_lbfgs"),
+    (ESTIMATORS[2], "_publish_stochastic"),
+    (ESTIMATORS[3], "_after_fit"),
+    (ESTIMATORS[5], "_publish_stochastic"),
+], ids=["MLPClassifier", "MLPClassifier-lbfgs", "AutoencoderTransformer",
+        "PerceptronClassifier", "RecurrentRegressor"])
+def test_ctrl_c_while_recording_the_results_leaves_no_half_set_attribute(est, method):
+    fitted = _reference(est, "array")
+    model = _interrupted_while_recording(type(est), method)(**est.get_params())
+    vars(model).update(copy.deepcopy(vars(fitted)))
+    before = fingerprint(vars(model))
+    X, y = _training_data(est)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(X, y) if y is not None else model.fit(X)
+    assert fingerprint(vars(model)) == before
+
+
 def _assert_history_consistent(model):
     if hasattr(model, "loss_curve_"):
         assert len(model.loss_curve_) == model.n_iter_
@@ -997,6 +1077,44 @@ def test_ctrl_c_between_two_epochs_keeps_the_finished_ones(monkeypatch):
     _assert_same_as_fit_stopped_after(model, X, y)
 
 
+@pytest.mark.skipif(not HAS_TIMER, reason="needs signal.setitimer")
+def test_ctrl_c_with_threads_warns_returns_and_stops_every_thread():
+    """PerceptronClassifier(n_jobs=2): Ctrl-C reaches the main thread while it
+    waits for the units' threads. fit warns and returns, every unit holds the
+    weights of a whole number of its epochs, and no thread trains on."""
+    import io
+    from contextlib import redirect_stdout
+
+    # three classes: three units; epochs of a few ms, so that Ctrl-C arrives
+    # while the main thread waits and stops epochs part-way
+    X, y = _training_data(ESTIMATORS[3], n=100_000)
+    model = _interruptible(PerceptronClassifier(n_jobs=2, random_state=0),
+                           early_stopping=False)
+    log = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, redirect_stdout(log), \
+            ctrl_c_after_epochs(12, log) as fired:
+        warnings.simplefilter("always")
+        returned = _fit_catching_escape(model, X, y)
+    assert fired, "the timer never interrupted the fit"
+    assert returned is model
+    assert any("interrupted" in str(w.message).lower() for w in caught)
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert not [t for t in threading.enumerate() if t.name.startswith("sknet-perceptron")]
+    assert 1 <= model.n_iter_ < model.max_iter
+    # the units train independently: unit k equals unit k of a fresh fit of
+    # some number of epochs (0: not started)
+    unmatched = {k for k in range(3) if model.coef_[k].any() or model.intercept_[k]}
+    for n_epochs in range(1, model.n_iter_ + 1):
+        fresh = _quiet_fit(clone(model).set_params(max_iter=n_epochs, verbose=False,
+                                                   n_jobs=None), X, y)
+        unmatched -= {k for k in unmatched
+                      if np.array_equal(model.coef_[k], fresh.coef_[k])
+                      and model.intercept_[k] == fresh.intercept_[k]}
+        if not unmatched:
+            break
+    assert not unmatched
+
+
 # --------------------------------------------------------------------------- #
 # concurrency                                                                  #
 # --------------------------------------------------------------------------- #
@@ -1088,3 +1206,376 @@ def test_memory_estimate_counts_weights_gradients_optimizer_and_batch():
     assert estimate_fit_bytes(units, batch, np.float32, "adam") == adam // 2
     assert estimate_fit_bytes(units, batch, np.float64, "sgd") < adam
     assert estimate_fit_bytes(units, 2 * batch, np.float64, "adam") > adam
+
+
+def test_memory_estimate_counts_lbfgs_history_in_float64_for_float32_data():
+    from sknet._base import estimate_fit_bytes
+
+    units = [10, 20, 3]
+    n_params = 10 * 20 + 20 + 20 * 3 + 3
+    # scipy's L-BFGS-B keeps 10 pairs of float64 vectors whatever the data's dtype,
+    # and the network holds its parameters and gradient in float32.
+    floor = 8 * 2 * 10 * n_params + 4 * 2 * n_params
+    assert estimate_fit_bytes(units, 30, np.float32, "lbfgs") >= floor
+    f64 = estimate_fit_bytes(units, 30, np.float64, "lbfgs")
+    assert estimate_fit_bytes(units, 30, np.float32, "lbfgs") > 0.8 * f64
+    # the recurrent estimate too: a GRU layer of 8 units (3 gates) on 4 features, and the output
+    from sknet._recurrent import estimate_recurrent_fit_bytes
+
+    n_params = 3 * 8 * (4 + 8 + 2) + (8 + 1) * 3
+    recurrent = estimate_recurrent_fit_bytes(4, [8], 3, "gru", False, 5, 30, np.float32,
+                                             "lbfgs")
+    assert recurrent >= 8 * 2 * 10 * n_params + 4 * 2 * n_params
+
+
+@pytest.mark.parametrize("est, batch_size, rows", [
+    (AutoencoderTransformer(n_components=2, hidden_layer_sizes=(4,)), "auto", 64),
+    (MLPRegressor(hidden_layer_sizes=(4,)), "auto", 200),
+    (MLPRegressor(hidden_layer_sizes=(4,)), 32, 32),
+    (MLPRegressor(hidden_layer_sizes=(4,)), 10**6, 300),
+], ids=["autoencoder-auto", "mlp-auto", "mlp-32", "mlp-clipped"])
+def test_memory_guard_uses_the_estimators_own_batch_size(monkeypatch, est, batch_size, rows):
+    import sknet._base
+
+    X = np.random.default_rng(0).normal(size=(300, 3))
+    y = None if isinstance(est, AutoencoderTransformer) else X[:, 0]
+    seen = []
+
+    def estimate(units, batch, *args, **kwargs):
+        seen.append(batch)
+        return 2**40
+
+    monkeypatch.setattr(sknet._base, "estimate_fit_bytes", estimate)
+    monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda: 2**30)
+    model = clone(est).set_params(batch_size=batch_size)
+    with pytest.raises(MemoryError, match=f"batches of {rows} rows"):
+        model.fit(X, y) if y is not None else model.fit(X)
+    assert seen == [rows]
+
+
+# --------------------------------------------------------------------------- #
+# values near the largest float: no RuntimeWarning, and no silent answer       #
+# --------------------------------------------------------------------------- #
+def _near_the_largest_float(n_features, sign=1.0, n_rows=3):
+    # One sign per array: scikit-learn's finiteness check sums X, and a sum
+    # that overflows both ways warns there (inf - inf), before sknet runs.
+    return np.full((n_rows, n_features), sign * 1e308)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_est_id)
+def test_reading_values_near_the_largest_float_answers_or_says_it_overflows(est):
+    model = _reference(est, "array")
+    for method in READ_ONLY_METHODS:
+        if not hasattr(model, method):
+            continue
+        width = _expected_features(est, method)
+        for sign in (1.0, -1.0):
+            X = _near_the_largest_float(width, sign)
+            y = None if method != "score" or _kind(est) == "transformer" else \
+                model.predict(np.zeros((3, width)))
+            before = fingerprint(model)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)
+                try:
+                    result = getattr(model, method)(X) if y is None else \
+                        getattr(model, method)(X, y)
+                except ValueError as exc:
+                    assert re.search(r"overflows.*1e\+308", str(exc)), exc
+                else:
+                    assert np.all(np.isfinite(result)) or method == "score", (method, result)
+            assert fingerprint(model) == before
+
+
+def test_a_classifier_does_not_answer_class_0_for_an_overflowing_input():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 20))
+    y = (X[:, 0] > 0).astype(int)
+    model = _quiet_fit(MLPClassifier(hidden_layer_sizes=(30,), max_iter=5, random_state=0),
+                       X, y)
+    X_huge = _near_the_largest_float(20, -1.0)  # the hidden sums give inf - inf: NaN
+    for method in ("predict", "predict_proba", "predict_log_proba"):
+        with pytest.raises(ValueError, match=r"output overflows .* values up to 1e\+308"):
+            getattr(model, method)(X_huge)
+    np.testing.assert_array_equal(model.predict(X), model.predict(X))  # still predicts
+
+
+def _takes_X_val(est):
+    return "X_val" in inspect.signature(est.fit).parameters
+
+
+@pytest.mark.parametrize("est", [e for e in ESTIMATORS if _takes_X_val(e)], ids=_est_id)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_validation_scores_of_a_huge_X_val_are_not_a_runtime_warning(est, dtype):
+    X, y = _training_data(est)
+    X = X.astype(dtype)
+    big = 1e300 if dtype == np.float64 else 1e37
+    model = clone(est).set_params(early_stopping=True, max_iter=3)
+    kwargs = {"X_val": X * dtype(big)} if y is None else {"X_val": X * dtype(big), "y_val": y}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        model.fit(X, y, **kwargs) if y is not None else model.fit(X, **kwargs)
+    scores = np.asarray(model.validation_scores_)
+    assert len(scores) == model.n_iter_
+    if _kind(est) == "classifier":
+        assert np.all((scores >= 0) & (scores <= 1))
+    else:  # no NaN: a score, or -inf for an error beyond the largest float
+        assert not np.isnan(scores).any() and np.all(scores <= 1)
+
+
+@pytest.mark.parametrize("est", [e for e in ESTIMATORS if _takes_X_val(e)
+                                 and _kind(e) != "classifier"], ids=_est_id)
+def test_float32_early_stopping_on_targets_near_float32_max_warns_nothing(est):
+    X, y = _training_data(est)
+    X = X.astype(np.float32)
+    if y is None:
+        kwargs = {"X_val": X * np.float32(1e30)}
+    else:
+        kwargs = {"X_val": X, "y_val": (y * 1e30).astype(np.float32)}
+    model = clone(est).set_params(early_stopping=True, max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        model.fit(X, y, **kwargs) if y is not None else model.fit(X, **kwargs)
+    scores = np.asarray(model.validation_scores_)
+    assert np.all(np.isfinite(scores)) and np.all(scores < 1)
+
+
+@pytest.mark.parametrize("dtype, big", [(np.float64, 1e300), (np.float32, 1e30)])
+def test_autoencoder_score_of_huge_values_is_minus_inf_or_huge_not_a_warning(dtype, big):
+    X, _ = _training_data(ESTIMATORS[2])
+    model = _quiet_fit(clone(ESTIMATORS[2]), X.astype(dtype), None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        score = model.score((X * big).astype(dtype))
+    assert isinstance(score, float)
+    assert score < -big  # the reconstruction cannot follow: the error is of order big ** 2
+
+
+def test_autoencoder_score_works_in_blocks_of_rows(monkeypatch):
+    import sknet._autoencoder
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5000, 6))
+    model = _quiet_fit(AutoencoderTransformer(n_components=2, hidden_layer_sizes=(5,),
+                                              max_iter=2, random_state=0), X[:200], None)
+    expected = -np.mean((X - model.inverse_transform(model.transform(X))) ** 2)
+    # blocks of 1000 rows of the widest layer (6 features) in float64
+    monkeypatch.setattr(sknet._autoencoder, "_SCORE_BLOCK_BYTES", 1000 * 6 * 8)
+    rows = []
+    run = model._run
+
+    def spy(X_part, part):
+        rows.append(X_part.shape[0])
+        return run(X_part, part)
+
+    model._run = spy
+    score = model.score(X)
+    del model._run
+    assert rows == [1000] * 5
+    np.testing.assert_allclose(score, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("est", [e for e in ESTIMATORS if _takes_X_val(e)], ids=_est_id)
+def test_X_val_with_the_wrong_number_of_features_names_X_val(est):
+    X, y = _training_data(est)
+    model = clone(est)
+    kwargs = {"X_val": X[:, :2]} if y is None else {"X_val": X[:, :2], "y_val": y}
+    with pytest.raises(ValueError, match=r"^X_val has 2 features"):
+        model.fit(X, y, **kwargs) if y is not None else model.fit(X, **kwargs)
+    assert not hasattr(model, "coefs_")
+
+
+# --------------------------------------------------------------------------- #
+# two properties over every estimator and its parameters: a rejected or       #
+# failed call on a fitted model changes no fitted attribute, and no call on   #
+# accepted input (parameters included) emits a RuntimeWarning                 #
+# --------------------------------------------------------------------------- #
+class Boom(Exception):
+    """An error raised by a user's callback or augmenter."""
+
+
+def _raise_at(call):
+    calls = []
+
+    def hook(*args):
+        calls.append(1)
+        if len(calls) == call:
+            raise Boom(f"failed at call {call}")
+        return args[0] if len(args) == 2 else False  # augment(X, rng) / callback
+
+    return hook
+
+
+def _nan_augmenter(X_batch, rng):
+    return X_batch * np.nan
+
+
+# Values that are wrong for most parameters (none makes a fit run long).
+ODD_PARAMETER_VALUES = [-1, 0, -0.5, 0.5, 1.5, 7, 1e308, np.nan, np.inf, "", "x", None,
+                        [], [0, 1], True]
+# Parameters whose odd values a fit never reads, or that take any object.
+UNREAD_PARAMETERS = {"random_state", "verbose", "warm_start", "n_jobs"}
+
+
+@st.composite
+def failing_calls(draw, est):
+    """(parameters to set, method) on a fitted model: calls that may fail mid-way."""
+    params = est.get_params(deep=False)
+    kinds = ["parameter", "parameter"] + [k for k, name in (
+        ("callback", "callbacks"), ("augment", "augment"),
+        ("diverge", "learning_rate_init")) if name in params]
+    kind = draw(st.sampled_from(kinds))
+    if kind == "parameter":
+        name = draw(st.sampled_from(sorted(set(params) - UNREAD_PARAMETERS)))
+        changes = {name: draw(st.sampled_from(ODD_PARAMETER_VALUES))}
+    elif kind == "callback":
+        changes = {"callbacks": [_raise_at(draw(st.integers(1, 3)))]}
+    elif kind == "augment":
+        changes = {"augment": draw(st.sampled_from(
+            [_raise_at(1), _raise_at(2), _nan_augmenter]))}
+        if params.get("solver") == "lbfgs":
+            changes["solver"] = "adam"
+    else:
+        changes = {"solver": "sgd", "learning_rate_init": 1e300, "max_iter": 5}
+    if "warm_start" in params:
+        changes["warm_start"] = draw(st.booleans())
+    methods = [m for m in ("fit", "partial_fit") if hasattr(est, m)]
+    return changes, draw(st.sampled_from(methods))
+
+
+def _call_fit(model, method, X, y):
+    kwargs = {"classes": CLASSES} if method == "partial_fit" and _kind(model) == "classifier" \
+        else {}
+    fit = getattr(model, method)
+    return fit(X, **kwargs) if y is None else fit(X, y, **kwargs)
+
+
+def check_failed_call_changes_nothing(est, changes, method):
+    model = _reference(est, "array")
+    before = _fitted_state(model)
+    X, y = _training_data(est)
+    model.set_params(**changes)
+    with warnings.catch_warnings(record=True) as caught, watchdog(60):
+        warnings.simplefilter("always")
+        try:
+            _call_fit(model, method, X, y)
+        except (ValueError, TypeError, MemoryError, AttributeError, Boom) as exc:
+            # AttributeError: scikit-learn's partial_fit is absent for solver='lbfgs'
+            assert not isinstance(exc, AttributeError) or not hasattr(model, method), exc
+            event(f"{method} failed: {type(exc).__name__}")
+            after = _fitted_state(model)
+            assert after == before, (f"a failed {method} with {changes} changed "
+                                     f"{_changed_keys(before, after)}: {exc}")
+        else:
+            event(f"{method} worked")
+    _no_runtime_warning(caught)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_est_id)
+@settings(FAST, max_examples=25)
+@given(data=st.data())
+def test_a_failed_call_on_a_fitted_model_changes_no_fitted_attribute(est, data):
+    changes, method = data.draw(failing_calls(est), label="call")
+    check_failed_call_changes_nothing(est, changes, method)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_est_id)
+@settings(THOROUGH, max_examples=300)
+@given(data=st.data())
+def test_a_failed_call_on_a_fitted_model_changes_no_fitted_attribute_thorough(est, data):
+    changes, method = data.draw(failing_calls(est), label="call")
+    check_failed_call_changes_nothing(est, changes, method)
+
+
+# Accepted parameter values at the edges of their ranges.
+EDGE_PARAMETERS = {
+    "alpha": [0.0, 1e-300, 1e4], "l1": [0.0, 1e-300, 10.0],
+    "learning_rate_init": [1e-300, 1e-8, 1.0], "clip_norm": [None, 1e-300, 1e300],
+    "dropout": [0.0, 0.9], "momentum": [0.0, 1.0], "beta_1": [0.0, 0.999999],
+    "beta_2": [0.0, 0.999999], "epsilon": [1e-300, 1e10], "tol": [0.0, 1e300],
+    "power_t": [0.0, 10.0], "decay_rate": [1e-300, 1.0], "eta0": [1e-300, 1e300],
+    "validation_fraction": [0.2, 0.5], "leaky_relu_slope": [0.0, 1e3],
+    "elu_alpha": [1e-300, 1e3], "noise": [0.0, 1e300],
+}
+# Magnitudes of accepted inputs, from the smallest normal float to the largest
+# (the largest drawn most often: it makes the network's sums overflow).
+EDGE_SCALES = [1e-308, 1e-150, 1.0, 1e150, 1e300, 1e308, 1.7e308, 1.7e308]
+
+
+@st.composite
+def accepted_calls(draw, est):
+    """(parameters, training scale, method, reading scale): accepted input throughout."""
+    params = est.get_params(deep=False)
+    names = sorted(set(EDGE_PARAMETERS) & set(params))
+    chosen = draw(st.lists(st.sampled_from(names), max_size=3, unique=True)) if names else []
+    changes = {n: draw(st.sampled_from(EDGE_PARAMETERS[n])) for n in chosen}
+    if "early_stopping" in params:
+        changes["early_stopping"] = draw(st.booleans())
+    if "solver" in params:
+        changes["solver"] = draw(st.sampled_from(["adam", "sgd", "lbfgs"]))
+    method = draw(st.sampled_from(_methods(est)[len(FIT_METHODS) - 3:] or ["predict"]))
+    fit_scale = draw(st.sampled_from(EDGE_SCALES[:3] + [1e3]))
+    read_scale = draw(st.sampled_from(EDGE_SCALES))
+    negative = draw(st.booleans())
+    return changes, fit_scale, method, read_scale, negative
+
+
+def check_accepted_input_warns_nothing(est, changes, fit_scale, method, read_scale, negative):
+    X, y = _training_data(est)
+    model = clone(est).set_params(**changes)
+    with warnings.catch_warnings(record=True) as caught, watchdog(60):
+        warnings.simplefilter("always")
+        try:
+            _call_fit(model, "fit", X * fit_scale, y)
+        except (ValueError, TypeError) as exc:  # divergence, or a split too small
+            event(f"fit refused: {str(exc)[:40]}")
+            _no_runtime_warning(caught)
+            return
+        X_read = np.full((4, N_FEATURES), -read_scale if negative else read_scale)
+        # a row of mixed signs, small enough that scikit-learn's finiteness check
+        # (a sum over X) cannot overflow both ways
+        X_read[1] = np.clip(X[1] * read_scale, -1e300, 1e300)
+        if method in FIT_METHODS:
+            method = "predict" if hasattr(model, "predict") else "transform"
+        if method == "inverse_transform":
+            X_read = X_read[:, :model.n_components]
+        args = (X_read, model.predict(X[:4])) if method == "score" and y is not None \
+            else (X_read,)
+        try:
+            getattr(model, method)(*args)
+            event(f"{method} answered")
+        except ValueError as exc:
+            assert "overflows" in str(exc), exc
+            event(f"{method} overflowed")
+    _no_runtime_warning(caught)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_est_id)
+@settings(FAST, max_examples=25)
+@given(data=st.data())
+def test_no_call_on_accepted_input_emits_a_runtime_warning(est, data):
+    check_accepted_input_warns_nothing(est, *data.draw(accepted_calls(est), label="call"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_est_id)
+@settings(THOROUGH, max_examples=300)
+@given(data=st.data())
+def test_no_call_on_accepted_input_emits_a_runtime_warning_thorough(est, data):
+    check_accepted_input_warns_nothing(est, *data.draw(accepted_calls(est), label="call"))
+
+
+@pytest.mark.parametrize("est", [e for e in ESTIMATORS if "solver" in e.get_params()
+                                 and hasattr(e, "partial_fit")], ids=_est_id)
+def test_partial_fit_after_changing_the_solver_starts_its_optimizer_afresh(est):
+    # fitted with adam; SGD's momentum starts from zero, as in a fresh SGD run
+    model = _reference(est, "array")
+    X, y = _training_data(est)
+    fresh = copy.deepcopy(model)
+    del fresh._optimizer_state
+    for m in (model, fresh):
+        assert _call_fit(m.set_params(solver="sgd"), "partial_fit", X, y) is m
+    for a, b in zip(_weights(model), _weights(fresh), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -176,3 +176,41 @@ def test_autoencoder_pretraining_helps_with_few_labels():
     means = {k: np.mean(v) for k, v in scores.items()}
     assert means["fine-tuned"] > means["scratch"]
     assert means["frozen"] > 0.85  # a frozen first layer still carries the task
+
+
+def test_the_loss_does_not_count_the_penalty_of_frozen_layers(source):
+    # Frozen, or trainable with a zero step factor: the copied layers keep the
+    # source's values and every other parameter follows the same steps; only
+    # the reported loss differs, by the L2 penalty of the copied layers when
+    # they are trainable. One full batch per epoch: the penalty is
+    # alpha / 2 * sum(W ** 2) / n_samples.
+    params = dict(solver="sgd", momentum=0.0, batch_size=len(X), shuffle=False,
+                  alpha=0.5, max_iter=3, learning_rate_init=0.01)
+    frozen = _target(source, freeze_transferred=True, **params).fit(X, Y)
+    trainable = _target(source, transfer_lr_factor=0.0, **params).fit(X, Y)
+    for a, b in zip(frozen.coefs_, trainable.coefs_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    penalty = 0.5 * 0.5 * sum(np.sum(W ** 2) for W in source.coefs_[:2]) / len(X)
+    assert penalty > 0.01 * trainable.loss_curve_[0]  # large enough to be seen
+    np.testing.assert_allclose(np.subtract(trainable.loss_curve_, frozen.loss_curve_),
+                               penalty, rtol=1e-9)
+
+
+def test_a_transfer_error_from_defaults_says_which_default(source):
+    # n_transfer_layers left at None copies both of the source's layers
+    with pytest.raises(ValueError, match=r"n_transfer_layers=None \(the default\) copies "
+                                         r"every transferable hidden layer of the source \(2\)"):
+        MLPClassifier(hidden_layer_sizes=(32,), transfer_from=source).fit(X, Y)
+    # hidden_layer_sizes left at (100,): the first layer cannot take the source's 32 units
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes=\(100,\) \(the default\)"):
+        MLPClassifier(n_transfer_layers=1, transfer_from=source).fit(X, Y)
+
+
+def test_a_transfer_error_names_the_value_the_user_set(source):
+    with pytest.raises(ValueError,
+                       match=r"hidden_layer_sizes=\(20, 16, 8\) \(n_transfer_layers=2\)") as info:
+        _target(source, hidden_layer_sizes=(20, 16, 8), n_transfer_layers=2).fit(X, Y)
+    assert "(the default)" not in str(info.value)
+    assert "n_transfer_layers=2" in str(info.value)
+    with pytest.raises(ValueError, match=r"^n_transfer_layers=3 but the source has only 2"):
+        _target(source, n_transfer_layers=3).fit(X, Y)

@@ -68,10 +68,14 @@ class TrainConfig:
     fast_blas: bool = False  # BLAS runs one thread: vector updates may call it
 
 
-def _clip(grad, clip_norm):
-    norm = float(np.sqrt(np.dot(grad, grad)))
-    if norm > clip_norm:
-        grad *= clip_norm / norm
+def _clip_factor(grad, clip_norm):
+    """The factor that brings ``grad``'s norm down to ``clip_norm`` (1 when within it).
+
+    The optimizer applies it as it reads the gradient (``gscale``), so
+    clipping costs one pass over the gradient, the norm's.
+    """
+    norm = math.sqrt(float(np.dot(grad, grad)))
+    return clip_norm / norm if norm > clip_norm else 1.0
 
 
 class _Batcher:
@@ -170,9 +174,8 @@ def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
             return value
         total += value * (stop - start)
         if sw_sum > 0:  # a batch whose weights are all zero moves nothing
-            if clip_norm is not None:
-                _clip(g, clip_norm)
-            step(params, g, schedule.lr, scale, overwrite_grad=True)
+            gscale = 1.0 if clip_norm is None else _clip_factor(g, clip_norm)
+            step(params, g, schedule.lr, scale, gscale)
     return total / n_samples
 
 
@@ -208,7 +211,12 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
     Returns
     -------
     status : {"max_iter", "converged", "one_epoch", "interrupted", "diverged",
-              "callback"}
+              "diverged_kept_best", "callback"}
+        ``"diverged"``: an epoch gave a non-finite loss or parameters; it is
+        undone, and ``network.params`` holds the last finite parameters.
+        ``"diverged_kept_best"``: the same with early stopping after a scored
+        epoch; the diverged epoch is recorded with NaN loss and score, and
+        ``network.params`` holds the best epoch's parameters.
     """
     n = X.shape[0]
     batch_size = min(config.batch_size, n)
@@ -230,7 +238,8 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
             if status_now == "diverged":
                 _rollback(network, optimizer, history, stopping, schedule, best,
                           snapshot)
-                status = "diverged"
+                status = _after_divergence(history, stopping, best, validation,
+                                           batcher.X.shape[0])
                 break
             if status_now is not None:
                 status = status_now
@@ -243,6 +252,25 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
     if best is not None and status != "diverged":
         network.params[...] = best
     return status
+
+
+def _after_divergence(history, stopping, best, validation, n_samples):
+    """The status of a fit whose last epoch diverged (and was undone).
+
+    With early stopping and an epoch already scored, the epoch is recorded
+    as scikit-learn records it (a NaN loss and validation score) and the fit
+    ends with the best epoch's weights: ``"diverged_kept_best"``. Otherwise
+    ``"diverged"``: the parameters are the last finite ones.
+    """
+    if best is None or validation is None or not np.isfinite(stopping.best_score):
+        return "diverged"
+    history.loss_curve.append(np.nan)
+    history.validation_scores.append(np.nan)
+    history.validation_losses.append(np.nan)
+    history.epoch_seconds.append(0.0)
+    history.n_iter += 1
+    history.t += n_samples
+    return "diverged_kept_best"
 
 
 def _snapshot(network, saved, history, stopping, schedule, best):
@@ -322,41 +350,111 @@ def _epoch(network, loss, optimizer, schedule, stopping, batcher, order, ws,
 
 
 def fit_lbfgs(network, loss, X, Y, sample_weight, *, alpha=0.0, l1=0.0,
-              max_iter=200, max_fun=15000, tol=1e-4, callbacks=(), history=None):
+              max_iter=200, max_fun=15000, tol=1e-4, callbacks=(), history=None,
+              validation=None):
     """Minimize the full-batch penalized loss with scipy's L-BFGS-B.
 
-    ``callbacks`` are called once per iteration with ``history`` (its
-    ``loss_curve`` gets the loss of each iteration); a truthy return value
-    ends the minimization.
+    After each iteration ``network.params`` holds the iteration's solution,
+    ``history.loss_curve`` gets its loss and, with ``validation``,
+    ``history.validation_scores`` and ``history.validation_losses`` its
+    validation score and loss; then ``callbacks`` are called with
+    ``history`` (a truthy return value ends the minimization).
+
+    A loss that is not finite (an overflow included) counts as infinite, so
+    that the line search steps back. A ``KeyboardInterrupt`` warns and ends
+    the minimization with the last completed iteration.
 
     Returns the ``scipy.optimize.OptimizeResult``; ``network.params`` holds
-    the solution, or the starting weights when the solution is not finite
-    (``result.diverged``).
+    the solution, or the starting weights when the loss or the solution is
+    not finite (``result.diverged``). ``result.interrupted`` tells a Ctrl-C.
     """
+    history = History() if history is None else history
     ws = network.workspace(X.shape[0])
     off = network.trainable_offset
     fixed = network.params[:off].copy()
+    x0 = network.params[off:].astype(np.float64)
+    done = _LbfgsProgress(x0, history)
 
     def fun(x):
         network.params[off:] = x
-        value, g, _ = network.loss_and_gradient(X, Y, loss, sample_weight, alpha,
-                                                l1, ws=ws)
+        try:
+            with np.errstate(over="raise", invalid="raise", divide="raise"):
+                value, g, _ = network.loss_and_gradient(X, Y, loss, sample_weight,
+                                                        alpha, l1, ws=ws)
+        except FloatingPointError:
+            value = np.inf
+        if not math.isfinite(value):
+            return np.inf, np.zeros_like(x)  # too far: the line search steps back
+        done.first_value(value)
         return value, g[off:].astype(np.float64)
 
     def on_iteration(intermediate_result):
+        network.params[off:] = intermediate_result.x  # not a line-search trial
         history.loss_curve.append(float(intermediate_result.fun))
         history.n_iter += 1
-        if any([bool(cb(history)) for cb in callbacks]):
+        if validation is not None:
+            _validate(network, loss, validation, history)
+        stop = any([bool(cb(history)) for cb in callbacks])
+        done.record(intermediate_result)
+        if stop:
             raise StopIteration  # scipy's documented way to end the minimization
 
-    x0 = network.params[off:].astype(np.float64)
-    result = scipy.optimize.minimize(
-        fun, x0, method="L-BFGS-B", jac=True,
-        callback=on_iteration if callbacks else None,
-        options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
-    )
+    try:
+        result = scipy.optimize.minimize(
+            fun, x0, method="L-BFGS-B", jac=True, callback=on_iteration,
+            options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
+        )
+        result.interrupted = False
+    except KeyboardInterrupt:
+        warnings.warn("Training interrupted by user.")
+        result = done.result()
     network.params[:off] = fixed
     # Non-finite weights are never kept: the start point is the last finite one.
-    result.diverged = not np.all(np.isfinite(result.x))
+    # (A Ctrl-C before the first loss was computed leaves ``fun`` NaN.)
+    result.diverged = not np.all(np.isfinite(result.x)) or (
+        not math.isfinite(result.fun) and not result.interrupted)
     network.params[off:] = x0 if result.diverged else result.x
     return result
+
+
+class _LbfgsProgress:
+    """The last completed L-BFGS iteration, to end with on a Ctrl-C.
+
+    Each record replaces one tuple in a single assignment, so that a Ctrl-C
+    never finds the parameters of one iteration with the counters of another.
+    """
+
+    def __init__(self, x0, history):
+        self.history = history
+        # (x, loss, iterations, history lengths, history.n_iter)
+        self.last = (x0.copy(), np.nan, 0, _history_lengths(history), history.n_iter)
+
+    def first_value(self, value):
+        """The loss at the start point (the first evaluation)."""
+        x, fun, nit, lengths, n_iter = self.last
+        if nit == 0 and not math.isfinite(fun):
+            self.last = (x, float(value), nit, lengths, n_iter)
+
+    def record(self, intermediate_result):
+        self.last = (intermediate_result.x.copy(), float(intermediate_result.fun),
+                     self.last[2] + 1, _history_lengths(self.history),
+                     self.history.n_iter)
+
+    def result(self):
+        """The last completed iteration as an OptimizeResult; history cut back to it."""
+        x, fun, nit, lengths, n_iter = self.last
+        for lst, n in zip(_history_lists(self.history), lengths):
+            if lst is not None:
+                del lst[n:]
+        self.history.n_iter = n_iter
+        return scipy.optimize.OptimizeResult(
+            x=x, fun=fun, nit=nit, status=-1, success=False,
+            message="Training interrupted by user.", interrupted=True)
+
+
+def _history_lists(history):
+    return (history.loss_curve, history.validation_scores, history.validation_losses)
+
+
+def _history_lengths(history):
+    return [None if lst is None else len(lst) for lst in _history_lists(history)]

@@ -9,7 +9,8 @@ a ReLU hidden layer of 3 -> a sigmoid hidden layer of 3 -> a softmax output of
 the binary cross-entropy averaged over the three softmax outputs. The lecture
 gives no numbers, so the weights and inputs below are chosen here; the forward
 pass follows the lecture's formulas and the backward pass applies the chain
-rule by hand, in plain numpy, independently of sknet.
+rule by hand, in plain numpy, independently of sknet. Every test compares sknet's core
+with this hand computation, or with finite differences of the core's own loss.
 
 Where this test departs from the slides (on purpose, because the slides are
 wrong there):
@@ -28,7 +29,7 @@ wrong there):
 import numpy as np
 import pytest
 
-from sknet._core import SGD, Network, get_activation, get_loss
+from sknet._core import SGD, Network, feed_forward, get_activation, get_loss
 
 # inputs i1..i3 and the target Output = [1 0 0], as on the slides
 X = np.array([[0.5, -1.0, 2.0]])
@@ -113,9 +114,39 @@ def _as_layers(flat_grad, net):
     return [coefs[0], intercepts[0], coefs[1], intercepts[1], coefs[2], intercepts[2]]
 
 
-def test_chosen_weights_exercise_the_relu_gate():
-    h1_in = forward(W1, B1, W2, B2, W3, B3)[0]
-    assert (h1_in < 0).any() and (h1_in > 0).any()
+def core_loss_and_gradient(fused=False):
+    """The lecture's E and its gradient by layer, from the core (a third of binary_log_loss)."""
+    net = _core_network()
+    value, grad, _ = net.loss_and_gradient(X, Y, get_loss("binary_log_loss"), fused=fused)
+    return value / 3, _as_layers(grad / 3, net)
+
+
+def core_finite_differences(h=1e-6):
+    """Central differences of the core's own loss value, parameter by parameter."""
+    net = _core_network()
+    loss = get_loss("binary_log_loss")
+    grad = np.empty_like(net.params)
+    for i in range(net.params.size):
+        old = net.params[i]
+        net.params[i] = old + h
+        up = net.loss_and_gradient(X, Y, loss, fused=False)[0]
+        net.params[i] = old - h
+        down = net.loss_and_gradient(X, Y, loss, fused=False)[0]
+        net.params[i] = old
+        grad[i] = (up - down) / (2 * h) / 3
+    return _as_layers(grad, net)
+
+
+def test_the_core_relu_gate_closes_where_the_lecture_says():
+    h1_in, h1_out = forward(W1, B1, W2, B2, W3, B3)[:2]
+    assert (h1_in < 0).any() and (h1_in > 0).any()  # the chosen weights use the gate
+    core_h1 = feed_forward(X, [W1], [B1], [get_activation("relu")])[0]
+    np.testing.assert_allclose(core_h1, h1_out, rtol=1e-14)
+    # no gradient reaches a closed neuron's weights; every open one gets some
+    _, (dW1, dB1, *_) = core_loss_and_gradient()
+    closed = h1_in < 0
+    assert np.all(dW1[:, closed] == 0) and np.all(dB1[closed] == 0)
+    assert np.all(dB1[~closed] != 0)
 
 
 def test_forward_pass_matches_the_core():
@@ -124,32 +155,43 @@ def test_forward_pass_matches_the_core():
     assert o_out.sum() == pytest.approx(1.0)
 
 
-def test_hand_gradients_match_finite_differences():
-    for hand, numeric in zip(backward(), finite_differences(), strict=True):
+def test_hand_and_core_gradients_match_finite_differences():
+    _, core = core_loss_and_gradient()
+    lecture_numeric, core_numeric = finite_differences(), core_finite_differences()
+    for hand, got, numeric, numeric_core in zip(backward(), core, lecture_numeric,
+                                                core_numeric, strict=True):
         np.testing.assert_allclose(hand, numeric, rtol=1e-6, atol=1e-10)
+        np.testing.assert_allclose(got, numeric, rtol=1e-6, atol=1e-10)
+        np.testing.assert_allclose(got, numeric_core, rtol=1e-6, atol=1e-10)
 
 
-def test_core_loss_and_gradient_match_the_hand_computation():
+@pytest.mark.parametrize("fused", [False, None], ids=["chain-rule", "default"])
+def test_core_loss_and_gradient_match_the_hand_computation(fused):
     """The core's binary_log_loss sums over outputs: the lecture's E is a third of it."""
-    net = _core_network()
-    value, grad, _ = net.loss_and_gradient(X, Y, get_loss("binary_log_loss"), fused=False)
+    value, core = core_loss_and_gradient(fused)
     *_, o_out = forward(W1, B1, W2, B2, W3, B3)
-    assert value / 3 == pytest.approx(error(o_out), rel=1e-12)
-    for core, hand in zip(_as_layers(grad / 3, net), backward(), strict=True):
-        np.testing.assert_allclose(core, hand, rtol=1e-10, atol=1e-14)
+    assert value == pytest.approx(error(o_out), rel=1e-12)
+    for got, hand in zip(core, backward(), strict=True):
+        np.testing.assert_allclose(got, hand, rtol=1e-10, atol=1e-14)
 
 
-def test_slides_diagonal_only_jacobian_gives_a_wrong_gradient():
-    numeric = finite_differences()
+def test_the_core_uses_the_full_softmax_jacobian_not_the_slides_diagonal():
+    _, core = core_loss_and_gradient()
     diagonal = backward(full_jacobian=False)
-    assert not np.allclose(diagonal[4], numeric[4], rtol=1e-3)
-    assert not np.allclose(diagonal[0], numeric[0], rtol=1e-3)
-
-
-def test_slides_sign_slip_gives_a_wrong_gradient():
     numeric = finite_differences()
+    for layer in (4, 0):  # the output weights, and the first layer the error reaches
+        np.testing.assert_allclose(core[layer], numeric[layer], rtol=1e-6, atol=1e-10)
+        assert not np.allclose(diagonal[layer], numeric[layer], rtol=1e-3)
+        assert not np.allclose(core[layer], diagonal[layer], rtol=1e-3)
+
+
+def test_the_core_has_the_right_sign_where_the_slides_slip():
+    _, core = core_loss_and_gradient()
     slipped = backward(slide_sign=True)
+    numeric = finite_differences()
+    np.testing.assert_allclose(core[4], numeric[4], rtol=1e-6, atol=1e-10)
     assert not np.allclose(slipped[4], numeric[4], rtol=1e-3)
+    assert not np.allclose(core[4], slipped[4], rtol=1e-3)
 
 
 def test_one_gradient_step_is_the_lectures_update_rule():
@@ -158,5 +200,6 @@ def test_one_gradient_step_is_the_lectures_update_rule():
     grad = net.loss_and_gradient(X, Y, get_loss("binary_log_loss"), fused=False)[1] / 3
     opt = SGD(net.params.size, net.dtype, momentum=0.0, nesterov=False)
     opt.step(net.params, grad, 0.5)
-    for new, old, g in zip(_as_layers(net.params, net), [W1, B1, W2, B2, W3, B3], backward(), strict=True):
+    for new, old, g in zip(_as_layers(net.params, net), [W1, B1, W2, B2, W3, B3], backward(),
+                           strict=True):
         np.testing.assert_allclose(new, old - 0.5 * g, rtol=1e-12, atol=1e-15)

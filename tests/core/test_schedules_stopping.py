@@ -111,6 +111,23 @@ def test_stopping_on_validation_score_by_hand():
     assert "Validation score" in rule.message()
 
 
+def test_stopping_at_tol_zero_counts_only_worse_epochs():
+    # scikit-learn's rule at tol=0: a score below the best (a loss above it)
+    # counts; an equal one resets the count without being an improvement.
+    rule = StoppingRule(tol=0.0, n_iter_no_change=1, on_validation=True)
+    steps = [(0.5, True, 0), (0.4, False, 1), (0.5, False, 0), (0.3, False, 1),
+             (0.3, False, 2)]
+    for score, improved, count in steps:
+        assert rule.update(9.0, score) is improved and rule.count == count
+    assert rule.triggered and rule.best_score == 0.5
+    rule = StoppingRule(tol=0.0, n_iter_no_change=1, on_validation=False)
+    steps = [(1.0, True, 0), (1.0, False, 0), (1.1, False, 1), (0.9, True, 0),
+             (0.95, False, 1), (0.9, False, 0), (1.2, False, 1), (1.3, False, 2)]
+    for loss, improved, count in steps:
+        assert rule.update(loss) is improved and rule.count == count
+    assert rule.triggered and rule.best_loss == 0.9
+
+
 def test_stopping_rule_resumes_from_saved_state():
     rule = StoppingRule(0.0, 3, False, best_loss=0.4, count=2)
     rule.update(0.41)
@@ -142,13 +159,18 @@ def _fit(net, X, Y, schedule, config, stopping=None, validation=None):
     return status, history
 
 
-def _by_hand(net, X, Y, lrs, alpha=0.0, clip=None):
-    """Full-batch gradient descent written out: returns the loss before each step."""
+def _by_hand(net, X, Y, lrs, alpha=0.0, clip=None, norms=None):
+    """Full-batch gradient descent written out: returns the loss before each step.
+
+    ``norms``, a list, receives the norm of each step's gradient before clipping.
+    """
     losses = []
     for lr in lrs:
         value, grad, _ = net.loss_and_gradient(X, Y, get_loss("squared_error"), alpha=alpha)
         losses.append(value)
         norm = np.linalg.norm(grad)
+        if norms is not None:
+            norms.append(norm)
         if clip is not None and norm > clip:
             grad = grad * (clip / norm)
         net.params -= lr * grad
@@ -167,13 +189,16 @@ def test_exponential_decay_in_the_loop_is_gradient_descent_with_decaying_steps()
     np.testing.assert_allclose(net.params, reference.params, rtol=1e-12)
 
 
-def test_clip_norm_rescales_large_gradients():
+def test_clip_norm_rescales_large_gradients_and_leaves_small_ones():
     X, Y, net = _problem(1)
     reference = Network(net.layer_units, net.activations)
     reference.params[...] = net.params
-    config = TrainConfig(max_iter=4, batch_size=20, shuffle=False, clip_norm=0.05)
+    config = TrainConfig(max_iter=6, batch_size=20, shuffle=False, clip_norm=0.5)
     _fit(net, X, Y, Schedule("constant", 0.5), config)
-    _by_hand(reference, X, Y, [0.5] * 4, clip=0.05)
+    norms = []
+    _by_hand(reference, X, Y, [0.5] * 6, clip=0.5, norms=norms)
+    # the first two gradients are above the threshold, the last four below it
+    assert np.all(np.array(norms[:2]) > 0.5) and np.all(np.array(norms[2:]) < 0.5)
     np.testing.assert_allclose(net.params, reference.params, rtol=1e-12)
 
 

@@ -1,0 +1,488 @@
+"""Behaviour in the corners, compared with scikit-learn's where it has one.
+
+Parameter errors raise the class scikit-learn raises (its
+``InvalidParameterError`` is both a ValueError and a TypeError); a single
+class, a diverging fit with early stopping, multilabel log-probabilities,
+a validation set with L-BFGS, a non-finite L-BFGS loss, validation sets too
+small to score, the perceptron's early stopping with a penalty, and the BLAS
+thread limit of fits that overlap in threads. (A refit that diverges and
+Ctrl-C in L-BFGS or while results are recorded: tests/test_robustness.py.)
+"""
+
+import copy
+import warnings
+from functools import lru_cache
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from sklearn.linear_model import Perceptron as SKPerceptron
+from sklearn.neural_network import MLPClassifier as SKClassifier
+from sklearn.neural_network import MLPRegressor as SKRegressor
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sknet import MLPClassifier, MLPRegressor, PerceptronClassifier
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+RNG = np.random.default_rng(0)
+X_SMALL = RNG.normal(size=(30, 3))
+Y_BINARY = np.arange(30) % 2
+
+
+# --------------------------------------------------------------------------- #
+# parameter errors                                                             #
+# --------------------------------------------------------------------------- #
+# Wrong types, out-of-range numbers, non-finite numbers, sequences, strings.
+# Booleans are left out: scikit-learn takes True as the number 1 where it
+# wants a number, sknet refuses it (see docs/differences.rst).
+BAD_VALUES = ["x", "auto", None, -1, 0, 2, 1.5, -0.5, 0.0, 1.0, 3.0, np.nan, np.inf,
+              -np.inf, [1], (0,), (-1,), (1.5,), ("a",)]
+
+PAIRS = {"MLPClassifier": (SKClassifier, MLPClassifier),
+         "MLPRegressor": (SKRegressor, MLPRegressor),
+         "Perceptron": (SKPerceptron, PerceptronClassifier)}
+
+
+def _fast(name):
+    if name == "Perceptron":
+        return {"max_iter": 2}
+    return {"max_iter": 2, "hidden_layer_sizes": (3,)}
+
+
+def _error_class(cls, params, name, value):
+    """The class of the error ``cls(**params)`` with ``name=value`` raises in fit, or None."""
+    params = {**params, name: value}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cls(**params).fit(X_SMALL, Y_BINARY)
+    except Exception as exc:  # noqa: BLE001 - the class is what is compared
+        return type(exc)
+    return None
+
+
+def _catchable_as(error):
+    """What a user catches ``error`` as: InvalidParameterError, TypeError or ValueError."""
+    if error is InvalidParameterError:
+        return error
+    return TypeError if issubclass(error, TypeError) else ValueError
+
+
+def _shared_parameters():
+    for name, (sk_cls, own_cls) in PAIRS.items():
+        for param in sk_cls().get_params():
+            assert param in own_cls().get_params(), param
+            yield pytest.param(name, param, id=f"{name}-{param}")
+
+
+@pytest.mark.parametrize("estimator, param", list(_shared_parameters()))
+def test_bad_parameter_raises_the_class_scikit_learn_raises(estimator, param):
+    sk_cls, own_cls = PAIRS[estimator]
+    fast = _fast(estimator)
+    fast.pop(param, None)
+    mismatches = []
+    for value in BAD_VALUES:
+        expected = _error_class(sk_cls, fast, param, value)
+        got = _error_class(own_cls, fast, param, value)
+        if got is None or expected is None:
+            same = got is expected
+        else:
+            same = issubclass(got, _catchable_as(expected))
+        if not same:
+            mismatches.append((value, expected, got))
+    assert not mismatches, mismatches
+
+
+@pytest.mark.parametrize("estimator", ["MLPClassifier", "MLPRegressor", "Perceptron"])
+@pytest.mark.parametrize("param", ["max_iter", "tol", "alpha"])
+def test_bad_parameter_is_caught_as_type_error_and_value_error(estimator, param):
+    _, own_cls = PAIRS[estimator]
+    for catch in (TypeError, ValueError, InvalidParameterError):
+        with pytest.raises(catch, match=param):
+            own_cls(**{param: "x"}).fit(X_SMALL, Y_BINARY)
+
+
+@pytest.mark.parametrize("estimator", ["MLPClassifier", "MLPRegressor", "Perceptron"])
+@pytest.mark.parametrize("param", ["max_iter", "alpha", "tol"])
+def test_a_boolean_is_refused_where_a_number_is_expected(estimator, param):
+    # scikit-learn takes True as 1 here (see docs/differences.rst)
+    _, own_cls = PAIRS[estimator]
+    with pytest.raises(InvalidParameterError, match=param):
+        own_cls(**{param: True}).fit(X_SMALL, Y_BINARY)
+
+
+def test_elasticnet_without_l1_ratio_is_scikit_learns_parameter_error():
+    with pytest.raises(InvalidParameterError, match="l1_ratio"):
+        SKPerceptron(penalty="elasticnet", l1_ratio=None).fit(X_SMALL, Y_BINARY)
+    with pytest.raises(InvalidParameterError, match="l1_ratio"):
+        PerceptronClassifier(penalty="elasticnet", l1_ratio=None).fit(X_SMALL, Y_BINARY)
+
+
+@pytest.mark.parametrize("fit_kwargs, y, message", [
+    ({"coef_init": np.zeros((1, 4))}, Y_BINARY, "Provided coef_init does not match dataset"),
+    ({"intercept_init": np.zeros(2)}, Y_BINARY,
+     "Provided intercept_init does not match dataset"),
+    ({"intercept_init": np.zeros(2)}, np.arange(30) % 3,
+     "Provided intercept_init does not match dataset"),
+], ids=["coef_init", "intercept_init-binary", "intercept_init-multiclass"])
+def test_initial_weights_of_the_wrong_shape_say_what_scikit_learn_says(fit_kwargs, y,
+                                                                      message):
+    for cls in (SKPerceptron, PerceptronClassifier):
+        with pytest.raises(ValueError, match=message):
+            cls().fit(X_SMALL, y, **fit_kwargs)
+
+
+# --------------------------------------------------------------------------- #
+# a single class                                                               #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+@pytest.mark.parametrize("label", [7, "a"], ids=["int", "str"])
+def test_single_class_is_fitted_and_predicted_as_scikit_learn_does(solver, label):
+    y = np.full(X_SMALL.shape[0], label)
+    params = dict(hidden_layer_sizes=(3,), max_iter=5, solver=solver, random_state=0)
+    reference = SKClassifier(**params).fit(X_SMALL, y)
+    model = MLPClassifier(**params).fit(X_SMALL, y)
+    np.testing.assert_array_equal(model.classes_, reference.classes_)
+    np.testing.assert_array_equal(model.predict(X_SMALL), y)
+    np.testing.assert_array_equal(model.predict(X_SMALL), reference.predict(X_SMALL))
+    proba = model.predict_proba(X_SMALL)
+    assert proba.shape == reference.predict_proba(X_SMALL).shape == (30, 2)
+    np.testing.assert_allclose(proba, reference.predict_proba(X_SMALL), rtol=1e-10)
+    assert model.predict_log_proba(X_SMALL).shape == proba.shape
+    assert model.score(X_SMALL, y) == reference.score(X_SMALL, y) == 1.0
+    for W, W_ref in zip(model.coefs_, reference.coefs_, strict=True):
+        np.testing.assert_allclose(W, W_ref, rtol=1e-10, atol=1e-12)
+
+
+def test_single_class_with_early_stopping_and_partial_fit():
+    y = np.full(X_SMALL.shape[0], 3)
+    model = MLPClassifier(hidden_layer_sizes=(3,), max_iter=5, early_stopping=True,
+                          random_state=0).fit(X_SMALL, y)
+    assert model.validation_scores_ == [1.0] * model.n_iter_
+    model = MLPClassifier(hidden_layer_sizes=(3,), random_state=0)
+    model.partial_fit(X_SMALL, y, classes=[3])
+    np.testing.assert_array_equal(model.predict(X_SMALL[:4]), [3, 3, 3, 3])
+
+
+def test_recurrent_classifier_on_a_single_class_predicts_it():
+    from sknet import RecurrentClassifier
+
+    y = np.full(X_SMALL.shape[0], "only")
+    model = RecurrentClassifier(hidden_layer_sizes=(3,), max_iter=3,
+                                random_state=0).fit(X_SMALL, y)
+    np.testing.assert_array_equal(model.classes_, ["only"])
+    np.testing.assert_array_equal(model.predict(X_SMALL), y)
+    assert model.predict_proba(X_SMALL).shape == (30, 2)
+
+
+# --------------------------------------------------------------------------- #
+# divergence with early stopping                                               #
+# --------------------------------------------------------------------------- #
+def test_diverging_fit_with_early_stopping_keeps_the_best_weights_as_scikit_learn():
+    # scikit-learn records a NaN validation score for the epoch that diverged,
+    # goes on, and ends with the best epoch's weights; sknet stops at that epoch.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    y = X @ np.arange(1.0, 6.0) * 30
+    params = dict(hidden_layer_sizes=(16,), solver="sgd", learning_rate_init=0.05,
+                  max_iter=30, early_stopping=True, n_iter_no_change=100, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scikit-learn's overflows
+        reference = SKRegressor(**params).fit(X, y)
+    with pytest.warns(UserWarning, match="diverged"):
+        model = MLPRegressor(**params).fit(X, y)
+    scores = model.validation_scores_
+    assert np.isnan(scores[-1]) and not np.isnan(scores[:-1]).any()
+    assert len(scores) == len(model.loss_curve_) == model.n_iter_ < params["max_iter"]
+    np.testing.assert_allclose(scores[:-1], reference.validation_scores_[:len(scores) - 1],
+                               rtol=1e-8)
+    assert np.isnan(reference.validation_scores_[len(scores) - 1])
+    assert model.best_validation_score_ == reference.best_validation_score_
+    for W, W_ref in zip(model.coefs_ + model.intercepts_,
+                        reference.coefs_ + reference.intercepts_, strict=True):
+        assert np.isfinite(W).all()
+        np.testing.assert_allclose(W, W_ref, rtol=1e-10, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- #
+# multilabel log-probabilities                                                 #
+# --------------------------------------------------------------------------- #
+@lru_cache(maxsize=None)
+def _fitted_multilabel_model():
+    return _multilabel_model()
+
+
+def _multilabel_model():
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(60, 4, n_classes=3, random_state=0)
+    model = MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit(X, Y)
+    return model, X
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e2, 1e4, 1e8])
+def test_multilabel_predict_log_proba_is_the_log_of_predict_proba(scale):
+    model, X = _multilabel_model()
+    X = X * scale  # large inputs: logits where expit rounds to 1 or to 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        proba, log_proba = model.predict_proba(X), model.predict_log_proba(X)
+    expected = np.full_like(proba, -np.inf)
+    np.log(proba, out=expected, where=proba > 0)
+    np.testing.assert_array_equal(log_proba, expected)
+
+
+def test_multilabel_log_proba_ranks_labels_as_predict_proba():
+    # Logits 40 and 50 both give a probability of exactly 1.0: the first label
+    # is the argmax of predict_proba, and must be that of predict_log_proba.
+    model, X = _multilabel_model()
+    model.coefs_[-1][...] = 0.0
+    model.intercepts_[-1][...] = [40.0, 50.0, -800.0]
+    proba, log_proba = model.predict_proba(X), model.predict_log_proba(X)
+    np.testing.assert_array_equal(proba[0], [1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(np.argmax(log_proba, axis=1), np.argmax(proba, axis=1))
+    np.testing.assert_array_equal(log_proba[0], [0.0, 0.0, -np.inf])
+
+
+@settings(max_examples=60, deadline=None)
+@given(logits=hnp.arrays(np.float64, 3, elements=st.floats(-1000, 1000)))
+def test_multilabel_log_proba_is_the_log_of_proba_for_any_logits(logits):
+    model, X = _fitted_multilabel_model()
+    model = copy.deepcopy(model)
+    model.coefs_[-1][...] = 0.0
+    model.intercepts_[-1][...] = logits
+    proba, log_proba = model.predict_proba(X[:2]), model.predict_log_proba(X[:2])
+    expected = np.full_like(proba, -np.inf)
+    np.log(proba, out=expected, where=proba > 0)
+    np.testing.assert_array_equal(log_proba, expected)
+    np.testing.assert_array_equal(np.argmax(log_proba, axis=1), np.argmax(proba, axis=1))
+
+
+# --------------------------------------------------------------------------- #
+# L-BFGS: a validation set, a non-finite loss                                  #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_lbfgs_records_the_validation_score_of_every_iteration(cls):
+    X = RNG.normal(size=(120, 4))
+    y = (X[:, 0] > 0).astype(int) if cls is MLPClassifier else X @ [1.0, 2.0, 0.5, 0.0]
+    model = cls(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=15, random_state=0)
+    model.fit(X[:80], y[:80], X_val=X[80:], y_val=y[80:])
+    assert len(model.validation_scores_) == len(model.validation_loss_curve_) == model.n_iter_
+    assert model.validation_scores_[-1] == pytest.approx(model.score(X[80:], y[80:]),
+                                                         rel=1e-12)
+    # the same iterations as without a validation set
+    plain = cls(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=15,
+                random_state=0).fit(X[:80], y[:80])
+    np.testing.assert_array_equal(plain.coefs_[0], model.coefs_[0])
+
+
+NON_FINITE = r"^Solver produced non-finite parameter weights"
+
+
+def _lbfgs_non_finite_cases():
+    X = RNG.normal(size=(60, 4))
+    y = X @ np.arange(1.0, 5.0)
+    lbfgs = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=5, random_state=0)
+    return [
+        pytest.param(MLPRegressor(alpha=1e308, **lbfgs), X, y, id="huge-alpha"),
+        pytest.param(MLPRegressor(**lbfgs), X * 1e300, y, id="huge-inputs"),
+        pytest.param(MLPClassifier(**lbfgs), X * 1e300, (y > 0).astype(int),
+                     id="huge-inputs-classifier"),
+        pytest.param(MLPRegressor(loss="poisson", **lbfgs), X * 1e3, np.abs(y) * 1e3,
+                     id="exp-output-overflows"),
+    ]
+
+
+@pytest.mark.parametrize("model, X, y", _lbfgs_non_finite_cases())
+def test_lbfgs_non_finite_loss_raises_the_stochastic_solvers_error(model, X, y):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match=NON_FINITE):
+            model.fit(X, y)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert all(np.isfinite(W).all() for W in model.coefs_ + model.intercepts_)
+
+
+# --------------------------------------------------------------------------- #
+# validation sets too small to score                                           #
+# --------------------------------------------------------------------------- #
+def _too_small_validation_cases():
+    from sknet import AutoencoderTransformer, RecurrentRegressor
+
+    X = RNG.normal(size=(40, 3))
+    y = X @ [1.0, 2.0, 3.0]
+    labels = np.arange(40) % 3
+    fast = dict(hidden_layer_sizes=(3,), max_iter=3, early_stopping=True, random_state=0)
+    return [
+        pytest.param(MLPRegressor(**fast), X, y, X[:1], y[:1], "X_val has 1 sample",
+                     id="regressor-one-row"),
+        pytest.param(MLPClassifier(**fast), X, labels, X[:1], labels[:1],
+                     "X_val has 1 sample", id="classifier-one-row"),
+        pytest.param(MLPClassifier(**fast), X, labels, X[labels == 2], labels[labels == 2],
+                     "only one class", id="classifier-one-class"),
+        pytest.param(RecurrentRegressor(**fast), X, y, X[:1], y[:1], "X_val has 1 sample",
+                     id="recurrent-one-row"),
+        pytest.param(AutoencoderTransformer(n_components=2, **fast), X, None, X[:1], None,
+                     "X_val has 1 sample", id="autoencoder-one-row"),
+    ]
+
+
+@pytest.mark.parametrize("model, X, y, X_val, y_val, message", _too_small_validation_cases())
+def test_early_stopping_on_a_validation_set_too_small_to_score_is_refused(
+        model, X, y, X_val, y_val, message):
+    with pytest.raises(ValueError, match=message):
+        if y is None:
+            model.fit(X, X_val=X_val)
+        else:
+            model.fit(X, y, X_val=X_val, y_val=y_val)
+    assert not hasattr(model, "coefs_")
+
+
+# --------------------------------------------------------------------------- #
+# the perceptron's early stopping scores the true weights                      #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("penalty", ["l2", "elasticnet"])
+def test_perceptron_early_stopping_scores_the_weights_it_ends_with(penalty):
+    # The epoch early stopping ends at follows from the validation accuracy of
+    # the model after each epoch, as predict computes it (the weights with
+    # their scale): fits of 1, 2, ... epochs give those models.
+    from sklearn.datasets import make_classification
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    X, y = make_classification(300, 5, random_state=0, flip_y=0.1)
+    X = X + 3.0  # an intercept far from 0: scaled and unscaled weights disagree
+    params = dict(penalty=penalty, alpha=1e-2, early_stopping=True, random_state=0,
+                  tol=1e-3)
+    split = StratifiedShuffleSplit(test_size=0.1, random_state=0)
+    _, val = next(split.split(np.zeros((len(y), 1)), y))
+    best, count, expected = -np.inf, 0, None
+    for n_epochs in range(1, 40):
+        model = PerceptronClassifier(**params, max_iter=n_epochs,
+                                     n_iter_no_change=1000).fit(X, y)
+        score = model.score(X[val], y[val])
+        count = count + 1 if score < best + params["tol"] else 0
+        best = max(best, score)
+        if count >= 3:
+            expected = model
+            break
+    stopped = PerceptronClassifier(**params, max_iter=100, n_iter_no_change=3).fit(X, y)
+    assert stopped.n_iter_ == expected.n_iter_
+    np.testing.assert_array_equal(stopped.coef_, expected.coef_)
+    # scikit-learn scores the unscaled weights, and stops elsewhere
+    reference = SKPerceptron(**params, max_iter=100, n_iter_no_change=3).fit(X, y)
+    assert reference.n_iter_ != stopped.n_iter_
+
+
+# --------------------------------------------------------------------------- #
+# BLAS threads                                                                 #
+# --------------------------------------------------------------------------- #
+def _blas_threads():
+    from sknet._base import _blas_libraries, _threadpools
+
+    return [lib.num_threads for lib in _blas_libraries(_threadpools())]
+
+
+# Run in a fresh interpreter: once the main thread has set OpenBLAS's thread
+# count (as the test session's fixture does), some OpenBLAS builds ignore the
+# settings other threads make. Fit A runs in a thread, fit B in the main
+# thread, which sets the count last.
+OVERLAPPING_FITS = """
+import json, sys, threading
+import numpy as np
+from sknet import MLPClassifier
+from sknet._base import _blas_libraries, _threadpools
+
+def blas_threads():
+    return [lib.num_threads for lib in _blas_libraries(_threadpools())]
+
+X = np.random.default_rng(0).normal(size=(30, 3))
+y = np.arange(30) % 2
+a_started, b_started, a_ended = threading.Event(), threading.Event(), threading.Event()
+seen = {"start": blas_threads()}
+
+def callback_a(model, history):  # A waits, inside its fit, until B has begun
+    if history.n_iter == 1:
+        seen["a"] = blas_threads()
+        a_started.set()
+        b_started.wait(20)
+
+def callback_b(model, history):  # B waits, inside its fit, until A has ended
+    if history.n_iter == 1:
+        b_started.set()
+        a_ended.wait(20)
+        seen["b"] = blas_threads()
+
+def fit(callback, before, after):
+    if before is not None:
+        before.wait(20)
+    MLPClassifier(hidden_layer_sizes=(4,), solver=sys.argv[1], max_iter=3,
+                  random_state=0, callbacks=[callback]).fit(X, y)
+    if after is not None:
+        after.set()
+
+thread_a = threading.Thread(target=fit, args=(callback_a, None, a_ended))
+thread_a.start()
+fit(callback_b, a_started, None)  # B in the main thread: it ends last
+thread_a.join(60)
+seen["end"] = blas_threads()
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_fits_overlapping_in_threads_leave_the_blas_threads_as_they_were(solver):
+    # Fit A begins, then B; A ends while B runs; then B ends (callbacks make
+    # the order). Both hold BLAS to one thread (small products) while they run.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "PYTHONWARNINGS": "ignore"}
+    run = subprocess.run([sys.executable, "-c", OVERLAPPING_FITS, solver], env=env,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    start = seen["start"]
+    assert start and all(n == 2 for n in start)
+    assert seen["a"] == seen["b"] == [1] * len(start)  # one thread while a fit runs
+    assert seen["end"] == start
+
+
+def test_blas_limits_of_overlapping_fits_are_counted():
+    # The same order in one thread: A enters, B enters, A leaves, B leaves.
+    from threadpoolctl import threadpool_limits
+
+    from sknet._base import _blas_plan
+
+    with threadpool_limits(2, user_api="blas"):
+        start = _blas_threads()
+        a, b = _blas_plan(True)[0](), _blas_plan(True)[0]()
+        a.__enter__()
+        b.__enter__()
+        a.__exit__(None, None, None)
+        assert _blas_threads() == [1] * len(start)  # B still runs
+        b.__exit__(None, None, None)
+        assert _blas_threads() == start
+
+
+def test_lbfgs_chooses_blas_threads_by_the_stochastic_solvers_rule(monkeypatch):
+    import sknet._base as base
+
+    plans, plan = [], base._blas_plan
+    monkeypatch.setattr(base, "_blas_plan",
+                        lambda single: plans.append(single) or plan(single))
+    from threadpoolctl import threadpool_limits
+
+    seen = []
+    with threadpool_limits(2, user_api="blas"):
+        start = _blas_threads()
+        MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=3, random_state=0,
+                      callbacks=[lambda model, history: seen.append(_blas_threads())]
+                      ).fit(X_SMALL, Y_BINARY)
+        assert _blas_threads() == start
+    assert plans == [True]  # a small network: one BLAS thread
+    assert seen and all(threads == [1] * len(start) for threads in seen)
