@@ -18,6 +18,7 @@ from ._base import (
     _FLOAT64_COPIES,
     _PARAMETER_COPIES,
     BaseNetworkEstimator,
+    _blas_plan,
     dropout_kinds,
     finite_output,
     hidden_layer_list,
@@ -397,7 +398,11 @@ class _RecurrentBase(BaseNetworkEstimator):
 
     def _forward(self, X, output_activation=True):
         network = self._fitted_network(self.out_activation_ if output_activation else "identity")
-        return finite_output(lambda: network.predict(X.astype(network.dtype, copy=False)), X)
+        # one product per time step, each small: one BLAS thread, as in fit
+        blas_threads, _ = _blas_plan(single=True)
+        with blas_threads():
+            return finite_output(
+                lambda: network.predict(X.astype(network.dtype, copy=False)), X)
 
     def hidden_state_gradient_norms(self, X, y):
         """Norm of the loss gradient with respect to the first layer's state, per step.

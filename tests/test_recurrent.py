@@ -344,3 +344,26 @@ def test_defaults_on_digits_read_as_eight_steps_of_eight_pixels(cell):
     print(f"{cell}: accuracy {np.mean(scores):.4f} {np.round(scores, 4)}, "
           f"fit seconds {np.round(seconds, 1)}")
     assert np.mean(scores) >= 0.95
+
+
+def test_prediction_runs_its_small_per_step_products_on_one_blas_thread(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from sknet._core.recurrent import RecurrentNetwork
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 4, 2)), rng.integers(0, 2, 20)
+    model = RecurrentClassifier(hidden_layer_sizes=(3,), max_iter=2).fit(X, y)
+    seen = []
+    predict = RecurrentNetwork.predict
+
+    def recording(self, *args, **kwargs):
+        seen.extend(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+        return predict(self, *args, **kwargs)
+
+    monkeypatch.setattr(RecurrentNetwork, "predict", recording)
+    with threadpool_limits(limits=2, user_api="blas"):  # the suite runs with one
+        model.predict(X)
+        after = {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+    assert seen and set(seen) == {1}
+    assert after == {2}
