@@ -915,7 +915,9 @@ def test_ctrl_c_during_fit_warns_returns_and_keeps_a_whole_epoch(est, early_stop
     assert any("interrupted" in m.lower() for m in messages), messages
     assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
     assert not re.search("did not improve|Convergence after", log)  # no early stop
-    assert 3 <= model.n_iter_ < model.max_iter
+    # the third epoch's line prints before its other callbacks run: a Ctrl-C
+    # there undoes that epoch
+    assert 2 <= model.n_iter_ < model.max_iter
     _assert_history_consistent(model)
     read = "predict" if hasattr(model, "predict") else "transform"
     assert np.isfinite(getattr(model, read)(X[:10])).all()
