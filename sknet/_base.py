@@ -742,8 +742,7 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
         optimizer = make_optimizer(
             self.solver, network.params.size, network.dtype,
             momentum=self.momentum, nesterov=self.nesterovs_momentum,
-            beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-            fast_blas=fast_blas)
+            beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
         state = getattr(self, "_optimizer_state", None)
         if state is not None and set(state) != set(optimizer.state()):
             state = None  # the solver changed since: its optimizer starts afresh

@@ -155,12 +155,8 @@ class Adam:
 
 
 def make_optimizer(solver, n_params, dtype, *, momentum=0.9, nesterov=True,
-                   beta_1=0.9, beta_2=0.999, epsilon=1e-8, fast_blas=None):
-    """Build the optimizer named ``solver`` ("sgd" or "adam").
-
-    ``fast_blas`` is accepted for callers that pass their BLAS plan; the
-    compiled steps call no BLAS, so it changes nothing.
-    """
+                   beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+    """Build the optimizer named ``solver`` ("sgd" or "adam")."""
     if solver == "sgd":
         return SGD(n_params, dtype, momentum, nesterov)
     if solver == "adam":
