@@ -29,7 +29,7 @@ The numpy reference every stage is tested against is
 """
 
 from cython cimport floating
-from libc.math cimport exp, expf, expm1, expm1f, fabs, log, logf, tanh, tanhf
+from libc.math cimport exp, expf, expm1, expm1f, fabs, fabsf, log, logf, tanh
 from libc.stdlib cimport free, malloc
 from scipy.linalg.cython_blas cimport dasum, ddot, dgemm, sasum, sdot, sgemm
 
@@ -92,9 +92,35 @@ cdef inline floating _expm1(floating x) noexcept nogil:
         return expm1(x)
 
 
+cdef inline float _tanh_float(float x) noexcept nogil:
+    """tanh in float32: a [13/6] rational approximation on [-7.9053, 7.9053].
+
+    The odd/even polynomial pair of Eigen's float tanh; within 7 ulp of the
+    exact tanh (about 5e-7 absolute), saturating at +-1 beyond the interval,
+    ``x`` itself below 4e-4 in magnitude, and NaN for NaN. Unlike ``tanhf``
+    it has no call and no branch, so the loop over a row vectorizes.
+    """
+    cdef float c = 7.90531110763549805, x2, p, q
+    x = c if x > c else x
+    x = -c if x < -c else x
+    x2 = x * x
+    p = x2 * <float>-2.76076847742355e-16 + <float>2.00018790482477e-13
+    p = x2 * p + <float>-8.60467152213735e-11
+    p = x2 * p + <float>5.12229709037114e-08
+    p = x2 * p + <float>1.48572235717979e-05
+    p = x2 * p + <float>6.37261928875436e-04
+    p = x2 * p + <float>4.89352455891786e-03
+    p = x * p
+    q = x2 * <float>1.19825839466702e-06 + <float>1.18534705686654e-04
+    q = x2 * q + <float>2.26843463243900e-03
+    q = x2 * q + <float>4.89352518554385e-03
+    return x if fabsf(x) < <float>0.0004 else p / q
+
+
 cdef inline floating _tanh(floating x) noexcept nogil:
+    # float64: the C library's tanh (within an ulp or so of numpy's)
     if floating is float:
-        return tanhf(x)
+        return _tanh_float(x)
     else:
         return tanh(x)
 

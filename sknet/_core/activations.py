@@ -286,9 +286,10 @@ def _register_builtins():
         ("logistic", _logistic, _logistic_backward),
     ]:
         ACTIVATIONS[name] = Activation(name, fwd, bwd, kernel=(name, 0.0, 0.0))
-    # numpy's own tanh rounds differently from the C library's: tanh stays in
-    # numpy, so that a network trains alike whichever way tanh reaches it.
-    ACTIVATIONS["tanh"] = Activation("tanh", _tanh, _tanh_backward)
+    # The compiled step computes tanh with the C library's tanh, which may
+    # round differently from numpy's by an ulp or so.
+    ACTIVATIONS["tanh"] = Activation("tanh", _tanh, _tanh_backward,
+                                     kernel=("tanh", 0.0, 0.0))
     ACTIVATIONS["exp"] = Activation("exp", _saturating_exp, _exp_backward)
     ACTIVATIONS["relu"] = Activation("relu", _relu, _relu_backward,
                                      masked=(_relu_masked, _relu_masked_backward),

@@ -17,10 +17,11 @@ the protocol of :mod:`sknet._core.protocol`.
 
 :meth:`Network.loss_and_gradient` runs the compiled step of
 :mod:`sknet._core._dense_fast` where every activation and the output pair
-have a compiled form (the built-in activations except ``tanh`` and ``exp``;
-the canonical output pairs), and the numpy layers (:meth:`Network.forward`,
+have a compiled form (the built-in activations except ``exp``; the canonical
+output pairs), and the numpy layers (:meth:`Network.forward`,
 :meth:`Network.backward`) otherwise: registered activations, non-canonical
-losses, the tied autoencoder.
+losses. The tied autoencoder (:class:`~sknet._core.tied.TiedNetwork`) runs the
+same step on an untied copy of its weights.
 """
 
 import numpy as np
@@ -112,8 +113,26 @@ class Network(LayerStack):
         self._bind(np.zeros(self._offsets[-1], dtype=self.dtype))
 
     # Whether the compiled step (:mod:`sknet._core._dense_fast`) may train this
-    # network: its layers own their weight matrices, laid out by ``_lay_out``.
+    # network, over the flat layout of ``_step_offsets``.
     _compiled = True
+
+    def _step_offsets(self):
+        """Where each layer's parameters start in the compiled step's flat vectors.
+
+        The layout of ``params``: every layer owns its weight matrix.
+        """
+        return self._offsets
+
+    def _step_arrays(self, ws, in_kernel):
+        """The compiled step's flat parameters and gradient, and the views it uses.
+
+        ``in_kernel`` says whether the kernel does the matrix products itself
+        (and so reads every weight from the flat vector), rather than numpy
+        with the returned weight views. Returns ``(params, grad, coefs,
+        grad_coefs)``: here ``params``, the workspace's gradient, and their
+        views.
+        """
+        return self.params, ws.grad, self.coefs, ws.grad_views[0]
 
     def _kernel_activations(self):
         """Per layer, ``(code, p1, p2)`` of the compiled activation, or None.
@@ -335,6 +354,9 @@ class Network(LayerStack):
         """
         dt, n = self.dtype, X.shape[0]
         rows = ws.rows(n)
+        dense = isinstance(X, np.ndarray) and X.dtype == dt and X.flags.c_contiguous
+        in_kernel = ws.blas_in_kernel and dense
+        params, grad, coefs, g_coefs = self._step_arrays(ws, in_kernel)
         dropping = [training and d is not None for d in self.dropouts]
         for i, drops in enumerate(dropping):
             if drops:  # uniform draws, turned into the mask by the kernel
@@ -342,33 +364,36 @@ class Network(LayerStack):
         Y = np.ascontiguousarray(Y, dtype=dt)
         sw = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=dt)
         scale = 1.0 / sw_sum
-        dense = isinstance(X, np.ndarray) and X.dtype == dt and X.flags.c_contiguous
-        if ws.blas_in_kernel and dense:
+        if in_kernel:
             total, squares, absolutes = ws.step.run(
-                X, Y, sw, self.params, ws.grad, code, scale, alpha * scale, l1 * scale,
+                X, Y, sw, params, grad, code, scale, alpha * scale, l1 * scale,
                 self.n_frozen, training and any(dropping))
         else:
-            total, squares, absolutes = self._staged(X, Y, sw, code, scale, alpha, l1, ws,
-                                                     rows, dropping)
+            total, squares, absolutes = self._staged(
+                X, Y, sw, code, scale, alpha, l1, ws, rows, dropping,
+                (params, grad, coefs, g_coefs))
         return (total + 0.5 * alpha * squares + l1 * absolutes) / sw_sum
 
-    def _staged(self, X, Y, sw, code, scale, alpha, l1, ws, rows, dropping):
-        """The compiled step's stages, with numpy doing the matrix products."""
-        step, n, params = ws.step, X.shape[0], self.params
+    def _staged(self, X, Y, sw, code, scale, alpha, l1, ws, rows, dropping, arrays):
+        """The compiled step's stages, with numpy doing the matrix products.
+
+        ``arrays`` is :meth:`_step_arrays`'s ``(params, grad, coefs, grad_coefs)``.
+        """
+        step, n = ws.step, X.shape[0]
+        params, grad, coefs, g_coefs = arrays
         inputs = [X]
-        for i, layer in enumerate(self.layers):
-            _dot(inputs[i], layer.W, rows.acts[i])
+        for i in range(self.n_layers):
+            _dot(inputs[i], coefs[i], rows.acts[i])
             step.forward_layer(params, i, n, dropping[i])
             inputs.append(rows.dropped[i] if dropping[i] else rows.acts[i])
         total = step.output_delta(Y, sw, n, code, scale)
         squares = absolutes = 0.0
-        g_coefs = ws.grad_views[0]
         for i in range(self.n_layers - 1, self.n_frozen - 1, -1):
             _dot_tn(inputs[i], rows.deltas[i], g_coefs[i])
-            sq, ab = step.layer_gradient(params, ws.grad, i, n, alpha * scale, l1 * scale)
+            sq, ab = step.layer_gradient(params, grad, i, n, alpha * scale, l1 * scale)
             squares, absolutes = squares + sq, absolutes + ab
             if i > self.n_frozen:
-                np.matmul(rows.deltas[i], self.coefs[i].T, out=rows.deltas[i - 1])
+                np.matmul(rows.deltas[i], coefs[i].T, out=rows.deltas[i - 1])
                 step.hidden_delta(i - 1, n, dropping[i - 1])
         return total, squares, absolutes
 
@@ -414,7 +439,7 @@ class Workspace:
         # gradient), so it needs no delta buffer of its own.
         self.deltas = per_layer(lambda i: self.act_masks[i] is None)
         self.step = None if kernels is None else DenseStep(
-            units, network._offsets, kernels, network.dropouts, self.acts, self.deltas,
+            units, network._step_offsets(), kernels, network.dropouts, self.acts, self.deltas,
             self.masks, self.dropped, dt)
         largest = max(2.0 * batch_size * a * b for a, b in zip(units[:-1], units[1:]))
         self.blas_in_kernel = bool(fast_blas) and largest < _SMALL_PRODUCT_FLOPS

@@ -19,6 +19,14 @@ the sum of both contributions:
 
 where ``a_j`` is the input and ``delta_j`` the pre-activation gradient of
 layer ``j``. The L1/L2 penalty counts each shared matrix once.
+
+Where every activation and the output pair have a compiled form, the
+gradient's untied parts come from the compiled step of a plain stack
+(:mod:`sknet._core._dense_fast`), over an untied copy of the parameters
+(refreshed before every step; where the kernel does the matrix products
+itself, each decoder matrix is written out there as the encoder's
+transpose); the numpy layers compute them otherwise. Either way the shared
+matrices' parts are then summed as above.
 """
 
 import numpy as np
@@ -60,10 +68,6 @@ class TiedNetwork(Network):
         self._offsets = self._layout()
         self._bind(np.zeros(self._offsets[-1], dtype=self.dtype))
         self._scratch = None  # untied per-layer gradients, made on first use
-
-    # The decoder's matrices are transposed views of the encoder's: the numpy
-    # passes train it, not the compiled step of a plain stack.
-    _compiled = False
 
     @property
     def n_encoder_layers(self):
@@ -148,6 +152,73 @@ class TiedNetwork(Network):
             start += fan_out
         return coefs, intercepts
 
+    def workspace(self, batch_size, fast_blas=False):
+        """Buffers for batches of up to ``batch_size`` rows.
+
+        As :meth:`Network.workspace`; where the compiled step applies, the
+        workspace also holds, as ``untied``, the untied copy of the weights
+        and the untied gradient (flat vectors laid out as by
+        :meth:`untied_views`, and those views).
+        """
+        ws = super().workspace(batch_size, fast_blas=fast_blas)
+        if ws.step is not None:
+            size = self._step_offsets()[-1]
+            params = np.zeros(size, dtype=self.dtype)
+            grad = np.zeros(size, dtype=self.dtype)
+            ws.untied = (params, grad, self.untied_views(params), self.untied_views(grad))
+        return ws
+
+    def _step_offsets(self):
+        """The compiled step's layout: the untied one, one matrix per layer."""
+        return self._lay_out()
+
+    def _step_arrays(self, ws, in_kernel):
+        """The untied copy of the parameters, refreshed from ``params``, and gradient.
+
+        The biases are always copied. The weights are copied only when the
+        kernel does the matrix products (``in_kernel``); otherwise numpy does
+        them with the tied views (the decoder's are transposes), and the step
+        reads no weight from the flat vector, its penalty being 0 (the shared
+        matrices' penalty is added once, after the parts are summed).
+        """
+        params, grad, (u_coefs, u_intercepts), (g_coefs, _) = ws.untied
+        for u, b in zip(u_intercepts, self.intercepts, strict=True):
+            u[...] = b
+        if not in_kernel:
+            return params, grad, self.coefs, g_coefs
+        last = self.n_layers - 1
+        for i in range(self.n_encoder_layers):
+            u_coefs[i][...] = self.coefs[i]
+            u_coefs[last - i][...] = self.coefs[i].T
+        return params, grad, u_coefs, g_coefs
+
+    def _compiled_loss_and_gradient(self, X, Y, code, sample_weight, sw_sum, alpha, l1,
+                                    ws, training, rng):
+        """The compiled step on the untied copy, its gradient tied into ``ws.grad``."""
+        value = super()._compiled_loss_and_gradient(X, Y, code, sample_weight, sw_sum,
+                                                    0.0, 0.0, ws, training, rng)
+        self._tie(ws.untied[3], ws.grad_views, 1.0 / sw_sum, alpha, l1, ws.axpy)
+        if alpha or l1:
+            trainable = self.coefs[self.n_frozen:self.n_encoder_layers]
+            value += penalty_value(trainable, alpha, l1) / sw_sum
+        return value
+
+    def _tie(self, untied_grad_views, grad_views, scale, alpha, l1, axpy=None):
+        """Sum each shared matrix's two untied gradients and add its penalty once.
+
+        Writes the trainable layers of ``grad_views`` (the tied layout) from
+        ``untied_grad_views`` (as :meth:`untied_views` gives them).
+        """
+        u_coefs, u_intercepts = untied_grad_views
+        g_coefs, g_intercepts = grad_views
+        last = self.n_layers - 1
+        for i in range(self.n_frozen, self.n_encoder_layers):
+            np.add(u_coefs[i], u_coefs[last - i].T, out=g_coefs[i])
+            add_penalty_gradient(self.coefs[i], g_coefs[i], alpha * scale, l1 * scale,
+                                 axpy)
+        for i in range(self.n_frozen, self.n_layers):
+            g_intercepts[i][...] = u_intercepts[i]
+
     def backward(self, loss, Y, ws, grad_views, sample_weight=None, scale=1.0,
                  alpha=0.0, l1=0.0, fused=None):
         """Backpropagate the loss of the last ``forward`` into ``grad_views``.
@@ -161,17 +232,9 @@ class TiedNetwork(Network):
             size = sum(fi * fo + fo for fi, fo in
                        zip(self.layer_units[:-1], self.layer_units[1:], strict=False))
             self._scratch = self.untied_views(np.zeros(size, dtype=self.dtype))
-        u_coefs, u_intercepts = self._scratch
         super().backward(loss, Y, ws, self._scratch, sample_weight, scale,
                          0.0, 0.0, fused=fused)
-        g_coefs, g_intercepts = grad_views
-        last = 2 * self.n_encoder_layers - 1
-        for i in range(self.n_frozen, self.n_encoder_layers):
-            np.add(u_coefs[i], u_coefs[last - i].T, out=g_coefs[i])
-            add_penalty_gradient(self.coefs[i], g_coefs[i], alpha * scale, l1 * scale,
-                                 ws.axpy)
-        for i in range(self.n_frozen, self.n_layers):
-            g_intercepts[i][...] = u_intercepts[i]
+        self._tie(self._scratch, grad_views, scale, alpha, l1, ws.axpy)
 
     def loss_and_gradient(self, X, Y, loss, sample_weight=None, alpha=0.0, l1=0.0,
                           **kwargs):

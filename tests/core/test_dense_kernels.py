@@ -5,7 +5,9 @@ delta with the loss, and the backward pass with the penalty; the reference is
 the network's own numpy layers (``Network.forward`` / ``Network.backward``),
 which the estimators use for every activation or loss the kernels lack.
 Both run with the same dropout draws: float64 agrees to rounding, float32
-closely.
+closely (its tanh is a rational approximation, checked to a few ulp). The
+tied autoencoder runs the same step on an untied copy of its weights, checked
+against its own numpy passes.
 """
 
 import numpy as np
@@ -79,7 +81,7 @@ def _check(net, X, Y, loss, dtype, sw=None, alpha=0.0, l1=0.0, training=False,
 
 
 HIDDEN = [("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("elu", {"alpha": 0.7}),
-          ("selu", {}), ("logistic", {}), ("identity", {})]
+          ("selu", {}), ("tanh", {}), ("logistic", {}), ("identity", {})]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -179,9 +181,8 @@ def test_activations_without_a_kernel_take_the_numpy_passes(activation_registry)
     activation_registry.append(name)
     act = register_activation(name, lambda z: z / (1 + np.abs(z)),
                               lambda a, g: g * (1 - np.abs(a)) ** 2)
-    for hidden in (act, get_activation("tanh")):
-        net = Network([4, 5, 2], [hidden, get_activation("softmax")])
-        assert net.workspace(8, fast_blas=True).step is None
+    net = Network([4, 5, 2], [act, get_activation("softmax")])
+    assert net.workspace(8, fast_blas=True).step is None
     # softmax below the output, exp (Poisson): no compiled form either
     softmax_hidden = Network([4, 5, 2], [get_activation("softmax")] * 2)
     assert softmax_hidden.workspace(8).step is None
@@ -198,10 +199,70 @@ def test_activations_without_a_kernel_take_the_numpy_passes(activation_registry)
     assert value == ref_value
 
 
-def test_tied_network_keeps_the_numpy_passes():
-    acts = [get_activation("relu")] * 3 + [get_activation("identity")]
-    tied = TiedNetwork([6, 4, 2, 4, 6], acts)
-    assert tied.workspace(10, fast_blas=True).step is None
+def _tied(names, dtype, units=(6, 5, 3, 5, 6), n_frozen=0, dropout=None, seed=0):
+    tied = TiedNetwork(list(units), [get_activation(n) for n in names], dtype=dtype,
+                       dropout=dropout)
+    tied.params[...] = np.random.default_rng(seed).normal(scale=0.5, size=tied.params.size)
+    tied.n_frozen = n_frozen
+    return tied
+
+
+def _tied_numpy_reference(tied, X, Y, loss, sw, alpha, l1, training, seed):
+    """The tied network's numpy passes; the penalty counts each shared matrix once."""
+    ws = Network.workspace(tied, X.shape[0])
+    ws.step = None  # the numpy layers only
+    ws.grad[...] = 0
+    value, grad, _ = tied.loss_and_gradient(X, Y, loss, sw, alpha, l1, ws=ws,
+                                            training=training,
+                                            rng=np.random.default_rng(seed))
+    return value, grad.copy()
+
+
+TIED = [(("relu", "tanh", "relu", "identity"), "squared_error"),
+        (("tanh", "elu", "tanh", "logistic"), "binary_log_loss"),
+        (("selu", "logistic", "leaky_relu", "identity"), "squared_error")]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("names, loss_name", TIED, ids=[t[1] + "-" + t[0][0] for t in TIED])
+@pytest.mark.parametrize("alpha, l1", [(0.0, 0.0), (0.4, 0.1)])
+def test_tied_network_runs_the_compiled_step_on_untied_weights(names, loss_name, alpha,
+                                                                l1, dtype):
+    tied = _tied(names, dtype)
+    rng = np.random.default_rng(4)
+    X = rng.random((11, 6)).astype(dtype)
+    Y = X if loss_name == "binary_log_loss" else rng.normal(size=(11, 6)).astype(dtype)
+    sw = (rng.random(11) + 0.1).astype(dtype)
+    loss = get_loss(loss_name)
+    for weights in (None, sw):
+        ref_value, ref_grad = _tied_numpy_reference(tied, X, Y, loss, weights, alpha, l1,
+                                                    False, 0)
+        for blas_in_kernel in (True, False):
+            value, grad = _compiled(tied, X, Y, loss, weights, alpha, l1, False, 0,
+                                    blas_in_kernel)
+            assert grad.dtype == dtype and grad.shape == tied.params.shape
+            np.testing.assert_allclose(grad, ref_grad, **TOL[dtype])
+            np.testing.assert_allclose(value, ref_value, rtol=TOL[dtype]["rtol"])
+
+
+@pytest.mark.parametrize("n_frozen", [0, 1])
+def test_tied_network_with_dropout_and_a_frozen_encoder_layer(n_frozen):
+    dtype = np.float64
+    tied = _tied(("relu", "tanh", "relu", "identity"), dtype, n_frozen=n_frozen,
+                 dropout=[0.3, 0.2, 0.4])
+    rng = np.random.default_rng(5)
+    X, Y = rng.random((9, 6)), rng.normal(size=(9, 6))
+    loss = get_loss("squared_error")
+    ref_value, ref_grad = _tied_numpy_reference(tied, X, Y, loss, None, 0.2, 0.1, True, 3)
+    for blas_in_kernel in (True, False):
+        ws = tied.workspace(X.shape[0], fast_blas=blas_in_kernel)
+        ws.grad[...] = 7.0  # the frozen prefix is never written
+        value, grad, _ = tied.loss_and_gradient(X, Y, loss, None, 0.2, 0.1, ws=ws,
+                                                training=True, rng=np.random.default_rng(3))
+        off = tied.trainable_offset
+        assert np.all(grad[:off] == 7.0)
+        np.testing.assert_allclose(grad[off:], ref_grad[off:], **TOL[dtype])
+        np.testing.assert_allclose(value, ref_value, rtol=TOL[dtype]["rtol"])
 
 
 def test_non_canonical_fused_choice_takes_the_numpy_passes():
@@ -264,3 +325,22 @@ def test_a_small_fit_runs_the_kernels_blas_on_one_thread(monkeypatch):
         MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, batch_size=20,
                       random_state=0).fit(X, y.argmax(axis=1))
     assert seen and all(n == 1 for threads in seen for n in threads.values())
+
+
+@pytest.mark.parametrize("dtype, ulps", [(np.float64, 4), (np.float32, 8)])
+def test_compiled_tanh_is_within_a_few_ulp(dtype, ulps):
+    """The kernel's tanh (float32: a rational approximation) against float64 numpy."""
+    z = np.concatenate([np.linspace(-12, 12, 200_001), np.geomspace(1e-30, 20, 50_001),
+                        [0.0, np.inf, -np.inf, np.finfo(dtype).max]]).astype(dtype)
+    net = Network([1, z.size], [get_activation("tanh")], dtype=dtype)
+    ws = net.workspace(1)
+    ws.acts[0][0] = z  # the layer's product; its bias is 0
+    ws.step.forward_layer(net.params, 0, 1, False)
+    a = ws.acts[0][0]
+    exact = np.tanh(z.astype(np.float64))
+    assert np.all(np.abs(a) <= 1)
+    assert np.all(np.abs(a - exact) <= ulps * np.spacing(np.abs(exact).astype(dtype)))
+    nan = np.full(z.size, np.nan, dtype=dtype)
+    ws.acts[0][0] = nan
+    ws.step.forward_layer(net.params, 0, 1, False)
+    assert np.isnan(ws.acts[0][0]).all()

@@ -2,7 +2,8 @@
 
 Every hidden activation x (loss, output activation) x penalty, with and without
 sample weights; non-canonical pairs through the general chain rule; dropout
-with a fixed mask; frozen layers; sparse and float32 input.
+with a fixed mask; frozen layers; sparse and float32 input; the tied
+autoencoder through the compiled step and through the numpy layers.
 """
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from sknet._core import Network, get_activation, get_loss
+from sknet._core.tied import TiedNetwork
 
 HIDDEN = ["identity", "logistic", "tanh", "relu", "leaky_relu", "elu", "selu",
           "softmax", "exp"]
@@ -189,3 +191,24 @@ def test_all_zero_sample_weights_give_a_zero_gradient_and_no_warning():
                                                 sample_weight=np.zeros(4), alpha=0.5)
     assert sw_sum == 0.0 and value == 0.0
     np.testing.assert_array_equal(grad, 0.0)
+
+
+@pytest.mark.parametrize("path", ["compiled-blas", "compiled-numpy-products", "numpy"])
+@pytest.mark.parametrize("penalty", ["none", "both"])
+def test_tied_network_gradient_matches_finite_differences(path, penalty):
+    """Each shared matrix's gradient sums its encoder and decoder parts."""
+    rng = np.random.default_rng(11)
+    net = TiedNetwork([4, 3, 2, 3, 4], [get_activation(n) for n in
+                                        ("tanh", "elu", "tanh", "logistic")])
+    net.params[...] = rng.normal(scale=0.6, size=net.params.size)
+    X = rng.random((6, 4))
+    loss = get_loss("binary_log_loss")
+    alpha, l1 = PENALTIES[penalty]
+    sw = rng.random(6) + 0.1
+    ws = net.workspace(6, fast_blas=path == "compiled-blas")
+    assert ws.step is not None
+    if path == "numpy":
+        ws.step = None
+    else:
+        assert ws.blas_in_kernel == (path == "compiled-blas")
+    _check(net, X, X, loss, sample_weight=sw, alpha=alpha, l1=l1, ws=ws)
