@@ -57,8 +57,8 @@ def main():
     X_train, X_test, y_train, y_test = split
     print(f"sknet {sknet.__version__} on load_digits "
           f"({len(X_train)} train / {len(X_test)} test images)\n")
-    print("Every fit runs with one BLAS thread, scikit-learn's too. Training six models "
-          "takes about half a minute; each row prints when its model is trained.\n",
+    print("Every fit runs with one BLAS thread, scikit-learn's too. Training the six models "
+          "takes a few seconds; each row prints when its model is trained.\n",
           flush=True)
     print(f"{'estimator':<56}{'accuracy':>10}{'fit (s)':>10}", flush=True)
     for name, est in _rows():
