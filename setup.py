@@ -3,8 +3,18 @@
 Every ``sknet/_core/*.pyx`` becomes an extension module of the same name.
 The kernels call BLAS through ``scipy.linalg.cython_blas`` (scipy's own BLAS,
 reached through function pointers at import), so nothing links a BLAS here.
+
+A kernel that uses ``cython.parallel`` is compiled with OpenMP when the C
+compiler supports it (checked by compiling a small program first); without
+it, or with the environment variable ``SKNET_NO_OPENMP=1``, the same loops
+run on one thread.
 """
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from Cython.Build import cythonize
@@ -19,11 +29,61 @@ DIRECTIVES = {
     "nonecheck": False,
 }
 
+_OPENMP_PROBE = """
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    return n == omp_get_max_threads() ? 0 : 1;
+}
+"""
+
+
+def _openmp_flags():
+    """``(compile_args, link_args)`` that turn OpenMP on, or None where it fails."""
+    if os.environ.get("SKNET_NO_OPENMP", "").strip() not in ("", "0"):
+        return None
+    from setuptools._distutils.ccompiler import new_compiler
+    from setuptools._distutils.sysconfig import customize_compiler
+
+    compiler = new_compiler()
+    customize_compiler(compiler)
+    if compiler.compiler_type == "msvc":
+        flags = (["/openmp"], [])
+    elif sys.platform == "darwin":  # Apple's clang needs libomp and -Xpreprocessor
+        flags = (["-Xpreprocessor", "-fopenmp"], ["-lomp"])
+    else:
+        flags = (["-fopenmp"], ["-fopenmp"])
+    work = tempfile.mkdtemp()
+    try:
+        source = os.path.join(work, "probe.c")
+        with open(source, "w") as f:
+            f.write(_OPENMP_PROBE)
+        objects = compiler.compile([source], output_dir=work, extra_postargs=flags[0])
+        program = os.path.join(work, "probe")
+        compiler.link_executable(objects, program, extra_postargs=flags[1])
+        subprocess.run([program], check=True, capture_output=True, timeout=60)
+    except Exception:  # any failure: build the kernels without OpenMP
+        return None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return flags
+
 
 def _extensions():
+    probed = {}  # the OpenMP probe's answer, asked once
     for pyx in sorted(Path("sknet/_core").glob("*.pyx")):
         name = ".".join(pyx.with_suffix("").parts)
-        yield Extension(name, [str(pyx)], extra_compile_args=["-O3"])
+        compile_args, link_args = ["-O3"], []
+        if "cython.parallel" in pyx.read_text():
+            if "openmp" not in probed:
+                probed["openmp"] = _openmp_flags()
+            if probed["openmp"]:
+                compile_args += probed["openmp"][0]
+                link_args += probed["openmp"][1]
+        yield Extension(name, [str(pyx)], extra_compile_args=compile_args,
+                        extra_link_args=link_args)
 
 
 setup(ext_modules=cythonize(list(_extensions()), compiler_directives=DIRECTIVES))

@@ -254,6 +254,38 @@ def _one_blas_thread(libraries):
                     del _HOLDS[lib.filepath]
 
 
+def _split_parts(network, X, batch_size):
+    """Parts the compiled step splits a batch of ``X`` between (1: one thread).
+
+    Dense networks whose step is compiled, on dense ``X``, split each batch
+    between the threads OpenMP may use (see ``Network.split_parts``); each
+    part then calls BLAS on one thread.
+    """
+    split = getattr(network, "split_parts", None)
+    if split is None or sp.issparse(X):
+        return 1
+    return split(batch_size)
+
+
+def _threads_now(parts):
+    """``threads_now()`` for the loop: ``parts``, or 1 while other fits overlap this one.
+
+    Fits that run at the same time in this process (threaded searches) each
+    hold BLAS to one thread (see :func:`_one_blas_thread`); their steps then
+    run on one thread each instead of competing for the cores. The parts
+    stay the same, and so does the result.
+    """
+    if parts <= 1:
+        return None
+
+    def threads_now():
+        with _HOLDS_LOCK:
+            overlapping = max((hold[0] for hold in _HOLDS.values()), default=1)
+        return parts if overlapping <= 1 else 1
+
+    return threads_now
+
+
 def _print_lbfgs_iteration(history):
     print("Iteration %d, loss = %.8f" % (history.n_iter, history.loss_curve[-1]))
 
@@ -634,13 +666,15 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
         history = History() if val is None else \
             History(validation_scores=[], validation_losses=[])
         # the same BLAS thread rule as the stochastic solvers, for one full batch
-        blas_threads, _ = _blas_plan(
-            self._largest_product_flops(X, X.shape[0]) < SMALL_PRODUCT_FLOPS)
+        parts = _split_parts(network, X, X.shape[0])
+        blas_threads, fast_blas = _blas_plan(
+            parts > 1 or self._largest_product_flops(X, X.shape[0]) < SMALL_PRODUCT_FLOPS)
         with blas_threads():
             result = fit_lbfgs(network, loss, X, Y, sw, alpha=self.alpha, l1=self.l1,
                                max_iter=self.max_iter, max_fun=self.max_fun,
                                tol=self.tol, callbacks=callbacks, history=history,
-                               validation=val)
+                               validation=val, fast_blas=fast_blas, threads=parts,
+                               threads_now=_threads_now(parts))
         stopped_by_callback = result.status == 99  # scipy's code for StopIteration
         if result.status != 0 and not (stopped_by_callback or result.interrupted
                                        or result.diverged):
@@ -737,8 +771,9 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
 
     def _train_stochastic(self, network, loss, X, Y, sw, val, rng, incremental, task):
         batch_size = self._batch_size(X.shape[0])
+        parts = _split_parts(network, X, batch_size)
         blas_threads, fast_blas = _blas_plan(
-            self._largest_product_flops(X, batch_size) < SMALL_PRODUCT_FLOPS)
+            parts > 1 or self._largest_product_flops(X, batch_size) < SMALL_PRODUCT_FLOPS)
         optimizer = make_optimizer(
             self.solver, network.params.size, network.dtype,
             momentum=self.momentum, nesterov=self.nesterovs_momentum,
@@ -766,6 +801,7 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
         config = TrainConfig(
             callbacks=callbacks,
             max_iter=self.max_iter, batch_size=batch_size, fast_blas=fast_blas,
+            threads=parts, threads_now=_threads_now(parts),
             shuffle=self.shuffle, alpha=self.alpha, l1=self.l1,
             clip_norm=self.clip_norm, verbose=self.verbose, one_epoch=incremental,
             restore_best=self.early_stopping, augment=self._training_augment(),

@@ -22,6 +22,7 @@ from sklearn.linear_model import Perceptron as SKPerceptron
 from sklearn.neural_network import MLPClassifier as SKClassifier
 from sklearn.neural_network import MLPRegressor as SKRegressor
 from sklearn.utils._param_validation import InvalidParameterError
+from sknet._core._dense_fast import openmp_threads
 
 from sknet import MLPClassifier, MLPRegressor, PerceptronClassifier
 
@@ -486,3 +487,94 @@ def test_lbfgs_chooses_blas_threads_by_the_stochastic_solvers_rule(monkeypatch):
         assert _blas_threads() == start
     assert plans == [True]  # a small network: one BLAS thread
     assert seen and all(threads == [1] * len(start) for threads in seen)
+
+
+# --------------------------------------------------------------------------- #
+# steps split between OpenMP threads                                           #
+# --------------------------------------------------------------------------- #
+def _recorded_workspaces(monkeypatch):
+    """The workspaces the dense networks of the coming fits make, in order."""
+    from sknet._core.network import Network
+
+    made, workspace = [], Network.workspace
+
+    def recording(self, batch_size, fast_blas=False, threads=1):
+        made.append(workspace(self, batch_size, fast_blas=fast_blas, threads=threads))
+        return made[-1]
+
+    monkeypatch.setattr(Network, "workspace", recording)
+    return made
+
+
+def _digits_part(n=400):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return X[:n] / 16.0, y[:n]
+
+
+@pytest.mark.skipif(openmp_threads() < 2, reason="needs sknet built with OpenMP, 2 threads")
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_a_dense_fit_splits_its_steps_between_the_openmp_threads(monkeypatch, solver):
+    made = _recorded_workspaces(monkeypatch)
+    seen = []
+    X, y = _digits_part()
+    MLPClassifier(hidden_layer_sizes=(50,), solver=solver, max_iter=2, random_state=0,
+                  callbacks=[lambda model, history: seen.append(_blas_threads())]
+                  ).fit(X, y)
+    ws = made[0]
+    rows = 200 if solver != "lbfgs" else X.shape[0]
+    assert ws.blas_in_kernel
+    assert ws.parts == ws.threads == min(openmp_threads(), rows // 16) >= 2
+    # each part calls BLAS, which the fit holds to one thread meanwhile
+    assert seen and all(threads == [1] * len(threads) for threads in seen)
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_the_threads_a_fit_runs_on_do_not_change_its_result(monkeypatch, solver):
+    """Three parts on three threads (or in turn without OpenMP), or in turn on one thread."""
+    import sknet._base as base
+    from sknet._core.network import Network
+
+    monkeypatch.setattr(Network, "split_parts", lambda self, batch_size, threads=None: 3)
+    made = _recorded_workspaces(monkeypatch)
+    X, y = _digits_part()
+    params = dict(hidden_layer_sizes=(30, 20), solver=solver, max_iter=4, batch_size=64,
+                  alpha=1e-3, random_state=0)
+    free = MLPClassifier(**params).fit(X, y)
+    monkeypatch.setattr(base, "_threads_now", lambda parts: lambda: 1)
+    held = MLPClassifier(**params).fit(X, y)
+    assert [ws.parts for ws in made] == [3, 3]
+    assert made[0].threads == 3 and made[1].threads == 1
+    for a, b in zip(free.coefs_ + free.intercepts_, held.coefs_ + held.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert free.loss_ == held.loss_
+
+
+def test_overlapping_fits_run_their_steps_on_one_thread_each():
+    from sknet._base import _blas_plan, _threads_now
+
+    threads_now = _threads_now(2)
+    with _blas_plan(True)[0]():  # this fit alone
+        assert threads_now() == 2
+        with _blas_plan(True)[0]():  # another fit begins in another thread
+            assert threads_now() == 1
+        assert threads_now() == 2
+    assert _threads_now(1) is None  # nothing to share
+
+
+@pytest.mark.skipif(openmp_threads() < 1, reason="sknet built without OpenMP")
+def test_threadpoolctl_and_omp_num_threads_limit_the_split():
+    from threadpoolctl import threadpool_limits
+
+    from sknet._base import _split_parts
+    from sknet._core.activations import get_activation
+    from sknet._core.network import Network
+
+    net = Network([64, 100, 10], [get_activation("relu"), get_activation("softmax")])
+    with threadpool_limits(1, user_api="openmp"):
+        assert openmp_threads() == 1
+        assert _split_parts(net, np.zeros((2, 64)), 200) == 1
+    assert _split_parts(net, np.zeros((2, 64)), 200) == min(openmp_threads(), 12)
+    import scipy.sparse as sparse
+    assert _split_parts(net, sparse.csr_matrix((2, 64)), 200) == 1  # numpy's products

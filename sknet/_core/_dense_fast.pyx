@@ -29,11 +29,32 @@ The numpy reference every stage is tested against is
 """
 
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.math cimport exp, expf, expm1, expm1f, fabs, fabsf, log, logf, tanh
 from libc.stdlib cimport free, malloc
 from scipy.linalg.cython_blas cimport dasum, ddot, dgemm, sasum, sdot, sgemm
 
 import numpy as np
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int sknet_openmp_threads(void) { return omp_get_max_threads(); }
+    #else
+    static int sknet_openmp_threads(void) { return 0; }
+    #endif
+    """
+    int sknet_openmp_threads() noexcept nogil
+
+
+def openmp_threads():
+    """The threads an OpenMP region would use now; 0 when built without OpenMP.
+
+    OpenMP's own limit: ``OMP_NUM_THREADS``, or a ``threadpoolctl`` limit
+    on the OpenMP library this module was linked with.
+    """
+    return sknet_openmp_threads()
 
 cdef enum:  # activation codes (the first item of ``Activation.kernel``)
     IDENTITY = 0
@@ -73,6 +94,7 @@ cdef struct Plan:
     double* keep_factor    # what a kept unit is multiplied by
     double* keep_shift     # what is added to a kept unit (alpha dropout)
     double* drop_value     # the value of a dropped unit (alpha dropout)
+    double* row_loss       # (rows,) each row's weighted loss, summed in row order
 
 
 # ---------------------------------------------------------------------- #
@@ -230,16 +252,15 @@ cdef void _dropout(floating* a, floating* mask, floating* out, Py_ssize_t size,
                 out[k] = a[k] * zero + v
 
 
-cdef double _output_delta(const floating* P, const floating* Y, const floating* sw,
-                          floating* D, Py_ssize_t n, Py_ssize_t m, int code,
-                          floating scale, floating eps) noexcept nogil:
-    """Write ``(P - Y) * sw * scale`` into ``D``; return the sum of ``sw * loss``."""
+cdef void _output_delta(const floating* P, const floating* Y, const floating* sw,
+                        floating* D, Py_ssize_t n, Py_ssize_t m, int code,
+                        floating scale, floating eps, double* row_loss) noexcept nogil:
+    """Write ``(P - Y) * sw * scale`` into ``D``, and each row's ``sw * loss`` into ``row_loss``."""
     cdef Py_ssize_t i, j
     cdef const floating* p
     cdef const floating* y
     cdef floating* d
     cdef floating w, diff, q, s
-    cdef double total = 0
     for i in range(n):
         p, y, d = P + i * m, Y + i * m, D + i * m
         s = 0
@@ -265,47 +286,63 @@ cdef double _output_delta(const floating* P, const floating* Y, const floating* 
         if sw == NULL:
             for j in range(m):
                 d[j] = (p[j] - y[j]) * scale
-            total += s
+            row_loss[i] = s
         else:
             w = sw[i]
             for j in range(m):
                 d[j] = (p[j] - y[j]) * w * scale
-            total += <double>s * w
+            row_loss[i] = <double>s * w
+
+
+cdef double _sum_rows(const double* row_loss, Py_ssize_t n) noexcept nogil:
+    """The rows' losses summed in row order (the same sum for any thread count)."""
+    cdef Py_ssize_t i
+    cdef double total = 0
+    for i in range(n):
+        total += row_loss[i]
     return total
 
 
 cdef void _column_sums(const floating* D, floating* out, Py_ssize_t n,
-                       Py_ssize_t m) noexcept nogil:
+                       Py_ssize_t m, Py_ssize_t stride) noexcept nogil:
+    """``out[j] = sum_i D[i, j]`` for ``m`` columns of rows ``stride`` apart."""
     cdef Py_ssize_t i, j
     cdef const floating* row
     for j in range(m):
         out[j] = 0
     for i in range(n):
-        row = D + i * m
+        row = D + i * stride
         for j in range(m):
             out[j] = out[j] + row[j]
 
 
-cdef void _penalty(const floating* W, floating* G, Py_ssize_t size, floating l2,
-                   floating l1, double* sums) noexcept nogil:
-    """``G += l2 W + l1 sign(W)``; adds ``sum W^2`` and ``sum |W|`` to ``sums``.
-
-    The sums are BLAS's ``dot`` and ``asum``, as numpy's ``vdot`` is.
-    """
+cdef void _penalty_gradient(const floating* W, floating* G, Py_ssize_t size, floating l2,
+                            floating l1) noexcept nogil:
+    """``G += l2 W + l1 sign(W)``."""
     cdef Py_ssize_t k
-    cdef int n = <int>size, one = 1
     cdef floating w
     if l2 != 0:
         for k in range(size):
             G[k] = G[k] + l2 * W[k]
+    if l1 != 0:
+        for k in range(size):
+            w = W[k]
+            G[k] = G[k] + l1 * ((w > 0) - (w < 0))
+
+
+cdef void _penalty_sums(const floating* W, Py_ssize_t size, floating l2, floating l1,
+                        double* sums) noexcept nogil:
+    """Add ``sum W^2`` (when ``l2``) and ``sum |W|`` (when ``l1``) to ``sums``.
+
+    The sums are BLAS's ``dot`` and ``asum``, as numpy's ``vdot`` is.
+    """
+    cdef int n = <int>size, one = 1
+    if l2 != 0:
         if floating is float:
             sums[0] += sdot(&n, <float*>W, &one, <float*>W, &one)
         else:
             sums[0] += ddot(&n, <double*>W, &one, <double*>W, &one)
     if l1 != 0:
-        for k in range(size):
-            w = W[k]
-            G[k] = G[k] + l1 * ((w > 0) - (w < 0))
         if floating is float:
             sums[1] += sasum(&n, <float*>W, &one)
         else:
@@ -348,26 +385,26 @@ cdef inline void _mm_nt(const floating* D, const floating* W, floating* E, Py_ss
 # ---------------------------------------------------------------------- #
 # the stages of one step, per layer                                        #
 # ---------------------------------------------------------------------- #
-cdef floating* _layer_input(Plan* p, const floating* X, int i,
-                            bint training) noexcept nogil:
-    """What layer ``i`` reads: ``X``, or the layer below's (dropped) activations."""
+cdef floating* _layer_input(Plan* p, const floating* X, int i, bint training,
+                            Py_ssize_t r0) noexcept nogil:
+    """What layer ``i`` reads from row ``r0`` on: ``X``, or the layer below's (dropped) activations."""
     if i == 0:
-        return <floating*>X
+        return <floating*>X + r0 * p.units[0]
     if training and p.drop_kind[i - 1] != 0:
-        return <floating*>p.dropped[i - 1]
-    return <floating*>p.acts[i - 1]
+        return <floating*>p.dropped[i - 1] + r0 * p.units[i]
+    return <floating*>p.acts[i - 1] + r0 * p.units[i]
 
 
-cdef void _forward_layer(Plan* p, floating* params, int i, Py_ssize_t n,
+cdef void _forward_layer(Plan* p, floating* params, int i, Py_ssize_t r0, Py_ssize_t n,
                          bint dropping) noexcept nogil:
-    """Bias, activation and (with ``dropping``) dropout of layer ``i``, after its product."""
+    """Bias, activation and (with ``dropping``) dropout of layer ``i``'s rows ``r0:r0 + n``, after its product."""
     cdef Py_ssize_t m = p.units[i + 1]
-    cdef floating* a = <floating*>p.acts[i]
+    cdef floating* a = <floating*>p.acts[i] + r0 * m
     _bias_activation(a, params + p.b_off[i], n, m, p.kind[i], <floating>p.p1[i],
                      <floating>p.p2[i])
     if dropping:
-        _dropout(a, <floating*>p.masks[i], <floating*>p.dropped[i], n * m, p.rate[i],
-                 p.keep_factor[i], p.keep_shift[i], p.drop_value[i])
+        _dropout(a, <floating*>p.masks[i] + r0 * m, <floating*>p.dropped[i] + r0 * m,
+                 n * m, p.rate[i], p.keep_factor[i], p.keep_shift[i], p.drop_value[i])
 
 
 cdef void _layer_gradient(Plan* p, floating* params, floating* grad, int i,
@@ -375,47 +412,104 @@ cdef void _layer_gradient(Plan* p, floating* params, floating* grad, int i,
                           double* sums) noexcept nogil:
     """Penalty and bias gradient of layer ``i``, after ``grad``'s weights hold ``a.T @ delta``."""
     cdef Py_ssize_t k = p.units[i], m = p.units[i + 1]
-    _penalty(params + p.w_off[i], grad + p.w_off[i], k * m, l2, l1, sums)
-    _column_sums(<floating*>p.deltas[i], grad + p.b_off[i], n, m)
+    _penalty_gradient(params + p.w_off[i], grad + p.w_off[i], k * m, l2, l1)
+    _penalty_sums(params + p.w_off[i], k * m, l2, l1, sums)
+    _column_sums(<floating*>p.deltas[i], grad + p.b_off[i], n, m, m)
 
 
-cdef void _hidden_delta(Plan* p, floating* d, int j, Py_ssize_t n,
+cdef void _hidden_delta(Plan* p, floating* d, int j, Py_ssize_t r0, Py_ssize_t n,
                         bint dropped) noexcept nogil:
-    """Layer ``j``'s delta ``d``, holding ``delta_above @ W.T``: mask and derivative."""
-    cdef Py_ssize_t size = n * p.units[j + 1], k
+    """Layer ``j``'s delta ``d`` of rows ``r0:r0 + n``, holding ``delta_above @ W.T``: mask and derivative."""
+    cdef Py_ssize_t width = p.units[j + 1], size = n * width, k
     cdef floating* mask
     if dropped:
-        mask = <floating*>p.masks[j]
+        mask = <floating*>p.masks[j] + r0 * width
         for k in range(size):
             d[k] = d[k] * mask[k]
-    _activation_gradient(<floating*>p.acts[j], d, size, p.kind[j], <floating>p.p1[j],
-                         <floating>p.p2[j])
+    _activation_gradient(<floating*>p.acts[j] + r0 * width, d, size, p.kind[j],
+                         <floating>p.p1[j], <floating>p.p2[j])
+
+
+# ---------------------------------------------------------------------- #
+# one step, in two passes that split between threads                       #
+# ---------------------------------------------------------------------- #
+cdef void _rows_pass(Plan* p, const floating* X, const floating* Y, const floating* sw,
+                     floating* params, Py_ssize_t r0, Py_ssize_t r1, int code,
+                     floating scale, floating eps, int n_frozen,
+                     bint training) noexcept nogil:
+    """Everything of rows ``r0:r1`` that is row by row: the forward pass, the output
+    delta and the deltas passed down to the lowest trainable layer."""
+    cdef int i, last = p.n_layers - 1
+    cdef Py_ssize_t n = r1 - r0, m = p.units[last + 1]
+    cdef Py_ssize_t* u = p.units
+    for i in range(p.n_layers):
+        _mm(_layer_input(p, X, i, training, r0), params + p.w_off[i],
+            <floating*>p.acts[i] + r0 * u[i + 1], n, u[i], u[i + 1])
+        _forward_layer(p, params, i, r0, n, training and p.drop_kind[i] != 0)
+    _output_delta(<floating*>p.acts[last] + r0 * m, Y + r0 * m,
+                  NULL if sw == NULL else sw + r0, <floating*>p.deltas[last] + r0 * m, n,
+                  m, code, scale, eps, p.row_loss + r0)
+    for i in range(last, n_frozen, -1):
+        _mm_nt(<floating*>p.deltas[i] + r0 * u[i + 1], params + p.w_off[i],
+               <floating*>p.deltas[i - 1] + r0 * u[i], n, u[i], u[i + 1])
+        _hidden_delta(p, <floating*>p.deltas[i - 1] + r0 * u[i], i - 1, r0, n,
+                      training and p.drop_kind[i - 1] != 0)
+
+
+cdef void _weights_pass(Plan* p, const floating* X, floating* params, floating* grad,
+                        Py_ssize_t n, int c, int n_chunks, floating l2, floating l1,
+                        int n_frozen, bint training) noexcept nogil:
+    """Part ``c`` of ``n_chunks`` of the trainable layers' gradients over all ``n`` rows.
+
+    A part is a block of each weight matrix's rows (``a_in.T @ delta`` and the
+    penalty's gradient) and of its bias's entries: every entry is computed
+    whole by one thread, in the same order whatever the number of parts.
+    """
+    cdef int i
+    cdef Py_ssize_t k, m, k0, k1, m0, m1
+    cdef floating* G
+    for i in range(p.n_layers - 1, n_frozen - 1, -1):
+        k, m = p.units[i], p.units[i + 1]
+        k0, k1 = c * k // n_chunks, (c + 1) * k // n_chunks
+        if k1 > k0:
+            G = grad + p.w_off[i] + k0 * m
+            _gemm(c'N', c'T', <int>m, <int>(k1 - k0), <int>n, <floating*>p.deltas[i],
+                  <int>m, _layer_input(p, X, i, training, 0) + k0, <int>k, G, <int>m)
+            _penalty_gradient(params + p.w_off[i] + k0 * m, G, (k1 - k0) * m, l2, l1)
+        m0, m1 = c * m // n_chunks, (c + 1) * m // n_chunks
+        if m1 > m0:
+            _column_sums(<floating*>p.deltas[i] + m0, grad + p.b_off[i] + m0, n, m1 - m0, m)
 
 
 cdef double _step(Plan* p, const floating* X, const floating* Y, const floating* sw,
                   floating* params, floating* grad, Py_ssize_t n, int code,
                   floating scale, floating eps, floating l2, floating l1, int n_frozen,
-                  bint training, double* sums) noexcept nogil:
-    """Forward and backward passes, the products through BLAS; returns the loss sum."""
-    cdef int i, last = p.n_layers - 1
-    cdef double total
-    cdef Py_ssize_t* u = p.units
-    for i in range(p.n_layers):
-        _mm(_layer_input(p, X, i, training), params + p.w_off[i], <floating*>p.acts[i], n, u[i],
-            u[i + 1])
-        _forward_layer(p, params, i, n, training and p.drop_kind[i] != 0)
-    total = _output_delta(<floating*>p.acts[last], Y, sw, <floating*>p.deltas[last], n,
-                          u[last + 1], code, scale, eps)
-    for i in range(last, n_frozen - 1, -1):
-        _mm_tn(_layer_input(p, X, i, training), <floating*>p.deltas[i], grad + p.w_off[i], n, u[i],
-               u[i + 1])
-        _layer_gradient(p, params, grad, i, n, l2, l1, sums)
-        if i > n_frozen:
-            _mm_nt(<floating*>p.deltas[i], params + p.w_off[i], <floating*>p.deltas[i - 1],
-                   n, u[i], u[i + 1])
-            _hidden_delta(p, <floating*>p.deltas[i - 1], i - 1, n,
-                          training and p.drop_kind[i - 1] != 0)
-    return total
+                  bint training, double* sums, int n_parts, int n_threads) noexcept nogil:
+    """Forward and backward passes, the products through BLAS; returns the loss sum.
+
+    The step is cut into ``n_parts`` parts: the rows pass splits the batch's
+    rows, the weights pass each matrix's rows. ``n_threads`` OpenMP threads
+    share the parts out (each calling BLAS, held to one thread). Every value
+    is computed by one call in a fixed order, so the result depends on the
+    parts, not on the threads.
+    """
+    cdef int i, c, P = <int>(n_parts if n_parts < n else n)
+    cdef int T = n_threads if n_threads < P else P
+    if T <= 1:
+        for c in range(P):
+            _rows_pass(p, X, Y, sw, params, c * n // P, (c + 1) * n // P, code, scale,
+                       eps, n_frozen, training)
+        for c in range(P):
+            _weights_pass(p, X, params, grad, n, c, P, l2, l1, n_frozen, training)
+    else:
+        for c in prange(P, num_threads=T, schedule="static"):
+            _rows_pass(p, X, Y, sw, params, c * n // P, (c + 1) * n // P, code, scale,
+                       eps, n_frozen, training)
+        for c in prange(P, num_threads=T, schedule="static"):
+            _weights_pass(p, X, params, grad, n, c, P, l2, l1, n_frozen, training)
+    for i in range(p.n_layers - 1, n_frozen - 1, -1):
+        _penalty_sums(params + p.w_off[i], p.units[i] * p.units[i + 1], l2, l1, sums)
+    return _sum_rows(p.row_loss, n)
 
 
 cdef class DenseStep:
@@ -457,6 +551,7 @@ cdef class DenseStep:
         self.plan.kind = self.plan.drop_kind = NULL
         self.plan.p1 = self.plan.p2 = self.plan.rate = NULL
         self.plan.keep_factor = self.plan.keep_shift = self.plan.drop_value = NULL
+        self.plan.row_loss = NULL
 
     def __init__(self, units, offsets, kernels, dropouts, acts, deltas, masks, dropped,
                  dtype):
@@ -467,7 +562,7 @@ cdef class DenseStep:
         self.plan.double_precision = self.dtype.char == "d"
         self.batch_size = acts[0].shape[0]
         self._keep = [acts, deltas, masks, dropped]
-        self._allocate(L)
+        self._allocate(L, self.batch_size)
         for i in range(L + 1):
             self.plan.units[i] = units[i]
         for i in range(L):
@@ -481,7 +576,7 @@ cdef class DenseStep:
             self.plan.deltas[i] = <void*>_address(deltas[i], self.dtype, shape)
             self._set_dropout(i, dropouts[i], masks[i], dropped[i], fan_out)
 
-    cdef _allocate(self, int L):
+    cdef _allocate(self, int L, Py_ssize_t rows):
         cdef Plan* p = &self.plan
         p.units = <Py_ssize_t*>malloc((L + 1) * sizeof(Py_ssize_t))
         p.w_off = <Py_ssize_t*>malloc(L * sizeof(Py_ssize_t))
@@ -498,12 +593,13 @@ cdef class DenseStep:
         p.keep_factor = <double*>malloc(L * sizeof(double))
         p.keep_shift = <double*>malloc(L * sizeof(double))
         p.drop_value = <double*>malloc(L * sizeof(double))
+        p.row_loss = <double*>malloc(max(rows, 1) * sizeof(double))
         p.n_layers = L
         if (p.units == NULL or p.w_off == NULL or p.b_off == NULL or p.acts == NULL
                 or p.deltas == NULL or p.masks == NULL or p.dropped == NULL
                 or p.kind == NULL or p.drop_kind == NULL or p.p1 == NULL or p.p2 == NULL
                 or p.rate == NULL or p.keep_factor == NULL or p.keep_shift == NULL
-                or p.drop_value == NULL):
+                or p.drop_value == NULL or p.row_loss == NULL):
             raise MemoryError()
 
     cdef _set_dropout(self, int i, drop, mask, dropped, Py_ssize_t width):
@@ -543,9 +639,10 @@ cdef class DenseStep:
         free(p.keep_factor)
         free(p.keep_shift)
         free(p.drop_value)
+        free(p.row_loss)
 
     def run(self, X, Y, sw, params, grad, int code, double scale, double l2, double l1,
-            int n_frozen, bint training):
+            int n_frozen, bint training, int n_parts=1, int n_threads=1):
         """Forward and backward passes of one batch, the products through BLAS.
 
         Parameters
@@ -567,6 +664,13 @@ cdef class DenseStep:
         n_frozen : int
         training : bool
             Apply dropout; the masks hold uniform draws in [0, 1).
+        n_parts : int, default=1
+            Parts to cut the step into: blocks of the batch's rows, then of
+            each weight matrix's rows (at most one per row).
+        n_threads : int, default=1
+            OpenMP threads to share the parts out (each calls BLAS, which the
+            caller holds to one thread). The result is the same for any
+            number; without OpenMP the parts run one after the other.
 
         Returns
         -------
@@ -580,19 +684,22 @@ cdef class DenseStep:
         cdef double total
         cdef Py_ssize_t n = self._check(X, Y, sw, params, grad)
         cdef int frozen = n_frozen
+        if n_parts < 1 or n_threads < 1:
+            raise ValueError(f"n_parts and n_threads must be at least 1, got {n_parts} "
+                             f"and {n_threads}.")
         sums[0] = sums[1] = 0
         if self.plan.double_precision:
             total = self._run_double(X, Y, sw, params, grad, n, code, scale, l2, l1,
-                                     frozen, training, sums)
+                                     frozen, training, sums, n_parts, n_threads)
         else:
             total = self._run_float(X, Y, sw, params, grad, n, code, scale, l2, l1,
-                                    frozen, training, sums)
+                                    frozen, training, sums, n_parts, n_threads)
         return total, sums[0], sums[1]
 
     cdef double _run_double(self, const double[:, ::1] X, const double[:, ::1] Y, sw,
                             double[::1] params, double[::1] grad, Py_ssize_t n, int code,
                             double scale, double l2, double l1, int frozen,
-                            bint training, double* sums):
+                            bint training, double* sums, int n_parts, int n_threads):
         cdef const double[::1] w
         cdef const double* swp = NULL
         cdef double total
@@ -601,13 +708,14 @@ cdef class DenseStep:
             swp = &w[0]
         with nogil:
             total = _step(&self.plan, &X[0, 0], &Y[0, 0], swp, &params[0], &grad[0], n,
-                          code, scale, <double>_EPS64, l2, l1, frozen, training, sums)
+                          code, scale, <double>_EPS64, l2, l1, frozen, training, sums,
+                          n_parts, n_threads)
         return total
 
     cdef double _run_float(self, const float[:, ::1] X, const float[:, ::1] Y, sw,
                            float[::1] params, float[::1] grad, Py_ssize_t n, int code,
                            double scale, double l2, double l1, int frozen,
-                           bint training, double* sums):
+                           bint training, double* sums, int n_parts, int n_threads):
         cdef const float[::1] w
         cdef const float* swp = NULL
         cdef double total
@@ -617,7 +725,7 @@ cdef class DenseStep:
         with nogil:
             total = _step(&self.plan, &X[0, 0], &Y[0, 0], swp, &params[0], &grad[0], n,
                           code, <float>scale, <float>_EPS32, <float>l2, <float>l1, frozen,
-                          training, sums)
+                          training, sums, n_parts, n_threads)
         return total
 
     cdef Py_ssize_t _check(self, X, Y, sw, params, grad) except -1:
@@ -689,9 +797,9 @@ cdef class DenseStep:
             raise ValueError(f"Layer {j} has no dropout.")
         with nogil:
             if self.plan.double_precision:
-                _hidden_delta(&self.plan, <double*>self.plan.deltas[j], j, n, dropped)
+                _hidden_delta(&self.plan, <double*>self.plan.deltas[j], j, 0, n, dropped)
             else:
-                _hidden_delta(&self.plan, <float*>self.plan.deltas[j], j, n, dropped)
+                _hidden_delta(&self.plan, <float*>self.plan.deltas[j], j, 0, n, dropped)
 
     cdef int _check_layer(self, int i, Py_ssize_t n) except -1:
         if i < 0 or i >= self.plan.n_layers:
@@ -717,13 +825,13 @@ cdef size_t _address(arr, dtype, shape) except 0:
 cdef void _forward_double(Plan* p, double[::1] params, int i, Py_ssize_t n,
                           bint dropping) except *:
     with nogil:
-        _forward_layer(p, &params[0], i, n, dropping)
+        _forward_layer(p, &params[0], i, 0, n, dropping)
 
 
 cdef void _forward_float(Plan* p, float[::1] params, int i, Py_ssize_t n,
                          bint dropping) except *:
     with nogil:
-        _forward_layer(p, &params[0], i, n, dropping)
+        _forward_layer(p, &params[0], i, 0, n, dropping)
 
 
 cdef double _delta_double(Plan* p, const double[:, ::1] Y, sw, Py_ssize_t n, int code,
@@ -736,9 +844,9 @@ cdef double _delta_double(Plan* p, const double[:, ::1] Y, sw, Py_ssize_t n, int
         w = sw
         swp = &w[0]
     with nogil:
-        total = _output_delta(<double*>p.acts[last], &Y[0, 0], swp,
-                              <double*>p.deltas[last], n, p.units[last + 1], code, scale,
-                              _EPS64)
+        _output_delta(<double*>p.acts[last], &Y[0, 0], swp, <double*>p.deltas[last], n,
+                      p.units[last + 1], code, scale, _EPS64, p.row_loss)
+        total = _sum_rows(p.row_loss, n)
     return total
 
 
@@ -752,9 +860,9 @@ cdef double _delta_float(Plan* p, const float[:, ::1] Y, sw, Py_ssize_t n, int c
         w = sw
         swp = &w[0]
     with nogil:
-        total = _output_delta(<float*>p.acts[last], &Y[0, 0], swp,
-                              <float*>p.deltas[last], n, p.units[last + 1], code,
-                              <float>scale, _EPS32)
+        _output_delta(<float*>p.acts[last], &Y[0, 0], swp, <float*>p.deltas[last], n,
+                      p.units[last + 1], code, <float>scale, _EPS32, p.row_loss)
+        total = _sum_rows(p.row_loss, n)
     return total
 
 

@@ -10,29 +10,58 @@ The numpy reference they are tested against is scikit-learn's formulas
 
 The loops are written so that the compiler vectorizes them: no branch
 inside (the scaled and unscaled variants are separate loops) and a square
-root that sets no ``errno`` (``-fno-math-errno``).
+root that sets no ``errno`` (``-fno-math-errno``). With ``n_threads > 1``
+OpenMP threads update blocks of the vector (every element is computed the
+same way, so the result does not depend on the threads).
 """
 
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf
+
+# Below this many parameters per thread a parallel region costs more than it saves.
+cdef Py_ssize_t MIN_PER_THREAD = 2048
+
+
+cdef int _threads_for(Py_ssize_t n, int n_threads) noexcept nogil:
+    cdef Py_ssize_t most = n // MIN_PER_THREAD
+    if most < 1:
+        return 1
+    return <int>(n_threads if n_threads < most else most)
 
 
 def adam_step(floating[::1] params, const floating[::1] grad, floating[::1] m,
               floating[::1] v, double lr_t, double beta_1, double beta_2,
-              double epsilon, double gscale=1.0, const floating[::1] scale=None):
+              double epsilon, double gscale=1.0, const floating[::1] scale=None,
+              int n_threads=1):
     """``m <- b1 m + (1-b1) g``, ``v <- b2 v + (1-b2) g^2``, ``w -= lr_t m / (sqrt(v) + eps)``.
 
     ``g`` is ``gscale * grad``; with ``scale`` the step is multiplied by it.
     """
-    cdef Py_ssize_t n = params.shape[0]
+    cdef Py_ssize_t n = params.shape[0], lo, hi
     cdef bint scaled = scale is not None
+    cdef int c, T
+    cdef floating* w
+    cdef const floating* g
+    cdef floating* mp
+    cdef floating* vp
+    cdef const floating* sp
     _check_sizes(n, grad.shape[0], m.shape[0], v.shape[0], scale.shape[0] if scaled else n)
     if n == 0:
         return
+    w, g, mp, vp = &params[0], &grad[0], &m[0], &v[0]
+    sp = &scale[0] if scaled else NULL
+    T = _threads_for(n, n_threads)
     with nogil:
-        _adam(&params[0], &grad[0], &m[0], &v[0], &scale[0] if scaled else NULL, n,
-              <floating>lr_t, <floating>beta_1, <floating>beta_2, <floating>epsilon,
-              <floating>gscale)
+        if T == 1:
+            _adam(w, g, mp, vp, sp, n, <floating>lr_t, <floating>beta_1, <floating>beta_2,
+                  <floating>epsilon, <floating>gscale)
+        else:
+            for c in prange(T, num_threads=T, schedule="static"):
+                lo, hi = c * n // T, (c + 1) * n // T
+                _adam(w + lo, g + lo, mp + lo, vp + lo, NULL if sp == NULL else sp + lo,
+                      hi - lo, <floating>lr_t, <floating>beta_1, <floating>beta_2,
+                      <floating>epsilon, <floating>gscale)
 
 
 cdef inline floating _root(floating x) noexcept nogil:
@@ -68,19 +97,33 @@ cdef void _adam(floating* w, const floating* g, floating* m, floating* v,
 
 def sgd_step(floating[::1] params, const floating[::1] grad, floating[::1] velocity,
              double lr, double momentum, bint nesterov, double gscale=1.0,
-             const floating[::1] scale=None):
+             const floating[::1] scale=None, int n_threads=1):
     """``v <- mu v - lr g``; the step is ``v``, or ``mu v - lr g`` with Nesterov.
 
     ``g`` is ``gscale * grad``; with ``scale`` the step is multiplied by it.
     """
-    cdef Py_ssize_t n = params.shape[0]
+    cdef Py_ssize_t n = params.shape[0], lo, hi
     cdef bint scaled = scale is not None
+    cdef int c, T
+    cdef floating* w
+    cdef const floating* g
+    cdef floating* vel
+    cdef const floating* sp
     _check_sizes(n, grad.shape[0], velocity.shape[0], n, scale.shape[0] if scaled else n)
     if n == 0:
         return
+    w, g, vel = &params[0], &grad[0], &velocity[0]
+    sp = &scale[0] if scaled else NULL
+    T = _threads_for(n, n_threads)
     with nogil:
-        _sgd(&params[0], &grad[0], &velocity[0], &scale[0] if scaled else NULL, n,
-             <floating>lr, <floating>momentum, nesterov, <floating>gscale)
+        if T == 1:
+            _sgd(w, g, vel, sp, n, <floating>lr, <floating>momentum, nesterov,
+                 <floating>gscale)
+        else:
+            for c in prange(T, num_threads=T, schedule="static"):
+                lo, hi = c * n // T, (c + 1) * n // T
+                _sgd(w + lo, g + lo, vel + lo, NULL if sp == NULL else sp + lo, hi - lo,
+                     <floating>lr, <floating>momentum, nesterov, <floating>gscale)
 
 
 cdef void _sgd(floating* w, const floating* g, floating* vel, const floating* scale,

@@ -26,7 +26,7 @@ same step on an untied copy of its weights.
 
 import numpy as np
 
-from ._dense_fast import ACTIVATION_CODES, OUTPUT_CODES, DenseStep
+from ._dense_fast import ACTIVATION_CODES, OUTPUT_CODES, DenseStep, openmp_threads
 from .blas import add_rows_for, axpy_for
 from .initializers import initialize_layer
 from .layers import Dense, LayerStack, _dot, _dot_tn, make_dropout
@@ -44,8 +44,14 @@ _BLOCK_BYTES = 4 * 2 ** 20
 # Below this many floating-point operations per mini-batch product, the
 # compiled step does the products itself through scipy's BLAS on one thread
 # (the estimators then hold every BLAS to one thread: ``SMALL_PRODUCT_FLOPS``
-# in ``sknet._base``); above it, numpy's threaded BLAS does them.
+# in ``sknet._base``); above it, numpy's threaded BLAS does them, unless the
+# step is split between threads (see ``Network.split_parts``).
 _SMALL_PRODUCT_FLOPS = 16e6
+
+# A part of a step split between threads has at least this many rows and this
+# much arithmetic, or handing it to another thread costs more than it saves.
+_MIN_PART_ROWS = 16
+_MIN_PART_FLOPS = 2.5e5
 
 
 def feed_forward(X, coefs, intercepts, activations):
@@ -134,6 +140,24 @@ class Network(LayerStack):
         """
         return self.params, ws.grad, self.coefs, ws.grad_views[0]
 
+    def split_parts(self, batch_size, threads=None):
+        """How many parts the compiled step cuts a batch of ``batch_size`` rows into.
+
+        One per thread (``threads``; by default the threads OpenMP may use
+        now, 0 when sknet was built without it), each of at least
+        ``_MIN_PART_ROWS`` rows and ``_MIN_PART_FLOPS`` floating-point
+        operations; 1 where the step is not compiled. The workspace made
+        with ``threads=split_parts(...)`` and ``fast_blas=True`` then runs
+        the step's products on its threads, each calling BLAS on one thread.
+        """
+        if self._kernel_activations() is None:
+            return 1
+        threads = openmp_threads() if threads is None else threads
+        units = self.layer_units
+        flops = 6.0 * batch_size * sum(a * b for a, b in zip(units[:-1], units[1:]))
+        return int(max(1, min(threads, batch_size // _MIN_PART_ROWS,
+                              flops // _MIN_PART_FLOPS)))
+
     def _kernel_activations(self):
         """Per layer, ``(code, p1, p2)`` of the compiled activation, or None.
 
@@ -171,9 +195,9 @@ class Network(LayerStack):
         pairs = [layer.views(flat[self.layer_slice(i)]) for i, layer in enumerate(self.layers)]
         return [W for W, _ in pairs], [b for _, b in pairs]
 
-    def workspace(self, batch_size, fast_blas=False):
+    def workspace(self, batch_size, fast_blas=False, threads=1):
         """Buffers for batches of up to ``batch_size`` rows (see :class:`Workspace`)."""
-        return Workspace(self, batch_size, fast_blas=fast_blas)
+        return Workspace(self, batch_size, fast_blas=fast_blas, threads=threads)
 
     # ------------------------------------------------------------------ #
     # weights                                                              #
@@ -367,7 +391,7 @@ class Network(LayerStack):
         if in_kernel:
             total, squares, absolutes = ws.step.run(
                 X, Y, sw, params, grad, code, scale, alpha * scale, l1 * scale,
-                self.n_frozen, training and any(dropping))
+                self.n_frozen, training and any(dropping), ws.parts, ws.threads)
         else:
             total, squares, absolutes = self._staged(
                 X, Y, sw, code, scale, alpha, l1, ws, rows, dropping,
@@ -406,12 +430,14 @@ class Workspace:
     :class:`~sknet._core._dense_fast.DenseStep` over these buffers, and
     ``blas_in_kernel`` says whether it does the matrix products itself: with
     ``fast_blas=True`` (BLAS held to one thread, see :mod:`sknet._core.blas`)
-    and products small enough that one thread suits them. The numpy passes
+    and products small enough that one thread suits them; it then splits
+    each batch between ``threads`` threads (see
+    :meth:`~sknet._core._dense_fast.DenseStep.run`). The numpy passes
     (for the other activations and losses) do the bias additions and the L2
     gradient in BLAS with ``fast_blas=True``.
     """
 
-    def __init__(self, network, batch_size, fast_blas=False):
+    def __init__(self, network, batch_size, fast_blas=False, threads=1):
         dt, units = network.dtype, network.layer_units
         self.axpy = axpy_for(dt, fast_blas)
         self.add_rows = add_rows_for(dt, fast_blas)
@@ -442,7 +468,11 @@ class Workspace:
             units, network._step_offsets(), kernels, network.dropouts, self.acts, self.deltas,
             self.masks, self.dropped, dt)
         largest = max(2.0 * batch_size * a * b for a, b in zip(units[:-1], units[1:]))
-        self.blas_in_kernel = bool(fast_blas) and largest < _SMALL_PRODUCT_FLOPS
+        # the kernel does the products: small ones, or any split between threads
+        self.blas_in_kernel = bool(fast_blas) and self.step is not None and (
+            largest < _SMALL_PRODUCT_FLOPS or threads > 1)
+        self.parts = max(1, int(threads)) if self.blas_in_kernel else 1
+        self.threads = self.parts  # how many of them the step uses now
         self.ones = np.ones(batch_size, dtype=dt)
         self.inputs = [None] * (L + 1)
         self.dropped_now = [False] * L

@@ -49,6 +49,9 @@ class SGD:
     nesterov : bool, default=True
     """
 
+    # OpenMP threads a step may split its pass between (set by the trainer)
+    threads = 1
+
     def __init__(self, n_params, dtype, momentum=0.9, nesterov=True):
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
@@ -66,7 +69,7 @@ class SGD:
         v = self.velocity[self.velocity.size - params.size:]
         grad, scale = _as_step_inputs(params, grad, scale)
         sgd_step(params, grad, v, float(lr), self.momentum, self.nesterov,
-                 float(gscale), scale)
+                 float(gscale), scale, self.threads)
 
     def state(self):
         return {"velocity": self.velocity.copy()}
@@ -108,6 +111,8 @@ class Adam:
     element by element in one pass.
     """
 
+    threads = 1  # as SGD.threads
+
     def __init__(self, n_params, dtype, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
@@ -124,7 +129,7 @@ class Adam:
         b1, b2 = self.beta_1, self.beta_2
         lr_t = float(lr) * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
         adam_step(params, grad, self._m[start:], self._v[start:], lr_t, b1, b2,
-                  self.epsilon, float(gscale), scale)
+                  self.epsilon, float(gscale), scale, self.threads)
 
     @property
     def m(self):

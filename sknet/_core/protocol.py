@@ -59,11 +59,14 @@ class TrainableNetwork(Protocol):
     @property
     def uses_rng(self) -> bool: ...
 
-    def workspace(self, batch_size: int, fast_blas: bool = False) -> Scratch:
+    def workspace(self, batch_size: int, fast_blas: bool = False,
+                  threads: int = 1) -> Scratch:
         """Buffers for mini-batches of up to ``batch_size`` rows.
 
         ``fast_blas=True`` allows vector updates through scipy's BLAS (only
-        where BLAS runs one thread; see :mod:`sknet._core.blas`).
+        where BLAS runs one thread; see :mod:`sknet._core.blas`). ``threads``:
+        how many threads a compiled step may split a batch between (with
+        ``fast_blas`` only; a network may use fewer).
         """
 
     def loss_and_gradient(self, X, Y, loss, sample_weight=None, alpha=0.0, l1=0.0,

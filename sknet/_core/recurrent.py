@@ -710,8 +710,8 @@ class RecurrentNetwork(LayerStack):
         views.append(self.output.views(flat[self.layer_slice(len(self.recurrent))]))
         return views
 
-    def workspace(self, batch_size, fast_blas=False):
-        """Buffers for mini-batches of up to ``batch_size`` sequences."""
+    def workspace(self, batch_size, fast_blas=False, threads=1):
+        """Buffers for mini-batches of up to ``batch_size`` sequences (one thread)."""
         return RecurrentWorkspace(self, batch_size, fast_blas)
 
     # ------------------------------------------------------------------ #

@@ -152,7 +152,7 @@ class TiedNetwork(Network):
             start += fan_out
         return coefs, intercepts
 
-    def workspace(self, batch_size, fast_blas=False):
+    def workspace(self, batch_size, fast_blas=False, threads=1):
         """Buffers for batches of up to ``batch_size`` rows.
 
         As :meth:`Network.workspace`; where the compiled step applies, the
@@ -160,7 +160,7 @@ class TiedNetwork(Network):
         and the untied gradient (flat vectors laid out as by
         :meth:`untied_views`, and those views).
         """
-        ws = super().workspace(batch_size, fast_blas=fast_blas)
+        ws = super().workspace(batch_size, fast_blas=fast_blas, threads=threads)
         if ws.step is not None:
             size = self._step_offsets()[-1]
             params = np.zeros(size, dtype=self.dtype)

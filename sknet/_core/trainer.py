@@ -66,6 +66,10 @@ class TrainConfig:
     callbacks: tuple = ()  # callback(history) -> truthy to stop, after each epoch
     lr_scale: Optional[np.ndarray] = None  # per-parameter step factor
     fast_blas: bool = False  # BLAS runs one thread: vector updates may call it
+    # threads a compiled step may split a batch between (see Network.split_parts),
+    # and, when given, how many it may use now (asked before each epoch)
+    threads: int = 1
+    threads_now: Optional[Callable[[], int]] = None
 
 
 def _clip_factor(grad, clip_norm):
@@ -220,7 +224,7 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
     """
     n = X.shape[0]
     batch_size = min(config.batch_size, n)
-    ws = network.workspace(batch_size, fast_blas=config.fast_blas)
+    ws = network.workspace(batch_size, fast_blas=config.fast_blas, threads=config.threads)
     batcher = _Batcher(X, Y, sample_weight, batch_size, network.dtype)
     order = np.arange(n) if config.shuffle else None
     best = network.params.copy() if config.restore_best else None
@@ -313,6 +317,7 @@ def _epoch(network, loss, optimizer, schedule, stopping, batcher, order, ws,
            config, history, rng, dropout_rng, validation, best):
     """Run one epoch and its bookkeeping; returns a stop status or None."""
     start_time = time.perf_counter()
+    _share_threads(ws, optimizer, config)
     if order is not None:
         # The swaps of a shuffle do not depend on the values swapped, so this
         # is ``order[perm]`` for the ``perm`` that shuffling ``arange`` gives.
@@ -349,9 +354,17 @@ def _epoch(network, loss, optimizer, schedule, stopping, batcher, order, ws,
     return None
 
 
+def _share_threads(ws, optimizer, config):
+    """Let this epoch's steps split between the threads they may use now."""
+    parts = getattr(ws, "parts", 1)
+    if parts > 1:
+        now = parts if config.threads_now is None else min(parts, config.threads_now())
+        ws.threads = optimizer.threads = max(1, now)
+
+
 def fit_lbfgs(network, loss, X, Y, sample_weight, *, alpha=0.0, l1=0.0,
               max_iter=200, max_fun=15000, tol=1e-4, callbacks=(), history=None,
-              validation=None):
+              validation=None, fast_blas=False, threads=1, threads_now=None):
     """Minimize the full-batch penalized loss with scipy's L-BFGS-B.
 
     After each iteration ``network.params`` holds the iteration's solution,
@@ -367,9 +380,13 @@ def fit_lbfgs(network, loss, X, Y, sample_weight, *, alpha=0.0, l1=0.0,
     Returns the ``scipy.optimize.OptimizeResult``; ``network.params`` holds
     the solution, or the starting weights when the loss or the solution is
     not finite (``result.diverged``). ``result.interrupted`` tells a Ctrl-C.
+    ``fast_blas`` and ``threads`` are passed to ``network.workspace``;
+    ``threads_now()`` (when given) says how many of them it may use.
     """
     history = History() if history is None else history
-    ws = network.workspace(X.shape[0])
+    ws = network.workspace(X.shape[0], fast_blas=fast_blas, threads=threads)
+    if threads_now is not None and getattr(ws, "parts", 1) > 1:
+        ws.threads = max(1, min(ws.parts, threads_now()))
     off = network.trainable_offset
     fixed = network.params[:off].copy()
     x0 = network.params[off:].astype(np.float64)

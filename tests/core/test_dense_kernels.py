@@ -154,6 +154,55 @@ def test_short_batches_use_the_first_rows_of_the_buffers(dtype):
             np.testing.assert_allclose(value, ref_value, rtol=TOL[dtype]["rtol"])
 
 
+def _split_step(net, X, Y, loss, sw, alpha, l1, parts, threads, seed=5):
+    """The compiled step cut into ``parts`` parts, shared out between ``threads`` threads."""
+    ws = net.workspace(X.shape[0], fast_blas=True, threads=parts)
+    assert ws.blas_in_kernel and ws.parts == parts
+    ws.threads = threads
+    ws.grad[...] = 0
+    value, grad, _ = net.loss_and_gradient(X, Y, loss, sw, alpha, l1, ws=ws, training=True,
+                                           rng=np.random.default_rng(seed))
+    return value, grad.copy()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("parts", [2, 3, 5, 40])
+@pytest.mark.parametrize("n_frozen", [0, 1])
+def test_a_step_split_into_parts_is_the_numpy_passes_on_any_thread_count(parts, n_frozen,
+                                                                         dtype):
+    """Rows split in the forward pass, weight rows and bias entries in the weights pass.
+
+    5 parts leave some parts without a weight row of the 3-wide layer or a bias
+    entry of the 4-wide output; 40 parts are more than the 37 rows.
+    """
+    net = _network([("relu", {}), ("tanh", {})], "softmax", 4, dtype, dropout=[0.3, 0.2],
+                   widths=(7, 3))
+    net.n_frozen = n_frozen
+    X, Y = _data(4, "log_loss", dtype, n=37)
+    sw = np.random.default_rng(3).random(X.shape[0]).astype(dtype)
+    loss = get_loss("log_loss")
+    ref_value, ref_grad = _numpy_reference(net, X, Y, loss, sw, 0.3, 0.1, True, 5)
+    results = [_split_step(net, X, Y, loss, sw, 0.3, 0.1, parts, threads)
+               for threads in (1, 2, parts)]
+    for value, grad in results:
+        np.testing.assert_allclose(grad, ref_grad, **TOL[dtype])
+        np.testing.assert_allclose(value, ref_value, rtol=TOL[dtype]["rtol"])
+        # every value is computed by one part in a fixed order: the threads change nothing
+        assert value == results[0][0]
+        np.testing.assert_array_equal(grad, results[0][1])
+        assert np.all(grad[:net.trainable_offset] == 0)
+
+
+def test_split_parts_follow_the_threads_the_rows_and_the_arithmetic():
+    net = _network([("relu", {})], "softmax", 10, np.float64, n_features=64, widths=(100,))
+    assert net.split_parts(200, threads=2) == 2
+    assert net.split_parts(200, threads=0) == 1  # built without OpenMP
+    assert net.split_parts(200, threads=64) == 12  # at least 16 rows a part
+    assert net.split_parts(31, threads=2) == 1
+    small = _network([("relu", {})], "softmax", 2, np.float64, n_features=3, widths=(4,))
+    assert small.split_parts(200, threads=8) == 1  # 6 * 200 * 20 flops: one part's worth
+
+
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 def test_sparse_input_takes_the_staged_step(fmt):
     dtype = np.float64
@@ -183,6 +232,8 @@ def test_activations_without_a_kernel_take_the_numpy_passes(activation_registry)
                               lambda a, g: g * (1 - np.abs(a)) ** 2)
     net = Network([4, 5, 2], [act, get_activation("softmax")])
     assert net.workspace(8, fast_blas=True).step is None
+    assert net.split_parts(200, threads=4) == 1  # nothing compiled to split
+    assert net.workspace(200, fast_blas=True, threads=4).parts == 1
     # softmax below the output, exp (Poisson): no compiled form either
     softmax_hidden = Network([4, 5, 2], [get_activation("softmax")] * 2)
     assert softmax_hidden.workspace(8).step is None

@@ -206,3 +206,23 @@ def test_reset_makes_a_fresh_optimizer(solver):
     np.testing.assert_array_equal(p_used, p_fresh)
     for key, value in fresh.state().items():
         np.testing.assert_array_equal(used.state()[key], value)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_step_split_between_threads_is_the_same_step(solver, dtype):
+    """Blocks of the vector on OpenMP threads: every element as on one thread."""
+    size = 5 * 2048 + 3  # enough for several threads, and a ragged last block
+    start = np.random.default_rng(4).normal(size=size).astype(dtype)
+    runs = []
+    for threads in (1, 2, 5):
+        opt = make_optimizer(solver, size, dtype)
+        opt.threads = threads
+        params = start.copy()
+        scale = np.linspace(0.5, 1.5, size).astype(dtype)
+        for i, g in enumerate(_gradients(3, size, seed=5)):
+            opt.step(params, g.astype(dtype), 0.01, scale if i else None, 0.7)
+        runs.append(params)
+    np.testing.assert_array_equal(runs[1], runs[0])
+    np.testing.assert_array_equal(runs[2], runs[0])
+    assert not np.array_equal(runs[0], start)

@@ -43,7 +43,7 @@ class LinearModel:
         self.dtype = self.params.dtype
         self.trainable_offset = 0
 
-    def workspace(self, batch_size, fast_blas=False):
+    def workspace(self, batch_size, fast_blas=False, threads=1):
         return _Scratch(self.params.size, self.dtype)
 
     def predict(self, X):
