@@ -24,6 +24,8 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse as sp
 
+from .thread_choice import ThreadChoice
+
 __all__ = ["History", "Validation", "TrainConfig", "fit_stochastic", "fit_lbfgs"]
 
 
@@ -158,8 +160,12 @@ def _checked_batch(out, Xb):
 
 
 def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
-               dropout_rng):
-    """One pass over the data; returns the mean batch loss (as scikit-learn)."""
+               dropout_rng, choice=None):
+    """One pass over the data; returns the mean batch loss (as scikit-learn).
+
+    ``choice`` (a :class:`ThreadChoice`, for a step split between threads)
+    says how many threads each step runs on.
+    """
     off = network.trainable_offset
     params, g = network.params[off:], ws.grad[off:]
     scale = None if config.lr_scale is None else config.lr_scale[off:]
@@ -172,6 +178,8 @@ def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
         Xb, Yb, swb = get(order, start, stop)
         if augment is not None:
             Xb = _augmented(augment, Xb, dropout_rng, order is None)
+        if choice is not None:
+            ws.threads = optimizer.threads = choice.start(stop - start)
         value, _, sw_sum = loss_and_gradient(Xb, Yb, loss, swb, alpha, l1, ws=ws,
                                              training=True, rng=dropout_rng)
         if not math.isfinite(value):
@@ -180,6 +188,8 @@ def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
         if sw_sum > 0:  # a batch whose weights are all zero moves nothing
             gscale = 1.0 if clip_norm is None else _clip_factor(g, clip_norm)
             step(params, g, schedule.lr, scale, gscale)
+        if choice is not None:
+            choice.stop()
     return total / n_samples
 
 
@@ -225,6 +235,7 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
     n = X.shape[0]
     batch_size = min(config.batch_size, n)
     ws = network.workspace(batch_size, fast_blas=config.fast_blas, threads=config.threads)
+    choice = _thread_choice(ws, batch_size)
     batcher = _Batcher(X, Y, sample_weight, batch_size, network.dtype)
     order = np.arange(n) if config.shuffle else None
     best = network.params.copy() if config.restore_best else None
@@ -238,7 +249,7 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
             snapshot = _snapshot(network, saved, history, stopping, schedule, best)
             status_now = _epoch(network, loss, optimizer, schedule, stopping,
                                 batcher, order, ws, config, history, rng,
-                                dropout_rng, validation, best)
+                                dropout_rng, validation, best, choice)
             if status_now == "diverged":
                 _rollback(network, optimizer, history, stopping, schedule, best,
                           snapshot)
@@ -314,10 +325,10 @@ def _rollback(network, optimizer, history, stopping, schedule, best, snapshot):
 
 
 def _epoch(network, loss, optimizer, schedule, stopping, batcher, order, ws,
-           config, history, rng, dropout_rng, validation, best):
+           config, history, rng, dropout_rng, validation, best, choice=None):
     """Run one epoch and its bookkeeping; returns a stop status or None."""
     start_time = time.perf_counter()
-    _share_threads(ws, optimizer, config)
+    _cap_threads(choice, config.threads_now)
     if order is not None:
         # The swaps of a shuffle do not depend on the values swapped, so this
         # is ``order[perm]`` for the ``perm`` that shuffling ``arange`` gives.
@@ -325,7 +336,7 @@ def _epoch(network, loss, optimizer, schedule, stopping, batcher, order, ws,
     try:  # an overflow is the divergence scikit-learn reports, not a warning
         with np.errstate(over="raise", invalid="raise", divide="raise"):
             mean_loss = _run_epoch(network, loss, optimizer, schedule, batcher,
-                                   order, ws, config, dropout_rng)
+                                   order, ws, config, dropout_rng, choice)
     except FloatingPointError:
         return "diverged"
     if not math.isfinite(mean_loss) or not _all_finite(network.params):
@@ -354,12 +365,16 @@ def _epoch(network, loss, optimizer, schedule, stopping, batcher, order, ws,
     return None
 
 
-def _share_threads(ws, optimizer, config):
-    """Let this epoch's steps split between the threads they may use now."""
+def _thread_choice(ws, batch_size):
+    """A :class:`ThreadChoice` for a workspace whose step is split between threads."""
     parts = getattr(ws, "parts", 1)
-    if parts > 1:
-        now = parts if config.threads_now is None else min(parts, config.threads_now())
-        ws.threads = optimizer.threads = max(1, now)
+    return ThreadChoice(parts, batch_size) if parts > 1 else None
+
+
+def _cap_threads(choice, threads_now):
+    """Hold ``choice`` to the threads this fit may use now (``threads_now()``)."""
+    if choice is not None and threads_now is not None:
+        choice.cap = max(1, min(choice.parts, threads_now()))
 
 
 def fit_lbfgs(network, loss, X, Y, sample_weight, *, alpha=0.0, l1=0.0,
@@ -385,8 +400,7 @@ def fit_lbfgs(network, loss, X, Y, sample_weight, *, alpha=0.0, l1=0.0,
     """
     history = History() if history is None else history
     ws = network.workspace(X.shape[0], fast_blas=fast_blas, threads=threads)
-    if threads_now is not None and getattr(ws, "parts", 1) > 1:
-        ws.threads = max(1, min(ws.parts, threads_now()))
+    choice = _thread_choice(ws, X.shape[0])
     off = network.trainable_offset
     fixed = network.params[:off].copy()
     x0 = network.params[off:].astype(np.float64)
@@ -394,12 +408,17 @@ def fit_lbfgs(network, loss, X, Y, sample_weight, *, alpha=0.0, l1=0.0,
 
     def fun(x):
         network.params[off:] = x
+        if choice is not None:
+            _cap_threads(choice, threads_now)
+            ws.threads = choice.start(X.shape[0])
         try:
             with np.errstate(over="raise", invalid="raise", divide="raise"):
                 value, g, _ = network.loss_and_gradient(X, Y, loss, sample_weight,
                                                         alpha, l1, ws=ws)
         except FloatingPointError:
             value = np.inf
+        if choice is not None:
+            choice.stop()
         if not math.isfinite(value):
             return np.inf, np.zeros_like(x)  # too far: the line search steps back
         done.first_value(value)
