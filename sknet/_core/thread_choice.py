@@ -21,9 +21,11 @@ class ThreadChoice:
     only). One thread runs first, then the threads are tried; from then on
     the faster choice runs, and the other is tried again after
     ``probe_every`` steps. A try is a run of up to ``PROBE_STEPS`` steps
-    (threads woken from sleep need a step or two to get going), scored by
+    (threads woken from sleep need a few steps to get going), scored by
     its fastest step, and cut short by a step ``ABORT`` times slower than
-    the current choice (threads that wait for a time slice). A try that
+    the current choice (threads that wait for a time slice). The current
+    choice is dropped between tries when its average (which a pause of the
+    whole process also lifts) is ``MARGIN`` times the other's. A try that
     loses doubles the wait before the next (up to ``max_probe_every``), so
     a machine that stays busy costs few slow steps, and one that quietens
     down is noticed.
@@ -38,9 +40,10 @@ class ThreadChoice:
     clock : callable, default=time.perf_counter
     """
 
-    SMOOTHING = 0.3  # weight of the newest step in the current choice's average
-    PROBE_STEPS = 4
+    SMOOTHING = 0.1  # weight of the newest step in the current choice's average
+    PROBE_STEPS = 8
     ABORT = 3.0
+    MARGIN = 1.5  # the current choice's average must lose by this much to be dropped
 
     def __init__(self, parts, batch_size, probe_every=128, max_probe_every=8192,
                  clock=time.perf_counter):
@@ -88,7 +91,7 @@ class ThreadChoice:
         self.cost[threads] = per_row if old is None else old + self.SMOOTHING * (per_row - old)
         self.since_probe += 1
         other = self._other()
-        if other in self.cost and self.cost[threads] > self.cost[other]:
+        if other in self.cost and self.cost[threads] > self.MARGIN * self.cost[other]:
             self.best, self.wait = other, self.probe_every  # the machine got busier
 
     def _record_try(self, threads, per_row):

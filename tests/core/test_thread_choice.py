@@ -33,11 +33,12 @@ def test_a_quiet_machine_keeps_the_threads_and_tries_one_thread_ever_less_often(
     assert choice.best == 2
     tries = [i for i in range(3, 200) if used[i] == 1]
     # each later try of one thread is cut short by nothing (1/0.6 < ABORT): whole tries
-    # of PROBE_STEPS steps, after waits of 10, 20, 40, 40, ... steps
+    # of PROBE_STEPS steps, after waits of 20, 40, 40, ... steps
     starts = [i for i in tries if used[i - 1] == 2]
     gaps = [b - a - ThreadChoice.PROBE_STEPS for a, b in zip(starts, starts[1:])]
     assert gaps[:3] == [20, 40, 40]
-    assert all(used[i:i + ThreadChoice.PROBE_STEPS] == [1] * 4 for i in starts)
+    steps = ThreadChoice.PROBE_STEPS
+    assert all(used[i:i + steps] == [1] * steps for i in starts)
 
 
 def test_a_busy_machine_runs_one_thread_and_cuts_every_try_after_one_step():
@@ -56,13 +57,14 @@ def test_a_machine_that_gets_busy_switches_to_one_thread_and_back():
     choice = ThreadChoice(2, 100, probe_every=10, clock=clock)
 
     def cost(threads, i):
-        busy = 50 <= i < 150
+        busy = 60 <= i < 150
         return 1.0 if threads == 1 else (100.0 if busy else 0.6)
 
-    used = _run(choice, clock, 200, cost)
-    assert used[49] == 2
-    assert used[51:53] == [1, 1]  # one slow step and it turns to one thread
-    assert used[150:] != [1] * 50 and used[-1] == 2  # a try after the quiet returns wins
+    used = _run(choice, clock, 400, cost)
+    assert used[56:61] == [2] * 5
+    assert used[61:63] == [1, 1]  # one slow step and it turns to one thread
+    assert used[-1] == 2 and choice.best == 2  # a try after the quiet returns wins
+    assert sum(threads == 2 for threads in used[61:150]) <= 4  # a slow step a try
 
 
 def test_short_batches_are_untimed_and_a_cap_of_one_holds():
