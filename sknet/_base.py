@@ -254,15 +254,16 @@ def _one_blas_thread(libraries):
                     del _HOLDS[lib.filepath]
 
 
-def _split_parts(network, X, batch_size):
+def _split_parts(network, X, batch_size, gathered):
     """Parts the compiled step splits a batch of ``X`` between (1: one thread).
 
-    Dense networks whose step is compiled, on dense ``X``, split each batch
-    between the threads OpenMP may use (see ``Network.split_parts``); each
-    part then calls BLAS on one thread.
+    Dense networks whose step is compiled, on dense ``X`` whose batches are
+    C-contiguous (``gathered``: copied row by row into a buffer, as shuffled
+    batches are), split each batch between the threads OpenMP may use (see
+    ``Network.split_parts``); each part then calls BLAS on one thread.
     """
     split = getattr(network, "split_parts", None)
-    if split is None or sp.issparse(X):
+    if split is None or sp.issparse(X) or not (gathered or X.flags.c_contiguous):
         return 1
     return split(batch_size)
 
@@ -666,7 +667,7 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
         history = History() if val is None else \
             History(validation_scores=[], validation_losses=[])
         # the same BLAS thread rule as the stochastic solvers, for one full batch
-        parts = _split_parts(network, X, X.shape[0])
+        parts = _split_parts(network, X, X.shape[0], gathered=False)
         blas_threads, fast_blas = _blas_plan(
             parts > 1 or self._largest_product_flops(X, X.shape[0]) < SMALL_PRODUCT_FLOPS)
         with blas_threads():
@@ -771,7 +772,7 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
 
     def _train_stochastic(self, network, loss, X, Y, sw, val, rng, incremental, task):
         batch_size = self._batch_size(X.shape[0])
-        parts = _split_parts(network, X, batch_size)
+        parts = _split_parts(network, X, batch_size, gathered=self.shuffle)
         blas_threads, fast_blas = _blas_plan(
             parts > 1 or self._largest_product_flops(X, batch_size) < SMALL_PRODUCT_FLOPS)
         optimizer = make_optimizer(

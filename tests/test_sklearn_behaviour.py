@@ -577,9 +577,13 @@ def test_threadpoolctl_and_omp_num_threads_limit_the_split():
     from sknet._core.network import Network
 
     net = Network([64, 100, 10], [get_activation("relu"), get_activation("softmax")])
+    X = np.zeros((2, 64))
     with threadpool_limits(1, user_api="openmp"):
         assert openmp_threads() == 1
-        assert _split_parts(net, np.zeros((2, 64)), 200) == 1
-    assert _split_parts(net, np.zeros((2, 64)), 200) == min(openmp_threads(), 12)
+        assert _split_parts(net, X, 200, gathered=True) == 1
+    assert _split_parts(net, X, 200, gathered=False) == min(openmp_threads(), 12)
     import scipy.sparse as sparse
-    assert _split_parts(net, sparse.csr_matrix((2, 64)), 200) == 1  # numpy's products
+    # numpy's products: sparse rows, and Fortran-ordered batches that are not gathered
+    assert _split_parts(net, sparse.csr_matrix((2, 64)), 200, gathered=True) == 1
+    assert _split_parts(net, np.asfortranarray(X), 200, gathered=False) == 1
+    assert _split_parts(net, np.asfortranarray(X), 200, gathered=True) > 1
