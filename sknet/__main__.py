@@ -16,11 +16,11 @@ import sknet
 
 
 def _timed_fit(estimator, X, y):
-    """Seconds to fit, under one BLAS thread for every estimator alike.
+    """Seconds to fit, on one thread for every estimator alike.
 
-    sknet holds networks of this size to one BLAS thread itself (more costs
-    more than it saves); scikit-learn gets the same limit, so that its time
-    is not inflated by BLAS threads competing on a busy machine.
+    Every BLAS and OpenMP library is held to one thread (sknet's split steps
+    included), so that no time is inflated by threads competing on a busy
+    machine and none gains from the cores another does not use.
     """
     start = time.perf_counter()
     with threadpool_limits(limits=1), warnings.catch_warnings():
@@ -57,8 +57,8 @@ def main():
     X_train, X_test, y_train, y_test = split
     print(f"sknet {sknet.__version__} on load_digits "
           f"({len(X_train)} train / {len(X_test)} test images)\n")
-    print("Every fit runs with one BLAS thread, scikit-learn's too. Training the six models "
-          "takes a few seconds; each row prints when its model is trained.\n",
+    print("Every fit runs on one thread (BLAS and OpenMP), scikit-learn's too. Training the "
+          "six models takes a few seconds; each row prints when its model is trained.\n",
           flush=True)
     print(f"{'estimator':<56}{'accuracy':>10}{'fit (s)':>10}", flush=True)
     for name, est in _rows():

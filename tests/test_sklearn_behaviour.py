@@ -10,6 +10,7 @@ Ctrl-C in L-BFGS or while results are recorded: tests/test_robustness.py.)
 """
 
 import copy
+import os
 import warnings
 from functools import lru_cache
 
@@ -587,3 +588,45 @@ def test_threadpoolctl_and_omp_num_threads_limit_the_split():
     assert _split_parts(net, sparse.csr_matrix((2, 64)), 200, gathered=True) == 1
     assert _split_parts(net, np.asfortranarray(X), 200, gathered=False) == 1
     assert _split_parts(net, np.asfortranarray(X), 200, gathered=True) > 1
+
+
+FORKED_FITS = """
+import json, multiprocessing, warnings
+from sklearn.datasets import load_digits
+from sknet import MLPClassifier
+from sknet._core._dense_fast import in_forked_child, openmp_threads
+
+warnings.simplefilter("ignore")
+X, y = load_digits(return_X_y=True)
+X = X / 16.0
+
+def fit(seed):
+    model = MLPClassifier(max_iter=3, random_state=seed).fit(X, y)
+    return openmp_threads(), in_forked_child(), float(model.score(X, y))
+
+if __name__ == "__main__":
+    parent = fit(0)  # the OpenMP threads start here
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        children = pool.map(fit, [1, 2])
+    print(json.dumps({"parent": parent, "children": children}))
+"""
+
+
+@pytest.mark.skipif(openmp_threads() < 2 or not hasattr(os, "fork"),
+                    reason="needs OpenMP with 2 threads, and fork")
+def test_processes_forked_after_a_threaded_fit_fit_on_one_thread(tmp_path):
+    # GNU OpenMP's threads do not survive a fork: a child that opened a
+    # parallel region of two threads would wait for ever (the timeout).
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "forked_fits.py"
+    script.write_text(FORKED_FITS)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen["parent"][:2] == [openmp_threads(), False]
+    assert [child[:2] for child in seen["children"]] == [[1, True], [1, True]]
+    assert all(child[2] > 0.5 for child in seen["children"])

@@ -34,6 +34,8 @@ from libc.math cimport exp, expf, expm1, expm1f, fabs, fabsf, log, logf, tanh
 from libc.stdlib cimport free, malloc
 from scipy.linalg.cython_blas cimport dasum, ddot, dgemm, sasum, sdot, sgemm
 
+import os
+
 import numpy as np
 
 cdef extern from *:
@@ -48,13 +50,35 @@ cdef extern from *:
     int sknet_openmp_threads() noexcept nogil
 
 
+# GNU OpenMP is not fork-safe: in a child forked after its threads started
+# (multiprocessing's "fork" start method), a parallel region of more than one
+# thread waits for ever. Forked children therefore run every part on one thread.
+cdef bint _forked = False
+
+
+def _after_fork_in_child():
+    global _forked
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def in_forked_child():
+    """Whether this process was forked from one that imported this module."""
+    return _forked
+
+
 def openmp_threads():
     """The threads an OpenMP region would use now; 0 when built without OpenMP.
 
     OpenMP's own limit: ``OMP_NUM_THREADS``, or a ``threadpoolctl`` limit
-    on the OpenMP library this module was linked with.
+    on the OpenMP library this module was linked with; 1 in a process
+    forked from one that imported this module (see ``_forked``).
     """
-    return sknet_openmp_threads()
+    cdef int threads = sknet_openmp_threads()
+    return min(threads, 1) if _forked else threads
 
 cdef enum:  # activation codes (the first item of ``Activation.kernel``)
     IDENTITY = 0
@@ -687,6 +711,8 @@ cdef class DenseStep:
         if n_parts < 1 or n_threads < 1:
             raise ValueError(f"n_parts and n_threads must be at least 1, got {n_parts} "
                              f"and {n_threads}.")
+        if _forked:
+            n_threads = 1
         sums[0] = sums[1] = 0
         if self.plan.double_precision:
             total = self._run_double(X, Y, sw, params, grad, n, code, scale, l2, l1,

@@ -19,12 +19,16 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf
 
+from ._dense_fast import in_forked_child
+
 # Below this many parameters per thread a parallel region costs more than it saves.
 cdef Py_ssize_t MIN_PER_THREAD = 2048
 
 
-cdef int _threads_for(Py_ssize_t n, int n_threads) noexcept nogil:
+cdef int _threads_for(Py_ssize_t n, int n_threads):
     cdef Py_ssize_t most = n // MIN_PER_THREAD
+    if n_threads > 1 and in_forked_child():  # GNU OpenMP is not fork-safe
+        return 1
     if most < 1:
         return 1
     return <int>(n_threads if n_threads < most else most)
