@@ -296,6 +296,22 @@ def test_tied_network_runs_the_compiled_step_on_untied_weights(names, loss_name,
             np.testing.assert_allclose(value, ref_value, rtol=TOL[dtype]["rtol"])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tied_network_splits_its_step_like_the_untied_one(dtype):
+    tied = _tied(("relu", "tanh", "elu", "identity"), dtype, dropout=[0.2, 0.0, 0.3])
+    rng = np.random.default_rng(4)
+    X = rng.random((23, 6)).astype(dtype)
+    sw = (rng.random(23) + 0.1).astype(dtype)
+    loss = get_loss("squared_error")
+    ref_value, ref_grad = _tied_numpy_reference(tied, X, X, loss, sw, 0.4, 0.1, True, 5)
+    results = [_split_step(tied, X, X, loss, sw, 0.4, 0.1, 3, threads) for threads in (1, 3)]
+    for value, grad in results:
+        assert grad.shape == tied.params.shape
+        np.testing.assert_allclose(grad, ref_grad, **TOL[dtype])
+        np.testing.assert_allclose(value, ref_value, rtol=TOL[dtype]["rtol"])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
 @pytest.mark.parametrize("n_frozen", [0, 1])
 def test_tied_network_with_dropout_and_a_frozen_encoder_layer(n_frozen):
     dtype = np.float64
