@@ -44,11 +44,14 @@ def _openmp_flags():
     """``(compile_args, link_args)`` that turn OpenMP on, or None where it fails."""
     if os.environ.get("SKNET_NO_OPENMP", "").strip() not in ("", "0"):
         return None
-    from setuptools._distutils.ccompiler import new_compiler
-    from setuptools._distutils.sysconfig import customize_compiler
+    try:
+        from setuptools._distutils.ccompiler import new_compiler
+        from setuptools._distutils.sysconfig import customize_compiler
 
-    compiler = new_compiler()
-    customize_compiler(compiler)
+        compiler = new_compiler()
+        customize_compiler(compiler)
+    except Exception:  # no compiler to ask: build without OpenMP
+        return None
     if compiler.compiler_type == "msvc":
         flags = (["/openmp"], [])
     elif sys.platform == "darwin":  # Apple's clang needs libomp and -Xpreprocessor
