@@ -17,10 +17,12 @@ once per fit) and runs, without the GIL:
 
 :meth:`DenseStep.run` does the matrix products through
 ``scipy.linalg.cython_blas`` (scipy's BLAS, run on one thread by the caller's
-thread limits): it is meant for small networks, where a step is otherwise
-mostly per-call overhead. For wide layers the products are better left to
-numpy's (threaded) BLAS; the caller then does them itself and calls the
-per-layer stages (:meth:`DenseStep.forward_layer`,
+thread limits). It cuts the step into parts that OpenMP threads share out
+(blocks of the batch's rows, then of each weight matrix's rows), with the
+same result on any number of threads; on one thread it is meant for small
+networks, where a step is otherwise mostly per-call overhead. Otherwise the
+products are better left to numpy's (threaded) BLAS; the caller then does
+them itself and calls the per-layer stages (:meth:`DenseStep.forward_layer`,
 :meth:`DenseStep.output_delta`, :meth:`DenseStep.layer_gradient`,
 :meth:`DenseStep.hidden_delta`) between them.
 
