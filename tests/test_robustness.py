@@ -906,12 +906,42 @@ def _interrupted_fit(model, X, y):
     from contextlib import redirect_stdout
 
     log = io.StringIO()
+    errors = np.geterr()
     with warnings.catch_warnings(record=True) as caught, redirect_stdout(log), \
             ctrl_c_after_epochs(3, log) as fired:
         warnings.simplefilter("always")
         returned = _fit_catching_escape(model, X, y)
     assert fired, "the timer never interrupted the fit"
+    assert np.geterr() == errors  # however the interrupt fell (see the test below)
     return returned, caught, log.getvalue()
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_ctrl_c_inside_the_loops_overflow_check_leaves_numpys_error_state(
+        monkeypatch, solver):
+    # A Ctrl-C landing inside np.errstate's exit leaves its "raise" state in
+    # force; fit swallows the interrupt, so it must put the state back.
+    import scipy.optimize
+
+    import sknet._core.trainer as trainer
+
+    def interrupted(*args, **kwargs):
+        np.seterr(over="raise", invalid="raise", divide="raise", under="raise")
+        raise KeyboardInterrupt
+
+    # (the interrupt comes from the call that holds the errstate block)
+    if solver == "lbfgs":
+        monkeypatch.setattr(scipy.optimize, "minimize", interrupted)
+    else:
+        monkeypatch.setattr(trainer, "_epoch", interrupted)
+    errors = np.geterr()
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    try:
+        with pytest.warns(UserWarning, match="interrupted"):
+            MLPClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=5).fit(X, y)
+        assert np.geterr() == errors
+    finally:
+        np.seterr(**errors)
 
 
 @pytest.mark.skipif(not HAS_TIMER, reason="needs signal.setitimer")

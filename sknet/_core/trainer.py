@@ -243,6 +243,7 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
     # buffers for the epoch's snapshot, allocated once for the whole fit
     saved = (np.empty_like(network.params), None if best is None else np.empty_like(best))
     snapshot = None
+    errors = np.geterr()
     try:  # the whole loop: Ctrl-C anywhere in it rolls back to a whole epoch
         for _ in range(1 if config.one_epoch else config.max_iter):
             snapshot = None  # nothing of this epoch has changed anything yet
@@ -260,6 +261,7 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
                 status = status_now
                 break
     except KeyboardInterrupt:
+        _restore_errors(errors)
         if snapshot is not None:
             _rollback(network, optimizer, history, stopping, schedule, best, snapshot)
         warnings.warn("Training interrupted by user.")
@@ -267,6 +269,16 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
     if best is not None and status != "diverged":
         network.params[...] = best
     return status
+
+
+def _restore_errors(errors):
+    """Put back numpy's floating-point error handling as the fit found it.
+
+    A Ctrl-C that lands inside ``np.errstate``'s exit (the loop's overflow
+    checks) leaves the ``"raise"`` state behind; the fit swallows the
+    interrupt, so nothing else would undo it.
+    """
+    np.seterr(**errors)
 
 
 def _after_divergence(history, stopping, best, validation, n_samples):
@@ -435,6 +447,7 @@ def fit_lbfgs(network, loss, X, Y, sample_weight, *, alpha=0.0, l1=0.0,
         if stop:
             raise StopIteration  # scipy's documented way to end the minimization
 
+    errors = np.geterr()
     try:
         result = scipy.optimize.minimize(
             fun, x0, method="L-BFGS-B", jac=True, callback=on_iteration,
@@ -442,6 +455,7 @@ def fit_lbfgs(network, loss, X, Y, sample_weight, *, alpha=0.0, l1=0.0,
         )
         result.interrupted = False
     except KeyboardInterrupt:
+        _restore_errors(errors)
         warnings.warn("Training interrupted by user.")
         result = done.result()
     network.params[:off] = fixed
