@@ -141,7 +141,8 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=None,
-                   help="threads for both: torch.set_num_threads and a BLAS limit for sknet")
+                   help="threads for both: torch.set_num_threads, and a BLAS and OpenMP "
+                        "limit for sknet")
     p.add_argument("--no-memory", dest="memory", action="store_false")
     p.add_argument("--markdown", action="store_true")
     p.add_argument("--_child", help=argparse.SUPPRESS)
@@ -155,7 +156,7 @@ def main(argv=None):
 
     if args.threads:
         torch.set_num_threads(args.threads)
-        threadpool_limits(args.threads, user_api="blas")
+        threadpool_limits(args.threads)  # BLAS and OpenMP (sknet's split steps)
     measured = os.path.dirname(os.path.dirname(os.path.abspath(sknet.__file__)))
     print("\n".join(environment_lines(measured, {"torch": torch.__version__})))
     print(f"sknet from: {measured}")

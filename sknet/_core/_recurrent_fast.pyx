@@ -422,6 +422,27 @@ cdef inline void *_zeros(Py_ssize_t size, size_t itemsize) except NULL:
     return z
 
 
+def _strided(name, arr):
+    """``(name, strides, shape)`` of a 3-D array, for :func:`_rows_contiguous`."""
+    return name, arr.strides, arr.shape
+
+
+def _maybe(name, arr):
+    """``(_strided(name, arr),)`` for an optional 3-D array, or ``()``."""
+    return () if arr is None else (_strided(name, arr),)
+
+
+def _rows_contiguous(arrays, Py_ssize_t itemsize):
+    """Each ``(T, n, W)`` array's rows are contiguous and ``W`` apart.
+
+    The loops take views of a block of a batch's rows (``a[:, r0:r1]``):
+    every time step's rows are then contiguous, steps further apart.
+    """
+    for name, strides, shape in arrays:
+        if strides[2] != itemsize or strides[1] != shape[2] * itemsize:
+            raise ValueError(f"{name}: each step's rows must be contiguous")
+
+
 def _check(shapes):
     """Every array of ``shapes`` (name, shape, expected) has its expected shape."""
     for name, shape, expected in shapes:
@@ -432,8 +453,8 @@ def _check(shapes):
 # --------------------------------------------------------------------------- #
 # simple RNN                                                                   #
 # --------------------------------------------------------------------------- #
-def rnn_forward(floating[:, :, ::1] A, floating[:, :, :] hs, const floating[:, ::1] W_hh,
-                const floating[::1] bias, const unsigned char[:, ::1] pad, bint reverse,
+def rnn_forward(floating[:, :, :] A, floating[:, :, :] hs, const floating[:, ::1] W_hh,
+                const floating[::1] bias, const unsigned char[:, :] pad, bint reverse,
                 int code, double p1=0.0, double p2=1.0, double upper=0.0, forward_step=None):
     """``h_t = f(A_t + bias + h_{t-1} W_hh^T)`` over every step; ``A_t`` keeps the pre-activation.
 
@@ -448,6 +469,7 @@ def rnn_forward(floating[:, :, ::1] A, floating[:, :, :] hs, const floating[:, :
     _check([("hs", hs.shape, (T, n, H)), ("W_hh", W_hh.shape, (H, H)),
             ("bias", bias.shape, (H,))]
            + ([("pad", pad.shape, (T, n))] if masked else []))
+    _rows_contiguous((_strided("A", A),), sizeof(floating))
     if code == _CALLBACK and forward_step is None:
         raise ValueError("a registered activation needs forward_step")
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
@@ -481,9 +503,9 @@ def rnn_forward(floating[:, :, ::1] A, floating[:, :, :] hs, const floating[:, :
 
 
 def rnn_backward(const floating[:, :, :] hs, const floating[:, ::1] W_hh,
-                 const unsigned char[:, ::1] pad, bint reverse, floating[:, :, ::1] dG,
+                 const unsigned char[:, :] pad, bint reverse, floating[:, :, :] dG,
                  floating[:, ::1] dh, floating[:, ::1] dh_prev, const floating[:, :] dh_last,
-                 const floating[:, :, :] dout, floating[:, :, ::1] record, int code,
+                 const floating[:, :, :] dout, floating[:, :, :] record, int code,
                  double p1=0.0, double p2=1.0, backward_step=None):
     """Backpropagation through time of :func:`rnn_forward`: ``dG[t] = dL/dA_t``.
 
@@ -498,6 +520,7 @@ def rnn_backward(const floating[:, :, :] hs, const floating[:, ::1] W_hh,
     cdef floating fp1 = <floating>p1, fp2 = <floating>p2
     _check(_backward_shapes(T, n, H, H, hs.shape, W_hh, pad, dh, dh_prev, dh_last, dout,
                             record))
+    _rows_contiguous((_strided("dG", dG),) + _maybe("record", record), sizeof(floating))
     if code == _CALLBACK and backward_step is None:
         raise ValueError("a registered activation needs backward_step")
     _row_stride(hs.strides, sizeof(floating))
@@ -537,9 +560,9 @@ def rnn_backward(const floating[:, :, :] hs, const floating[:, ::1] W_hh,
 # --------------------------------------------------------------------------- #
 # LSTM                                                                         #
 # --------------------------------------------------------------------------- #
-def lstm_forward(floating[:, :, ::1] A, floating[:, :, :] hs, floating[:, :, ::1] C,
-                 floating[:, :, ::1] TC, const floating[:, ::1] W_hh, const floating[::1] bias,
-                 const unsigned char[:, ::1] pad, bint reverse):
+def lstm_forward(floating[:, :, :] A, floating[:, :, :] hs, floating[:, :, :] C,
+                 floating[:, :, :] TC, const floating[:, ::1] W_hh, const floating[::1] bias,
+                 const unsigned char[:, :] pad, bint reverse):
     """Gates ``i, f, g, o`` into ``A`` (plus ``bias`` on entry), ``c_t`` into ``C``,
     ``tanh c_t`` into ``TC``, ``h_t`` into ``hs``."""
     cdef Py_ssize_t T = A.shape[0], n = A.shape[1], GH = A.shape[2], H = GH // 4
@@ -550,6 +573,8 @@ def lstm_forward(floating[:, :, ::1] A, floating[:, :, :] hs, floating[:, :, ::1
             ("TC", TC.shape, (T, n, H)), ("W_hh", W_hh.shape, (GH, H)),
             ("bias", bias.shape, (GH,))]
            + ([("pad", pad.shape, (T, n))] if masked else []))
+    _rows_contiguous((_strided("A", A), _strided("C", C), _strided("TC", TC)),
+                     sizeof(floating))
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
     cdef const floating *c_prev
     try:
@@ -575,12 +600,12 @@ def lstm_forward(floating[:, :, ::1] A, floating[:, :, :] hs, floating[:, :, ::1
         free(zero)
 
 
-def lstm_backward(const floating[:, :, ::1] A, const floating[:, :, ::1] C,
-                  const floating[:, :, ::1] TC, const floating[:, ::1] W_hh,
-                  const unsigned char[:, ::1] pad, bint reverse, floating[:, :, ::1] dG,
+def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
+                  const floating[:, :, :] TC, const floating[:, ::1] W_hh,
+                  const unsigned char[:, :] pad, bint reverse, floating[:, :, :] dG,
                   floating[:, ::1] dh, floating[:, ::1] dh_prev, floating[:, ::1] dc,
                   const floating[:, :] dh_last, const floating[:, :, :] dout,
-                  floating[:, :, ::1] record):
+                  floating[:, :, :] record):
     """Backpropagation through time of :func:`lstm_forward` (``dc``: an ``(n, H)`` work array)."""
     cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], GH = dG.shape[2], H = GH // 4
     cdef Py_ssize_t s, t, p = 0, i
@@ -589,6 +614,8 @@ def lstm_backward(const floating[:, :, ::1] A, const floating[:, :, ::1] C,
                             record)
            + [("A", A.shape, (T, n, GH)), ("C", C.shape, (T, n, H)), ("TC", TC.shape, (T, n, H)),
               ("dc", dc.shape, (n, H))])
+    _rows_contiguous((_strided("A", A), _strided("C", C), _strided("TC", TC), _strided("dG", dG))
+                     + _maybe("record", record), sizeof(floating))
     if dout is not None:
         _row_stride(dout.strides, sizeof(floating))
     cdef floating *cur = &dh[0, 0]
@@ -626,9 +653,9 @@ def lstm_backward(const floating[:, :, ::1] A, const floating[:, :, ::1] C,
 # --------------------------------------------------------------------------- #
 # GRU                                                                          #
 # --------------------------------------------------------------------------- #
-def gru_forward(floating[:, :, ::1] A, floating[:, :, :] hs, floating[:, :, ::1] GHn,
+def gru_forward(floating[:, :, :] A, floating[:, :, :] hs, floating[:, :, :] GHn,
                 floating[:, ::1] gh, const floating[:, ::1] W_hh, const floating[::1] bias,
-                const floating[::1] b_hn, const unsigned char[:, ::1] pad, bint reverse):
+                const floating[::1] b_hn, const unsigned char[:, :] pad, bint reverse):
     """Gates ``r, z, n`` into ``A``, ``h_{t-1} W_hn^T + b_hn`` into ``GHn``, ``h_t`` into ``hs``.
 
     ``A`` holds ``x_t W_ih^T``, ``bias`` is ``b_ih`` plus ``b_hh``'s ``r`` and
@@ -642,6 +669,7 @@ def gru_forward(floating[:, :, ::1] A, floating[:, :, :] hs, floating[:, :, ::1]
             ("gh", gh.shape, (n, GH)), ("W_hh", W_hh.shape, (GH, H)),
             ("bias", bias.shape, (GH,)), ("b_hn", b_hn.shape, (H,))]
            + ([("pad", pad.shape, (T, n))] if masked else []))
+    _rows_contiguous((_strided("A", A), _strided("GHn", GHn)), sizeof(floating))
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
     cdef const floating *h_prev
     try:
@@ -668,12 +696,12 @@ def gru_forward(floating[:, :, ::1] A, floating[:, :, :] hs, floating[:, :, ::1]
         free(zero)
 
 
-def gru_backward(const floating[:, :, ::1] A, const floating[:, :, ::1] GHn,
+def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
                  const floating[:, :, :] hs, const floating[:, ::1] W_hh,
-                 const unsigned char[:, ::1] pad, bint reverse, floating[:, :, ::1] dG,
-                 floating[:, :, ::1] dGh, floating[:, ::1] dh, floating[:, ::1] dh_prev,
+                 const unsigned char[:, :] pad, bint reverse, floating[:, :, :] dG,
+                 floating[:, :, :] dGh, floating[:, ::1] dh, floating[:, ::1] dh_prev,
                  const floating[:, :] dh_last, const floating[:, :, :] dout,
-                 floating[:, :, ::1] record):
+                 floating[:, :, :] record):
     """Backpropagation through time of :func:`gru_forward`; ``dGh`` gets the ``W_hh`` side."""
     cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], GH = dG.shape[2], H = GH // 3
     cdef Py_ssize_t s, t, p = 0, i
@@ -682,6 +710,8 @@ def gru_backward(const floating[:, :, ::1] A, const floating[:, :, ::1] GHn,
                             record)
            + [("A", A.shape, (T, n, GH)), ("GHn", GHn.shape, (T, n, H)),
               ("dGh", dGh.shape, (T, n, GH))])
+    _rows_contiguous((_strided("A", A), _strided("GHn", GHn), _strided("dG", dG),
+                      _strided("dGh", dGh)) + _maybe("record", record), sizeof(floating))
     _row_stride(hs.strides, sizeof(floating))
     if dout is not None:
         _row_stride(dout.strides, sizeof(floating))
@@ -753,7 +783,7 @@ cdef void _start(floating[:, ::1] dh, const floating[:, :] dh_last) noexcept:
 
 
 cdef inline void _take_output(floating *dh, const floating[:, :, :] dout,
-                              floating[:, :, ::1] record, Py_ssize_t t, Py_ssize_t n,
+                              floating[:, :, :] record, Py_ssize_t t, Py_ssize_t n,
                               Py_ssize_t H) noexcept nogil:
     """Add step ``t``'s output gradient to ``dh``; record ``dh``."""
     cdef Py_ssize_t i
@@ -765,7 +795,7 @@ cdef inline void _take_output(floating *dh, const floating[:, :, :] dout,
 
 
 cdef inline void _carry_padded(floating *dh_prev, const floating *dh,
-                               const unsigned char[:, ::1] pad, Py_ssize_t t, Py_ssize_t n,
+                               const unsigned char[:, :] pad, Py_ssize_t t, Py_ssize_t n,
                                Py_ssize_t H) noexcept nogil:
     """Padding rows pass their state gradient on unchanged."""
     cdef Py_ssize_t i

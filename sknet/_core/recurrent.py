@@ -31,6 +31,7 @@ from a zero state at each sequence's last real step. Padding is copied, never
 computed with: NaN reaches no arithmetic.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -38,6 +39,7 @@ from scipy.sparse import issparse
 
 from . import _recurrent_fast as _fast
 from . import activations as _activations
+from ._dense_fast import in_forked_child, openmp_threads
 from .activations import get_activation
 from .blas import add_rows_for, axpy_for
 from .initializers import initialize_layer, resolve_initializer
@@ -118,22 +120,38 @@ class RNNCell:
     def add_buffers(self, b, key, T, n, layer, alloc, backward):
         """No per-step arrays beyond the pre-activations ``A``."""
 
-    def forward(self, b, W_hh, bias, pad, reverse):
+    @property
+    def splits(self):
+        """Whether the time loops may run on blocks of rows (not with a callback)."""
+        return self._code != _fast.CALLBACK
+
+    def forward(self, b, W_hh, bias, pad, reverse, split=None):
         """``A[t]`` (``x_t W_ih^T``) turns into the pre-activation, ``hs[t]`` gets the state."""
         upper = float(np.log(np.finfo(b.A.dtype).max) - 1.0)  # exp's clip
-        step = None
         if self._code == _fast.CALLBACK:
-            step = partial(self._forward_step, b)
-        _fast.rnn_forward(b.A, b.hs, W_hh, bias, pad, reverse, self._code, self._p1,
-                          self._p2, upper, step)
+            _fast.rnn_forward(b.A, b.hs, W_hh, bias, pad, reverse, self._code, self._p1,
+                              self._p2, upper, partial(self._forward_step, b))
+            return
 
-    def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record):
+        def rows(r):
+            _fast.rnn_forward(b.A[:, r], b.hs[:, r], W_hh, bias, _cut(pad, 1, r), reverse,
+                              self._code, self._p1, self._p2, upper)
+        _on_rows(split, b.A.shape[1], rows)
+
+    def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record, split=None):
         """The pre-activation gradients into ``dG``, every step."""
-        step = None
         if self._code == _fast.CALLBACK:
-            step = partial(self._backward_step, b)
-        _fast.rnn_backward(b.hs, W_hh, pad, reverse, b.dG, work.dh[0], work.dh[1], dh_last,
-                           dout, record, self._code, self._p1, self._p2, step)
+            _fast.rnn_backward(b.hs, W_hh, pad, reverse, b.dG, work.dh[0], work.dh[1],
+                               dh_last, dout, record, self._code, self._p1, self._p2,
+                               partial(self._backward_step, b))
+            return
+
+        def rows(r):
+            _fast.rnn_backward(b.hs[:, r], W_hh, _cut(pad, 1, r), reverse, b.dG[:, r],
+                               work.dh[0][r], work.dh[1][r], _cut(dh_last, 0, r),
+                               _cut(dout, 1, r), _cut(record, 1, r), self._code, self._p1,
+                               self._p2)
+        _on_rows(split, b.dG.shape[1], rows)
 
     def _forward_step(self, b, t):
         h = b.hs[t]
@@ -188,14 +206,23 @@ class LSTMCell:
         b.C = alloc(key + "C", (T, n, H))
         b.TC = alloc(key + "TC", (T, n, H))
 
-    def forward(self, b, W_hh, bias, pad, reverse):
-        """Activated gates in ``A``, ``c_t`` in ``C``, ``h_t`` in ``hs``, every step."""
-        _fast.lstm_forward(b.A, b.hs, b.C, b.TC, W_hh, bias, pad, reverse)
+    splits = True
 
-    def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record):
+    def forward(self, b, W_hh, bias, pad, reverse, split=None):
+        """Activated gates in ``A``, ``c_t`` in ``C``, ``h_t`` in ``hs``, every step."""
+        def rows(r):
+            _fast.lstm_forward(b.A[:, r], b.hs[:, r], b.C[:, r], b.TC[:, r], W_hh, bias,
+                               _cut(pad, 1, r), reverse)
+        _on_rows(split, b.A.shape[1], rows)
+
+    def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record, split=None):
         """The gate gradients into ``dG``, every step."""
-        _fast.lstm_backward(b.A, b.C, b.TC, W_hh, pad, reverse, b.dG, work.dh[0], work.dh[1],
-                            work.dc, dh_last, dout, record)
+        def rows(r):
+            _fast.lstm_backward(b.A[:, r], b.C[:, r], b.TC[:, r], W_hh, _cut(pad, 1, r),
+                                reverse, b.dG[:, r], work.dh[0][r], work.dh[1][r],
+                                work.dc[r], _cut(dh_last, 0, r), _cut(dout, 1, r),
+                                _cut(record, 1, r))
+        _on_rows(split, b.dG.shape[1], rows)
 
     @staticmethod
     def set_forget_bias(b_ih, b_hh, value):
@@ -252,17 +279,76 @@ class GRUCell:
         b.gh = alloc(key + "gh", (n, 3 * H))
         b.dGh = alloc(key + "dGh", (T, n, 3 * H)) if backward else None
 
-    def forward(self, b, W_hh, bias, pad, reverse):
-        """``r, z, n`` in ``A``, ``gh_n`` in ``GHn``, ``h_t`` in ``hs``, every step."""
-        _fast.gru_forward(b.A, b.hs, b.GHn, b.gh, W_hh, bias, b.b_hn, pad, reverse)
+    splits = True
 
-    def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record):
+    def forward(self, b, W_hh, bias, pad, reverse, split=None):
+        """``r, z, n`` in ``A``, ``gh_n`` in ``GHn``, ``h_t`` in ``hs``, every step."""
+        def rows(r):
+            _fast.gru_forward(b.A[:, r], b.hs[:, r], b.GHn[:, r], b.gh[r], W_hh, bias,
+                              b.b_hn, _cut(pad, 1, r), reverse)
+        _on_rows(split, b.A.shape[1], rows)
+
+    def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record, split=None):
         """ih-side gate gradients into ``dG``, hh-side into ``dGh``, every step."""
-        _fast.gru_backward(b.A, b.GHn, b.hs, W_hh, pad, reverse, b.dG, b.dGh, work.dh[0],
-                           work.dh[1], dh_last, dout, record)
+        def rows(r):
+            _fast.gru_backward(b.A[:, r], b.GHn[:, r], b.hs[:, r], W_hh, _cut(pad, 1, r),
+                               reverse, b.dG[:, r], b.dGh[:, r], work.dh[0][r],
+                               work.dh[1][r], _cut(dh_last, 0, r), _cut(dout, 1, r),
+                               _cut(record, 1, r))
+        _on_rows(split, b.dG.shape[1], rows)
 
 
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
+
+
+# --------------------------------------------------------------------------- #
+# time loops on blocks of rows                                                 #
+# --------------------------------------------------------------------------- #
+def _cut(a, axis, rows):
+    """``a``'s ``rows`` along ``axis`` (0 or 1), or None."""
+    if a is None:
+        return None
+    return a[rows] if axis == 0 else a[:, rows]
+
+
+def _on_rows(split, n, loop):
+    """``loop(rows)`` over all ``n`` rows, or over ``split``'s blocks of them."""
+    if split is None:
+        loop(slice(None))
+    else:
+        split.run(n, loop)
+
+
+class RowSplit:
+    """Runs a time loop on ``parts`` blocks of the batch's rows, in threads.
+
+    Each sequence's loop is independent of the others', and the compiled
+    loops release the GIL, so the blocks run in parallel: ``threads`` of
+    them at once (1: one after the other, as in a forked child, where the
+    pool's threads do not exist). The blocks do not depend on ``threads``,
+    so neither does the result.
+    """
+
+    def __init__(self, parts):
+        self.parts = self.threads = int(parts)
+        self._pool = None
+
+    def run(self, n, loop):
+        """``loop(rows)`` for each block of rows of a batch of ``n``."""
+        P = min(self.parts, n)
+        blocks = [slice(c * n // P, (c + 1) * n // P) for c in range(P)]
+        if self.threads <= 1 or P == 1 or in_forked_child():
+            for rows in blocks:
+                loop(rows)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.parts - 1, thread_name_prefix="sknet-rows")
+        others = [self._pool.submit(loop, rows) for rows in blocks[1:]]
+        try:
+            loop(blocks[0])
+        finally:
+            for future in others:
+                future.result()
 
 
 def make_cell(name, activation=None):
@@ -344,6 +430,7 @@ class _Trace:
         self.x = alloc("x", (T, n, net.n_features))
         self.pad = alloc("pad", (T, n, 1), dtype=bool)
         self.pad_mask = None  # pad as 0/1 of shape (T, n) when a step pads, for the kernels
+        self.split = None  # a RowSplit for the time loops, or None
         self.layers = [_LayerTrace(layer, f"L{i}", T, n, alloc, backward, i > 0, i < L - 1)
                        for i, layer in enumerate(net.recurrent)]
         self.masks = [None] * L
@@ -379,14 +466,31 @@ class RecurrentWorkspace:
     grad : ndarray laid out like the network's ``params``
     """
 
-    def __init__(self, network, batch_size, fast_blas=False):
+    # The blocks run on Python threads, not OpenMP's: the optimizer keeps to one
+    # thread, since OpenMP's workers spin after each region and would take a
+    # core from the blocks' threads.
+    openmp = False
+
+    def __init__(self, network, batch_size, fast_blas=False, threads=1):
         self.network, self.batch_size = network, int(batch_size)
+        self.parts = max(1, int(threads))
+        self.split = RowSplit(self.parts) if self.parts > 1 else None
         self.axpy = axpy_for(network.dtype, fast_blas)
         self.add_rows = add_rows_for(network.dtype, fast_blas)
         self.grad = np.zeros_like(network.params)
         self.grad_views = network._grad_views(self.grad)
         self._arena = _Arena(network.dtype)
         self._traces = {}
+
+    @property
+    def threads(self):
+        """How many blocks of rows run at once (the trainer sets it per step)."""
+        return 1 if self.split is None else self.split.threads
+
+    @threads.setter
+    def threads(self, value):
+        if self.split is not None:
+            self.split.threads = max(1, int(value))
 
     def trace(self, n, T):
         """The views for a batch of ``n`` sequences of ``T`` steps."""
@@ -505,7 +609,7 @@ class RecurrentLayer:
             W_ih, W_hh, bias = cell.prepare(b, *weights)
             A2d = b.A.reshape(T * n, -1)
             np.matmul(x2d, W_ih.T, out=A2d)
-            cell.forward(b, W_hh, bias, tr.pad_mask, d == 1)
+            cell.forward(b, W_hh, bias, tr.pad_mask, d == 1, tr.split)
         return lt.out
 
     def final_states(self, lt, out):
@@ -544,9 +648,10 @@ class RecurrentLayer:
             cols = slice(d * H, (d + 1) * H)
             dh_last = None if dtop is None else dtop[:, cols]
             dout = lt.dout[:, :, cols] if dtop is None else None
-            self.cell.backward(lt.dirs[d], W_hh, tr.pad_mask, d == 1, lt, dh_last, dout, record)
+            self.cell.backward(lt.dirs[d], W_hh, tr.pad_mask, d == 1, lt, dh_last, dout, record,
+                               tr.split)
             record = None
-            self._param_gradients(d, lt.dirs[d], x2d, tr.ones_tn, grads[d])
+            self._param_gradients(d, lt.dirs[d], x2d, tr.ones_tn, grads[d], tr.split)
             if dx2d is not None:
                 dG = lt.dirs[d].dG.reshape(T * n, -1)
                 if d == 0:
@@ -554,18 +659,22 @@ class RecurrentLayer:
                 else:
                     dx2d += np.matmul(dG, W_ih, out=lt.dx)
 
-    def _param_gradients(self, d, b, x2d, ones, grads):
-        """``dW_ih``, ``dW_hh`` and the bias gradients, one product each."""
+    def _param_gradients(self, d, b, x2d, ones, grads, split=None):
+        """``dW_ih``, ``dW_hh`` (with ``split``: blocks of their rows) and the bias gradients."""
         gW_ih, gW_hh, gb_ih, gb_hh = grads
         T, n, GH = b.dG.shape
         dG = b.dG.reshape(T * n, GH)
         dGh3 = b.dGh if self.cell.name == "gru" else b.dG
-        np.matmul(dG.T, x2d, out=gW_ih)
         # step t's gates read the state of the step before it
         later, earlier = (slice(1, None), slice(None, -1)) if d == 0 else \
             (slice(None, -1), slice(1, None))
-        np.matmul(dGh3[later].reshape(-1, GH).T, b.hs[earlier].reshape(-1, self.hidden),
-                  out=gW_hh)
+        dGh_later = dGh3[later].reshape(-1, GH)
+        hs_earlier = b.hs[earlier].reshape(-1, self.hidden)
+
+        def gate_rows(g):
+            np.matmul(dG[:, g].T, x2d, out=gW_ih[g])
+            np.matmul(dGh_later[:, g].T, hs_earlier, out=gW_hh[g])
+        _on_rows(split, GH, gate_rows)
         np.matmul(ones, dG, out=gb_ih)
         if dGh3 is b.dG:
             np.copyto(gb_hh, gb_ih)
@@ -711,8 +820,21 @@ class RecurrentNetwork(LayerStack):
         return views
 
     def workspace(self, batch_size, fast_blas=False, threads=1):
-        """Buffers for mini-batches of up to ``batch_size`` sequences (one thread)."""
-        return RecurrentWorkspace(self, batch_size, fast_blas)
+        """Buffers for mini-batches of up to ``batch_size`` sequences.
+
+        With ``fast_blas`` (BLAS on one thread) and ``threads > 1``, the time
+        loops run on ``threads`` blocks of rows (see :class:`RowSplit`).
+        """
+        return RecurrentWorkspace(self, batch_size, fast_blas,
+                                  threads if fast_blas else 1)
+
+    def split_parts(self, batch_size, threads=None):
+        """Blocks of rows the time loops split a batch into: one per thread,
+        each of at least 16 sequences; 1 where a cell calls an activation back."""
+        if not all(layer.cell.splits for layer in self.recurrent):
+            return 1
+        threads = openmp_threads() if threads is None else threads
+        return int(max(1, min(threads, batch_size // 16)))
 
     # ------------------------------------------------------------------ #
     # weights                                                              #
@@ -935,6 +1057,7 @@ class RecurrentNetwork(LayerStack):
         n, T = X.shape[:2]
         ws = self.workspace(n) if ws is None else ws
         tr = ws.trace(n, T)
+        tr.split = getattr(ws, "split", None)
         sw_sum = float(n if sample_weight is None else np.sum(sample_weight))
         P = self._forward(X, tr, training, rng)
         off = self.trainable_offset

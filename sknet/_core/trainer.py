@@ -179,7 +179,8 @@ def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
         if augment is not None:
             Xb = _augmented(augment, Xb, dropout_rng, order is None)
         if choice is not None:
-            ws.threads = optimizer.threads = choice.start(stop - start)
+            ws.threads = choice.start(stop - start)
+            optimizer.threads = ws.threads if getattr(ws, "openmp", True) else 1
         value, _, sw_sum = loss_and_gradient(Xb, Yb, loss, swb, alpha, l1, ws=ws,
                                              training=True, rng=dropout_rng)
         if not math.isfinite(value):

@@ -53,7 +53,7 @@ class _ReferenceLoop:
 
     states = ("hs",)
 
-    def forward(self, b, W_hh, bias, pad, reverse):
+    def forward(self, b, W_hh, bias, pad, reverse, split=None):
         T = b.A.shape[0]
         b.A += bias
         s, p = _Scratch(b), None
@@ -66,7 +66,7 @@ class _ReferenceLoop:
                     np.copyto(states[t], s.zeros if p is None else states[p], where=rows)
             p = t
 
-    def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record):
+    def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record, split=None):
         T = b.A.shape[0]
         s = _Scratch(b)
         dh, dh_prev, spare = s.dh
