@@ -1,6 +1,8 @@
 """Builds sknet's compiled kernels; everything else is in pyproject.toml.
 
-Every ``sknet/_core/*.pyx`` becomes an extension module of the same name.
+Every ``sknet/_core/*.pyx`` becomes an extension module of the same name
+(C headers next to it, ``sknet/_core/*.h``, are included by the ones that
+name them).
 The kernels call BLAS through ``scipy.linalg.cython_blas`` (scipy's own BLAS,
 reached through function pointers at import), so nothing links a BLAS here.
 
@@ -85,8 +87,9 @@ def _extensions():
             if probed["openmp"]:
                 compile_args += probed["openmp"][0]
                 link_args += probed["openmp"][1]
+        headers = [str(h) for h in pyx.parent.glob("*.h") if h.name in pyx.read_text()]
         yield Extension(name, [str(pyx)], extra_compile_args=compile_args,
-                        extra_link_args=link_args)
+                        extra_link_args=link_args, depends=headers)
 
 
 setup(ext_modules=cythonize(list(_extensions()), compiler_directives=DIRECTIVES))

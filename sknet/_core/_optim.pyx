@@ -10,16 +10,60 @@ The numpy reference they are tested against is scikit-learn's formulas
 
 The loops are written so that the compiler vectorizes them: no branch
 inside (the scaled and unscaled variants are separate loops) and a square
-root that sets no ``errno`` (``-fno-math-errno``). With ``n_threads > 1``
-OpenMP threads update blocks of the vector (every element is computed the
-same way, so the result does not depend on the threads).
+root that sets no ``errno`` (``-fno-math-errno``). Adam's loop, bound by
+its square roots and divisions, is in ``_optim_loops.h``, built a second
+time for AVX2 on x86 and chosen at import when the processor has it (see
+:func:`instruction_set`); both builds give the same result bit for bit.
+With ``n_threads > 1`` OpenMP threads update blocks of the vector (every
+element is computed the same way, so the result does not depend on the
+threads).
 """
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport sqrt, sqrtf
 
 from ._dense_fast import in_forked_child
+
+cdef extern from "_optim_loops.h" nogil:
+    int SKNET_AVX2_BUILD
+    int sknet_avx2_supported()
+    void sknet_adam_f64(double* w, const double* g, double* m, double* v,
+                        const double* scale, Py_ssize_t n, double lr, double b1,
+                        double b2, double eps, double gs)
+    void sknet_adam_f32(float* w, const float* g, float* m, float* v,
+                        const float* scale, Py_ssize_t n, float lr, float b1, float b2,
+                        float eps, float gs)
+    void sknet_adam_f64_avx2(double* w, const double* g, double* m, double* v,
+                             const double* scale, Py_ssize_t n, double lr, double b1,
+                             double b2, double eps, double gs)
+    void sknet_adam_f32_avx2(float* w, const float* g, float* m, float* v,
+                             const float* scale, Py_ssize_t n, float lr, float b1,
+                             float b2, float eps, float gs)
+
+# Adam's loop runs its AVX2 build where the processor has AVX2.
+cdef bint _avx2 = SKNET_AVX2_BUILD and sknet_avx2_supported()
+
+
+def instruction_set():
+    """The build of Adam's loop in use: ``"avx2"`` or ``"baseline"``."""
+    return "avx2" if _avx2 else "baseline"
+
+
+def available_instruction_sets():
+    """The builds of Adam's loop this processor can run, baseline first."""
+    return ("baseline", "avx2") if SKNET_AVX2_BUILD and sknet_avx2_supported() \
+        else ("baseline",)
+
+
+def set_instruction_set(name):
+    """Use the build ``name`` of Adam's loop (for tests); returns the one used before."""
+    global _avx2
+    if name not in available_instruction_sets():
+        raise ValueError(f"instruction set {name!r} is not available here; choose from "
+                         f"{available_instruction_sets()}.")
+    before = instruction_set()
+    _avx2 = name == "avx2"
+    return before
 
 # Below this many parameters per thread a parallel region costs more than it saves.
 cdef Py_ssize_t MIN_PER_THREAD = 2048
@@ -68,35 +112,19 @@ def adam_step(floating[::1] params, const floating[::1] grad, floating[::1] m,
                       <floating>epsilon, <floating>gscale)
 
 
-cdef inline floating _root(floating x) noexcept nogil:
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)
-
-
 cdef void _adam(floating* w, const floating* g, floating* m, floating* v,
                 const floating* scale, Py_ssize_t n, floating lr, floating b1,
                 floating b2, floating eps, floating gs) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating gi, mi, vi
-    cdef floating c1 = 1 - b1, c2 = 1 - b2
-    if scale == NULL:
-        for i in range(n):
-            gi = g[i] * gs
-            mi = b1 * m[i] + c1 * gi
-            vi = b2 * v[i] + c2 * gi * gi
-            m[i] = mi
-            v[i] = vi
-            w[i] -= lr * mi / (_root(vi) + eps)
+    if floating is double:
+        if _avx2:
+            sknet_adam_f64_avx2(w, g, m, v, scale, n, lr, b1, b2, eps, gs)
+        else:
+            sknet_adam_f64(w, g, m, v, scale, n, lr, b1, b2, eps, gs)
     else:
-        for i in range(n):
-            gi = g[i] * gs
-            mi = b1 * m[i] + c1 * gi
-            vi = b2 * v[i] + c2 * gi * gi
-            m[i] = mi
-            v[i] = vi
-            w[i] -= (lr * mi / (_root(vi) + eps)) * scale[i]
+        if _avx2:
+            sknet_adam_f32_avx2(w, g, m, v, scale, n, lr, b1, b2, eps, gs)
+        else:
+            sknet_adam_f32(w, g, m, v, scale, n, lr, b1, b2, eps, gs)
 
 
 def sgd_step(floating[::1] params, const floating[::1] grad, floating[::1] velocity,

@@ -42,6 +42,7 @@ class ThreadChoice:
 
     SMOOTHING = 0.1  # weight of the newest step in the current choice's average
     PROBE_STEPS = 8
+    ONE_THREAD_STEPS = 2
     ABORT = 3.0
     MARGIN = 1.5  # the current choice's average must lose by this much to be dropped
 
@@ -72,7 +73,8 @@ class ThreadChoice:
             return self.best
         if self._probe is None and self.best in self.cost and (
                 self.since_probe >= self.wait or self._other() not in self.cost):
-            self._probe = [self.PROBE_STEPS, float("inf")]
+            steps = self.ONE_THREAD_STEPS if self._other() == 1 else self.PROBE_STEPS
+            self._probe = [steps, float("inf")]
         threads = self.best if self._probe is None else self._other()
         self._running = (threads, self.clock())
         return threads
@@ -92,7 +94,8 @@ class ThreadChoice:
         self.since_probe += 1
         other = self._other()
         if other in self.cost and self.cost[threads] > self.MARGIN * self.cost[other]:
-            self.best, self.wait = other, self.probe_every  # the machine got busier
+            # the machine got busier: the other choice runs, and this one waits for a try
+            self.best, self.wait, self.since_probe = other, self.probe_every, 0
 
     def _record_try(self, threads, per_row):
         probe = self._probe

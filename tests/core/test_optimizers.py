@@ -226,3 +226,54 @@ def test_a_step_split_between_threads_is_the_same_step(solver, dtype):
     np.testing.assert_array_equal(runs[1], runs[0])
     np.testing.assert_array_equal(runs[2], runs[0])
     assert not np.array_equal(runs[0], start)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("scaled", [False, True])
+def test_adams_avx2_build_gives_the_baseline_result_bit_for_bit(dtype, scaled):
+    """Adam's loop, built for the baseline instruction set and for AVX2: the same
+    operations in the same order, so the same bits (an AVX2 build that fused the
+    multiply-adds would differ), and both as scikit-learn's step."""
+    from sknet._core import _optim
+    if "avx2" not in _optim.available_instruction_sets():
+        pytest.skip("this processor has no AVX2")
+    size = 1003  # not a whole number of vectors: the loop's scalar tail too
+    rng = np.random.default_rng(8)
+    start = rng.normal(size=size).astype(dtype)
+    # gradients from tiny to large, some zero: square roots of zero and of subnormals
+    grads = [(rng.normal(size=size) * 10.0 ** rng.integers(-20, 4, size)).astype(dtype)
+             for _ in range(6)]
+    grads[0][::7] = 0
+    scale = np.linspace(0.5, 1.5, size).astype(dtype) if scaled else None
+    runs = {}
+    before = _optim.instruction_set()
+    try:
+        for name in ("baseline", "avx2"):
+            _optim.set_instruction_set(name)
+            adam, params = Adam(size, dtype), start.copy()
+            for g in grads:
+                adam.step(params, g, 0.01, scale, 0.9)
+            runs[name] = params, adam.m.copy(), adam.v.copy()
+    finally:
+        _optim.set_instruction_set(before)
+    for a, b in zip(runs["baseline"], runs["avx2"]):
+        np.testing.assert_array_equal(a, b)
+    theirs = [start.astype(np.float64)]
+    ref = sk_opt.AdamOptimizer(theirs, learning_rate_init=0.01)
+    for g in grads:
+        step = [0.9 * g.astype(np.float64)]
+        if scaled:  # scikit-learn has no per-parameter scale: apply it to its update
+            before_step = theirs[0].copy()
+            ref.update_params(theirs, step)
+            theirs[0] = before_step + (theirs[0] - before_step) * scale
+        else:
+            ref.update_params(theirs, step)
+    tol = 1e-11 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(runs["avx2"][0], theirs[0], rtol=tol, atol=tol)
+
+
+def test_an_unavailable_instruction_set_is_refused():
+    from sknet._core import _optim
+    with pytest.raises(ValueError, match="instruction set 'sse9'"):
+        _optim.set_instruction_set("sse9")
+    assert _optim.instruction_set() in _optim.available_instruction_sets()

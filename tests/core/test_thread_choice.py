@@ -33,12 +33,12 @@ def test_a_quiet_machine_keeps_the_threads_and_tries_one_thread_ever_less_often(
     assert choice.best == 2
     tries = [i for i in range(3, 200) if used[i] == 1]
     # each later try of one thread is cut short by nothing (1/0.6 < ABORT): whole tries
-    # of PROBE_STEPS steps, after waits of 20, 40, 40, ... steps
+    # of two steps (one thread needs no warm-up), after waits of 20, 40, 40, ... steps
     starts = [i for i in tries if used[i - 1] == 2]
-    gaps = [b - a - ThreadChoice.PROBE_STEPS for a, b in zip(starts, starts[1:])]
+    gaps = [b - a - 2 for a, b in zip(starts, starts[1:])]
     assert gaps[:3] == [20, 40, 40]
-    steps = ThreadChoice.PROBE_STEPS
-    assert all(used[i:i + steps] == [1] * steps for i in starts)
+    assert all(used[i - 1:i + 3] == [2, 1, 1, 2] for i in starts)
+    assert len(tries) == 2 * len(starts)
 
 
 def test_a_busy_machine_runs_one_thread_and_cuts_every_try_after_one_step():
