@@ -24,6 +24,7 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse as sp
 
+from ._dense_fast import gather_rows
 from .thread_choice import ThreadChoice
 
 __all__ = ["History", "Validation", "TrainConfig", "fit_stochastic", "fit_lbfgs"]
@@ -94,12 +95,16 @@ class _Batcher:
     def __init__(self, X, Y, sw, batch_size, dtype):
         self.X, self.Y, self.sw = X, Y, sw
         self.dense = not sp.issparse(X)
+        # rows that gather_rows copies (on the step's threads)
+        self.rows_in_c = (self.dense and X.ndim == 2 and X.dtype in (np.float32, np.float64)
+                          and X.flags.c_contiguous)
         self.Xb = np.empty((batch_size,) + X.shape[1:], X.dtype) if self.dense else None
         self.Yb = np.empty((batch_size,) + Y.shape[1:], dtype)
         self.Yraw = None if Y.dtype == dtype else np.empty(self.Yb.shape, Y.dtype)
         self.swb = None if sw is None else np.empty(batch_size, sw.dtype)
 
-    def get(self, order, start, stop):
+    def get(self, order, start, stop, threads=1):
+        """Rows ``start:stop`` of the epoch's ``order`` (None: in place), on ``threads`` threads."""
         n = stop - start
         # mode="clip" skips the bounds check (the indices are a permutation),
         # which would otherwise gather through a temporary: 3x slower.
@@ -109,8 +114,12 @@ class _Batcher:
             swb = None if self.sw is None else self.sw[idx]
         else:
             idx = order[start:stop]
-            Xb = self.X.take(idx, axis=0, out=self.Xb[:n], mode="clip") \
-                if self.dense else self.X[idx]
+            if self.rows_in_c:
+                Xb = self.Xb[:n]
+                gather_rows(self.X, idx, Xb, threads)
+            else:
+                Xb = self.X.take(idx, axis=0, out=self.Xb[:n], mode="clip") \
+                    if self.dense else self.X[idx]
             Yb = self.Y.take(idx, axis=0, mode="clip",
                              out=(self.Yb if self.Yraw is None else self.Yraw)[:n])
             swb = None if self.sw is None else \
@@ -175,12 +184,13 @@ def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
     total = 0.0
     for start in range(0, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
-        Xb, Yb, swb = get(order, start, stop)
-        if augment is not None:
-            Xb = _augmented(augment, Xb, dropout_rng, order is None)
+        threads = 1  # OpenMP threads for the gather and the optimizer
         if choice is not None:
             ws.threads = choice.start(stop - start)
-            optimizer.threads = ws.threads if getattr(ws, "openmp", True) else 1
+            threads = optimizer.threads = ws.threads if getattr(ws, "openmp", True) else 1
+        Xb, Yb, swb = get(order, start, stop, threads)
+        if augment is not None:
+            Xb = _augmented(augment, Xb, dropout_rng, order is None)
         value, _, sw_sum = loss_and_gradient(Xb, Yb, loss, swb, alpha, l1, ws=ws,
                                              training=True, rng=dropout_rng)
         if not math.isfinite(value):

@@ -411,3 +411,63 @@ def test_compiled_tanh_is_within_a_few_ulp(dtype, ulps):
     ws.acts[0][0] = nan
     ws.step.forward_layer(net.params, 0, 1, False)
     assert np.isnan(ws.acts[0][0]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("threads", [1, 2, 3, 7])
+def test_gather_rows_copies_the_rows_numpy_takes(dtype, threads):
+    """A shuffled batch's rows, copied in blocks by threads: ``X.take(idx, axis=0)``."""
+    from sknet._core._dense_fast import gather_rows
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 13)).astype(dtype)
+    for idx in (rng.permutation(50)[:11], np.array([49, 0, 0, 49]), np.arange(50)):
+        out = np.full((idx.size, 13), np.nan, dtype)
+        gather_rows(X, idx, out, threads)
+        np.testing.assert_array_equal(out, X.take(idx, axis=0))
+
+
+def test_gather_rows_rejects_indices_outside_x_and_a_wrong_buffer():
+    from sknet._core._dense_fast import gather_rows
+    X = np.zeros((4, 3))
+    with pytest.raises(IndexError, match="row index 4 is outside X's 4 rows"):
+        gather_rows(X, np.array([0, 4]), np.empty((2, 3)))
+    with pytest.raises(IndexError, match="row index -1"):
+        gather_rows(X, np.array([-1]), np.empty((1, 3)))
+    with pytest.raises(ValueError, match=r"out has shape \(2, 2\); the rows need \(2, 3\)"):
+        gather_rows(X, np.array([0, 1]), np.empty((2, 2)))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_shuffled_fit_gathers_its_batches_with_gather_rows(monkeypatch):
+    """Dense float X: the batches come from ``gather_rows`` (on the step's threads),
+    and the fit is the one the numpy gather gives."""
+    from sknet import MLPClassifier
+    from sknet._core import trainer
+
+    calls = []
+    real = trainer.gather_rows
+
+    def spy(X, idx, out, threads):
+        calls.append(threads)
+        real(X, idx, out, threads)
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 20))
+    y = (X[:, 0] > 0).astype(int)
+    params = dict(hidden_layer_sizes=(16,), max_iter=3, batch_size=64, random_state=0)
+    monkeypatch.setattr(trainer, "gather_rows", spy)
+    fast = MLPClassifier(**params).fit(X, y)
+    assert len(calls) == 3 * 5
+    monkeypatch.setattr(trainer._Batcher, "__init__", _numpy_gather(trainer._Batcher.__init__))
+    calls.clear()
+    slow = MLPClassifier(**params).fit(X, y)
+    assert calls == []
+    for a, b in zip(fast.coefs_, slow.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+def _numpy_gather(init):
+    def numpy_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.rows_in_c = False
+    return numpy_init
