@@ -10,10 +10,11 @@ once per fit) and runs, without the GIL:
 * the output delta and the loss in one pass: ``(P - Y) * sample_weight *
   scale`` for the canonical pairs (identity and squared error, softmax and
   log-loss, logistic and binary log-loss), with the loss summed alongside;
-* the backward pass: ``a_in.T @ delta``, the L2/L1 gradient and the penalty
-  sums in one pass over ``W``, the bias gradient, then ``delta @ W.T`` times
-  the dropout mask and the activation's derivative (from its output), in one
-  pass, down to the lowest trainable layer.
+* the backward pass: ``a_in.T @ delta`` added by BLAS to the L2 gradient
+  ``l2 W`` written first (so no pass zeroes the gradient), the L1 gradient,
+  the bias gradient, then ``delta @ W.T`` times the dropout mask and the
+  activation's derivative (from its output), in one pass, down to the lowest
+  trainable layer; the penalty sums after the passes.
 
 :meth:`DenseStep.run` does the matrix products through
 ``scipy.linalg.cython_blas`` (scipy's BLAS, run on one thread by the caller's
@@ -416,6 +417,13 @@ cdef void _penalty_gradient(const floating* W, floating* G, Py_ssize_t size, flo
             G[k] = G[k] + l1 * ((w > 0) - (w < 0))
 
 
+cdef void _scaled(const floating* W, floating* G, Py_ssize_t size, floating l2) noexcept nogil:
+    """``G = l2 W``."""
+    cdef Py_ssize_t k
+    for k in range(size):
+        G[k] = l2 * W[k]
+
+
 cdef void _penalty_sums(const floating* W, Py_ssize_t size, floating l2, floating l1,
                         double* sums) noexcept nogil:
     """Add ``sum W^2`` (when ``l2``) and ``sum |W|`` (when ``l1``) to ``sums``.
@@ -439,14 +447,15 @@ cdef void _penalty_sums(const floating* W, Py_ssize_t size, floating l2, floatin
 # row-major matrix products through scipy's BLAS                           #
 # ---------------------------------------------------------------------- #
 cdef void _gemm(char ta, char tb, int m, int n, int k, const floating* a, int lda,
-                const floating* b, int ldb, floating* c, int ldc) noexcept nogil:
-    """Column-major ``c = op(a) @ op(b)``."""
-    cdef floating one = 1, zero = 0
+                const floating* b, int ldb, floating* c, int ldc,
+                floating beta=0) noexcept nogil:
+    """Column-major ``c = op(a) @ op(b) + beta * c``."""
+    cdef floating one = 1
     if floating is float:
-        sgemm(&ta, &tb, &m, &n, &k, &one, <float*>a, &lda, <float*>b, &ldb, &zero,
+        sgemm(&ta, &tb, &m, &n, &k, &one, <float*>a, &lda, <float*>b, &ldb, &beta,
               c, &ldc)
     else:
-        dgemm(&ta, &tb, &m, &n, &k, &one, <double*>a, &lda, <double*>b, &ldb, &zero,
+        dgemm(&ta, &tb, &m, &n, &k, &one, <double*>a, &lda, <double*>b, &ldb, &beta,
               c, &ldc)
 
 
@@ -554,14 +563,19 @@ cdef void _weights_pass(Plan* p, const floating* X, floating* params, floating* 
     cdef int i
     cdef Py_ssize_t k, m, k0, k1, m0, m1
     cdef floating* G
+    cdef floating* W
     for i in range(p.n_layers - 1, n_frozen - 1, -1):
         k, m = p.units[i], p.units[i + 1]
         k0, k1 = c * k // n_chunks, (c + 1) * k // n_chunks
         if k1 > k0:
             G = grad + p.w_off[i] + k0 * m
+            W = params + p.w_off[i] + k0 * m
+            if l2 != 0:  # G = l2 W, then the product added to it (no pass to zero G)
+                _scaled(W, G, (k1 - k0) * m, l2)
             _gemm(c'N', c'T', <int>m, <int>(k1 - k0), <int>n, <floating*>p.deltas[i],
-                  <int>m, _layer_input(p, X, i, training, 0) + k0, <int>k, G, <int>m)
-            _penalty_gradient(params + p.w_off[i] + k0 * m, G, (k1 - k0) * m, l2, l1)
+                  <int>m, _layer_input(p, X, i, training, 0) + k0, <int>k, G, <int>m,
+                  1 if l2 != 0 else 0)
+            _penalty_gradient(W, G, (k1 - k0) * m, 0, l1)
         m0, m1 = c * m // n_chunks, (c + 1) * m // n_chunks
         if m1 > m0:
             _column_sums(<floating*>p.deltas[i] + m0, grad + p.b_off[i] + m0, n, m1 - m0, m)
