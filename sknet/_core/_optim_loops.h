@@ -7,7 +7,9 @@
  *
  * Both builds do the same IEEE operations in the same order (no fused
  * multiply-add: the AVX2 build does not enable FMA), so they give the same
- * result bit for bit; the tests check it.
+ * result bit for bit. Unlike the recurrent gate loops (target_clones, picked
+ * by the loader), the build is picked by a flag the module sets at import,
+ * so that the tests can run both on one machine and compare them.
  */
 #ifndef SKNET_OPTIM_LOOPS_H
 #define SKNET_OPTIM_LOOPS_H

@@ -85,6 +85,10 @@ def _clip_factor(grad, clip_norm):
     return clip_norm / norm if norm > clip_norm else 1.0
 
 
+# A batch of at least this many bytes is gathered by gather_rows.
+GATHER_BYTES = 1 << 18
+
+
 class _Batcher:
     """Gathers mini-batches into buffers allocated once per fit.
 
@@ -95,9 +99,11 @@ class _Batcher:
     def __init__(self, X, Y, sw, batch_size, dtype):
         self.X, self.Y, self.sw = X, Y, sw
         self.dense = not sp.issparse(X)
-        # rows that gather_rows copies (on the step's threads)
+        # batches that gather_rows copies (on the step's threads): large ones,
+        # whose rows come from memory; numpy's take is faster on small ones
         self.rows_in_c = (self.dense and X.ndim == 2 and X.dtype in (np.float32, np.float64)
-                          and X.flags.c_contiguous)
+                          and X.flags.c_contiguous
+                          and batch_size * X.shape[1] * X.itemsize >= GATHER_BYTES)
         self.Xb = np.empty((batch_size,) + X.shape[1:], X.dtype) if self.dense else None
         self.Yb = np.empty((batch_size,) + Y.shape[1:], dtype)
         self.Yraw = None if Y.dtype == dtype else np.empty(self.Yb.shape, Y.dtype)

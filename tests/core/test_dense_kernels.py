@@ -438,9 +438,9 @@ def test_gather_rows_rejects_indices_outside_x_and_a_wrong_buffer():
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_a_shuffled_fit_gathers_its_batches_with_gather_rows(monkeypatch):
-    """Dense float X: the batches come from ``gather_rows`` (on the step's threads),
-    and the fit is the one the numpy gather gives."""
+def test_large_shuffled_batches_are_gathered_by_gather_rows(monkeypatch):
+    """Dense float X: batches of at least ``GATHER_BYTES`` come from ``gather_rows``
+    (on the step's threads), smaller ones from numpy's take; the fit is the same."""
     from sknet import MLPClassifier
     from sknet._core import trainer
 
@@ -456,18 +456,10 @@ def test_a_shuffled_fit_gathers_its_batches_with_gather_rows(monkeypatch):
     y = (X[:, 0] > 0).astype(int)
     params = dict(hidden_layer_sizes=(16,), max_iter=3, batch_size=64, random_state=0)
     monkeypatch.setattr(trainer, "gather_rows", spy)
-    fast = MLPClassifier(**params).fit(X, y)
-    assert len(calls) == 3 * 5
-    monkeypatch.setattr(trainer._Batcher, "__init__", _numpy_gather(trainer._Batcher.__init__))
-    calls.clear()
-    slow = MLPClassifier(**params).fit(X, y)
+    small = MLPClassifier(**params).fit(X, y)  # 64 x 20 float64: 10 KiB batches
     assert calls == []
-    for a, b in zip(fast.coefs_, slow.coefs_):
+    monkeypatch.setattr(trainer, "GATHER_BYTES", 64 * 20 * 8)
+    large = MLPClassifier(**params).fit(X, y)
+    assert len(calls) == 3 * 5
+    for a, b in zip(small.coefs_ + small.intercepts_, large.coefs_ + large.intercepts_):
         np.testing.assert_array_equal(a, b)
-
-
-def _numpy_gather(init):
-    def numpy_init(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        self.rows_in_c = False
-    return numpy_init
