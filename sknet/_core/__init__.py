@@ -3,6 +3,20 @@
 The engine knows layers, activations, losses, optimizers, schedules, stopping
 rules and the training loops. It knows nothing of estimators, labels, pandas
 or parameter validation.
+
+Where numpy's per-call cost rules, the work is compiled: four Cython
+modules, built at install, calling scipy's BLAS through
+``scipy.linalg.cython_blas`` without the GIL:
+
+* ``_perceptron_fast``: the perceptron's epochs (dense and CSR rows);
+* ``_dense_fast``: a dense stack's training step, split between OpenMP
+  threads, and the threaded gather of shuffled batches;
+* ``_optim``: the Adam and SGD updates as one pass over the parameters
+  (Adam's loop in ``_optim_loops.h``, with an AVX2 build);
+* ``_recurrent_fast``: the recurrent cells' time loops, forward and
+  backward through time.
+
+:mod:`~sknet._core.thread_choice` times a split step's choices of threads.
 """
 
 from . import trainer
