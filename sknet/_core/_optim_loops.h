@@ -23,29 +23,30 @@
 #define SKNET_AVX2_BUILD 0
 #endif
 
+/* The moments of element i (gi, mi, vi hold its gradient and new moments). */
+#define SKNET_ADAM_MOMENTS           \
+    gi = g[i] * gs;                  \
+    mi = b1 * m[i] + c1 * gi;        \
+    vi = b2 * v[i] + c2 * gi * gi;   \
+    m[i] = mi;                       \
+    v[i] = vi;
+
 /* m <- b1 m + (1 - b1) g, v <- b2 v + (1 - b2) g^2, w -= lr m / (sqrt(v) + eps) [* scale],
  * with g = gs * grad: the same expressions, in the same order, as
- * sklearn.neural_network's AdamOptimizer (with its learning rate lr_t). */
+ * sklearn.neural_network's AdamOptimizer (with its learning rate lr_t).
+ * Two loops, so that neither has a branch inside (both vectorize). */
 #define SKNET_ADAM_BODY(T, ROOT)                                  \
     {                                                             \
         Py_ssize_t i;                                             \
         T gi, mi, vi, c1 = 1 - b1, c2 = 1 - b2;                   \
         if (scale == NULL) {                                      \
             for (i = 0; i < n; i++) {                             \
-                gi = g[i] * gs;                                   \
-                mi = b1 * m[i] + c1 * gi;                         \
-                vi = b2 * v[i] + c2 * gi * gi;                    \
-                m[i] = mi;                                        \
-                v[i] = vi;                                        \
+                SKNET_ADAM_MOMENTS                                \
                 w[i] -= lr * mi / (ROOT(vi) + eps);               \
             }                                                     \
         } else {                                                  \
             for (i = 0; i < n; i++) {                             \
-                gi = g[i] * gs;                                   \
-                mi = b1 * m[i] + c1 * gi;                         \
-                vi = b2 * v[i] + c2 * gi * gi;                    \
-                m[i] = mi;                                        \
-                v[i] = vi;                                        \
+                SKNET_ADAM_MOMENTS                                \
                 w[i] -= (lr * mi / (ROOT(vi) + eps)) * scale[i];  \
             }                                                     \
         }                                                         \
