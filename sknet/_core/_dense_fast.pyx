@@ -99,6 +99,7 @@ def openmp_threads():
     cdef int threads = sknet_openmp_threads()
     return min(threads, 1) if _forked else threads
 
+
 def gather_rows(const floating[:, ::1] X, const Py_ssize_t[::1] idx, floating[:, ::1] out,
                 int n_threads=1):
     """``out[i] = X[idx[i]]`` for each ``i``: a shuffled batch's rows, copied by threads.

@@ -41,7 +41,8 @@ cdef extern from "_optim_loops.h" nogil:
                              float b2, float eps, float gs)
 
 # Adam's loop runs its AVX2 build where the processor has AVX2.
-cdef bint _avx2 = SKNET_AVX2_BUILD and sknet_avx2_supported()
+cdef bint _AVX2_USABLE = SKNET_AVX2_BUILD and sknet_avx2_supported()
+cdef bint _avx2 = _AVX2_USABLE
 
 
 def instruction_set():
@@ -51,8 +52,7 @@ def instruction_set():
 
 def available_instruction_sets():
     """The builds of Adam's loop this processor can run, baseline first."""
-    return ("baseline", "avx2") if SKNET_AVX2_BUILD and sknet_avx2_supported() \
-        else ("baseline",)
+    return ("baseline", "avx2") if _AVX2_USABLE else ("baseline",)
 
 
 def set_instruction_set(name):

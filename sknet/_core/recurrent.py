@@ -45,6 +45,7 @@ from .blas import add_rows_for, axpy_for
 from .initializers import initialize_layer, resolve_initializer
 from .layers import Dense, LayerStack, make_dropout
 from .losses import output_delta
+from .network import _MIN_PART_ROWS
 from .regularization import add_penalty_gradient, penalty_value
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "CELLS", "make_cell", "RecurrentLayer",
@@ -830,11 +831,12 @@ class RecurrentNetwork(LayerStack):
 
     def split_parts(self, batch_size, threads=None):
         """Blocks of rows the time loops split a batch into: one per thread,
-        each of at least 16 sequences; 1 where a cell calls an activation back."""
+        each of at least ``_MIN_PART_ROWS`` (16) sequences, as the dense step's
+        parts; 1 where a cell calls an activation back."""
         if not all(layer.cell.splits for layer in self.recurrent):
             return 1
         threads = openmp_threads() if threads is None else threads
-        return int(max(1, min(threads, batch_size // 16)))
+        return int(max(1, min(threads, batch_size // _MIN_PART_ROWS)))
 
     # ------------------------------------------------------------------ #
     # weights                                                              #

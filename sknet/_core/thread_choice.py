@@ -20,12 +20,15 @@ class ThreadChoice:
     The steps of each choice are timed in seconds per row (full batches
     only). One thread runs first, then the threads are tried; from then on
     the faster choice runs, and the other is tried again after
-    ``probe_every`` steps. A try is a run of up to ``PROBE_STEPS`` steps
-    (threads woken from sleep need a few steps to get going), scored by
-    its fastest step, and cut short by a step ``ABORT`` times slower than
-    the current choice (threads that wait for a time slice). The current
-    choice is dropped between tries when its average (which a pause of the
-    whole process also lifts) is ``MARGIN`` times the other's. A try that
+    ``probe_every`` steps. A try of the threads is a run of up to
+    ``PROBE_STEPS`` steps (threads woken from sleep need a few steps to get
+    going), a try of one thread of ``ONE_THREAD_STEPS`` (it needs none);
+    a try is scored by its fastest step, and cut short by a step ``ABORT``
+    times slower than the current choice (threads that wait for a time
+    slice). The current choice is dropped between tries when its average
+    (which a pause of the whole process also lifts) is ``MARGIN`` times the
+    other's; the other then runs, and the dropped one waits ``probe_every``
+    steps for its next try. A try that
     loses doubles the wait before the next (up to ``max_probe_every``), so
     a machine that stays busy costs few slow steps, and one that quietens
     down is noticed.
