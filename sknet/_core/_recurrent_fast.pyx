@@ -1,16 +1,16 @@
 """The time loops of the recurrent cells, forward and back through time, without the GIL.
 
-One call runs one direction of one layer over every time step: per step one
-matrix product with ``W_hh`` (BLAS ``gemm`` through ``scipy.linalg.cython_blas``,
-so that nothing links a BLAS of its own) and the gate arithmetic of each
-sequence in C loops. What is one product for all steps (the input
-projections before the loop; the gradients of ``W_ih``, ``W_hh``, the biases
-and the layer's input after it) stays with the caller.
+One call runs one direction of one layer over every time step: per step the
+matrix products with the weights (forward ``x_t W_ih^T + h_{t-1} W_hh^T``,
+backward ``dG_t W_hh``) and the gate arithmetic of each sequence in C loops.
+What is one product for all steps (the gradients of ``W_ih``, ``W_hh``, the
+biases and the layer's input after the backward loop) stays with the caller.
 
 Layouts, all row-major and time-major:
 
-* ``A`` ``(T, n, G * H)``: on entry the input projections ``x_t W_ih^T`` (the
-  forward loop adds the folded biases); on return the activated gates (the
+* ``x`` ``(T, n, F)``: the layer's input; rows may be strided, the last axis
+  is contiguous.
+* ``A`` ``(T, n, G * H)``: on return the activated gates (the
   pre-activations, biases included, for the simple RNN), which the backward
   pass reads.
 * ``hs`` ``(T, n, H)``: the states; rows may be strided (a direction's
@@ -21,10 +21,17 @@ Layouts, all row-major and time-major:
 * ``dG`` ``(T, n, G * H)``: the gradients with respect to the gates'
   pre-activations (GRU: ``dGh`` holds those of the ``W_hh`` side).
 
-The per-step products run in scipy's BLAS (the library behind
-``cython_blas``), which a fit holds to one thread where numpy brings a BLAS of
-its own (``sknet._base._blas_plan``): the two libraries' thread pools then
-never compete, and a product this small gains nothing from more threads.
+The per-step products are small (a block of a batch's rows, tens of them) and
+their weights do not change within a call. So a call of up to
+``_PACKED_MAX_ROWS`` rows packs the weights once (``[W_ih^T; W_hh^T]``
+forward, ``W_hh`` backward) and runs every step's product on a
+register-blocked kernel over them (``_small_gemm.h``); the input projection
+and the recurrent product are then one product over ``[x_t, h_{t-1}]``
+(two, for the GRU, whose ``h_{t-1} W_hh^T`` is kept apart). A larger call
+runs them in BLAS (``gemm`` through ``scipy.linalg.cython_blas``, so that
+nothing links a BLAS of its own), which a fit holds to one thread where numpy
+brings a BLAS of its own (``sknet._base._blas_plan``): the two libraries'
+thread pools then never compete.
 
 The formulas are those of :mod:`sknet._core.recurrent`'s cells (PyTorch's).
 The logistic and tanh are computed from a polynomial exponential, within a
@@ -33,7 +40,7 @@ compiler vectorizes (the other activations' exponentials are the C library's).
 """
 
 from cython cimport floating
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -357,6 +364,20 @@ cdef extern from *:
                            Py_ssize_t H) noexcept nogil
     int SK_IDENTITY, SK_TANH, SK_LOGISTIC, SK_RELU, SK_LEAKY_RELU, SK_ELU, SK_EXP
 
+cdef extern from "_small_gemm.h" nogil:
+    int SK_NR_f, SK_NR_d
+    size_t SK_PACKED_SIZE(int K, int N, int NR)
+    void sk_pack_f(const float *B, Py_ssize_t rs, Py_ssize_t cs, int K, int N, float *packed,
+                   int k0, int Kp)
+    void sk_pack_d(const double *B, Py_ssize_t rs, Py_ssize_t cs, int K, int N,
+                   double *packed, int k0, int Kp)
+    void sk_gemm_packed_f(int M, int N, const float *A1, Py_ssize_t lda1, int K1,
+                          const float *A2, Py_ssize_t lda2, int K2, const float *packed,
+                          int Kp, float *C, Py_ssize_t ldc, int accumulate)
+    void sk_gemm_packed_d(int M, int N, const double *A1, Py_ssize_t lda1, int K1,
+                          const double *A2, Py_ssize_t lda2, int K2, const double *packed,
+                          int Kp, double *C, Py_ssize_t ldc, int accumulate)
+
 
 #: The simple RNN's activations computed here, by name; others are called back.
 ACTIVATION_CODES = {"identity": SK_IDENTITY, "tanh": SK_TANH, "logistic": SK_LOGISTIC,
@@ -365,9 +386,16 @@ ACTIVATION_CODES = {"identity": SK_IDENTITY, "tanh": SK_TANH, "logistic": SK_LOG
 
 cdef enum:
     _CALLBACK = -1
+    # Up to this many rows per call, the per-step products run on W_hh packed
+    # once per call (``_small_gemm.h``); above, BLAS, whose threads (outside a
+    # fit's split, which holds it to one) then gain more than packing does.
+    _PACKED_MAX_ROWS = 128
 
 #: The code that calls ``forward_step(t)`` / ``backward_step(t)`` back instead.
 CALLBACK = _CALLBACK
+
+#: Calls of up to this many rows run their per-step products on packed weights.
+PACKED_MAX_ROWS = _PACKED_MAX_ROWS
 
 
 # --------------------------------------------------------------------------- #
@@ -384,17 +412,76 @@ cdef inline void _gemm(char *ta, char *tb, int m, int n, int k, const floating *
         dgemm(ta, tb, &m, &n, &k, &one, <double *>a, &lda, <double *>b, &ldb, &beta, c, &ldc)
 
 
-cdef inline void _recurrent_product(const floating *h_prev, int ldh, const floating *W_hh,
-                                    int n, int H, int GH, floating beta, floating *out,
-                                    int ldo) noexcept nogil:
-    """``out = h_prev W_hh^T + beta out``; ``h_prev`` is ``(n, H)`` with row stride ``ldh``."""
-    _gemm(b"T", b"N", GH, n, H, W_hh, H, h_prev, ldh, beta, out, ldo)
+cdef floating *_packed(const floating *W_ih, int F, const floating *W_hh, int H, int GH,
+                       Py_ssize_t n) except? NULL:
+    """The weights packed for :func:`_gemm_packed` (freed by the caller), or NULL
+    (BLAS) for a call of more than ``_PACKED_MAX_ROWS`` rows.
+
+    With ``W_ih`` (the forward loops): ``[W_ih^T; W_hh^T]``, ``F + H`` rows
+    per panel. Without (NULL, the backward loops): ``W_hh``, ``GH`` rows.
+    """
+    if n > _PACKED_MAX_ROWS:
+        return NULL
+    cdef int nr = SK_NR_f if floating is float else SK_NR_d
+    cdef int K = F + H if W_ih != NULL else GH, N = GH if W_ih != NULL else H
+    cdef floating *packed = <floating *>malloc(SK_PACKED_SIZE(K, N, nr) * sizeof(floating))
+    if packed == NULL:
+        raise MemoryError()
+    if W_ih == NULL:
+        _pack(W_hh, H, 1, GH, H, packed, 0, GH)
+    else:
+        _pack(W_ih, 1, F, F, GH, packed, 0, K)
+        _pack(W_hh, 1, H, H, GH, packed, F, K)
+    return packed
 
 
-cdef inline void _back_product(const floating *dG, int GH, const floating *W_hh, int n,
-                               int H, floating beta, floating *out) noexcept nogil:
+cdef inline void _pack(const floating *B, Py_ssize_t rs, Py_ssize_t cs, int K, int N,
+                       floating *packed, int k0, int Kp) noexcept nogil:
+    if floating is float:
+        sk_pack_f(B, rs, cs, K, N, packed, k0, Kp)
+    else:
+        sk_pack_d(B, rs, cs, K, N, packed, k0, Kp)
+
+
+cdef inline void _gemm_packed(int n, int N, const floating *a1, int lda1, int K1,
+                              const floating *a2, int lda2, int K2, const floating *packed,
+                              int Kp, floating *out, int ldo, bint accumulate) noexcept nogil:
+    """``out = a1 B1 + a2 B2 (+ out)``, ``B1``, ``B2`` packed by :func:`_packed`."""
+    if floating is float:
+        sk_gemm_packed_f(n, N, a1, lda1, K1, a2, lda2, K2, packed, Kp, out, ldo, accumulate)
+    else:
+        sk_gemm_packed_d(n, N, a1, lda1, K1, a2, lda2, K2, packed, Kp, out, ldo, accumulate)
+
+
+cdef inline void _step_product(const floating *x, int ldx, int F, const floating *W_ih,
+                               const floating *h, int ldh, int H, const floating *W_hh,
+                               const floating *packed, int n, int GH, floating *out,
+                               int ldo) noexcept nogil:
+    """``out = x W_ih^T + h W_hh^T``, either term left out where its rows are NULL.
+
+    ``x`` is ``(n, F)`` and ``h`` ``(n, H)``, rows ``ldx`` and ``ldh`` apart.
+    """
+    cdef int nr = SK_NR_f if floating is float else SK_NR_d
+    if packed != NULL and x != NULL:
+        _gemm_packed(n, GH, x, ldx, F, h, ldh, H if h != NULL else 0, packed, F + H, out,
+                     ldo, False)
+    elif packed != NULL:
+        _gemm_packed(n, GH, h, ldh, H, NULL, 0, 0, packed + F * nr, F + H, out, ldo, False)
+    else:
+        if x != NULL:
+            _gemm(b"T", b"N", GH, n, F, W_ih, F, x, ldx, 0, out, ldo)
+        if h != NULL:
+            _gemm(b"T", b"N", GH, n, H, W_hh, H, h, ldh, 1 if x != NULL else 0, out, ldo)
+
+
+cdef inline void _back_product(const floating *dG, int GH, const floating *W_hh,
+                               const floating *packed, int n, int H, floating beta,
+                               floating *out) noexcept nogil:
     """``out = dG W_hh + beta out``, ``dG`` ``(n, GH)``, ``out`` ``(n, H)`` contiguous."""
-    _gemm(b"N", b"N", H, n, GH, W_hh, H, dG, GH, beta, out, H)
+    if packed != NULL:
+        _gemm_packed(n, H, dG, GH, GH, NULL, 0, 0, packed, GH, out, H, beta != 0)
+    else:
+        _gemm(b"N", b"N", H, n, GH, W_hh, H, dG, GH, beta, out, H)
 
 
 cdef inline Py_ssize_t _row_stride(Py_ssize_t[8] strides, Py_ssize_t itemsize) except -1:
@@ -453,33 +540,40 @@ def _check(shapes):
 # --------------------------------------------------------------------------- #
 # simple RNN                                                                   #
 # --------------------------------------------------------------------------- #
-def rnn_forward(floating[:, :, :] A, floating[:, :, :] hs, const floating[:, ::1] W_hh,
-                const floating[::1] bias, const unsigned char[:, :] pad, bint reverse,
-                int code, double p1=0.0, double p2=1.0, double upper=0.0, forward_step=None):
-    """``h_t = f(A_t + bias + h_{t-1} W_hh^T)`` over every step; ``A_t`` keeps the pre-activation.
+def rnn_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floating[:, :, :] A,
+                floating[:, :, :] hs, const floating[:, ::1] W_hh, const floating[::1] bias,
+                const unsigned char[:, :] pad, bint reverse, int code, double p1=0.0,
+                double p2=1.0, double upper=0.0, forward_step=None):
+    """``h_t = f(x_t W_ih^T + h_{t-1} W_hh^T + bias)`` over every step; ``A_t`` gets the
+    pre-activation.
 
     ``code`` is one of :data:`ACTIVATION_CODES` (``p1``: leaky_relu's slope
     or elu's alpha, ``p2``: elu's scale, ``upper``: exp's clip), or
     :data:`CALLBACK`: then ``forward_step(t)`` writes ``f(A_t)`` into ``hs[t]``.
     """
-    cdef Py_ssize_t T = A.shape[0], n = A.shape[1], H = A.shape[2], s, t, p = 0, i
+    cdef Py_ssize_t T = A.shape[0], n = A.shape[1], H = A.shape[2], F = x.shape[2]
+    cdef Py_ssize_t s, t, p = 0, i
     cdef Py_ssize_t ldh = _row_stride(hs.strides, sizeof(floating))
+    cdef Py_ssize_t ldx = _row_stride(x.strides, sizeof(floating))
     cdef bint masked = pad is not None
     cdef floating fp1 = <floating>p1, fp2 = <floating>p2, fup = <floating>upper
-    _check([("hs", hs.shape, (T, n, H)), ("W_hh", W_hh.shape, (H, H)),
+    _check([("x", x.shape, (T, n, F)), ("W_ih", W_ih.shape, (H, F)),
+            ("hs", hs.shape, (T, n, H)), ("W_hh", W_hh.shape, (H, H)),
             ("bias", bias.shape, (H,))]
            + ([("pad", pad.shape, (T, n))] if masked else []))
     _rows_contiguous((_strided("A", A),), sizeof(floating))
     if code == _CALLBACK and forward_step is None:
         raise ValueError("a registered activation needs forward_step")
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
+    cdef floating *packed = NULL
     try:
+        packed = _packed(&W_ih[0, 0], <int>F, &W_hh[0, 0], <int>H, <int>H, n)
         with nogil:
             for s in range(T):
                 t = T - 1 - s if reverse else s
-                if s > 0:
-                    _recurrent_product(&hs[p, 0, 0], <int>ldh, &W_hh[0, 0], <int>n, <int>H,
-                                       <int>H, 1, &A[t, 0, 0], <int>H)
+                _step_product(&x[t, 0, 0], <int>ldx, <int>F, &W_ih[0, 0],
+                              &hs[p, 0, 0] if s > 0 else NULL, <int>ldh, <int>H, &W_hh[0, 0],
+                              packed, <int>n, <int>H, &A[t, 0, 0], <int>H)
                 for i in range(n):
                     _add_row(&A[t, i, 0], &bias[0], H)
                 if code == _CALLBACK:
@@ -500,6 +594,7 @@ def rnn_forward(floating[:, :, :] A, floating[:, :, :] hs, const floating[:, ::1
                 p = t
     finally:
         free(zero)
+        free(packed)
 
 
 def rnn_backward(const floating[:, :, :] hs, const floating[:, ::1] W_hh,
@@ -529,47 +624,60 @@ def rnn_backward(const floating[:, :, :] hs, const floating[:, ::1] W_hh,
     cdef floating *cur = &dh[0, 0]
     cdef floating *prev = &dh_prev[0, 0]
     cdef floating *swap
+    cdef floating *packed = NULL
     _start(dh, dh_last)
-    with nogil:
-        for s in range(T):
-            t = s if reverse else T - 1 - s
-            _take_output(cur, dout, record, t, n, H)
-            if code == _CALLBACK:
+    try:
+        packed = _packed(<floating *>NULL, 0, &W_hh[0, 0], <int>H, <int>H, n)
+        with nogil:
+            for s in range(T):
+                t = s if reverse else T - 1 - s
+                _take_output(cur, dout, record, t, n, H)
+                if code == _CALLBACK:
+                    for i in range(n):
+                        _copy_row(&dG[t, i, 0], cur + i * H, H)
+                    with gil:
+                        backward_step(t)
                 for i in range(n):
-                    _copy_row(&dG[t, i, 0], cur + i * H, H)
-                with gil:
-                    backward_step(t)
-            for i in range(n):
-                if masked and pad[t, i]:
-                    memset(&dG[t, i, 0], 0, H * sizeof(floating))
-                elif code == _CALLBACK:
-                    continue
-                elif floating is float:
-                    sk_act_backward_f(code, fp1, fp2, &hs[t, i, 0], cur + i * H, &dG[t, i, 0], H)
-                else:
-                    sk_act_backward_d(code, fp1, fp2, &hs[t, i, 0], cur + i * H, &dG[t, i, 0], H)
-            if s == T - 1:
-                break
-            _back_product(&dG[t, 0, 0], <int>H, &W_hh[0, 0], <int>n, <int>H, 0, prev)
-            _carry_padded(prev, cur, pad, t, n, H)
-            swap = cur
-            cur = prev
-            prev = swap
+                    if masked and pad[t, i]:
+                        memset(&dG[t, i, 0], 0, H * sizeof(floating))
+                    elif code == _CALLBACK:
+                        continue
+                    elif floating is float:
+                        sk_act_backward_f(code, fp1, fp2, &hs[t, i, 0], cur + i * H,
+                                          &dG[t, i, 0], H)
+                    else:
+                        sk_act_backward_d(code, fp1, fp2, &hs[t, i, 0], cur + i * H,
+                                          &dG[t, i, 0], H)
+                if s == T - 1:
+                    break
+                _back_product(&dG[t, 0, 0], <int>H, &W_hh[0, 0], packed, <int>n, <int>H, 0,
+                              prev)
+                _carry_padded(prev, cur, pad, t, n, H)
+                swap = cur
+                cur = prev
+                prev = swap
+    finally:
+        free(packed)
 
 
 # --------------------------------------------------------------------------- #
 # LSTM                                                                         #
 # --------------------------------------------------------------------------- #
-def lstm_forward(floating[:, :, :] A, floating[:, :, :] hs, floating[:, :, :] C,
-                 floating[:, :, :] TC, const floating[:, ::1] W_hh, const floating[::1] bias,
+
+
+def lstm_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floating[:, :, :] A,
+                 floating[:, :, :] hs, floating[:, :, :] C, floating[:, :, :] TC,
+                 const floating[:, ::1] W_hh, const floating[::1] bias,
                  const unsigned char[:, :] pad, bint reverse):
-    """Gates ``i, f, g, o`` into ``A`` (plus ``bias`` on entry), ``c_t`` into ``C``,
-    ``tanh c_t`` into ``TC``, ``h_t`` into ``hs``."""
+    """Gates ``i, f, g, o`` (of ``x_t W_ih^T + h_{t-1} W_hh^T + bias``) into ``A``,
+    ``c_t`` into ``C``, ``tanh c_t`` into ``TC``, ``h_t`` into ``hs``."""
     cdef Py_ssize_t T = A.shape[0], n = A.shape[1], GH = A.shape[2], H = GH // 4
-    cdef Py_ssize_t s, t, p = 0, i
+    cdef Py_ssize_t F = x.shape[2], s, t, p = 0, i
     cdef Py_ssize_t ldh = _row_stride(hs.strides, sizeof(floating))
+    cdef Py_ssize_t ldx = _row_stride(x.strides, sizeof(floating))
     cdef bint masked = pad is not None
-    _check([("hs", hs.shape, (T, n, H)), ("C", C.shape, (T, n, H)),
+    _check([("x", x.shape, (T, n, F)), ("W_ih", W_ih.shape, (GH, F)),
+            ("hs", hs.shape, (T, n, H)), ("C", C.shape, (T, n, H)),
             ("TC", TC.shape, (T, n, H)), ("W_hh", W_hh.shape, (GH, H)),
             ("bias", bias.shape, (GH,))]
            + ([("pad", pad.shape, (T, n))] if masked else []))
@@ -577,13 +685,15 @@ def lstm_forward(floating[:, :, :] A, floating[:, :, :] hs, floating[:, :, :] C,
                      sizeof(floating))
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
     cdef const floating *c_prev
+    cdef floating *packed = NULL
     try:
+        packed = _packed(&W_ih[0, 0], <int>F, &W_hh[0, 0], <int>H, <int>GH, n)
         with nogil:
             for s in range(T):
                 t = T - 1 - s if reverse else s
-                if s > 0:
-                    _recurrent_product(&hs[p, 0, 0], <int>ldh, &W_hh[0, 0], <int>n, <int>H,
-                                       <int>GH, 1, &A[t, 0, 0], <int>GH)
+                _step_product(&x[t, 0, 0], <int>ldx, <int>F, &W_ih[0, 0],
+                              &hs[p, 0, 0] if s > 0 else NULL, <int>ldh, <int>H, &W_hh[0, 0],
+                              packed, <int>n, <int>GH, &A[t, 0, 0], <int>GH)
                 for i in range(n):
                     c_prev = &C[p, i, 0] if s > 0 else zero
                     if masked and pad[t, i]:
@@ -598,6 +708,7 @@ def lstm_forward(floating[:, :, :] A, floating[:, :, :] hs, floating[:, :, :] C,
                 p = t
     finally:
         free(zero)
+        free(packed)
 
 
 def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
@@ -623,7 +734,9 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
     cdef floating *swap
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
     _start(dh, dh_last)
+    cdef floating *packed = NULL
     try:
+        packed = _packed(<floating *>NULL, 0, &W_hh[0, 0], <int>H, <int>GH, n)
         with nogil:
             memset(&dc[0, 0], 0, n * H * sizeof(floating))
             for s in range(T):
@@ -641,44 +754,53 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
                                            &TC[t, i, 0], cur + i * H, &dc[i, 0], &dG[t, i, 0], H)
                 if s == T - 1:
                     break
-                _back_product(&dG[t, 0, 0], <int>GH, &W_hh[0, 0], <int>n, <int>H, 0, prev)
+                _back_product(&dG[t, 0, 0], <int>GH, &W_hh[0, 0], packed, <int>n, <int>H, 0,
+                              prev)
                 _carry_padded(prev, cur, pad, t, n, H)
                 swap = cur
                 cur = prev
                 prev = swap
     finally:
         free(zero)
+        free(packed)
 
 
 # --------------------------------------------------------------------------- #
 # GRU                                                                          #
 # --------------------------------------------------------------------------- #
-def gru_forward(floating[:, :, :] A, floating[:, :, :] hs, floating[:, :, :] GHn,
-                floating[:, ::1] gh, const floating[:, ::1] W_hh, const floating[::1] bias,
+def gru_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floating[:, :, :] A,
+                floating[:, :, :] hs, floating[:, :, :] GHn, floating[:, ::1] gh,
+                const floating[:, ::1] W_hh, const floating[::1] bias,
                 const floating[::1] b_hn, const unsigned char[:, :] pad, bint reverse):
     """Gates ``r, z, n`` into ``A``, ``h_{t-1} W_hn^T + b_hn`` into ``GHn``, ``h_t`` into ``hs``.
 
-    ``A`` holds ``x_t W_ih^T``, ``bias`` is ``b_ih`` plus ``b_hh``'s ``r`` and
-    ``z`` blocks; ``gh`` is an ``(n, 3 H)`` work array.
+    ``bias`` is ``b_ih`` plus ``b_hh``'s ``r`` and ``z`` blocks; ``gh`` is an
+    ``(n, 3 H)`` work array.
     """
     cdef Py_ssize_t T = A.shape[0], n = A.shape[1], GH = A.shape[2], H = GH // 3
-    cdef Py_ssize_t s, t, p = 0, i
+    cdef Py_ssize_t F = x.shape[2], s, t, p = 0, i
     cdef Py_ssize_t ldh = _row_stride(hs.strides, sizeof(floating))
+    cdef Py_ssize_t ldx = _row_stride(x.strides, sizeof(floating))
     cdef bint masked = pad is not None
-    _check([("hs", hs.shape, (T, n, H)), ("GHn", GHn.shape, (T, n, H)),
+    _check([("x", x.shape, (T, n, F)), ("W_ih", W_ih.shape, (GH, F)),
+            ("hs", hs.shape, (T, n, H)), ("GHn", GHn.shape, (T, n, H)),
             ("gh", gh.shape, (n, GH)), ("W_hh", W_hh.shape, (GH, H)),
             ("bias", bias.shape, (GH,)), ("b_hn", b_hn.shape, (H,))]
            + ([("pad", pad.shape, (T, n))] if masked else []))
     _rows_contiguous((_strided("A", A), _strided("GHn", GHn)), sizeof(floating))
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
     cdef const floating *h_prev
+    cdef floating *packed = NULL
     try:
+        packed = _packed(&W_ih[0, 0], <int>F, &W_hh[0, 0], <int>H, <int>GH, n)
         with nogil:
             for s in range(T):
                 t = T - 1 - s if reverse else s
+                _step_product(&x[t, 0, 0], <int>ldx, <int>F, &W_ih[0, 0], NULL, 0, <int>H,
+                              &W_hh[0, 0], packed, <int>n, <int>GH, &A[t, 0, 0], <int>GH)
                 if s > 0:
-                    _recurrent_product(&hs[p, 0, 0], <int>ldh, &W_hh[0, 0], <int>n, <int>H,
-                                       <int>GH, 0, &gh[0, 0], <int>GH)
+                    _step_product(NULL, 0, <int>F, &W_ih[0, 0], &hs[p, 0, 0], <int>ldh, <int>H,
+                                  &W_hh[0, 0], packed, <int>n, <int>GH, &gh[0, 0], <int>GH)
                 else:
                     memset(&gh[0, 0], 0, n * GH * sizeof(floating))
                 for i in range(n):
@@ -694,6 +816,7 @@ def gru_forward(floating[:, :, :] A, floating[:, :, :] hs, floating[:, :, :] GHn
                 p = t
     finally:
         free(zero)
+        free(packed)
 
 
 def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
@@ -722,7 +845,9 @@ def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
     cdef const floating *h_prev
     cdef bint first
     _start(dh, dh_last)
+    cdef floating *packed = NULL
     try:
+        packed = _packed(<floating *>NULL, 0, &W_hh[0, 0], <int>H, <int>GH, n)
         with nogil:
             for s in range(T):
                 t = s if reverse else T - 1 - s
@@ -746,12 +871,14 @@ def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
                                           &dG[t, i, 0], &dGh[t, i, 0], prev + i * H, H)
                 if first:
                     break
-                _back_product(&dGh[t, 0, 0], <int>GH, &W_hh[0, 0], <int>n, <int>H, 1, prev)
+                _back_product(&dGh[t, 0, 0], <int>GH, &W_hh[0, 0], packed, <int>n, <int>H, 1,
+                              prev)
                 swap = cur
                 cur = prev
                 prev = swap
     finally:
         free(zero)
+        free(packed)
 
 
 # --------------------------------------------------------------------------- #

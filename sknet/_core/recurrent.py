@@ -126,17 +126,17 @@ class RNNCell:
         """Whether the time loops may run on blocks of rows (not with a callback)."""
         return self._code != _fast.CALLBACK
 
-    def forward(self, b, W_hh, bias, pad, reverse, split=None):
-        """``A[t]`` (``x_t W_ih^T``) turns into the pre-activation, ``hs[t]`` gets the state."""
+    def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
+        """The pre-activations into ``A``, the states into ``hs``, every step."""
         upper = float(np.log(np.finfo(b.A.dtype).max) - 1.0)  # exp's clip
         if self._code == _fast.CALLBACK:
-            _fast.rnn_forward(b.A, b.hs, W_hh, bias, pad, reverse, self._code, self._p1,
-                              self._p2, upper, partial(self._forward_step, b))
+            _fast.rnn_forward(x, W_ih, b.A, b.hs, W_hh, bias, pad, reverse, self._code,
+                              self._p1, self._p2, upper, partial(self._forward_step, b))
             return
 
         def rows(r):
-            _fast.rnn_forward(b.A[:, r], b.hs[:, r], W_hh, bias, _cut(pad, 1, r), reverse,
-                              self._code, self._p1, self._p2, upper)
+            _fast.rnn_forward(x[:, r], W_ih, b.A[:, r], b.hs[:, r], W_hh, bias, _cut(pad, 1, r),
+                              reverse, self._code, self._p1, self._p2, upper)
         _on_rows(split, b.A.shape[1], rows)
 
     def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record, split=None):
@@ -209,11 +209,11 @@ class LSTMCell:
 
     splits = True
 
-    def forward(self, b, W_hh, bias, pad, reverse, split=None):
+    def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
         """Activated gates in ``A``, ``c_t`` in ``C``, ``h_t`` in ``hs``, every step."""
         def rows(r):
-            _fast.lstm_forward(b.A[:, r], b.hs[:, r], b.C[:, r], b.TC[:, r], W_hh, bias,
-                               _cut(pad, 1, r), reverse)
+            _fast.lstm_forward(x[:, r], W_ih, b.A[:, r], b.hs[:, r], b.C[:, r], b.TC[:, r],
+                               W_hh, bias, _cut(pad, 1, r), reverse)
         _on_rows(split, b.A.shape[1], rows)
 
     def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record, split=None):
@@ -282,11 +282,11 @@ class GRUCell:
 
     splits = True
 
-    def forward(self, b, W_hh, bias, pad, reverse, split=None):
+    def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
         """``r, z, n`` in ``A``, ``gh_n`` in ``GHn``, ``h_t`` in ``hs``, every step."""
         def rows(r):
-            _fast.gru_forward(b.A[:, r], b.hs[:, r], b.GHn[:, r], b.gh[r], W_hh, bias,
-                              b.b_hn, _cut(pad, 1, r), reverse)
+            _fast.gru_forward(x[:, r], W_ih, b.A[:, r], b.hs[:, r], b.GHn[:, r], b.gh[r], W_hh,
+                              bias, b.b_hn, _cut(pad, 1, r), reverse)
         _on_rows(split, b.A.shape[1], rows)
 
     def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record, split=None):
@@ -602,15 +602,11 @@ class RecurrentLayer:
     # ------------------------------------------------------------------ #
     def forward(self, x, lt, tr):
         """Run every direction over ``x`` of shape ``(T, n, n_in)``; fills ``lt.out``."""
-        T, n = x.shape[:2]
-        x2d = x.reshape(T * n, self.n_in)
         cell = self.cell
         for d, weights in enumerate(self.directions):
             b = lt.dirs[d]
             W_ih, W_hh, bias = cell.prepare(b, *weights)
-            A2d = b.A.reshape(T * n, -1)
-            np.matmul(x2d, W_ih.T, out=A2d)
-            cell.forward(b, W_hh, bias, tr.pad_mask, d == 1, tr.split)
+            cell.forward(b, x, W_ih, W_hh, bias, tr.pad_mask, d == 1, tr.split)
         return lt.out
 
     def final_states(self, lt, out):

@@ -53,8 +53,9 @@ class _ReferenceLoop:
 
     states = ("hs",)
 
-    def forward(self, b, W_hh, bias, pad, reverse, split=None):
-        T = b.A.shape[0]
+    def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
+        T, n = x.shape[:2]
+        np.matmul(x.reshape(T * n, -1), W_ih.T, out=b.A.reshape(T * n, -1))
         b.A += bias
         s, p = _Scratch(b), None
         for t in _order(reverse, T):

@@ -217,6 +217,23 @@ def test_compiled_loops_match_the_numpy_reference(cell, layers, bidirectional, p
     _assert_matches_reference(net, X, Y, training=True)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("n", [12, fast.PACKED_MAX_ROWS + 12])
+def test_packed_and_blas_step_products_match_the_numpy_reference(cell, n, dtype):
+    """Up to ``PACKED_MAX_ROWS`` rows the loops multiply by packed weights, above in BLAS.
+
+    A state of 16 fills whole panels and 12 rows whole tiles; the other tests'
+    odd sizes leave partial ones.
+    """
+    lengths = np.random.default_rng(4).integers(1, 6, n)
+    X = _sequences(n, 5, 3, lengths).astype(dtype)
+    Y = np.random.default_rng(2).normal(size=(n, 2)).astype(dtype)
+    net = RecurrentNetwork(3, [16, 8], 2, cell=cell, bidirectional=True, dtype=dtype)
+    net.params[...] = np.random.default_rng(0).normal(scale=0.5, size=net.params.size)
+    _assert_matches_reference(net, X, Y)
+
+
 RNN_ACTIVATIONS = [("identity", {}), ("tanh", {}), ("logistic", {}), ("relu", {}),
                    ("leaky_relu", {"negative_slope": 0.2}), ("elu", {"alpha": 0.7}),
                    ("selu", {}), ("exp", {})]
@@ -278,10 +295,11 @@ def test_compiled_logistic_and_tanh_are_within_a_few_units_in_the_last_place(dty
     z = np.concatenate([z, -z])
     z = np.concatenate([z, np.zeros(-len(z) % 32)]).astype(dtype)
     for name, exact in (("tanh", np.tanh), ("logistic", lambda x: 1 / (1 + np.exp(-x)))):
-        A = z.reshape(1, -1, 32).copy()
-        hs = np.empty_like(A)
-        fast.rnn_forward(A, hs, np.zeros((32, 32), dtype), np.zeros(32, dtype), None, False,
-                         fast.ACTIVATION_CODES[name])
+        x = z.reshape(1, -1, 32)
+        A, hs = np.empty_like(x), np.empty_like(x)
+        fast.rnn_forward(x, np.eye(32, dtype=dtype), A, hs, np.zeros((32, 32), dtype),
+                         np.zeros(32, dtype), None, False, fast.ACTIVATION_CODES[name])
+        assert np.array_equal(A, x)  # x times the identity: the pre-activation is z
         want = exact(z.astype(np.longdouble)).reshape(A.shape)
         error = np.abs(hs - want)
         normal = np.abs(want) > tiny * 1e3  # below, an absolute error of ~tiny
@@ -312,16 +330,27 @@ def test_a_fit_holds_the_kernels_blas_to_one_thread():
 
 
 def test_kernels_reject_arrays_of_the_wrong_shape():
-    A = np.zeros((3, 2, 8))
+    A, x, W_ih = np.zeros((3, 2, 8)), np.zeros((3, 2, 5)), np.zeros((8, 5))
     with pytest.raises(ValueError, match="W_hh"):
-        fast.lstm_forward(A, np.zeros((3, 2, 2)), np.zeros((3, 2, 2)), np.zeros((3, 2, 2)),
-                          np.zeros((8, 3)), np.zeros(8), None, False)
+        fast.lstm_forward(x, W_ih, A, np.zeros((3, 2, 2)), np.zeros((3, 2, 2)),
+                          np.zeros((3, 2, 2)), np.zeros((8, 3)), np.zeros(8), None, False)
+    with pytest.raises(ValueError, match="W_ih"):
+        fast.gru_forward(x, np.zeros((6, 4)), np.zeros((3, 2, 6)), np.zeros((3, 2, 2)),
+                         np.zeros((3, 2, 2)), np.zeros((2, 6)), np.zeros((6, 2)), np.zeros(6),
+                         np.zeros(2), None, False)
+    with pytest.raises(ValueError, match="x has shape"):
+        fast.rnn_forward(np.zeros((2, 2, 5)), np.zeros((4, 5)), np.zeros((3, 2, 4)),
+                         np.zeros((3, 2, 4)), np.zeros((4, 4)), np.zeros(4), None, False, 1)
+    x4, W4 = np.zeros((3, 2, 4)), np.zeros((4, 4))
     with pytest.raises(ValueError, match="pad"):
-        fast.rnn_forward(np.zeros((3, 2, 4)), np.zeros((3, 2, 4)), np.zeros((4, 4)),
+        fast.rnn_forward(x4, W4, np.zeros((3, 2, 4)), np.zeros((3, 2, 4)), np.zeros((4, 4)),
                          np.zeros(4), np.zeros((3, 3), np.uint8), False, 1)
     with pytest.raises(ValueError, match="contiguous"):
-        fast.rnn_forward(np.zeros((3, 2, 4)), np.zeros((3, 2, 8))[:, :, ::2],
+        fast.rnn_forward(x4, W4, np.zeros((3, 2, 4)), np.zeros((3, 2, 8))[:, :, ::2],
                          np.zeros((4, 4)), np.zeros(4), None, False, 1)
+    with pytest.raises(ValueError, match="contiguous"):
+        fast.rnn_forward(np.zeros((3, 2, 8))[:, :, ::2], W4, np.zeros((3, 2, 4)),
+                         np.zeros((3, 2, 4)), np.zeros((4, 4)), np.zeros(4), None, False, 1)
 
 
 # --------------------------------------------------------------------------- #
