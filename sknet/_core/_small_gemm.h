@@ -132,6 +132,61 @@ static inline __attribute__((always_inline)) void sk_tile_##S(                  
 SK_DEFINE_TILE(f, float, sk_v8f, 8)
 SK_DEFINE_TILE(d, double, sk_v4d, 4)
 
+/* The rows left below a multiple of SK_MR, two at a time: rows a[0..1] times
+   three panels p[0..2] (Kp rows apart), twelve accumulators again, into out
+   (2 x 3 x 2W). */
+#define SK_WIDE_STEPS(T, V, W, a0, a1, q0, q1, q2, K)                            \
+    for (k = 0; k < (K); k++) {                                                  \
+        V b0, b1;                                                                \
+        const T x0 = a0[k], x1 = a1[k];                                          \
+        memcpy(&b0, (q0) + 2 * W * k, sizeof b0);                                \
+        memcpy(&b1, (q0) + 2 * W * k + W, sizeof b1);                            \
+        c00 += x0 * b0; c01 += x0 * b1; c10 += x1 * b0; c11 += x1 * b1;          \
+        memcpy(&b0, (q1) + 2 * W * k, sizeof b0);                                \
+        memcpy(&b1, (q1) + 2 * W * k + W, sizeof b1);                            \
+        c02 += x0 * b0; c03 += x0 * b1; c12 += x1 * b0; c13 += x1 * b1;          \
+        memcpy(&b0, (q2) + 2 * W * k, sizeof b0);                                \
+        memcpy(&b1, (q2) + 2 * W * k + W, sizeof b1);                            \
+        c04 += x0 * b0; c05 += x0 * b1; c14 += x1 * b0; c15 += x1 * b1;          \
+    }
+
+#define SK_DEFINE_WIDE(S, T, V, W)                                               \
+static inline __attribute__((always_inline)) void sk_wide_##S(                   \
+        const T *const *a, int K1, const T *const *b, int K2,                   \
+        const T *const *p, T *C, ptrdiff_t ldc, int accumulate, int full,       \
+        T *out) {                                                                \
+    V c00 = {0}, c01 = {0}, c02 = {0}, c03 = {0}, c04 = {0}, c05 = {0};          \
+    V c10 = {0}, c11 = {0}, c12 = {0}, c13 = {0}, c14 = {0}, c15 = {0};          \
+    int k;                                                                       \
+    {                                                                            \
+        const T *a0 = a[0], *a1 = a[1];                                          \
+        SK_WIDE_STEPS(T, V, W, a0, a1, p[0], p[1], p[2], K1)                     \
+    }                                                                            \
+    if (K2 > 0) {                                                                \
+        const T *a0 = b[0], *a1 = b[1];                                          \
+        SK_WIDE_STEPS(T, V, W, a0, a1, p[0] + 2 * W * K1, p[1] + 2 * W * K1,     \
+                      p[2] + 2 * W * K1, K2)                                     \
+    }                                                                            \
+    if (full) {                                                                  \
+        SK_STORE_ROW(S, T, V, W, C, 0, c00, c01);                                \
+        SK_STORE_ROW(S, T, V, W, C + 2 * W, 0, c02, c03);                        \
+        SK_STORE_ROW(S, T, V, W, C + 4 * W, 0, c04, c05);                        \
+        SK_STORE_ROW(S, T, V, W, C, 1, c10, c11);                                \
+        SK_STORE_ROW(S, T, V, W, C + 2 * W, 1, c12, c13);                        \
+        SK_STORE_ROW(S, T, V, W, C + 4 * W, 1, c14, c15);                        \
+        return;                                                                  \
+    }                                                                            \
+    memcpy(out + 0 * W, &c00, sizeof c00); memcpy(out + 1 * W, &c01, sizeof c01);\
+    memcpy(out + 2 * W, &c02, sizeof c02); memcpy(out + 3 * W, &c03, sizeof c03);\
+    memcpy(out + 4 * W, &c04, sizeof c04); memcpy(out + 5 * W, &c05, sizeof c05);\
+    memcpy(out + 6 * W, &c10, sizeof c10); memcpy(out + 7 * W, &c11, sizeof c11);\
+    memcpy(out + 8 * W, &c12, sizeof c12); memcpy(out + 9 * W, &c13, sizeof c13);\
+    memcpy(out + 10 * W, &c14, sizeof c14); memcpy(out + 11 * W, &c15, sizeof c15);\
+}
+
+SK_DEFINE_WIDE(f, float, sk_v8f, 8)
+SK_DEFINE_WIDE(d, double, sk_v4d, 4)
+
 #else
 
 #define SK_DEFINE_TILE(S, T)                                                     \
@@ -146,55 +201,110 @@ static void sk_tile_##S(const T *const *a, int K1, const T *const *b, int K2,   
                 s += a[r][k] * panel[k * SK_NR_##S + j];                         \
             for (k = 0; k < K2; k++)                                             \
                 s += b[r][k] * panel[(K1 + k) * SK_NR_##S + j];                  \
-            out[r * SK_NR_##S + j] = s;                                          \
+            if (!full)                                                           \
+                out[r * SK_NR_##S + j] = s;                                      \
+            else if (accumulate)                                                 \
+                C[r * ldc + j] += s;                                             \
+            else                                                                 \
+                C[r * ldc + j] = s;                                              \
         }                                                                        \
-    (void)C; (void)ldc; (void)accumulate; (void)full;                            \
 }
 
 SK_DEFINE_TILE(f, float)
 SK_DEFINE_TILE(d, double)
 
+#define SK_DEFINE_WIDE(S, T)                                                     \
+static void sk_wide_##S(const T *const *a, int K1, const T *const *b, int K2,   \
+                        const T *const *p, T *C, ptrdiff_t ldc, int accumulate, \
+                        int full, T *out) {                                      \
+    int r, q, k, j;                                                              \
+    for (r = 0; r < 2; r++)                                                      \
+        for (q = 0; q < 3; q++)                                                  \
+            for (j = 0; j < SK_NR_##S; j++) {                                    \
+                T s = 0;                                                         \
+                for (k = 0; k < K1; k++)                                         \
+                    s += a[r][k] * p[q][k * SK_NR_##S + j];                      \
+                for (k = 0; k < K2; k++)                                         \
+                    s += b[r][k] * p[q][(K1 + k) * SK_NR_##S + j];               \
+                if (!full)                                                       \
+                    out[(r * 3 + q) * SK_NR_##S + j] = s;                        \
+                else if (accumulate)                                             \
+                    C[r * ldc + q * SK_NR_##S + j] += s;                         \
+                else                                                             \
+                    C[r * ldc + q * SK_NR_##S + j] = s;                          \
+            }                                                                    \
+}
+
+SK_DEFINE_WIDE(f, float)
+SK_DEFINE_WIDE(d, double)
+
 #endif
 
-/* The rows of a tile: SK_MR pointers from row i0 of X (rows ld apart), rows
-   past M repeating row i0 (their results are not stored). */
-#define SK_TILE_ROWS(rows, X, ld, i0, mr)                                        \
-    for (r = 0; r < SK_MR; r++)                                                  \
+/* The rows of a tile: n pointers from row i0 of X (rows ld apart), rows past
+   M (mr rows are left) repeating row i0 (their results are not stored). */
+#define SK_TILE_ROWS(rows, n, X, ld, i0, mr)                                     \
+    for (r = 0; r < (n); r++)                                                    \
         rows[r] = (X) + ((i0) + (r < (mr) ? r : 0)) * (ld);
+
+/* Add (accumulate) or copy the first nr values of o into c. */
+#define SK_PUT(c, o, nr)                                                         \
+    do {                                                                         \
+        if (accumulate)                                                          \
+            for (j = 0; j < (nr); j++) (c)[j] += (o)[j];                         \
+        else                                                                     \
+            for (j = 0; j < (nr); j++) (c)[j] = (o)[j];                          \
+    } while (0)
 
 /* C (M x N, row stride ldc) = A1 B1 + A2 B2 + (accumulate ? C : 0): A1 is
    M x K1 (row stride lda1), A2 M x K2 (lda2; unread when K2 is 0), B1 and B2
-   packed by sk_pack into the first K1 and the next K2 rows of panels of Kp. */
+   packed by sk_pack into the first K1 and the next K2 rows of panels of Kp.
+   Three panels at a time (they stay in L1): tiles of SK_MR rows by one
+   panel; one or two rows left over run by all three panels at once (a
+   partial tile of SK_MR rows costs a full one, a wide one about half). */
 #define SK_DEFINE_GEMM(S, T)                                                     \
 SK_GEMM_CLONES static void sk_gemm_packed_##S(                                   \
         int M, int N, const T *A1, ptrdiff_t lda1, int K1, const T *A2,         \
         ptrdiff_t lda2, int K2, const T *packed, int Kp, T *C, ptrdiff_t ldc,   \
         int accumulate) {                                                        \
+    const int NR = SK_NR_##S, panels = (N + NR - 1) / NR;                        \
+    /* rows in tiles of SK_MR (a last partial one when more than two are left) */ \
+    const int Mt = M % SK_MR > 2 ? M : M - M % SK_MR;                            \
+    const size_t step = (size_t)Kp * NR;  /* from one panel to the next */       \
     T out[SK_MR * SK_NR_##S];                                                    \
-    const T *a[SK_MR], *b[SK_MR];                                                \
-    int i0, j0, r, j, mr, nr, full;                                              \
-    for (j0 = 0; j0 < N; j0 += SK_NR_##S) {                                      \
-        const T *panel = packed + (size_t)(j0 / SK_NR_##S) * Kp * SK_NR_##S;     \
-        nr = N - j0 < SK_NR_##S ? N - j0 : SK_NR_##S;                            \
-        for (i0 = 0; i0 < M; i0 += SK_MR) {                                      \
-            mr = M - i0 < SK_MR ? M - i0 : SK_MR;                                \
-            full = mr == SK_MR && nr == SK_NR_##S;                               \
-            SK_TILE_ROWS(a, A1, lda1, i0, mr)                                    \
-            if (K2 > 0) {                                                        \
-                SK_TILE_ROWS(b, A2, lda2, i0, mr)                                \
-            } else {                                                             \
-                for (r = 0; r < SK_MR; r++) b[r] = a[r];                         \
+    const T *a[SK_MR], *b[SK_MR], *p[3];                                         \
+    int i0, j0, q, q0, r, j, mr, nr, full;                                       \
+    if (K2 <= 0) A2 = A1, lda2 = lda1;  /* never read */                         \
+    for (q0 = 0; q0 < panels; q0 += 3) {  /* three panels stay in L1 */         \
+        for (q = q0; q < q0 + 3 && q < panels; q++) {                            \
+            const T *panel = packed + (size_t)q * step;                          \
+            j0 = q * NR;                                                         \
+            nr = N - j0 < NR ? N - j0 : NR;                                      \
+            for (i0 = 0; i0 < Mt; i0 += SK_MR) {                                 \
+                mr = Mt - i0 < SK_MR ? Mt - i0 : SK_MR;                          \
+                full = nr == NR && mr == SK_MR;                                  \
+                SK_TILE_ROWS(a, SK_MR, A1, lda1, i0, mr)                         \
+                SK_TILE_ROWS(b, SK_MR, A2, lda2, i0, mr)                         \
+                sk_tile_##S(a, K1, b, K2, panel, C + i0 * ldc + j0, ldc,         \
+                            accumulate, full, out);                              \
+                for (r = 0; r < mr && !full; r++)                                \
+                    SK_PUT(C + (i0 + r) * ldc + j0, out + r * NR, nr);           \
             }                                                                    \
-            sk_tile_##S(a, K1, b, K2, panel, C + i0 * ldc + j0, ldc, accumulate, \
+        }                                                                        \
+        for (q = 0; q < 3; q++)                                                  \
+            p[q] = packed + (size_t)(q0 + q < panels ? q0 + q : q0) * step;      \
+        for (i0 = Mt; i0 < M; i0 += 2) {                                        \
+            mr = M - i0 < 2 ? M - i0 : 2;                                        \
+            SK_TILE_ROWS(a, 2, A1, lda1, i0, mr)                                 \
+            SK_TILE_ROWS(b, 2, A2, lda2, i0, mr)                                 \
+            full = mr == 2 && N >= (q0 + 3) * NR;                                \
+            sk_wide_##S(a, K1, b, K2, p, C + i0 * ldc + q0 * NR, ldc, accumulate,\
                         full, out);                                              \
-            for (r = 0; r < mr && !full; r++) {                                  \
-                T *c = C + (i0 + r) * ldc + j0;                                  \
-                const T *o = out + r * SK_NR_##S;                                \
-                if (accumulate)                                                  \
-                    for (j = 0; j < nr; j++) c[j] += o[j];                       \
-                else                                                             \
-                    for (j = 0; j < nr; j++) c[j] = o[j];                        \
-            }                                                                    \
+            for (r = 0; r < mr && !full; r++)                                    \
+                for (q = 0; q < 3 && q0 + q < panels; q++) {                     \
+                    j0 = (q0 + q) * NR;                                          \
+                    nr = N - j0 < NR ? N - j0 : NR;                              \
+                    SK_PUT(C + (i0 + r) * ldc + j0, out + (r * 3 + q) * NR, nr); \
+                }                                                                \
         }                                                                        \
     }                                                                            \
 }

@@ -219,12 +219,13 @@ def test_compiled_loops_match_the_numpy_reference(cell, layers, bidirectional, p
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("n", [12, fast.PACKED_MAX_ROWS + 12])
+@pytest.mark.parametrize("n", [8, 10, 12, fast.PACKED_MAX_ROWS + 12])
 def test_packed_and_blas_step_products_match_the_numpy_reference(cell, n, dtype):
     """Up to ``PACKED_MAX_ROWS`` rows the loops multiply by packed weights, above in BLAS.
 
-    A state of 16 fills whole panels and 12 rows whole tiles; the other tests'
-    odd sizes leave partial ones.
+    A state of 16 fills whole panels; 12 rows fill tiles of 6, 8 leave two
+    rows (run across three panels at once), 10 leave a partial tile of 4. The
+    other tests' odd sizes leave partial panels.
     """
     lengths = np.random.default_rng(4).integers(1, 6, n)
     X = _sequences(n, 5, 3, lengths).astype(dtype)
