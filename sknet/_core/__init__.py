@@ -14,7 +14,8 @@ modules, built at install, calling scipy's BLAS through
 * ``_optim``: the Adam and SGD updates as one pass over the parameters
   (Adam's loop in ``_optim_loops.h``, with an AVX2 build);
 * ``_recurrent_fast``: the recurrent cells' time loops, forward and
-  backward through time.
+  backward through time (each step's products on weights packed once per
+  call, ``_small_gemm.h``, with an AVX2 build).
 
 :mod:`~sknet._core.thread_choice` times a split step's choices of threads.
 """
