@@ -623,7 +623,6 @@ def rnn_backward(const floating[:, :, :] hs, const floating[:, ::1] W_hh,
         _row_stride(dout.strides, sizeof(floating))
     cdef floating *cur = &dh[0, 0]
     cdef floating *prev = &dh_prev[0, 0]
-    cdef floating *swap
     cdef floating *packed = NULL
     _start(dh, dh_last)
     try:
@@ -650,12 +649,9 @@ def rnn_backward(const floating[:, :, :] hs, const floating[:, ::1] W_hh,
                                           &dG[t, i, 0], H)
                 if s == T - 1:
                     break
-                _back_product(&dG[t, 0, 0], <int>H, &W_hh[0, 0], packed, <int>n, <int>H, 0,
-                              prev)
-                _carry_padded(prev, cur, pad, t, n, H)
-                swap = cur
-                cur = prev
-                prev = swap
+                _step_back(&dG[t, 0, 0], <int>H, &W_hh[0, 0], packed, <int>n, <int>H, pad, t,
+                           cur, prev)
+                cur, prev = prev, cur
     finally:
         free(packed)
 
@@ -731,7 +727,6 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
         _row_stride(dout.strides, sizeof(floating))
     cdef floating *cur = &dh[0, 0]
     cdef floating *prev = &dh_prev[0, 0]
-    cdef floating *swap
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
     _start(dh, dh_last)
     cdef floating *packed = NULL
@@ -754,12 +749,9 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
                                            &TC[t, i, 0], cur + i * H, &dc[i, 0], &dG[t, i, 0], H)
                 if s == T - 1:
                     break
-                _back_product(&dG[t, 0, 0], <int>GH, &W_hh[0, 0], packed, <int>n, <int>H, 0,
-                              prev)
-                _carry_padded(prev, cur, pad, t, n, H)
-                swap = cur
-                cur = prev
-                prev = swap
+                _step_back(&dG[t, 0, 0], <int>GH, &W_hh[0, 0], packed, <int>n, <int>H, pad, t,
+                           cur, prev)
+                cur, prev = prev, cur
     finally:
         free(zero)
         free(packed)
@@ -840,7 +832,6 @@ def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
         _row_stride(dout.strides, sizeof(floating))
     cdef floating *cur = &dh[0, 0]
     cdef floating *prev = &dh_prev[0, 0]
-    cdef floating *swap
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
     cdef const floating *h_prev
     cdef bint first
@@ -873,9 +864,7 @@ def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
                     break
                 _back_product(&dGh[t, 0, 0], <int>GH, &W_hh[0, 0], packed, <int>n, <int>H, 1,
                               prev)
-                swap = cur
-                cur = prev
-                prev = swap
+                cur, prev = prev, cur
     finally:
         free(zero)
         free(packed)
@@ -919,6 +908,14 @@ cdef inline void _take_output(floating *dh, const floating[:, :, :] dout,
             _add_row(dh + i * H, &dout[t, i, 0], H)
     if record is not None:
         memcpy(&record[t, 0, 0], dh, n * H * sizeof(floating))
+
+
+cdef inline void _step_back(const floating *dG_t, int GH, const floating *W_hh,
+                            const floating *packed, int n, int H, const unsigned char[:, :] pad,
+                            Py_ssize_t t, const floating *dh, floating *dh_prev) noexcept nogil:
+    """``dh_prev = dG_t W_hh`` (``dL/dh_{t-1}``), padding rows carrying ``dh`` instead."""
+    _back_product(dG_t, GH, W_hh, packed, n, H, 0, dh_prev)
+    _carry_padded(dh_prev, dh, pad, t, n, H)
 
 
 cdef inline void _carry_padded(floating *dh_prev, const floating *dh,

@@ -71,7 +71,7 @@ typedef double sk_v4d __attribute__((vector_size(32)));
    panel vectors and one broadcast fill AVX2's sixteen registers. A full tile
    (SK_MR rows, 2W columns) goes straight to C (ldc apart); a partial one to
    out (SK_MR x 2W), which the caller copies. */
-#define SK_STORE_ROW(S, T, V, W, c, row, x0, x1)                                 \
+#define SK_STORE_ROW(T, V, W, c, row, x0, x1)                                    \
     do {                                                                         \
         T *dst_ = (c) + (row) * ldc;                                             \
         if (accumulate) {                                                        \
@@ -113,12 +113,12 @@ static inline __attribute__((always_inline)) void sk_tile_##S(                  
         SK_TILE_STEPS(W, a0, a1, a2, a3, a4, a5, panel + 2 * W * K1, K2)         \
     }                                                                            \
     if (full) {                                                                  \
-        SK_STORE_ROW(S, T, V, W, C, 0, c00, c01);                                \
-        SK_STORE_ROW(S, T, V, W, C, 1, c10, c11);                                \
-        SK_STORE_ROW(S, T, V, W, C, 2, c20, c21);                                \
-        SK_STORE_ROW(S, T, V, W, C, 3, c30, c31);                                \
-        SK_STORE_ROW(S, T, V, W, C, 4, c40, c41);                                \
-        SK_STORE_ROW(S, T, V, W, C, 5, c50, c51);                                \
+        SK_STORE_ROW(T, V, W, C, 0, c00, c01);                                \
+        SK_STORE_ROW(T, V, W, C, 1, c10, c11);                                \
+        SK_STORE_ROW(T, V, W, C, 2, c20, c21);                                \
+        SK_STORE_ROW(T, V, W, C, 3, c30, c31);                                \
+        SK_STORE_ROW(T, V, W, C, 4, c40, c41);                                \
+        SK_STORE_ROW(T, V, W, C, 5, c50, c51);                                \
         return;                                                                  \
     }                                                                            \
     memcpy(out + 0 * W, &c00, sizeof c00); memcpy(out + 1 * W, &c01, sizeof c01);\
@@ -133,8 +133,8 @@ SK_DEFINE_TILE(f, float, sk_v8f, 8)
 SK_DEFINE_TILE(d, double, sk_v4d, 4)
 
 /* The rows left below a multiple of SK_MR, two at a time: rows a[0..1] times
-   three panels p[0..2] (Kp rows apart), twelve accumulators again, into out
-   (2 x 3 x 2W). */
+   three panels p[0..2], twelve accumulators again; straight to C when the
+   two rows and the three panels are whole, else into out (2 x 3 x 2W). */
 #define SK_WIDE_STEPS(T, V, W, a0, a1, q0, q1, q2, K)                            \
     for (k = 0; k < (K); k++) {                                                  \
         V b0, b1;                                                                \
@@ -168,12 +168,12 @@ static inline __attribute__((always_inline)) void sk_wide_##S(                  
                       p[2] + 2 * W * K1, K2)                                     \
     }                                                                            \
     if (full) {                                                                  \
-        SK_STORE_ROW(S, T, V, W, C, 0, c00, c01);                                \
-        SK_STORE_ROW(S, T, V, W, C + 2 * W, 0, c02, c03);                        \
-        SK_STORE_ROW(S, T, V, W, C + 4 * W, 0, c04, c05);                        \
-        SK_STORE_ROW(S, T, V, W, C, 1, c10, c11);                                \
-        SK_STORE_ROW(S, T, V, W, C + 2 * W, 1, c12, c13);                        \
-        SK_STORE_ROW(S, T, V, W, C + 4 * W, 1, c14, c15);                        \
+        SK_STORE_ROW(T, V, W, C, 0, c00, c01);                                \
+        SK_STORE_ROW(T, V, W, C + 2 * W, 0, c02, c03);                        \
+        SK_STORE_ROW(T, V, W, C + 4 * W, 0, c04, c05);                        \
+        SK_STORE_ROW(T, V, W, C, 1, c10, c11);                                \
+        SK_STORE_ROW(T, V, W, C + 2 * W, 1, c12, c13);                        \
+        SK_STORE_ROW(T, V, W, C + 4 * W, 1, c14, c15);                        \
         return;                                                                  \
     }                                                                            \
     memcpy(out + 0 * W, &c00, sizeof c00); memcpy(out + 1 * W, &c01, sizeof c01);\
