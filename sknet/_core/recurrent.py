@@ -657,26 +657,26 @@ class RecurrentLayer:
                     dx2d += np.matmul(dG, W_ih, out=lt.dx)
 
     def _param_gradients(self, d, b, x2d, ones, grads, split=None):
-        """``dW_ih``, ``dW_hh`` (with ``split``: blocks of their rows) and the bias gradients."""
+        """The weight and bias gradients (with ``split``: blocks of their rows, in threads)."""
         gW_ih, gW_hh, gb_ih, gb_hh = grads
         T, n, GH = b.dG.shape
         dG = b.dG.reshape(T * n, GH)
-        dGh3 = b.dGh if self.cell.name == "gru" else b.dG
+        dGh = dG if self.cell.name != "gru" else b.dGh.reshape(T * n, GH)
         # step t's gates read the state of the step before it
-        later, earlier = (slice(1, None), slice(None, -1)) if d == 0 else \
-            (slice(None, -1), slice(1, None))
-        dGh_later = dGh3[later].reshape(-1, GH)
+        later = slice(n, None) if d == 0 else slice(None, (T - 1) * n)
+        earlier = slice(None, -1) if d == 0 else slice(1, None)
+        dGh_later = dGh[later]
         hs_earlier = b.hs[earlier].reshape(-1, self.hidden)
 
         def gate_rows(g):
             np.matmul(dG[:, g].T, x2d, out=gW_ih[g])
             np.matmul(dGh_later[:, g].T, hs_earlier, out=gW_hh[g])
+            np.matmul(ones, dG[:, g], out=gb_ih[g])
+            if dGh is not dG:
+                np.matmul(ones, dGh[:, g], out=gb_hh[g])
         _on_rows(split, GH, gate_rows)
-        np.matmul(ones, dG, out=gb_ih)
-        if dGh3 is b.dG:
+        if dGh is dG:
             np.copyto(gb_hh, gb_ih)
-        else:
-            np.matmul(ones, dGh3.reshape(T * n, GH), out=gb_hh)
 
 
 # --------------------------------------------------------------------------- #
