@@ -49,6 +49,7 @@ cdef extern from *:
     #include <math.h>
     #include <stdint.h>
     #include <string.h>
+    #include "_small_gemm.h"
 
     /* The gate loops select with ?: ; gcc if-converts (and so vectorizes) them
        only when floating-point exceptions need not be kept exact. */
@@ -59,16 +60,9 @@ cdef extern from *:
 
     /* The gate loops are compiled twice, for AVX2 (with FMA: x86-64-v3)
        and for the baseline, and the loader picks one by the processor's
-       features (gcc on x86-64 Linux). */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
-        && __GNUC__ >= 12
-    #define SK_CLONES_f __attribute__((target_clones("arch=x86-64-v3", "default")))
-    #elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-    #define SK_CLONES_f __attribute__((target_clones("avx2", "default")))
-    #else
-    #define SK_CLONES_f
-    #endif
-    #define SK_CLONES_d SK_CLONES_f
+       features (gcc on x86-64 Linux): _small_gemm.h's SK_CLONES. */
+    #define SK_CLONES_f SK_CLONES
+    #define SK_CLONES_d SK_CLONES
 
     #if defined(_MSC_VER)
     #define SK_RESTRICT __restrict
@@ -386,9 +380,9 @@ ACTIVATION_CODES = {"identity": SK_IDENTITY, "tanh": SK_TANH, "logistic": SK_LOG
 
 cdef enum:
     _CALLBACK = -1
-    # Up to this many rows per call, the per-step products run on W_hh packed
-    # once per call (``_small_gemm.h``); above, BLAS, whose threads (outside a
-    # fit's split, which holds it to one) then gain more than packing does.
+    # Up to this many rows per call, the per-step products run on the weights
+    # packed once per call (``_small_gemm.h``); above, BLAS, whose threads
+    # (outside a fit's split, which holds it to one) then gain more than packing.
     _PACKED_MAX_ROWS = 128
 
 #: The code that calls ``forward_step(t)`` / ``backward_step(t)`` back instead.

@@ -15,7 +15,7 @@
 
    The kernel is written with vector types (GCC and Clang): built for AVX2
    with FMA (x86-64-v3) and for the baseline, the loader choosing by the
-   processor (SK_GEMM_CLONES, where the compiler supports target_clones). Without
+   processor (SK_CLONES, where the compiler supports target_clones). Without
    vector types it falls back to plain loops.
 
    Sums run in order over k = 0 .. K-1, one product per term (fused with the
@@ -27,13 +27,15 @@
 #include <stddef.h>
 #include <string.h>
 
+/* Two builds of a function, AVX2 with FMA and the baseline, the loader
+   choosing (gcc on x86-64 Linux); _recurrent_fast's gate loops use it too. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
     && __GNUC__ >= 12
-#define SK_GEMM_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define SK_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define SK_GEMM_CLONES __attribute__((target_clones("avx2", "default")))
+#define SK_CLONES __attribute__((target_clones("avx2", "default")))
 #else
-#define SK_GEMM_CLONES
+#define SK_CLONES
 #endif
 
 #define SK_MR 6                 /* rows of A per tile */
@@ -82,6 +84,18 @@ typedef double sk_v4d __attribute__((vector_size(32)));
         memcpy(dst_, &x0, sizeof x0); memcpy(dst_ + W, &x1, sizeof x1);          \
     } while (0)
 
+/* The twelve accumulators, in order, into out (12 x W values). */
+#define SK_SPILL(out, W, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11)        \
+    do {                                                                         \
+        memcpy((out) + 0 * W, &x0, sizeof x0); memcpy((out) + 1 * W, &x1, sizeof x1); \
+        memcpy((out) + 2 * W, &x2, sizeof x2); memcpy((out) + 3 * W, &x3, sizeof x3); \
+        memcpy((out) + 4 * W, &x4, sizeof x4); memcpy((out) + 5 * W, &x5, sizeof x5); \
+        memcpy((out) + 6 * W, &x6, sizeof x6); memcpy((out) + 7 * W, &x7, sizeof x7); \
+        memcpy((out) + 8 * W, &x8, sizeof x8); memcpy((out) + 9 * W, &x9, sizeof x9); \
+        memcpy((out) + 10 * W, &x10, sizeof x10);                                \
+        memcpy((out) + 11 * W, &x11, sizeof x11);                                \
+    } while (0)
+
 #define SK_TILE_STEPS(W, a0, a1, a2, a3, a4, a5, panel, K)                       \
     for (k = 0; k < (K); k++) {                                                  \
         memcpy(&b0, (panel) + 2 * W * k, sizeof b0);                             \
@@ -121,12 +135,7 @@ static inline __attribute__((always_inline)) void sk_tile_##S(                  
         SK_STORE_ROW(T, V, W, C, 5, c50, c51);                                \
         return;                                                                  \
     }                                                                            \
-    memcpy(out + 0 * W, &c00, sizeof c00); memcpy(out + 1 * W, &c01, sizeof c01);\
-    memcpy(out + 2 * W, &c10, sizeof c10); memcpy(out + 3 * W, &c11, sizeof c11);\
-    memcpy(out + 4 * W, &c20, sizeof c20); memcpy(out + 5 * W, &c21, sizeof c21);\
-    memcpy(out + 6 * W, &c30, sizeof c30); memcpy(out + 7 * W, &c31, sizeof c31);\
-    memcpy(out + 8 * W, &c40, sizeof c40); memcpy(out + 9 * W, &c41, sizeof c41);\
-    memcpy(out + 10 * W, &c50, sizeof c50); memcpy(out + 11 * W, &c51, sizeof c51);\
+    SK_SPILL(out, W, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);    \
 }
 
 SK_DEFINE_TILE(f, float, sk_v8f, 8)
@@ -176,12 +185,7 @@ static inline __attribute__((always_inline)) void sk_wide_##S(                  
         SK_STORE_ROW(T, V, W, C + 4 * W, 1, c14, c15);                        \
         return;                                                                  \
     }                                                                            \
-    memcpy(out + 0 * W, &c00, sizeof c00); memcpy(out + 1 * W, &c01, sizeof c01);\
-    memcpy(out + 2 * W, &c02, sizeof c02); memcpy(out + 3 * W, &c03, sizeof c03);\
-    memcpy(out + 4 * W, &c04, sizeof c04); memcpy(out + 5 * W, &c05, sizeof c05);\
-    memcpy(out + 6 * W, &c10, sizeof c10); memcpy(out + 7 * W, &c11, sizeof c11);\
-    memcpy(out + 8 * W, &c12, sizeof c12); memcpy(out + 9 * W, &c13, sizeof c13);\
-    memcpy(out + 10 * W, &c14, sizeof c14); memcpy(out + 11 * W, &c15, sizeof c15);\
+    SK_SPILL(out, W, c00, c01, c02, c03, c04, c05, c10, c11, c12, c13, c14, c15);    \
 }
 
 SK_DEFINE_WIDE(f, float, sk_v8f, 8)
@@ -262,7 +266,7 @@ SK_DEFINE_WIDE(d, double)
    panel; one or two rows left over run by all three panels at once (a
    partial tile of SK_MR rows costs a full one, a wide one about half). */
 #define SK_DEFINE_GEMM(S, T)                                                     \
-SK_GEMM_CLONES static void sk_gemm_packed_##S(                                   \
+SK_CLONES static void sk_gemm_packed_##S(                                        \
         int M, int N, const T *A1, ptrdiff_t lda1, int K1, const T *A2,         \
         ptrdiff_t lda2, int K2, const T *packed, int Kp, T *C, ptrdiff_t ldc,   \
         int accumulate) {                                                        \
