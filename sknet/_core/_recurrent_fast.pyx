@@ -3,8 +3,10 @@
 One call runs one direction of one layer over every time step: per step the
 matrix products with the weights (forward ``x_t W_ih^T + h_{t-1} W_hh^T``,
 backward ``dG_t W_hh``) and the gate arithmetic of each sequence in C loops.
-What is one product for all steps (the gradients of ``W_ih``, ``W_hh``, the
-biases and the layer's input after the backward loop) stays with the caller.
+The backward loops also add each step's terms to the weight and bias
+gradients (``dG_t^T x_t``, ``dG_t^T h_{t-1}`` and the rows' sums of ``dG_t``)
+while the step's rows are in cache; the gradient with respect to the layer's
+input, one product for all steps, stays with the caller.
 
 Layouts, all row-major and time-major:
 
@@ -27,8 +29,9 @@ their weights do not change within a call. So a call of up to
 forward, ``W_hh`` backward) and runs every step's product on a
 register-blocked kernel over them (``_small_gemm.h``); the input projection
 and the recurrent product are then one product over ``[x_t, h_{t-1}]``
-(two, for the GRU, whose ``h_{t-1} W_hh^T`` is kept apart). A larger call
-runs them in BLAS (``gemm`` through ``scipy.linalg.cython_blas``, so that
+(two, for the GRU, whose ``h_{t-1} W_hh^T`` is kept apart), and the
+weight gradients' terms read ``dG_t`` as a transpose, in place, against one
+step's rows packed. A larger call runs them in BLAS (``gemm`` through ``scipy.linalg.cython_blas``, so that
 nothing links a BLAS of its own), which a fit holds to one thread where numpy
 brings a BLAS of its own (``sknet._base._blas_plan``): the two libraries'
 thread pools then never compete.
@@ -367,10 +370,10 @@ cdef extern from "_small_gemm.h" nogil:
                    double *packed, int k0, int Kp)
     void sk_gemm_packed_f(int M, int N, const float *A1, Py_ssize_t lda1, int K1,
                           const float *A2, Py_ssize_t lda2, int K2, const float *packed,
-                          int Kp, float *C, Py_ssize_t ldc, int accumulate)
+                          int Kp, float *C, Py_ssize_t ldc, int accumulate, Py_ssize_t aks)
     void sk_gemm_packed_d(int M, int N, const double *A1, Py_ssize_t lda1, int K1,
                           const double *A2, Py_ssize_t lda2, int K2, const double *packed,
-                          int Kp, double *C, Py_ssize_t ldc, int accumulate)
+                          int Kp, double *C, Py_ssize_t ldc, int accumulate, Py_ssize_t aks)
 
 
 #: The simple RNN's activations computed here, by name; others are called back.
@@ -439,12 +442,16 @@ cdef inline void _pack(const floating *B, Py_ssize_t rs, Py_ssize_t cs, int K, i
 
 cdef inline void _gemm_packed(int n, int N, const floating *a1, int lda1, int K1,
                               const floating *a2, int lda2, int K2, const floating *packed,
-                              int Kp, floating *out, int ldo, bint accumulate) noexcept nogil:
-    """``out = a1 B1 + a2 B2 (+ out)``, ``B1``, ``B2`` packed by :func:`_packed`."""
+                              int Kp, floating *out, int ldo, bint accumulate,
+                              int aks=1) noexcept nogil:
+    """``out = a1 B1 + a2 B2 (+ out)``, ``B1``, ``B2`` packed by :func:`_packed`
+    (``a1``, ``a2``: rows ``lda`` apart, ``aks`` apart along ``k``)."""
     if floating is float:
-        sk_gemm_packed_f(n, N, a1, lda1, K1, a2, lda2, K2, packed, Kp, out, ldo, accumulate)
+        sk_gemm_packed_f(n, N, a1, lda1, K1, a2, lda2, K2, packed, Kp, out, ldo, accumulate,
+                         aks)
     else:
-        sk_gemm_packed_d(n, N, a1, lda1, K1, a2, lda2, K2, packed, Kp, out, ldo, accumulate)
+        sk_gemm_packed_d(n, N, a1, lda1, K1, a2, lda2, K2, packed, Kp, out, ldo, accumulate,
+                         aks)
 
 
 cdef inline void _step_product(const floating *x, int ldx, int F, const floating *W_ih,
@@ -706,15 +713,29 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
                   const unsigned char[:, :] pad, bint reverse, floating[:, :, :] dG,
                   floating[:, ::1] dh, floating[:, ::1] dh_prev, floating[:, ::1] dc,
                   const floating[:, :] dh_last, const floating[:, :, :] dout,
-                  floating[:, :, :] record):
-    """Backpropagation through time of :func:`lstm_forward` (``dc``: an ``(n, H)`` work array)."""
+                  floating[:, :, :] record, const floating[:, :, :] hs=None,
+                  const floating[:, :, :] x=None, floating[:, ::1] gW_ih=None,
+                  floating[:, ::1] gW_hh=None, floating[::1] gb_ih=None):
+    """Backpropagation through time of :func:`lstm_forward` (``dc``: an ``(n, H)`` work array).
+
+    With ``gW_ih`` (and ``x``, the loop's input, ``gW_hh``, ``gb_ih``), the
+    loop also writes the weight gradients of its rows into them and the
+    rows' sums of ``dG`` into ``gb_ih`` (see :func:`_step_gradients`). ``hs`` holds the states.
+    """
     cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], GH = dG.shape[2], H = GH // 4
     cdef Py_ssize_t s, t, p = 0, i
-    cdef bint masked = pad is not None
-    _check(_backward_shapes(T, n, H, GH, None, W_hh, pad, dh, dh_prev, dh_last, dout,
-                            record)
+    cdef bint masked = pad is not None, grads = gW_ih is not None
+    cdef Py_ssize_t F = x.shape[2] if grads else 0, ldx = 0, ldh = 0
+    if grads and hs is None:
+        raise ValueError("the weight gradients need hs")
+    _check(_backward_shapes(T, n, H, GH, hs.shape if grads else None, W_hh, pad, dh, dh_prev,
+                            dh_last, dout, record)
            + [("A", A.shape, (T, n, GH)), ("C", C.shape, (T, n, H)), ("TC", TC.shape, (T, n, H)),
-              ("dc", dc.shape, (n, H))])
+              ("dc", dc.shape, (n, H))]
+           + (_gradient_shapes(GH, F, H, x, gW_ih, gW_hh, gb_ih, None, T, n) if grads else []))
+    if grads:
+        ldh = _row_stride(hs.strides, sizeof(floating))
+        ldx = _row_stride(x.strides, sizeof(floating))
     _rows_contiguous((_strided("A", A), _strided("C", C), _strided("TC", TC), _strided("dG", dG))
                      + _maybe("record", record), sizeof(floating))
     if dout is not None:
@@ -724,8 +745,12 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
     _start(dh, dh_last)
     cdef floating *packed = NULL
+    cdef floating *scratch = NULL
     try:
         packed = _packed(<floating *>NULL, 0, &W_hh[0, 0], <int>H, <int>GH, n)
+        if grads:
+            scratch = _scratch(&W_hh[0, 0], n, max(F, H))
+            _zero_gradients(gW_ih, gW_hh, gb_ih)
         with nogil:
             memset(&dc[0, 0], 0, n * H * sizeof(floating))
             for s in range(T):
@@ -741,6 +766,11 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
                     else:
                         sk_lstm_backward_d(&A[t, i, 0], &C[p, i, 0] if s < T - 1 else zero,
                                            &TC[t, i, 0], cur + i * H, &dc[i, 0], &dG[t, i, 0], H)
+                if grads:
+                    _step_gradients(&dG[t, 0, 0], &dG[t, 0, 0], <int>GH, &x[t, 0, 0],
+                                    <int>ldx, <int>F, &hs[p, 0, 0] if s < T - 1 else NULL,
+                                    <int>ldh, <int>H, <int>n, scratch, &gW_ih[0, 0],
+                                    &gW_hh[0, 0], &gb_ih[0], NULL)
                 if s == T - 1:
                     break
                 _step_back(&dG[t, 0, 0], <int>GH, &W_hh[0, 0], packed, <int>n, <int>H, pad, t,
@@ -749,6 +779,7 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
     finally:
         free(zero)
         free(packed)
+        free(scratch)
 
 
 # --------------------------------------------------------------------------- #
@@ -810,18 +841,32 @@ def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
                  const unsigned char[:, :] pad, bint reverse, floating[:, :, :] dG,
                  floating[:, :, :] dGh, floating[:, ::1] dh, floating[:, ::1] dh_prev,
                  const floating[:, :] dh_last, const floating[:, :, :] dout,
-                 floating[:, :, :] record):
-    """Backpropagation through time of :func:`gru_forward`; ``dGh`` gets the ``W_hh`` side."""
+                 floating[:, :, :] record, const floating[:, :, :] x=None,
+                 floating[:, ::1] gW_ih=None, floating[:, ::1] gW_hh=None,
+                 floating[::1] gb_ih=None, floating[::1] gb_hh=None):
+    """Backpropagation through time of :func:`gru_forward`; ``dGh`` gets the ``W_hh`` side.
+
+    With ``gW_ih`` (and ``x``, the loop's input, ``gW_hh``, ``gb_ih``), the
+    loop also writes the weight gradients of its rows into them and the
+    rows' sums of ``dG`` into ``gb_ih`` (see :func:`_step_gradients`). ``gW_hh`` and
+    ``gb_hh`` (needed with them) come from ``dGh``.
+    """
     cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], GH = dG.shape[2], H = GH // 3
     cdef Py_ssize_t s, t, p = 0, i
-    cdef bint masked = pad is not None
+    cdef bint masked = pad is not None, grads = gW_ih is not None
+    cdef Py_ssize_t F = x.shape[2] if grads else 0, ldx = 0
+    if grads and gb_hh is None:
+        raise ValueError("the GRU's weight gradients need gb_hh")
     _check(_backward_shapes(T, n, H, GH, hs.shape, W_hh, pad, dh, dh_prev, dh_last, dout,
                             record)
            + [("A", A.shape, (T, n, GH)), ("GHn", GHn.shape, (T, n, H)),
-              ("dGh", dGh.shape, (T, n, GH))])
+              ("dGh", dGh.shape, (T, n, GH))]
+           + (_gradient_shapes(GH, F, H, x, gW_ih, gW_hh, gb_ih, gb_hh, T, n) if grads else []))
     _rows_contiguous((_strided("A", A), _strided("GHn", GHn), _strided("dG", dG),
                       _strided("dGh", dGh)) + _maybe("record", record), sizeof(floating))
-    _row_stride(hs.strides, sizeof(floating))
+    cdef Py_ssize_t ldh = _row_stride(hs.strides, sizeof(floating))
+    if grads:
+        ldx = _row_stride(x.strides, sizeof(floating))
     if dout is not None:
         _row_stride(dout.strides, sizeof(floating))
     cdef floating *cur = &dh[0, 0]
@@ -831,8 +876,13 @@ def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
     cdef bint first
     _start(dh, dh_last)
     cdef floating *packed = NULL
+    cdef floating *scratch = NULL
     try:
         packed = _packed(<floating *>NULL, 0, &W_hh[0, 0], <int>H, <int>GH, n)
+        if grads:
+            scratch = _scratch(&W_hh[0, 0], n, max(F, H))
+            _zero_gradients(gW_ih, gW_hh, gb_ih)
+            memset(&gb_hh[0], 0, GH * sizeof(floating))
         with nogil:
             for s in range(T):
                 t = s if reverse else T - 1 - s
@@ -854,6 +904,11 @@ def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
                     else:
                         sk_gru_backward_d(&A[t, i, 0], &GHn[t, i, 0], h_prev, cur + i * H,
                                           &dG[t, i, 0], &dGh[t, i, 0], prev + i * H, H)
+                if grads:
+                    _step_gradients(&dG[t, 0, 0], &dGh[t, 0, 0], <int>GH, &x[t, 0, 0],
+                                    <int>ldx, <int>F, &hs[p, 0, 0] if not first else NULL,
+                                    <int>ldh, <int>H, <int>n, scratch, &gW_ih[0, 0],
+                                    &gW_hh[0, 0], &gb_ih[0], &gb_hh[0])
                 if first:
                     break
                 _back_product(&dGh[t, 0, 0], <int>GH, &W_hh[0, 0], packed, <int>n, <int>H, 1,
@@ -862,6 +917,7 @@ def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
     finally:
         free(zero)
         free(packed)
+        free(scratch)
 
 
 # --------------------------------------------------------------------------- #
@@ -879,6 +935,67 @@ def _backward_shapes(T, n, H, GH, hs_shape, W_hh, pad, dh, dh_prev, dh_last, dou
     if not (dh.strides[0] == H * dh.itemsize and dh_prev.strides[0] == H * dh.itemsize):
         raise ValueError("dh and dh_prev must be C-contiguous")
     return shapes
+
+
+def _gradient_shapes(GH, F, H, x, gW_ih, gW_hh, gb_ih, gb_hh, T, n):
+    """The shapes the weight and bias gradients' arrays must have."""
+    if x is None or gW_ih is None or gW_hh is None or gb_ih is None:
+        raise ValueError("the weight gradients need x, gW_ih, gW_hh and gb_ih")
+    shapes = [("x", x.shape, (T, n, F)), ("gW_ih", gW_ih.shape, (GH, F)),
+              ("gW_hh", gW_hh.shape, (GH, H)), ("gb_ih", gb_ih.shape, (GH,))]
+    if gb_hh is not None:
+        shapes.append(("gb_hh", gb_hh.shape, (GH,)))
+    return shapes
+
+
+cdef void _zero_gradients(floating[:, ::1] gW_ih, floating[:, ::1] gW_hh,
+                          floating[::1] gb_ih) noexcept:
+    """Zero the arrays the loop adds every step's terms to."""
+    memset(&gW_ih[0, 0], 0, gW_ih.shape[0] * gW_ih.shape[1] * sizeof(floating))
+    memset(&gW_hh[0, 0], 0, gW_hh.shape[0] * gW_hh.shape[1] * sizeof(floating))
+    memset(&gb_ih[0], 0, gb_ih.shape[0] * sizeof(floating))
+
+
+cdef floating *_scratch(const floating *like, Py_ssize_t n, Py_ssize_t width) except? NULL:
+    """Room for one step's ``n`` rows of up to ``width`` packed (freed by the caller),
+    or NULL (BLAS) for a call of more than ``_PACKED_MAX_ROWS`` rows."""
+    if n > _PACKED_MAX_ROWS:
+        return NULL
+    cdef int nr = SK_NR_f if floating is float else SK_NR_d
+    cdef floating *scratch = <floating *>malloc(
+        SK_PACKED_SIZE(<int>n, <int>width, nr) * sizeof(floating))
+    if scratch == NULL:
+        raise MemoryError()
+    return scratch
+
+
+cdef void _step_gradients(const floating *dG_t, const floating *dGh_t, int GH,
+                          const floating *x_t, int ldx, int F, const floating *h_p, int ldh,
+                          int H, int n, floating *scratch, floating *gW_ih, floating *gW_hh,
+                          floating *gb_ih, floating *gb_hh) noexcept nogil:
+    """Add one step's terms to a block's weight and bias gradients.
+
+    ``gW_ih += dG_t^T x_t`` and ``gW_hh += dGh_t^T h_p`` (none where ``h_p``
+    is NULL: a sequence's first step reads the zero state); ``gb_ih`` gets
+    the rows' sums of ``dG_t`` and ``gb_hh`` (unless NULL: the caller copies
+    ``gb_ih``) those of ``dGh_t``. With ``scratch``, the products run packed,
+    ``dG_t`` read as its transpose in place; without, through BLAS.
+    """
+    cdef Py_ssize_t i
+    if scratch != NULL:
+        _pack(x_t, ldx, 1, n, F, scratch, 0, n)
+        _gemm_packed(GH, F, dG_t, 1, n, NULL, 0, 0, scratch, n, gW_ih, F, True, GH)
+        if h_p != NULL:
+            _pack(h_p, ldh, 1, n, H, scratch, 0, n)
+            _gemm_packed(GH, H, dGh_t, 1, n, NULL, 0, 0, scratch, n, gW_hh, H, True, GH)
+    else:
+        _gemm(b"N", b"T", F, GH, n, x_t, ldx, dG_t, GH, 1, gW_ih, F)
+        if h_p != NULL:
+            _gemm(b"N", b"T", H, GH, n, h_p, ldh, dGh_t, GH, 1, gW_hh, H)
+    for i in range(n):
+        _add_row(gb_ih, dG_t + i * GH, GH)
+        if gb_hh != NULL:
+            _add_row(gb_hh, dGh_t + i * GH, GH)
 
 
 cdef void _start(floating[:, ::1] dh, const floating[:, :] dh_last) noexcept:

@@ -6,7 +6,9 @@
    once into panels of SK_NR(T) columns, each panel's K rows of SK_NR(T)
    values contiguous (zero beyond N), and each product
    C = A B (+ C) runs a register-blocked kernel over it: SK_MR rows of A by one
-   panel, the rows of A read in place (any row stride).
+   panel, A read in place (any row stride, and any stride along k, so that A
+   may be a transposed view: the backward loops' weight gradients
+   dG_t^T [x_t, h_{t-1}] read dG_t so, B packed from one step's rows).
 
    A may come in two pieces side by side, C = [A1 A2] [B1; B2] (+ C), so that
    a recurrent step's x_t W_ih^T + h_{t-1} W_hh^T is one product: B1 fills
@@ -100,18 +102,18 @@ typedef double sk_v4d __attribute__((vector_size(32)));
     for (k = 0; k < (K); k++) {                                                  \
         memcpy(&b0, (panel) + 2 * W * k, sizeof b0);                             \
         memcpy(&b1, (panel) + 2 * W * k + W, sizeof b1);                         \
-        c00 += a0[k] * b0; c01 += a0[k] * b1;                                    \
-        c10 += a1[k] * b0; c11 += a1[k] * b1;                                    \
-        c20 += a2[k] * b0; c21 += a2[k] * b1;                                    \
-        c30 += a3[k] * b0; c31 += a3[k] * b1;                                    \
-        c40 += a4[k] * b0; c41 += a4[k] * b1;                                    \
-        c50 += a5[k] * b0; c51 += a5[k] * b1;                                    \
+        c00 += a0[k * aks] * b0; c01 += a0[k * aks] * b1;                        \
+        c10 += a1[k * aks] * b0; c11 += a1[k * aks] * b1;                        \
+        c20 += a2[k * aks] * b0; c21 += a2[k * aks] * b1;                        \
+        c30 += a3[k * aks] * b0; c31 += a3[k * aks] * b1;                        \
+        c40 += a4[k * aks] * b0; c41 += a4[k * aks] * b1;                        \
+        c50 += a5[k * aks] * b0; c51 += a5[k * aks] * b1;                        \
     }
 
 #define SK_DEFINE_TILE(S, T, V, W)                                               \
 static inline __attribute__((always_inline)) void sk_tile_##S(                   \
         const T *const *a, int K1, const T *const *b, int K2, const T *panel,   \
-        T *C, ptrdiff_t ldc, int accumulate, int full, T *out) {                \
+        T *C, ptrdiff_t ldc, int accumulate, int full, T *out, ptrdiff_t aks) { \
     V c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};          \
     V c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};          \
     V b0, b1;                                                                    \
@@ -147,7 +149,7 @@ SK_DEFINE_TILE(d, double, sk_v4d, 4)
 #define SK_WIDE_STEPS(T, V, W, a0, a1, q0, q1, q2, K)                            \
     for (k = 0; k < (K); k++) {                                                  \
         V b0, b1;                                                                \
-        const T x0 = a0[k], x1 = a1[k];                                          \
+        const T x0 = a0[k * aks], x1 = a1[k * aks];                              \
         memcpy(&b0, (q0) + 2 * W * k, sizeof b0);                                \
         memcpy(&b1, (q0) + 2 * W * k + W, sizeof b1);                            \
         c00 += x0 * b0; c01 += x0 * b1; c10 += x1 * b0; c11 += x1 * b1;          \
@@ -163,7 +165,7 @@ SK_DEFINE_TILE(d, double, sk_v4d, 4)
 static inline __attribute__((always_inline)) void sk_wide_##S(                   \
         const T *const *a, int K1, const T *const *b, int K2,                   \
         const T *const *p, T *C, ptrdiff_t ldc, int accumulate, int full,       \
-        T *out) {                                                                \
+        T *out, ptrdiff_t aks) {                                                 \
     V c00 = {0}, c01 = {0}, c02 = {0}, c03 = {0}, c04 = {0}, c05 = {0};          \
     V c10 = {0}, c11 = {0}, c12 = {0}, c13 = {0}, c14 = {0}, c15 = {0};          \
     int k;                                                                       \
@@ -196,15 +198,15 @@ SK_DEFINE_WIDE(d, double, sk_v4d, 4)
 #define SK_DEFINE_TILE(S, T)                                                     \
 static void sk_tile_##S(const T *const *a, int K1, const T *const *b, int K2,   \
                         const T *panel, T *C, ptrdiff_t ldc, int accumulate,    \
-                        int full, T *out) {                                      \
+                        int full, T *out, ptrdiff_t aks) {                       \
     int r, k, j;                                                                 \
     for (r = 0; r < SK_MR; r++)                                                  \
         for (j = 0; j < SK_NR_##S; j++) {                                        \
             T s = 0;                                                             \
             for (k = 0; k < K1; k++)                                             \
-                s += a[r][k] * panel[k * SK_NR_##S + j];                         \
+                s += a[r][k * aks] * panel[k * SK_NR_##S + j];                   \
             for (k = 0; k < K2; k++)                                             \
-                s += b[r][k] * panel[(K1 + k) * SK_NR_##S + j];                  \
+                s += b[r][k * aks] * panel[(K1 + k) * SK_NR_##S + j];            \
             if (!full)                                                           \
                 out[r * SK_NR_##S + j] = s;                                      \
             else if (accumulate)                                                 \
@@ -220,16 +222,16 @@ SK_DEFINE_TILE(d, double)
 #define SK_DEFINE_WIDE(S, T)                                                     \
 static void sk_wide_##S(const T *const *a, int K1, const T *const *b, int K2,   \
                         const T *const *p, T *C, ptrdiff_t ldc, int accumulate, \
-                        int full, T *out) {                                      \
+                        int full, T *out, ptrdiff_t aks) {                       \
     int r, q, k, j;                                                              \
     for (r = 0; r < 2; r++)                                                      \
         for (q = 0; q < 3; q++)                                                  \
             for (j = 0; j < SK_NR_##S; j++) {                                    \
                 T s = 0;                                                         \
                 for (k = 0; k < K1; k++)                                         \
-                    s += a[r][k] * p[q][k * SK_NR_##S + j];                      \
+                    s += a[r][k * aks] * p[q][k * SK_NR_##S + j];                \
                 for (k = 0; k < K2; k++)                                         \
-                    s += b[r][k] * p[q][(K1 + k) * SK_NR_##S + j];               \
+                    s += b[r][k * aks] * p[q][(K1 + k) * SK_NR_##S + j];         \
                 if (!full)                                                       \
                     out[(r * 3 + q) * SK_NR_##S + j] = s;                        \
                 else if (accumulate)                                             \
@@ -260,8 +262,10 @@ SK_DEFINE_WIDE(d, double)
     } while (0)
 
 /* C (M x N, row stride ldc) = A1 B1 + A2 B2 + (accumulate ? C : 0): A1 is
-   M x K1 (row stride lda1), A2 M x K2 (lda2; unread when K2 is 0), B1 and B2
-   packed by sk_pack into the first K1 and the next K2 rows of panels of Kp.
+   M x K1 (row stride lda1), A2 M x K2 (lda2; unread when K2 is 0), both aks
+   apart along k (1: rows of A contiguous; a row stride of A's transpose:
+   A = D^T for a D whose rows are aks apart), B1 and B2 packed by sk_pack
+   into the first K1 and the next K2 rows of panels of Kp.
    Three panels at a time (they stay in L1): tiles of SK_MR rows by one
    panel; one or two rows left over run by all three panels at once (a
    partial tile of SK_MR rows costs a full one, a wide one about half). */
@@ -269,7 +273,7 @@ SK_DEFINE_WIDE(d, double)
 SK_CLONES static void sk_gemm_packed_##S(                                        \
         int M, int N, const T *A1, ptrdiff_t lda1, int K1, const T *A2,         \
         ptrdiff_t lda2, int K2, const T *packed, int Kp, T *C, ptrdiff_t ldc,   \
-        int accumulate) {                                                        \
+        int accumulate, ptrdiff_t aks) {                                         \
     const int NR = SK_NR_##S, panels = (N + NR - 1) / NR;                        \
     /* rows in tiles of SK_MR (a last partial one when more than two are left) */ \
     const int Mt = M % SK_MR > 2 ? M : M - M % SK_MR;                            \
@@ -289,7 +293,7 @@ SK_CLONES static void sk_gemm_packed_##S(                                       
                 SK_TILE_ROWS(a, SK_MR, A1, lda1, i0, mr)                         \
                 SK_TILE_ROWS(b, SK_MR, A2, lda2, i0, mr)                         \
                 sk_tile_##S(a, K1, b, K2, panel, C + i0 * ldc + j0, ldc,         \
-                            accumulate, full, out);                              \
+                            accumulate, full, out, aks);                         \
                 for (r = 0; r < mr && !full; r++)                                \
                     SK_PUT(C + (i0 + r) * ldc + j0, out + r * NR, nr);           \
             }                                                                    \
@@ -302,7 +306,7 @@ SK_CLONES static void sk_gemm_packed_##S(                                       
             SK_TILE_ROWS(b, 2, A2, lda2, i0, mr)                                 \
             full = mr == 2 && N >= (q0 + 3) * NR;                                \
             sk_wide_##S(a, K1, b, K2, p, C + i0 * ldc + q0 * NR, ldc, accumulate,\
-                        full, out);                                              \
+                        full, out, aks);                                         \
             for (r = 0; r < mr && !full; r++)                                    \
                 for (q = 0; q < 3 && q0 + q < panels; q++) {                     \
                     j0 = (q0 + q) * NR;                                          \

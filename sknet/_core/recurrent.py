@@ -134,25 +134,30 @@ class RNNCell:
                               self._p1, self._p2, upper, partial(self._forward_step, b))
             return
 
-        def rows(r):
+        def rows(c, r):
             _fast.rnn_forward(x[:, r], W_ih, b.A[:, r], b.hs[:, r], W_hh, bias, _cut(pad, 1, r),
                               reverse, self._code, self._p1, self._p2, upper)
         _on_rows(split, b.A.shape[1], rows)
 
-    def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record, split=None):
-        """The pre-activation gradients into ``dG``, every step."""
+    # Its gradients' per-step products (H rows, not 3 H or 4 H) are too small
+    # to pay for their packing: one product for all steps after the loop.
+    step_gradients = False
+
+    def backward(self, b, x, W_hh, pad, reverse, work, dh_last, dout, record, grads,
+                 split=None):
+        """The pre-activation gradients into ``dG``, the weight gradients into ``grads``."""
         if self._code == _fast.CALLBACK:
             _fast.rnn_backward(b.hs, W_hh, pad, reverse, b.dG, work.dh[0], work.dh[1],
                                dh_last, dout, record, self._code, self._p1, self._p2,
                                partial(self._backward_step, b))
-            return
-
-        def rows(r):
-            _fast.rnn_backward(b.hs[:, r], W_hh, _cut(pad, 1, r), reverse, b.dG[:, r],
-                               work.dh[0][r], work.dh[1][r], _cut(dh_last, 0, r),
-                               _cut(dout, 1, r), _cut(record, 1, r), self._code, self._p1,
-                               self._p2)
-        _on_rows(split, b.dG.shape[1], rows)
+        else:
+            def rows(c, r):
+                _fast.rnn_backward(b.hs[:, r], W_hh, _cut(pad, 1, r), reverse, b.dG[:, r],
+                                   work.dh[0][r], work.dh[1][r], _cut(dh_last, 0, r),
+                                   _cut(dout, 1, r), _cut(record, 1, r), self._code,
+                                   self._p1, self._p2)
+            _on_rows(split, b.dG.shape[1], rows)
+        _summed_gradients(b, x, reverse, work.ones_tn, grads[0], split)
 
     def _forward_step(self, b, t):
         h = b.hs[t]
@@ -208,21 +213,23 @@ class LSTMCell:
         b.TC = alloc(key + "TC", (T, n, H))
 
     splits = True
+    step_gradients = True  # the backward loop adds each step's terms
 
     def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
         """Activated gates in ``A``, ``c_t`` in ``C``, ``h_t`` in ``hs``, every step."""
-        def rows(r):
+        def rows(c, r):
             _fast.lstm_forward(x[:, r], W_ih, b.A[:, r], b.hs[:, r], b.C[:, r], b.TC[:, r],
                                W_hh, bias, _cut(pad, 1, r), reverse)
         _on_rows(split, b.A.shape[1], rows)
 
-    def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record, split=None):
-        """The gate gradients into ``dG``, every step."""
-        def rows(r):
+    def backward(self, b, x, W_hh, pad, reverse, work, dh_last, dout, record, grads,
+                 split=None):
+        """The gate gradients into ``dG``, the weight gradients into ``grads``."""
+        def rows(c, r):
             _fast.lstm_backward(b.A[:, r], b.C[:, r], b.TC[:, r], W_hh, _cut(pad, 1, r),
                                 reverse, b.dG[:, r], work.dh[0][r], work.dh[1][r],
                                 work.dc[r], _cut(dh_last, 0, r), _cut(dout, 1, r),
-                                _cut(record, 1, r))
+                                _cut(record, 1, r), b.hs[:, r], x[:, r], *grads[c][:3])
         _on_rows(split, b.dG.shape[1], rows)
 
     @staticmethod
@@ -281,21 +288,24 @@ class GRUCell:
         b.dGh = alloc(key + "dGh", (T, n, 3 * H)) if backward else None
 
     splits = True
+    step_gradients = True  # the backward loop adds each step's terms
 
     def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
         """``r, z, n`` in ``A``, ``gh_n`` in ``GHn``, ``h_t`` in ``hs``, every step."""
-        def rows(r):
+        def rows(c, r):
             _fast.gru_forward(x[:, r], W_ih, b.A[:, r], b.hs[:, r], b.GHn[:, r], b.gh[r], W_hh,
                               bias, b.b_hn, _cut(pad, 1, r), reverse)
         _on_rows(split, b.A.shape[1], rows)
 
-    def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record, split=None):
-        """ih-side gate gradients into ``dG``, hh-side into ``dGh``, every step."""
-        def rows(r):
+    def backward(self, b, x, W_hh, pad, reverse, work, dh_last, dout, record, grads,
+                 split=None):
+        """ih-side gate gradients into ``dG``, hh-side into ``dGh``, the weight
+        gradients into ``grads``."""
+        def rows(c, r):
             _fast.gru_backward(b.A[:, r], b.GHn[:, r], b.hs[:, r], W_hh, _cut(pad, 1, r),
                                reverse, b.dG[:, r], b.dGh[:, r], work.dh[0][r],
                                work.dh[1][r], _cut(dh_last, 0, r), _cut(dout, 1, r),
-                               _cut(record, 1, r))
+                               _cut(record, 1, r), x[:, r], *grads[c])
         _on_rows(split, b.dG.shape[1], rows)
 
 
@@ -305,6 +315,26 @@ CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
 # --------------------------------------------------------------------------- #
 # time loops on blocks of rows                                                 #
 # --------------------------------------------------------------------------- #
+def _summed_gradients(b, x, reverse, ones, grads, split=None):
+    """The RNN's weight and bias gradients as products over all steps at once
+    (``ones``: ``T n`` of them; with ``split``: blocks of their rows, in threads)."""
+    gW_ih, gW_hh, gb_ih, gb_hh = grads
+    T, n, H = b.dG.shape
+    dG = b.dG.reshape(T * n, H)
+    x2d = x.reshape(T * n, -1)
+    # step t reads the state of the step before it (after it, in reverse)
+    later = slice(None, (T - 1) * n) if reverse else slice(n, None)
+    earlier = slice(1, None) if reverse else slice(None, -1)
+    dG_later, hs_earlier = dG[later], b.hs[earlier].reshape(-1, H)
+
+    def gate_rows(c, g):
+        np.matmul(dG[:, g].T, x2d, out=gW_ih[g])
+        np.matmul(dG_later[:, g].T, hs_earlier, out=gW_hh[g])
+        np.matmul(ones, dG[:, g], out=gb_ih[g])
+    _on_rows(split, H, gate_rows)
+    np.copyto(gb_hh, gb_ih)
+
+
 def _cut(a, axis, rows):
     """``a``'s ``rows`` along ``axis`` (0 or 1), or None."""
     if a is None:
@@ -313,9 +343,9 @@ def _cut(a, axis, rows):
 
 
 def _on_rows(split, n, loop):
-    """``loop(rows)`` over all ``n`` rows, or over ``split``'s blocks of them."""
+    """``loop(c, rows)`` over all ``n`` rows (``c = 0``), or over ``split``'s blocks of them."""
     if split is None:
-        loop(slice(None))
+        loop(0, slice(None))
     else:
         split.run(n, loop)
 
@@ -334,19 +364,23 @@ class RowSplit:
         self.parts = self.threads = int(parts)
         self._pool = None
 
+    def blocks(self, n):
+        """How many blocks a batch of ``n`` rows runs in."""
+        return min(self.parts, n)
+
     def run(self, n, loop):
-        """``loop(rows)`` for each block of rows of a batch of ``n``."""
-        P = min(self.parts, n)
+        """``loop(c, rows)`` for each block ``c`` of rows of a batch of ``n``."""
+        P = self.blocks(n)
         blocks = [slice(c * n // P, (c + 1) * n // P) for c in range(P)]
         if self.threads <= 1 or P == 1 or in_forked_child():
-            for rows in blocks:
-                loop(rows)
+            for c, rows in enumerate(blocks):
+                loop(c, rows)
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.parts - 1, thread_name_prefix="sknet-rows")
-        others = [self._pool.submit(loop, rows) for rows in blocks[1:]]
+        others = [self._pool.submit(loop, c, rows) for c, rows in enumerate(blocks) if c]
         try:
-            loop(blocks[0])
+            loop(0, blocks[0])
         finally:
             for future in others:
                 future.result()
@@ -416,10 +450,22 @@ class _LayerTrace:
         if backward:
             self.dh = [alloc(key + f"dh{i}", (n, H)) for i in range(2)]
             self.dc = alloc(key + "dc", (n, H)) if layer.cell.name == "lstm" else None
+            if not layer.cell.step_gradients:  # for the bias gradients' sums
+                self.ones_tn = alloc("ones_tn", (T * n,), fill=1)
             if below and layer.n_directions == 2:  # the reverse direction's part of dX
                 self.dx = alloc(key + "dx", (T * n, layer.n_in))
         self.dirs = [_Direction(layer, self, d, f"{key}d{d}", T, n, alloc, backward)
                      for d in range(layer.n_directions)]
+        self._parts = {}
+
+    def gradient_parts(self, d, grads, P):
+        """Where each of ``P`` blocks of rows writes direction ``d``'s gradients:
+        the first in ``grads`` itself, the others in arrays of their own."""
+        extra = self._parts.get((d, P))
+        if extra is None:
+            extra = self._parts[(d, P)] = [tuple(np.empty_like(g) for g in grads)
+                                           for _ in range(P - 1)]
+        return [tuple(grads)] + extra
 
 
 class _Trace:
@@ -450,7 +496,6 @@ class _Trace:
         self.Z = alloc("Z", (n, k)) if act.derivative_of == "input" else None
         self.ones_n = alloc("ones_n", (n,), fill=1)
         if backward:
-            self.ones_tn = alloc("ones_tn", (T * n,), fill=1)
             self.delta = alloc("delta", (n, k))
             self.dfeat = alloc("dfeat", (n, D))
 
@@ -638,17 +683,19 @@ class RecurrentLayer:
             Receives ``dL/dh_t`` of the forward direction at every step.
         """
         T, n = x.shape[:2]
-        x2d = x.reshape(T * n, self.n_in)
         dx2d = None if dx is None else dx.reshape(T * n, self.n_in)
         H = self.hidden
+        split = tr.split if self.cell.splits else None
         for d, (W_ih, W_hh, _, _) in enumerate(self.directions):
             cols = slice(d * H, (d + 1) * H)
             dh_last = None if dtop is None else dtop[:, cols]
             dout = lt.dout[:, :, cols] if dtop is None else None
-            self.cell.backward(lt.dirs[d], W_hh, tr.pad_mask, d == 1, lt, dh_last, dout, record,
-                               tr.split)
+            blocks = split.blocks(n) if split is not None and self.cell.step_gradients else 1
+            parts = lt.gradient_parts(d, grads[d], blocks)
+            self.cell.backward(lt.dirs[d], x, W_hh, tr.pad_mask, d == 1, lt, dh_last, dout,
+                               record, parts, split)
             record = None
-            self._param_gradients(d, lt.dirs[d], x2d, tr.ones_tn, grads[d], tr.split)
+            _sum_parts(parts, self.cell.name != "gru")
             if dx2d is not None:
                 dG = lt.dirs[d].dG.reshape(T * n, -1)
                 if d == 0:
@@ -656,27 +703,17 @@ class RecurrentLayer:
                 else:
                     dx2d += np.matmul(dG, W_ih, out=lt.dx)
 
-    def _param_gradients(self, d, b, x2d, ones, grads, split=None):
-        """The weight and bias gradients (with ``split``: blocks of their rows, in threads)."""
-        gW_ih, gW_hh, gb_ih, gb_hh = grads
-        T, n, GH = b.dG.shape
-        dG = b.dG.reshape(T * n, GH)
-        dGh = dG if self.cell.name != "gru" else b.dGh.reshape(T * n, GH)
-        # step t's gates read the state of the step before it
-        later = slice(n, None) if d == 0 else slice(None, (T - 1) * n)
-        earlier = slice(None, -1) if d == 0 else slice(1, None)
-        dGh_later = dGh[later]
-        hs_earlier = b.hs[earlier].reshape(-1, self.hidden)
 
-        def gate_rows(g):
-            np.matmul(dG[:, g].T, x2d, out=gW_ih[g])
-            np.matmul(dGh_later[:, g].T, hs_earlier, out=gW_hh[g])
-            np.matmul(ones, dG[:, g], out=gb_ih[g])
-            if dGh is not dG:
-                np.matmul(ones, dGh[:, g], out=gb_hh[g])
-        _on_rows(split, GH, gate_rows)
-        if dGh is dG:
-            np.copyto(gb_hh, gb_ih)
+
+def _sum_parts(parts, same_bias):
+    """The weight and bias gradients of a batch from its blocks': the sum, into the
+    first block's (the gradient's own views); ``same_bias``: ``b_hh``'s is ``b_ih``'s."""
+    first, summed = parts[0], 3 if same_bias else 4
+    for other in parts[1:]:
+        for g, extra in zip(first[:summed], other[:summed]):
+            g += extra
+    if same_bias:
+        np.copyto(first[3], first[2])
 
 
 # --------------------------------------------------------------------------- #

@@ -3,10 +3,12 @@
 :mod:`sknet._core.recurrent` runs the time loop of each direction in compiled
 code (:mod:`sknet._core._recurrent_fast`). The cells here subclass the
 production ones and replace only that loop, forward and backward, by numpy
-operations over the whole batch, one step at a time: everything around it
-(input projections, parameter gradients, dropout, the output layer) stays
-the network's own, so that a network run with :func:`reference_cells` differs
-from the production one in the time loop alone.
+operations over the whole batch, one step at a time, and the weight and
+bias gradients (which the compiled backward loops sum step by step) as
+sums over all steps at once: everything around them (dropout, the output
+layer, the input gradient) stays the network's own, so that a network run
+with :func:`reference_cells` differs from the production one in the time
+loops alone.
 
 Padding: a padding step copies the state of the step before it (the zero
 state when it is the direction's first), and in the backward pass its rows
@@ -52,6 +54,7 @@ class _ReferenceLoop:
     """The numpy time loop shared by the reference cells (before the cell class in the MRO)."""
 
     states = ("hs",)
+    splits = False  # the whole batch at once
 
     def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
         T, n = x.shape[:2]
@@ -67,7 +70,8 @@ class _ReferenceLoop:
                     np.copyto(states[t], s.zeros if p is None else states[p], where=rows)
             p = t
 
-    def backward(self, b, W_hh, pad, reverse, work, dh_last, dout, record, split=None):
+    def backward(self, b, x, W_hh, pad, reverse, work, dh_last, dout, record, grads,
+                 split=None):
         T = b.A.shape[0]
         s = _Scratch(b)
         dh, dh_prev, spare = s.dh
@@ -89,6 +93,20 @@ class _ReferenceLoop:
             else:
                 self.backward_step(b, s, t, p, dh, dc, dh_prev, W_hh)
             dh, dh_prev = dh_prev, dh
+        (grads_all,) = grads
+        self._weight_gradients(b, x, reverse, *grads_all)
+
+    def _weight_gradients(self, b, x, reverse, gW_ih, gW_hh, gb_ih, gb_hh):
+        """``dG^T x`` and ``dGh^T h_prev`` over every step and row at once (a
+        sequence's first step reads the zero state); the biases' sums."""
+        T = x.shape[0]
+        dGh = b.dGh if self.name == "gru" else b.dG
+        gW_ih[...] = np.einsum("tng,tnf->gf", b.dG, x)
+        previous = [_previous(reverse, t, T) for t in range(T)]
+        later = [t for t in range(T) if previous[t] is not None]
+        gW_hh[...] = np.einsum("tng,tnh->gh", dGh[later], b.hs[[previous[t] for t in later]])
+        gb_ih[...] = b.dG.sum(axis=(0, 1))
+        gb_hh[...] = dGh.sum(axis=(0, 1))
 
     def _masked_step(self, b, s, t, p, dh, dc, dh_prev, spare, pad_t, W_hh):
         """Padding rows pass ``dh`` (and ``dc``) on and get no gate gradient.

@@ -780,5 +780,6 @@ def test_a_forked_child_runs_the_blocks_one_after_the_other(monkeypatch):
     split = recurrent_module.RowSplit(3)
     monkeypatch.setattr(recurrent_module, "in_forked_child", lambda: True)
     seen = []
-    split.run(7, seen.append)
-    assert seen == [slice(0, 2), slice(2, 4), slice(4, 7)] and split._pool is None
+    split.run(7, lambda c, rows: seen.append((c, rows)))
+    assert seen == [(0, slice(0, 2)), (1, slice(2, 4)), (2, slice(4, 7))]
+    assert split._pool is None
