@@ -285,7 +285,8 @@ class GRUCell:
         H = layer.hidden
         b.GHn = alloc(key + "GHn", (T, n, H))
         b.gh = alloc(key + "gh", (n, 3 * H))
-        b.dGh = alloc(key + "dGh", (T, n, 3 * H)) if backward else None
+        b.dGh = _steps(alloc, key + "dGh", (T, n, 3 * H),
+                       not self.step_gradients) if backward else None
 
     splits = True
     step_gradients = True  # the backward loop adds each step's terms
@@ -422,6 +423,16 @@ class _Arena:
         return view
 
 
+def _steps(alloc, key, shape, every):
+    """A ``(T, n, W)`` array of per-step rows: ``every`` step's, or one step's
+    rows seen at every step (a zero stride along time) for a loop that reads a
+    step's rows only while at that step."""
+    if every:
+        return alloc(key, shape)
+    step = alloc(key, shape[1:])
+    return np.lib.stride_tricks.as_strided(step, shape, (0,) + step.strides)
+
+
 class _Direction:
     """Per-step arrays of one direction of one layer, for a batch of ``(T, n)``."""
 
@@ -430,7 +441,10 @@ class _Direction:
         self.H = H
         self.hs = lt.out[:, :, d * H:(d + 1) * H]
         self.A = alloc(key + "A", (T, n, GH))
-        self.dG = alloc(key + "dG", (T, n, GH)) if backward else None
+        # every step's gate gradients only where something reads them after the
+        # loop: the input gradient (a layer below), the RNN's weight gradients
+        self.dG = _steps(alloc, key + "dG", (T, n, GH),
+                         lt.below or not layer.cell.step_gradients) if backward else None
         self.bias = alloc(key + "bias", (GH,))
         layer.cell.add_buffers(self, key, T, n, layer, alloc, backward)
 
@@ -445,6 +459,7 @@ class _LayerTrace:
 
     def __init__(self, layer, key, T, n, alloc, backward, below, above):
         H, D = layer.hidden, layer.n_out
+        self.below = below
         self.out = alloc(key + "out", (T, n, D))
         self.dout = alloc(key + "dout", (T, n, D)) if backward and above else None
         if backward:

@@ -55,6 +55,7 @@ class _ReferenceLoop:
 
     states = ("hs",)
     splits = False  # the whole batch at once
+    step_gradients = False  # the weight gradients after the loop, from every step's dG
 
     def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
         T, n = x.shape[:2]
