@@ -19,8 +19,9 @@ once per fit) and runs, without the GIL:
 :meth:`DenseStep.run` does the matrix products through
 ``scipy.linalg.cython_blas`` (scipy's BLAS, run on one thread by the caller's
 thread limits). It cuts the step into parts that OpenMP threads share out
-(blocks of the batch's rows, then of each weight matrix's rows), with the
-same result on any number of threads; on one thread it is meant for small
+(blocks of the batch's rows, then of each weight matrix's rows; for small
+networks, blocks of rows only, each with its own gradient, summed after),
+with the same result on any number of threads; on one thread it is meant for small
 networks, where a step is otherwise mostly per-call overhead. Otherwise the
 products are better left to numpy's (threaded) BLAS; the caller then does
 them itself and calls the per-layer stages (:meth:`DenseStep.forward_layer`,
@@ -582,21 +583,75 @@ cdef void _weights_pass(Plan* p, const floating* X, floating* params, floating* 
             _column_sums(<floating*>p.deltas[i] + m0, grad + p.b_off[i] + m0, n, m1 - m0, m)
 
 
+cdef void _rows_gradients(Plan* p, const floating* X, floating* G, Py_ssize_t r0,
+                          Py_ssize_t r1, int n_frozen, bint training) noexcept nogil:
+    """Rows ``r0:r1``'s terms of the trainable layers' gradients into ``G`` (laid out
+    like ``params``): ``a_in.T @ delta`` and the bias's column sums, over those rows."""
+    cdef int i
+    cdef Py_ssize_t k, m, n = r1 - r0
+    for i in range(p.n_layers - 1, n_frozen - 1, -1):
+        k, m = p.units[i], p.units[i + 1]
+        _mm_tn(_layer_input(p, X, i, training, r0), <floating*>p.deltas[i] + r0 * m,
+               G + p.w_off[i], n, k, m)
+        _column_sums(<floating*>p.deltas[i] + r0 * m, G + p.b_off[i], n, m, m)
+
+
+cdef void _rows_part(Plan* p, const floating* X, const floating* Y, const floating* sw,
+                     floating* params, floating* G, Py_ssize_t r0, Py_ssize_t r1, int code,
+                     floating scale, floating eps, int n_frozen, bint training) noexcept nogil:
+    """The rows pass of rows ``r0:r1``, then their terms of the gradients into ``G``."""
+    _rows_pass(p, X, Y, sw, params, r0, r1, code, scale, eps, n_frozen, training)
+    _rows_gradients(p, X, G, r0, r1, n_frozen, training)
+
+
+cdef void _add_parts(Plan* p, floating* params, floating* grad, const floating* parts,
+                     Py_ssize_t size, int P, floating l2, floating l1,
+                     int n_frozen) noexcept nogil:
+    """``grad`` (part 0's terms) plus parts 1 .. P - 1's, in that order, then the
+    penalties' gradients, over the trainable layers."""
+    cdef int c, i
+    cdef Py_ssize_t j, start = p.w_off[n_frozen]
+    cdef const floating* part
+    for c in range(1, P):
+        part = parts + (c - 1) * size
+        for j in range(start, size):
+            grad[j] = grad[j] + part[j]
+    for i in range(p.n_layers - 1, n_frozen - 1, -1):
+        _penalty_gradient(params + p.w_off[i], grad + p.w_off[i],
+                          p.units[i] * p.units[i + 1], l2, l1)
+
+
 cdef double _step(Plan* p, const floating* X, const floating* Y, const floating* sw,
                   floating* params, floating* grad, Py_ssize_t n, int code,
                   floating scale, floating eps, floating l2, floating l1, int n_frozen,
-                  bint training, double* sums, int n_parts, int n_threads) noexcept nogil:
+                  bint training, double* sums, int n_parts, int n_threads,
+                  floating* parts, Py_ssize_t size) noexcept nogil:
     """Forward and backward passes, the products through BLAS; returns the loss sum.
 
-    The step is cut into ``n_parts`` parts: the rows pass splits the batch's
-    rows, the weights pass each matrix's rows. ``n_threads`` OpenMP threads
-    share the parts out (each calling BLAS, held to one thread). Every value
-    is computed by one call in a fixed order, so the result depends on the
-    parts, not on the threads.
+    The step is cut into ``n_parts`` parts, and ``n_threads`` OpenMP threads
+    share them out (each calling BLAS, held to one thread). With ``parts``
+    (room for the gradients of all parts but the first, ``size`` values
+    each: small networks), a part is a block of the batch's rows, whose
+    gradient terms the same thread computes right after its rows pass (the
+    rows still in its cache, no wait between the passes); the parts' terms
+    are summed after. Without, the rows pass splits the batch's rows and
+    the weights pass, after all rows are through, each matrix's rows. Every
+    value is computed by one call in a fixed order, so the result depends
+    on the parts, not on the threads.
     """
     cdef int i, c, P = <int>(n_parts if n_parts < n else n)
     cdef int T = n_threads if n_threads < P else P
-    if T <= 1:
+    if parts != NULL and P > 1:
+        if T <= 1:
+            for c in range(P):
+                _rows_part(p, X, Y, sw, params, grad if c == 0 else parts + (c - 1) * size,
+                           c * n // P, (c + 1) * n // P, code, scale, eps, n_frozen, training)
+        else:
+            for c in prange(P, num_threads=T, schedule="static"):
+                _rows_part(p, X, Y, sw, params, grad if c == 0 else parts + (c - 1) * size,
+                           c * n // P, (c + 1) * n // P, code, scale, eps, n_frozen, training)
+        _add_parts(p, params, grad, parts, size, P, l2, l1, n_frozen)
+    elif T <= 1:
         for c in range(P):
             _rows_pass(p, X, Y, sw, params, c * n // P, (c + 1) * n // P, code, scale,
                        eps, n_frozen, training)
@@ -642,6 +697,7 @@ cdef class DenseStep:
 
     cdef Plan plan
     cdef list _keep
+    cdef object _parts  # the gradients of the row parts after the first (small networks)
     cdef readonly object dtype
     cdef readonly Py_ssize_t batch_size
 
@@ -767,7 +823,9 @@ cdef class DenseStep:
             Apply dropout; the masks hold uniform draws in [0, 1).
         n_parts : int, default=1
             Parts to cut the step into: blocks of the batch's rows, then of
-            each weight matrix's rows (at most one per row).
+            each weight matrix's rows (at most one per row); for a network
+            whose parameters are small (:meth:`splits_by_rows`), blocks of
+            rows only, each with its own gradient, summed after.
         n_threads : int, default=1
             OpenMP threads to share the parts out (each calls BLAS, which the
             caller holds to one thread). The result is the same for any
@@ -791,20 +849,40 @@ cdef class DenseStep:
         if _forked:
             n_threads = 1
         sums[0] = sums[1] = 0
+        parts = self._part_gradients(n_parts) if self.splits_by_rows(n_parts, n) else None
         if self.plan.double_precision:
             total = self._run_double(X, Y, sw, params, grad, n, code, scale, l2, l1,
-                                     frozen, training, sums, n_parts, n_threads)
+                                     frozen, training, sums, n_parts, n_threads, parts)
         else:
             total = self._run_float(X, Y, sw, params, grad, n, code, scale, l2, l1,
-                                    frozen, training, sums, n_parts, n_threads)
+                                    frozen, training, sums, n_parts, n_threads, parts)
         return total, sums[0], sums[1]
+
+    def splits_by_rows(self, int n_parts, Py_ssize_t n):
+        """Whether a batch of ``n`` rows in ``n_parts`` parts runs as blocks of rows, each
+        with its own gradient: where the parts' gradients after the first take at most
+        ``ROWS_GRADIENT_BYTES`` and each part has ``ROWS_GRADIENT_MIN_ROWS`` rows."""
+        return 1 < n_parts and n_parts * ROWS_GRADIENT_MIN_ROWS <= n and (
+            (n_parts - 1) * self._size() * self.dtype.itemsize <= ROWS_GRADIENT_BYTES)
+
+    cdef object _part_gradients(self, int n_parts):
+        """Room for the gradients of the parts after the first."""
+        cdef Py_ssize_t size = (n_parts - 1) * self._size()
+        if self._parts is None or self._parts.shape[0] < size:
+            self._parts = np.empty(size, dtype=self.dtype)
+        return self._parts
+
+    cdef Py_ssize_t _size(self):
+        return self.plan.b_off[self.plan.n_layers - 1] + self.plan.units[self.plan.n_layers]
 
     cdef double _run_double(self, const double[:, ::1] X, const double[:, ::1] Y, sw,
                             double[::1] params, double[::1] grad, Py_ssize_t n, int code,
                             double scale, double l2, double l1, int frozen,
-                            bint training, double* sums, int n_parts, int n_threads):
+                            bint training, double* sums, int n_parts, int n_threads,
+                            double[::1] parts):
         cdef const double[::1] w
         cdef const double* swp = NULL
+        cdef double* partp = NULL if parts is None else &parts[0]
         cdef double total
         if sw is not None:
             w = sw
@@ -812,15 +890,17 @@ cdef class DenseStep:
         with nogil:
             total = _step(&self.plan, &X[0, 0], &Y[0, 0], swp, &params[0], &grad[0], n,
                           code, scale, <double>_EPS64, l2, l1, frozen, training, sums,
-                          n_parts, n_threads)
+                          n_parts, n_threads, partp, params.shape[0])
         return total
 
     cdef double _run_float(self, const float[:, ::1] X, const float[:, ::1] Y, sw,
                            float[::1] params, float[::1] grad, Py_ssize_t n, int code,
                            double scale, double l2, double l1, int frozen,
-                           bint training, double* sums, int n_parts, int n_threads):
+                           bint training, double* sums, int n_parts, int n_threads,
+                           float[::1] parts):
         cdef const float[::1] w
         cdef const float* swp = NULL
+        cdef float* partp = NULL if parts is None else &parts[0]
         cdef double total
         if sw is not None:
             w = sw
@@ -828,7 +908,7 @@ cdef class DenseStep:
         with nogil:
             total = _step(&self.plan, &X[0, 0], &Y[0, 0], swp, &params[0], &grad[0], n,
                           code, <float>scale, <float>_EPS32, <float>l2, <float>l1, frozen,
-                          training, sums, n_parts, n_threads)
+                          training, sums, n_parts, n_threads, partp, params.shape[0])
         return total
 
     cdef Py_ssize_t _check(self, X, Y, sw, params, grad) except -1:
@@ -846,8 +926,7 @@ cdef class DenseStep:
         return n
 
     cdef int _check_flat(self, flat) except -1:
-        cdef Py_ssize_t size = self.plan.b_off[self.plan.n_layers - 1] + \
-            self.plan.units[self.plan.n_layers]
+        cdef Py_ssize_t size = self._size()
         if flat.shape[0] != size:
             raise ValueError(f"params and grad must hold {size} values.")
         return 0
@@ -912,6 +991,13 @@ cdef class DenseStep:
                              f"{self.batch_size} rows.")
         return 0
 
+
+#: A step split between threads gives each block of rows its own gradient
+#: (summed after) where those of the blocks after the first take at most this,
+ROWS_GRADIENT_BYTES = 1 << 18
+#: and each block has at least this many rows (fewer: the sum costs more than
+#: the rows' staying in one core's cache saves).
+ROWS_GRADIENT_MIN_ROWS = 48
 
 cdef double _EPS64 = np.finfo(np.float64).eps
 cdef float _EPS32 = np.finfo(np.float32).eps

@@ -166,19 +166,24 @@ def _split_step(net, X, Y, loss, sw, alpha, l1, parts, threads, seed=5):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("parts", [2, 3, 5, 40])
+@pytest.mark.parametrize("parts, n", [(2, 37), (3, 37), (5, 37), (40, 37), (2, 150),
+                                      (3, 150), (4, 150)])
 @pytest.mark.parametrize("n_frozen", [0, 1])
-def test_a_step_split_into_parts_is_the_numpy_passes_on_any_thread_count(parts, n_frozen,
+def test_a_step_split_into_parts_is_the_numpy_passes_on_any_thread_count(parts, n, n_frozen,
                                                                          dtype):
-    """Rows split in the forward pass, weight rows and bias entries in the weights pass.
+    """Rows split in the forward pass, weight rows and bias entries in the weights pass;
+    or, with enough rows per part, each part's rows with their own gradient, summed after.
 
     5 parts leave some parts without a weight row of the 3-wide layer or a bias
-    entry of the 4-wide output; 40 parts are more than the 37 rows.
+    entry of the 4-wide output; 40 parts are more than the 37 rows; 2 and 3
+    parts of 150 rows split by rows, 4 parts of 37 rows each do not.
     """
     net = _network([("relu", {}), ("tanh", {})], "softmax", 4, dtype, dropout=[0.3, 0.2],
                    widths=(7, 3))
     net.n_frozen = n_frozen
-    X, Y = _data(4, "log_loss", dtype, n=37)
+    by_rows = net.workspace(n, fast_blas=True, threads=parts).step.splits_by_rows(parts, n)
+    assert by_rows == (n >= 48 * parts)
+    X, Y = _data(4, "log_loss", dtype, n=n)
     sw = np.random.default_rng(3).random(X.shape[0]).astype(dtype)
     loss = get_loss("log_loss")
     ref_value, ref_grad = _numpy_reference(net, X, Y, loss, sw, 0.3, 0.1, True, 5)
@@ -297,11 +302,12 @@ def test_tied_network_runs_the_compiled_step_on_untied_weights(names, loss_name,
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_tied_network_splits_its_step_like_the_untied_one(dtype):
+@pytest.mark.parametrize("n", [23, 150])  # by weight rows, by rows
+def test_tied_network_splits_its_step_like_the_untied_one(dtype, n):
     tied = _tied(("relu", "tanh", "elu", "identity"), dtype, dropout=[0.2, 0.0, 0.3])
     rng = np.random.default_rng(4)
-    X = rng.random((23, 6)).astype(dtype)
-    sw = (rng.random(23) + 0.1).astype(dtype)
+    X = rng.random((n, 6)).astype(dtype)
+    sw = (rng.random(n) + 0.1).astype(dtype)
     loss = get_loss("squared_error")
     ref_value, ref_grad = _tied_numpy_reference(tied, X, X, loss, sw, 0.4, 0.1, True, 5)
     results = [_split_step(tied, X, X, loss, sw, 0.4, 0.1, 3, threads) for threads in (1, 3)]
