@@ -21,8 +21,8 @@ once per fit) and runs, without the GIL:
 thread limits). It cuts the step into parts that OpenMP threads share out
 (blocks of the batch's rows, then of each weight matrix's rows; for small
 networks, blocks of rows only, each with its own gradient, summed after),
-with the same result on any number of threads; on one thread it is meant for small
-networks, where a step is otherwise mostly per-call overhead. Otherwise the
+with the same result on any number of threads; on one thread it is meant
+for small networks, where a step is otherwise mostly per-call overhead. Otherwise the
 products are better left to numpy's (threaded) BLAS; the caller then does
 them itself and calls the per-layer stages (:meth:`DenseStep.forward_layer`,
 :meth:`DenseStep.output_delta`, :meth:`DenseStep.layer_gradient`,

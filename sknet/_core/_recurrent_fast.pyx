@@ -31,10 +31,11 @@ register-blocked kernel over them (``_small_gemm.h``); the input projection
 and the recurrent product are then one product over ``[x_t, h_{t-1}]``
 (two, for the GRU, whose ``h_{t-1} W_hh^T`` is kept apart), and the
 weight gradients' terms read ``dG_t`` as a transpose, in place, against one
-step's rows packed. A larger call runs them in BLAS (``gemm`` through ``scipy.linalg.cython_blas``, so that
-nothing links a BLAS of its own), which a fit holds to one thread where numpy
-brings a BLAS of its own (``sknet._base._blas_plan``): the two libraries'
-thread pools then never compete.
+step's rows packed. A larger call runs them in BLAS (``gemm`` through
+``scipy.linalg.cython_blas``, so that nothing links a BLAS of its own),
+which a fit holds to one thread where numpy brings a BLAS of its own
+(``sknet._base._blas_plan``): the two libraries' thread pools then never
+compete.
 
 The formulas are those of :mod:`sknet._core.recurrent`'s cells (PyTorch's).
 The logistic and tanh are computed from a polynomial exponential, within a
@@ -417,19 +418,28 @@ cdef floating *_packed(const floating *W_ih, int F, const floating *W_hh, int H,
     With ``W_ih`` (the forward loops): ``[W_ih^T; W_hh^T]``, ``F + H`` rows
     per panel. Without (NULL, the backward loops): ``W_hh``, ``GH`` rows.
     """
-    if n > _PACKED_MAX_ROWS:
-        return NULL
-    cdef int nr = SK_NR_f if floating is float else SK_NR_d
     cdef int K = F + H if W_ih != NULL else GH, N = GH if W_ih != NULL else H
-    cdef floating *packed = <floating *>malloc(SK_PACKED_SIZE(K, N, nr) * sizeof(floating))
+    cdef floating *packed = _panels(W_hh, n, K, N)
     if packed == NULL:
-        raise MemoryError()
+        return NULL
     if W_ih == NULL:
         _pack(W_hh, H, 1, GH, H, packed, 0, GH)
     else:
         _pack(W_ih, 1, F, F, GH, packed, 0, K)
         _pack(W_hh, 1, H, H, GH, packed, F, K)
     return packed
+
+
+cdef floating *_panels(const floating *like, Py_ssize_t n, int K, int N) except? NULL:
+    """Room for a ``K x N`` matrix packed into panels (freed by the caller; ``like``
+    gives the type), or NULL (BLAS) for a call of more than ``_PACKED_MAX_ROWS`` rows."""
+    if n > _PACKED_MAX_ROWS:
+        return NULL
+    cdef int nr = SK_NR_f if floating is float else SK_NR_d
+    cdef floating *panels = <floating *>malloc(SK_PACKED_SIZE(K, N, nr) * sizeof(floating))
+    if panels == NULL:
+        raise MemoryError()
+    return panels
 
 
 cdef inline void _pack(const floating *B, Py_ssize_t rs, Py_ssize_t cs, int K, int N,
@@ -720,7 +730,8 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
 
     With ``gW_ih`` (and ``x``, the loop's input, ``gW_hh``, ``gb_ih``), the
     loop also writes the weight gradients of its rows into them and the
-    rows' sums of ``dG`` into ``gb_ih`` (see :func:`_step_gradients`). ``hs`` holds the states.
+    rows' sums of ``dG`` into ``gb_ih`` (see :func:`_step_gradients`). ``hs``
+    holds the states.
     """
     cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], GH = dG.shape[2], H = GH // 4
     cdef Py_ssize_t s, t, p = 0, i
@@ -749,7 +760,7 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
     try:
         packed = _packed(<floating *>NULL, 0, &W_hh[0, 0], <int>H, <int>GH, n)
         if grads:
-            scratch = _scratch(&W_hh[0, 0], n, max(F, H))
+            scratch = _panels(&W_hh[0, 0], n, <int>n, <int>max(F, H))  # a step's rows
             _zero_gradients(gW_ih, gW_hh, gb_ih)
         with nogil:
             memset(&dc[0, 0], 0, n * H * sizeof(floating))
@@ -848,8 +859,8 @@ def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
 
     With ``gW_ih`` (and ``x``, the loop's input, ``gW_hh``, ``gb_ih``), the
     loop also writes the weight gradients of its rows into them and the
-    rows' sums of ``dG`` into ``gb_ih`` (see :func:`_step_gradients`). ``gW_hh`` and
-    ``gb_hh`` (needed with them) come from ``dGh``.
+    rows' sums of ``dG`` into ``gb_ih`` (see :func:`_step_gradients`).
+    ``gW_hh`` and ``gb_hh`` (needed with them) come from ``dGh``.
     """
     cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], GH = dG.shape[2], H = GH // 3
     cdef Py_ssize_t s, t, p = 0, i
@@ -880,7 +891,7 @@ def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
     try:
         packed = _packed(<floating *>NULL, 0, &W_hh[0, 0], <int>H, <int>GH, n)
         if grads:
-            scratch = _scratch(&W_hh[0, 0], n, max(F, H))
+            scratch = _panels(&W_hh[0, 0], n, <int>n, <int>max(F, H))  # a step's rows
             _zero_gradients(gW_ih, gW_hh, gb_ih)
             memset(&gb_hh[0], 0, GH * sizeof(floating))
         with nogil:
@@ -954,19 +965,6 @@ cdef void _zero_gradients(floating[:, ::1] gW_ih, floating[:, ::1] gW_hh,
     memset(&gW_ih[0, 0], 0, gW_ih.shape[0] * gW_ih.shape[1] * sizeof(floating))
     memset(&gW_hh[0, 0], 0, gW_hh.shape[0] * gW_hh.shape[1] * sizeof(floating))
     memset(&gb_ih[0], 0, gb_ih.shape[0] * sizeof(floating))
-
-
-cdef floating *_scratch(const floating *like, Py_ssize_t n, Py_ssize_t width) except? NULL:
-    """Room for one step's ``n`` rows of up to ``width`` packed (freed by the caller),
-    or NULL (BLAS) for a call of more than ``_PACKED_MAX_ROWS`` rows."""
-    if n > _PACKED_MAX_ROWS:
-        return NULL
-    cdef int nr = SK_NR_f if floating is float else SK_NR_d
-    cdef floating *scratch = <floating *>malloc(
-        SK_PACKED_SIZE(<int>n, <int>width, nr) * sizeof(floating))
-    if scratch == NULL:
-        raise MemoryError()
-    return scratch
 
 
 cdef void _step_gradients(const floating *dG_t, const floating *dGh_t, int GH,

@@ -317,9 +317,10 @@ CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
 # time loops on blocks of rows                                                 #
 # --------------------------------------------------------------------------- #
 def _summed_gradients(b, x, reverse, ones, grads, split=None):
-    """The RNN's weight and bias gradients as products over all steps at once
-    (``ones``: ``T n`` of them; with ``split``: blocks of their rows, in threads)."""
-    gW_ih, gW_hh, gb_ih, gb_hh = grads
+    """The RNN's weight gradients and ``b_ih``'s as products over all steps at once
+    (``ones``: ``T n`` of them; with ``split``: blocks of their rows, in threads);
+    :func:`_sum_parts` copies ``b_ih``'s into ``b_hh``'s."""
+    gW_ih, gW_hh, gb_ih, _ = grads
     T, n, H = b.dG.shape
     dG = b.dG.reshape(T * n, H)
     x2d = x.reshape(T * n, -1)
@@ -333,7 +334,6 @@ def _summed_gradients(b, x, reverse, ones, grads, split=None):
         np.matmul(dG_later[:, g].T, hs_earlier, out=gW_hh[g])
         np.matmul(ones, dG[:, g], out=gb_ih[g])
     _on_rows(split, H, gate_rows)
-    np.copyto(gb_hh, gb_ih)
 
 
 def _cut(a, axis, rows):
