@@ -390,12 +390,13 @@ def _run_in_threads(tasks, n_threads, stop):
                     stop[0] = 1
                     errors.append(exc)
         finally:
-            done.set()
+            done.release()
 
     workers = []
     try:
         for i in range(n_threads):
-            done = threading.Event()
+            done = threading.Lock()
+            done.acquire()
             thread = threading.Thread(target=worker, args=(done,), daemon=True,
                                       name=f"sknet-perceptron-{i}")
             workers.append((thread, done))
@@ -412,14 +413,17 @@ def _run_in_threads(tasks, n_threads, stop):
 def _wait_for(workers, stop):
     """Wait until every started worker has ended; Ctrl-C meanwhile raises ``stop``.
 
-    The wait is on an event each worker sets last (an interrupted
-    ``Thread.join`` may leave a thread looking finished); the join after it
-    only lets the finishing thread exit.
+    The wait is on a plain lock each worker releases last: its acquire is
+    one C call, which a Ctrl-C cannot leave holding a lock (an interrupted
+    ``Thread.join`` may leave a thread looking finished, and an interrupted
+    ``Event.wait`` its condition's lock held, so that the worker blocks for
+    good when it sets the event). The join after it only lets the finishing
+    thread exit.
     """
     while True:
         try:
             for thread, done in workers:
-                while not done.wait(0.05) and thread.is_alive():
+                while not done.acquire(timeout=0.05) and thread.is_alive():
                     pass
                 thread.join()
             return

@@ -19,9 +19,9 @@ Sequences are batch-major ``(N, T, F)`` at the interface and time-major
 product before the time loop; the loop itself, forward and back through
 time, is compiled (:mod:`sknet._core._recurrent_fast`): one product with
 ``weight_hh`` per step and the gate arithmetic in C, without the GIL. The
-backward loop collects the per-step gate gradients in a ``(T, N, G * H)``
-array, so that the gradients of ``weight_ih``, ``weight_hh`` and of the
-layer's input are each one product after the loop.
+LSTM's and GRU's backward loops add each step's terms of the weight and bias
+gradients as they go; the RNN's are products over all steps after its loop,
+as is the gradient of a layer's input where a layer below needs it.
 
 Sequences of unequal lengths are padded at their end with NaN (the first
 feature of a padding step is NaN). A padding step changes no state and
@@ -31,7 +31,10 @@ from a zero state at each sequence's last real step. Padding is copied, never
 computed with: NaN reaches no arithmetic.
 """
 
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
+import weakref
+from _thread import allocate_lock as _allocate_lock
 from functools import partial
 
 import numpy as np
@@ -357,13 +360,19 @@ class RowSplit:
     Each sequence's loop is independent of the others', and the compiled
     loops release the GIL, so the blocks run in parallel: ``threads`` of
     them at once (1: one after the other, as in a forked child, where the
-    pool's threads do not exist). The blocks do not depend on ``threads``,
+    workers' threads do not exist). The blocks do not depend on ``threads``,
     so neither does the result.
+
+    Block ``c > 0`` runs on worker thread ``c``, a daemon thread fed through
+    a queue (see :class:`_Job`); the calling thread runs block 0, then waits
+    on each block's lock. A Ctrl-C (or any error) while the blocks run is
+    raised only once every block handed out has ended, so no thread is left
+    writing into the batch's buffers.
     """
 
     def __init__(self, parts):
         self.parts = self.threads = int(parts)
-        self._pool = None
+        self._queues = None
 
     def blocks(self, n):
         """How many blocks a batch of ``n`` rows runs in."""
@@ -377,14 +386,94 @@ class RowSplit:
             for c, rows in enumerate(blocks):
                 loop(c, rows)
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.parts - 1, thread_name_prefix="sknet-rows")
-        others = [self._pool.submit(loop, c, rows) for c, rows in enumerate(blocks) if c]
+        queues = self._start_workers()
+        jobs = []
         try:
+            for c in range(1, P):
+                job = _Job(loop, c, blocks[c])
+                queues[c - 1].put(job)
+                jobs.append(job)
             loop(0, blocks[0])
+            for job in jobs:
+                job.done.acquire()
+        except BaseException:
+            _drain(queues)
+            raise
+        for job in jobs:
+            if job.error is not None:
+                raise job.error
+
+    def _start_workers(self):
+        """The workers' queues, starting the threads on first use."""
+        if self._queues is None:
+            self._queues = [queue.SimpleQueue() for _ in range(self.parts - 1)]
+            for c, jobs in enumerate(self._queues, 1):
+                threading.Thread(target=_serve, args=(jobs,), daemon=True,
+                                 name=f"sknet-rows-{c}").start()
+            # The threads end when this split is collected (they hold no reference to it).
+            weakref.finalize(self, _stop, self._queues)
+        return self._queues
+
+
+class _Job:
+    """One call handed to a worker thread.
+
+    ``done`` is a plain lock, held from creation until the call has run: the
+    waiting thread acquires it. A lock's acquire is one C call, which a
+    Ctrl-C either interrupts before it takes the lock or not at all, so no
+    lock can be left held by an interrupted wait (a ``with`` block around a
+    ``Condition``, as futures and events wait, can be left that way, and the
+    worker then blocks for good when it signals).
+    """
+
+    __slots__ = ("call", "args", "error", "done")
+
+    def __init__(self, call=None, *args):
+        self.call, self.args, self.error = call, args, None
+        self.done = _allocate_lock()
+        self.done.acquire()
+
+    def run(self):
+        try:
+            if self.call is not None:
+                self.call(*self.args)
+        except BaseException as exc:  # raised again in the thread that waits
+            self.error = exc
         finally:
-            for future in others:
-                future.result()
+            self.done.release()
+
+
+def _serve(jobs):
+    """A worker thread's loop: run each job from the queue ``jobs`` until ``None``."""
+    while (job := jobs.get()) is not None:
+        job.run()
+
+
+def _stop(queues):
+    for jobs in queues:
+        jobs.put(None)
+
+
+def _drain(queues):
+    """Return once every job put on ``queues`` so far has run.
+
+    Each worker runs its queue in order, so a job that does nothing, put
+    now, has run only after all the others. A Ctrl-C meanwhile starts the
+    wait again and is raised after it.
+    """
+    interrupt = None
+    while True:
+        try:
+            marks = [_Job() for _ in queues]
+            for jobs, mark in zip(queues, marks):
+                jobs.put(mark)
+            for mark in marks:
+                mark.done.acquire()
+            break
+        except KeyboardInterrupt as exc:
+            interrupt = exc
+    if interrupt is not None:
+        raise interrupt
 
 
 def make_cell(name, activation=None):

@@ -10,9 +10,12 @@ nothing, the reverse direction must be the forward one on reversed steps, and
 ``LSTM`` and ``GRU`` given the same weights.
 """
 
+import gc
 import importlib.util
 import itertools
 import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -782,4 +785,90 @@ def test_a_forked_child_runs_the_blocks_one_after_the_other(monkeypatch):
     seen = []
     split.run(7, lambda c, rows: seen.append((c, rows)))
     assert seen == [(0, slice(0, 2)), (1, slice(2, 4)), (2, slice(4, 7))]
-    assert split._pool is None
+    assert split._queues is None  # no thread was started
+
+
+def _rows_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("sknet-rows")]
+
+
+def _slow_blocks(seen, main_error=None):
+    """A loop whose blocks after the first take 50 ms; block 0 may raise ``main_error``."""
+    def loop(c, rows):
+        if c == 0:
+            if main_error is not None:
+                raise main_error
+            return
+        time.sleep(0.05)
+        seen.append(c)
+    return loop
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, ValueError])
+def test_an_error_in_the_calling_threads_block_is_raised_once_the_others_have_ended(error):
+    split, seen = recurrent_module.RowSplit(3), []
+    with pytest.raises(error):
+        split.run(9, _slow_blocks(seen, error("block 0")))
+    assert sorted(seen) == [1, 2]  # no thread still writes into the batch's buffers
+    seen.clear()
+    split.run(9, _slow_blocks(seen))  # and the split still works
+    assert sorted(seen) == [1, 2]
+
+
+def test_an_error_in_a_worker_block_is_raised_in_the_calling_thread():
+    def loop(c, rows):
+        if c == 2:
+            raise ValueError(f"block {c}")
+    with pytest.raises(ValueError, match="block 2"):
+        recurrent_module.RowSplit(3).run(9, loop)
+
+
+class _InterruptedLock:
+    """A block's lock; the first wait on one raises KeyboardInterrupt, as if
+    Ctrl-C fell during it (after taking the lock when ``taken``)."""
+
+    interrupts = []
+
+    def __init__(self, taken):
+        self.lock, self.taken, self.acquires = threading.Lock(), taken, 0
+
+    def acquire(self, blocking=True, timeout=-1):
+        self.acquires += 1
+        if self.acquires == 2 and self.interrupts:  # the first is its creator's
+            self.interrupts.pop()
+            if self.taken:
+                self.lock.acquire()
+            raise KeyboardInterrupt
+        return self.lock.acquire(blocking, timeout)
+
+    def release(self):
+        self.lock.release()
+
+
+@pytest.mark.parametrize("taken", [False, True], ids=["before-taking", "after-taking"])
+def test_ctrl_c_during_the_wait_is_raised_once_every_block_has_ended(monkeypatch, taken):
+    split, seen = recurrent_module.RowSplit(3), []
+    split.run(9, _slow_blocks(seen))  # the workers exist
+    seen.clear()
+    monkeypatch.setattr(recurrent_module, "_allocate_lock", lambda: _InterruptedLock(taken))
+    monkeypatch.setattr(_InterruptedLock, "interrupts", [True])
+    with pytest.raises(KeyboardInterrupt):
+        split.run(9, _slow_blocks(seen))
+    assert _InterruptedLock.interrupts == []  # the interrupt fell in the wait
+    assert sorted(seen) == [1, 2]
+    seen.clear()
+    split.run(9, _slow_blocks(seen))
+    assert sorted(seen) == [1, 2]
+
+
+def test_the_worker_threads_end_when_the_split_is_collected():
+    before = set(_rows_threads())
+    split = recurrent_module.RowSplit(3)
+    split.run(9, lambda c, rows: None)
+    started = set(_rows_threads()) - before
+    assert len(started) == 2 and all(t.daemon for t in started)
+    del split
+    gc.collect()
+    for thread in started:
+        thread.join(timeout=10)
+        assert not thread.is_alive()
