@@ -184,6 +184,8 @@ cdef struct Plan:
     double* keep_shift     # what is added to a kept unit (alpha dropout)
     double* drop_value     # the value of a dropped unit (alpha dropout)
     double* row_loss       # (rows,) each row's weighted loss, summed in row order
+    Py_ssize_t panel_rows  # rows of a hidden delta's product at a time, by rows
+    Py_ssize_t panel_size  # room for one such panel (items)
 
 
 # ---------------------------------------------------------------------- #
@@ -293,25 +295,31 @@ cdef void _bias_activation(floating* z, const floating* b, Py_ssize_t n, Py_ssiz
                 row[j] = row[j] / total
 
 
-cdef void _activation_gradient(const floating* a, floating* d, Py_ssize_t size,
-                               int kind, floating p1, floating p2) noexcept nogil:
-    """``d *= f'`` where ``f'`` is written from the activation's output ``a``."""
+cdef void _activation_gradient(const floating* a, const floating* d, floating* out,
+                               Py_ssize_t size, int kind, floating p1,
+                               floating p2) noexcept nogil:
+    """``out = d * f'`` where ``f'`` is written from the activation's output ``a``.
+
+    ``out`` may be ``d``, or ``a`` (each element is read before it is written).
+    """
     cdef Py_ssize_t k
     if kind == RELU:
         for k in range(size):
-            d[k] = d[k] if a[k] > 0 else 0
+            out[k] = d[k] if a[k] > 0 else 0
     elif kind == LEAKY_RELU:
         for k in range(size):
-            d[k] = d[k] * p1 if a[k] < 0 else d[k]
+            out[k] = d[k] * p1 if a[k] < 0 else d[k]
     elif kind == ELU:  # f' = scale for z > 0, f(z) + scale * alpha otherwise
         for k in range(size):
-            d[k] = d[k] * (p2 if a[k] > 0 else a[k] + p2 * p1)
+            out[k] = d[k] * (p2 if a[k] > 0 else a[k] + p2 * p1)
     elif kind == TANH:
         for k in range(size):
-            d[k] = d[k] * (1 - a[k] * a[k])
+            out[k] = d[k] * (1 - a[k] * a[k])
     elif kind == LOGISTIC:
         for k in range(size):
-            d[k] = d[k] * a[k] * (1 - a[k])
+            out[k] = d[k] * a[k] * (1 - a[k])
+    elif out != d:
+        memcpy(out, d, size * sizeof(floating))
 
 
 cdef void _dropout(floating* a, floating* mask, floating* out, Py_ssize_t size,
@@ -514,22 +522,34 @@ cdef void _layer_gradient(Plan* p, floating* params, floating* grad, int i,
     _column_sums(<floating*>p.deltas[i], grad + p.b_off[i], n, m, m)
 
 
-cdef void _hidden_delta(Plan* p, floating* d, int j, Py_ssize_t r0, Py_ssize_t n,
-                        bint dropped) noexcept nogil:
-    """Layer ``j``'s delta ``d`` of rows ``r0:r0 + n``, holding ``delta_above @ W.T``: mask and derivative."""
+cdef void _hidden_delta(Plan* p, floating* d, floating* out, int j, Py_ssize_t r0,
+                        Py_ssize_t n, bint dropped) noexcept nogil:
+    """Layer ``j``'s delta of rows ``r0:r0 + n`` into ``out`` (``d``, or the rows'
+    activations), from ``d`` holding ``delta_above @ W.T``: mask and derivative."""
     cdef Py_ssize_t width = p.units[j + 1], size = n * width, k
     cdef floating* mask
     if dropped:
         mask = <floating*>p.masks[j] + r0 * width
         for k in range(size):
             d[k] = d[k] * mask[k]
-    _activation_gradient(<floating*>p.acts[j] + r0 * width, d, size, p.kind[j],
+    _activation_gradient(<floating*>p.acts[j] + r0 * width, d, out, size, p.kind[j],
                          <floating>p.p1[j], <floating>p.p2[j])
 
 
 # ---------------------------------------------------------------------- #
 # one step, in two passes that split between threads                       #
 # ---------------------------------------------------------------------- #
+cdef void _forward_rows(Plan* p, const floating* X, floating* params, Py_ssize_t r0,
+                        Py_ssize_t n, bint training) noexcept nogil:
+    """The forward pass of rows ``r0:r0 + n``, every layer."""
+    cdef int i
+    cdef Py_ssize_t* u = p.units
+    for i in range(p.n_layers):
+        _mm(_layer_input(p, X, i, training, r0), params + p.w_off[i],
+            <floating*>p.acts[i] + r0 * u[i + 1], n, u[i], u[i + 1])
+        _forward_layer(p, params, i, r0, n, training and p.drop_kind[i] != 0)
+
+
 cdef void _rows_pass(Plan* p, const floating* X, const floating* Y, const floating* sw,
                      floating* params, Py_ssize_t r0, Py_ssize_t r1, int code,
                      floating scale, floating eps, int n_frozen,
@@ -539,17 +559,15 @@ cdef void _rows_pass(Plan* p, const floating* X, const floating* Y, const floati
     cdef int i, last = p.n_layers - 1
     cdef Py_ssize_t n = r1 - r0, m = p.units[last + 1]
     cdef Py_ssize_t* u = p.units
-    for i in range(p.n_layers):
-        _mm(_layer_input(p, X, i, training, r0), params + p.w_off[i],
-            <floating*>p.acts[i] + r0 * u[i + 1], n, u[i], u[i + 1])
-        _forward_layer(p, params, i, r0, n, training and p.drop_kind[i] != 0)
+    _forward_rows(p, X, params, r0, n, training)
     _output_delta(<floating*>p.acts[last] + r0 * m, Y + r0 * m,
                   NULL if sw == NULL else sw + r0, <floating*>p.deltas[last] + r0 * m, n,
                   m, code, scale, eps, p.row_loss + r0)
     for i in range(last, n_frozen, -1):
         _mm_nt(<floating*>p.deltas[i] + r0 * u[i + 1], params + p.w_off[i],
                <floating*>p.deltas[i - 1] + r0 * u[i], n, u[i], u[i + 1])
-        _hidden_delta(p, <floating*>p.deltas[i - 1] + r0 * u[i], i - 1, r0, n,
+        _hidden_delta(p, <floating*>p.deltas[i - 1] + r0 * u[i],
+                      <floating*>p.deltas[i - 1] + r0 * u[i], i - 1, r0, n,
                       training and p.drop_kind[i - 1] != 0)
 
 
@@ -583,25 +601,52 @@ cdef void _weights_pass(Plan* p, const floating* X, floating* params, floating* 
             _column_sums(<floating*>p.deltas[i] + m0, grad + p.b_off[i] + m0, n, m1 - m0, m)
 
 
-cdef void _rows_gradients(Plan* p, const floating* X, floating* G, Py_ssize_t r0,
-                          Py_ssize_t r1, int n_frozen, bint training) noexcept nogil:
-    """Rows ``r0:r1``'s terms of the trainable layers' gradients into ``G`` (laid out
-    like ``params``): ``a_in.T @ delta`` and the bias's column sums, over those rows."""
-    cdef int i
-    cdef Py_ssize_t k, m, n = r1 - r0
-    for i in range(p.n_layers - 1, n_frozen - 1, -1):
-        k, m = p.units[i], p.units[i + 1]
-        _mm_tn(_layer_input(p, X, i, training, r0), <floating*>p.deltas[i] + r0 * m,
-               G + p.w_off[i], n, k, m)
-        _column_sums(<floating*>p.deltas[i] + r0 * m, G + p.b_off[i], n, m, m)
+cdef void _delta_over_acts(Plan* p, floating* params, const floating* d, int i,
+                          Py_ssize_t r0, Py_ssize_t n, floating* scratch,
+                          bint dropped) noexcept nogil:
+    """Layer ``i - 1``'s delta of rows ``r0:r0 + n``, from layer ``i``'s ``d``, written
+    over layer ``i - 1``'s activations.
+
+    ``d @ W.T`` goes a panel of ``panel_rows`` rows at a time into ``scratch``;
+    the mask and the derivative, read from the panel's activations, turn it
+    into the delta, written over them in the same pass.
+    """
+    cdef Py_ssize_t k = p.units[i], m = p.units[i + 1], q = 0, rows
+    while q < n:
+        rows = p.panel_rows if p.panel_rows < n - q else n - q
+        _mm_nt(d + q * m, params + p.w_off[i], scratch, rows, k, m)
+        _hidden_delta(p, scratch, <floating*>p.acts[i - 1] + (r0 + q) * k, i - 1, r0 + q,
+                      rows, dropped)
+        q += rows
 
 
 cdef void _rows_part(Plan* p, const floating* X, const floating* Y, const floating* sw,
-                     floating* params, floating* G, Py_ssize_t r0, Py_ssize_t r1, int code,
-                     floating scale, floating eps, int n_frozen, bint training) noexcept nogil:
-    """The rows pass of rows ``r0:r1``, then their terms of the gradients into ``G``."""
-    _rows_pass(p, X, Y, sw, params, r0, r1, code, scale, eps, n_frozen, training)
-    _rows_gradients(p, X, G, r0, r1, n_frozen, training)
+                     floating* params, floating* G, floating* scratch, Py_ssize_t r0,
+                     Py_ssize_t r1, int code, floating scale, floating eps, int n_frozen,
+                     bint training) noexcept nogil:
+    """The whole step of rows ``r0:r1``, their terms of the gradients into ``G`` (laid
+    out like ``params``).
+
+    The forward pass and the output delta; then, down the trainable layers,
+    each layer's terms (``a_in.T @ delta`` and the column sums of ``delta``)
+    and the delta of the layer below, written over that layer's activations,
+    which nothing reads after (so a hidden layer needs no delta buffer).
+    """
+    cdef int i, last = p.n_layers - 1
+    cdef Py_ssize_t n = r1 - r0, k, m
+    cdef floating* d = <floating*>p.deltas[last] + r0 * p.units[last + 1]
+    _forward_rows(p, X, params, r0, n, training)
+    _output_delta(<floating*>p.acts[last] + r0 * p.units[last + 1],
+                  Y + r0 * p.units[last + 1], NULL if sw == NULL else sw + r0, d, n,
+                  p.units[last + 1], code, scale, eps, p.row_loss + r0)
+    for i in range(last, n_frozen - 1, -1):
+        k, m = p.units[i], p.units[i + 1]
+        _mm_tn(_layer_input(p, X, i, training, r0), d, G + p.w_off[i], n, k, m)
+        _column_sums(d, G + p.b_off[i], n, m, m)
+        if i > n_frozen:
+            _delta_over_acts(p, params, d, i, r0, n, scratch,
+                             training and p.drop_kind[i - 1] != 0)
+            d = <floating*>p.acts[i - 1] + r0 * k
 
 
 cdef void _add_parts(Plan* p, floating* params, floating* grad, const floating* parts,
@@ -624,32 +669,35 @@ cdef void _add_parts(Plan* p, floating* params, floating* grad, const floating* 
 cdef double _step(Plan* p, const floating* X, const floating* Y, const floating* sw,
                   floating* params, floating* grad, Py_ssize_t n, int code,
                   floating scale, floating eps, floating l2, floating l1, int n_frozen,
-                  bint training, double* sums, int n_parts, int n_threads,
-                  floating* parts, Py_ssize_t size) noexcept nogil:
+                  bint training, double* sums, int n_parts, int n_threads, bint by_rows,
+                  floating* parts, floating* scratch, Py_ssize_t size) noexcept nogil:
     """Forward and backward passes, the products through BLAS; returns the loss sum.
 
     The step is cut into ``n_parts`` parts, and ``n_threads`` OpenMP threads
-    share them out (each calling BLAS, held to one thread). With ``parts``
-    (room for the gradients of all parts but the first, ``size`` values
-    each: small networks), a part is a block of the batch's rows, whose
-    gradient terms the same thread computes right after its rows pass (the
-    rows still in its cache, no wait between the passes); the parts' terms
-    are summed after. Without, the rows pass splits the batch's rows and
-    the weights pass, after all rows are through, each matrix's rows. Every
-    value is computed by one call in a fixed order, so the result depends
-    on the parts, not on the threads.
+    share them out (each calling BLAS, held to one thread). ``by_rows``
+    (small networks): a part is a block of the batch's rows, run whole by
+    one thread (:func:`_rows_part`, the rows staying in its cache, no wait
+    between the passes), its gradient terms into ``grad`` (the first part)
+    or into ``parts`` (room for the others', ``size`` values each), summed
+    after; ``scratch`` holds ``panel_size`` values for each part. Otherwise
+    the rows pass splits the batch's rows and the weights pass, after all
+    rows are through, each matrix's rows. Every value is computed by one
+    call in a fixed order, so the result depends on the parts, not on the
+    threads.
     """
     cdef int i, c, P = <int>(n_parts if n_parts < n else n)
     cdef int T = n_threads if n_threads < P else P
-    if parts != NULL and P > 1:
+    if by_rows:
         if T <= 1:
             for c in range(P):
                 _rows_part(p, X, Y, sw, params, grad if c == 0 else parts + (c - 1) * size,
-                           c * n // P, (c + 1) * n // P, code, scale, eps, n_frozen, training)
+                           scratch + c * p.panel_size, c * n // P, (c + 1) * n // P, code,
+                           scale, eps, n_frozen, training)
         else:
             for c in prange(P, num_threads=T, schedule="static"):
                 _rows_part(p, X, Y, sw, params, grad if c == 0 else parts + (c - 1) * size,
-                           c * n // P, (c + 1) * n // P, code, scale, eps, n_frozen, training)
+                           scratch + c * p.panel_size, c * n // P, (c + 1) * n // P, code,
+                           scale, eps, n_frozen, training)
         _add_parts(p, params, grad, parts, size, P, l2, l1, n_frozen)
     elif T <= 1:
         for c in range(P):
@@ -683,6 +731,9 @@ cdef class DenseStep:
         Per layer, ``None`` or a dropout layer (``rate``; alpha dropout also
         ``A``, ``B`` and ``alpha_p``).
     acts, deltas : list of ndarray of shape (batch_size, units[i + 1])
+        A hidden layer's delta may be None: a step by rows
+        (:meth:`splits_by_rows`) writes it over the layer's activations. The
+        stages and a step by weights need it (:meth:`set_deltas`).
     masks, dropped : list of ndarray or None
         Per layer, the dropout buffers (None where no dropout follows).
     dtype : numpy dtype
@@ -698,6 +749,7 @@ cdef class DenseStep:
     cdef Plan plan
     cdef list _keep
     cdef object _parts  # the gradients of the row parts after the first (small networks)
+    cdef object _scratch  # each row part's panel of a hidden delta
     cdef readonly object dtype
     cdef readonly Py_ssize_t batch_size
 
@@ -709,6 +761,7 @@ cdef class DenseStep:
         self.plan.p1 = self.plan.p2 = self.plan.rate = NULL
         self.plan.keep_factor = self.plan.keep_shift = self.plan.drop_value = NULL
         self.plan.row_loss = NULL
+        self.plan.panel_rows = self.plan.panel_size = 0
 
     def __init__(self, units, offsets, kernels, dropouts, acts, deltas, masks, dropped,
                  dtype):
@@ -730,8 +783,24 @@ cdef class DenseStep:
             self.plan.kind[i], self.plan.p1[i], self.plan.p2[i] = code, p1, p2
             shape = (self.batch_size, fan_out)
             self.plan.acts[i] = <void*>_address(acts[i], self.dtype, shape)
-            self.plan.deltas[i] = <void*>_address(deltas[i], self.dtype, shape)
             self._set_dropout(i, dropouts[i], masks[i], dropped[i], fan_out)
+        if deltas[L - 1] is None:
+            raise ValueError("The output layer needs its delta buffer.")
+        self.set_deltas(deltas)
+        widest = max(units[1:L], default=0)  # the hidden layers
+        self.plan.panel_rows = max(8, min(64, DELTA_PANEL_BYTES
+                                          // max(1, widest * self.dtype.itemsize)))
+        self.plan.panel_size = self.plan.panel_rows * widest
+
+    def set_deltas(self, deltas):
+        """Use ``deltas`` (per layer, an array of shape ``(batch_size, units[i + 1])``
+        or None) as the layers' delta buffers."""
+        cdef int i
+        for i in range(self.plan.n_layers):
+            shape = (self.batch_size, self.plan.units[i + 1])
+            self.plan.deltas[i] = NULL if deltas[i] is None else <void*>_address(
+                deltas[i], self.dtype, shape)
+        self._keep[1] = list(deltas)
 
     cdef _allocate(self, int L, Py_ssize_t rows):
         cdef Plan* p = &self.plan
@@ -822,10 +891,12 @@ cdef class DenseStep:
         training : bool
             Apply dropout; the masks hold uniform draws in [0, 1).
         n_parts : int, default=1
-            Parts to cut the step into: blocks of the batch's rows, then of
-            each weight matrix's rows (at most one per row); for a network
-            whose parameters are small (:meth:`splits_by_rows`), blocks of
-            rows only, each with its own gradient, summed after.
+            Parts to cut the step into: for a network whose parameters are
+            small (:meth:`splits_by_rows`), blocks of the batch's rows (at
+            least ``ROWS_PART_MIN_ROWS`` each, or one block), each run whole
+            with its own gradient, summed after; otherwise blocks of the
+            batch's rows, then of each weight matrix's rows (at most one per
+            row).
         n_threads : int, default=1
             OpenMP threads to share the parts out (each calls BLAS, which the
             caller holds to one thread). The result is the same for any
@@ -849,28 +920,55 @@ cdef class DenseStep:
         if _forked:
             n_threads = 1
         sums[0] = sums[1] = 0
-        parts = self._part_gradients(n_parts) if self.splits_by_rows(n_parts, n) else None
+        by_rows = self.splits_by_rows(n_parts)
+        if by_rows:  # each part at least ROWS_PART_MIN_ROWS rows, or one part
+            n_parts = max(1, min(n_parts, n // ROWS_PART_MIN_ROWS))
+            parts, scratch = self._part_gradients(n_parts), self._panels(n_parts)
+        elif not self._has_deltas():
+            raise ValueError(f"A step in {n_parts} parts by weights needs every layer's "
+                             "delta buffer (set_deltas).")
+        else:
+            parts = scratch = None
         if self.plan.double_precision:
             total = self._run_double(X, Y, sw, params, grad, n, code, scale, l2, l1,
-                                     frozen, training, sums, n_parts, n_threads, parts)
+                                     frozen, training, sums, n_parts, n_threads, by_rows,
+                                     parts, scratch)
         else:
             total = self._run_float(X, Y, sw, params, grad, n, code, scale, l2, l1,
-                                    frozen, training, sums, n_parts, n_threads, parts)
+                                    frozen, training, sums, n_parts, n_threads, by_rows,
+                                    parts, scratch)
         return total, sums[0], sums[1]
 
-    def splits_by_rows(self, int n_parts, Py_ssize_t n):
-        """Whether a batch of ``n`` rows in ``n_parts`` parts runs as blocks of rows, each
-        with its own gradient: where the parts' gradients after the first take at most
-        ``ROWS_GRADIENT_BYTES`` and each part has ``ROWS_GRADIENT_MIN_ROWS`` rows."""
-        return 1 < n_parts and n_parts * ROWS_GRADIENT_MIN_ROWS <= n and (
-            (n_parts - 1) * self._size() * self.dtype.itemsize <= ROWS_GRADIENT_BYTES)
+    def splits_by_rows(self, int n_parts):
+        """Whether a step in ``n_parts`` parts runs as blocks of rows, each with its own
+        gradient (the step of a small network): where the gradients of the parts
+        after the first take at most ``ROWS_GRADIENT_BYTES``."""
+        return (n_parts - 1) * self._size() * self.dtype.itemsize <= ROWS_GRADIENT_BYTES
+
+    cdef bint _has_deltas(self):
+        cdef int i
+        for i in range(self.plan.n_layers):
+            if self.plan.deltas[i] == NULL:
+                return False
+        return True
 
     cdef object _part_gradients(self, int n_parts):
-        """Room for the gradients of the parts after the first."""
+        """Room for the gradients of the parts after the first (None for one part)."""
         cdef Py_ssize_t size = (n_parts - 1) * self._size()
+        if size == 0:
+            return None
         if self._parts is None or self._parts.shape[0] < size:
             self._parts = np.empty(size, dtype=self.dtype)
         return self._parts
+
+    cdef object _panels(self, int n_parts):
+        """Room for each part's panel of a hidden delta (None without hidden layers)."""
+        cdef Py_ssize_t size = n_parts * self.plan.panel_size
+        if size == 0:
+            return None
+        if self._scratch is None or self._scratch.shape[0] < size:
+            self._scratch = np.empty(size, dtype=self.dtype)
+        return self._scratch
 
     cdef Py_ssize_t _size(self):
         return self.plan.b_off[self.plan.n_layers - 1] + self.plan.units[self.plan.n_layers]
@@ -879,10 +977,11 @@ cdef class DenseStep:
                             double[::1] params, double[::1] grad, Py_ssize_t n, int code,
                             double scale, double l2, double l1, int frozen,
                             bint training, double* sums, int n_parts, int n_threads,
-                            double[::1] parts):
+                            bint by_rows, double[::1] parts, double[::1] scratch):
         cdef const double[::1] w
         cdef const double* swp = NULL
         cdef double* partp = NULL if parts is None else &parts[0]
+        cdef double* scratchp = NULL if scratch is None else &scratch[0]
         cdef double total
         if sw is not None:
             w = sw
@@ -890,17 +989,18 @@ cdef class DenseStep:
         with nogil:
             total = _step(&self.plan, &X[0, 0], &Y[0, 0], swp, &params[0], &grad[0], n,
                           code, scale, <double>_EPS64, l2, l1, frozen, training, sums,
-                          n_parts, n_threads, partp, params.shape[0])
+                          n_parts, n_threads, by_rows, partp, scratchp, params.shape[0])
         return total
 
     cdef double _run_float(self, const float[:, ::1] X, const float[:, ::1] Y, sw,
                            float[::1] params, float[::1] grad, Py_ssize_t n, int code,
                            double scale, double l2, double l1, int frozen,
                            bint training, double* sums, int n_parts, int n_threads,
-                           float[::1] parts):
+                           bint by_rows, float[::1] parts, float[::1] scratch):
         cdef const float[::1] w
         cdef const float* swp = NULL
         cdef float* partp = NULL if parts is None else &parts[0]
+        cdef float* scratchp = NULL if scratch is None else &scratch[0]
         cdef double total
         if sw is not None:
             w = sw
@@ -908,7 +1008,8 @@ cdef class DenseStep:
         with nogil:
             total = _step(&self.plan, &X[0, 0], &Y[0, 0], swp, &params[0], &grad[0], n,
                           code, <float>scale, <float>_EPS32, <float>l2, <float>l1, frozen,
-                          training, sums, n_parts, n_threads, partp, params.shape[0])
+                          training, sums, n_parts, n_threads, by_rows, partp, scratchp,
+                          params.shape[0])
         return total
 
     cdef Py_ssize_t _check(self, X, Y, sw, params, grad) except -1:
@@ -979,13 +1080,17 @@ cdef class DenseStep:
             raise ValueError(f"Layer {j} has no dropout.")
         with nogil:
             if self.plan.double_precision:
-                _hidden_delta(&self.plan, <double*>self.plan.deltas[j], j, 0, n, dropped)
+                _hidden_delta(&self.plan, <double*>self.plan.deltas[j],
+                              <double*>self.plan.deltas[j], j, 0, n, dropped)
             else:
-                _hidden_delta(&self.plan, <float*>self.plan.deltas[j], j, 0, n, dropped)
+                _hidden_delta(&self.plan, <float*>self.plan.deltas[j],
+                              <float*>self.plan.deltas[j], j, 0, n, dropped)
 
     cdef int _check_layer(self, int i, Py_ssize_t n) except -1:
         if i < 0 or i >= self.plan.n_layers:
             raise IndexError(f"No layer {i}.")
+        if self.plan.deltas[i] == NULL:
+            raise ValueError(f"Layer {i} has no delta buffer (set_deltas).")
         if n < 1 or n > self.batch_size:
             raise ValueError(f"A batch of {n} rows does not fit buffers of "
                              f"{self.batch_size} rows.")
@@ -995,9 +1100,12 @@ cdef class DenseStep:
 #: A step split between threads gives each block of rows its own gradient
 #: (summed after) where those of the blocks after the first take at most this,
 ROWS_GRADIENT_BYTES = 1 << 18
-#: and each block has at least this many rows (fewer: the sum costs more than
-#: the rows' staying in one core's cache saves).
-ROWS_GRADIENT_MIN_ROWS = 48
+#: and each block has at least this many rows (a smaller batch: fewer blocks).
+ROWS_PART_MIN_ROWS = 16
+#: A step by rows computes a hidden delta's product in panels of rows of about
+#: this size (8 to 64 rows), which stay in the cache while the panel becomes
+#: the delta.
+DELTA_PANEL_BYTES = 1 << 14
 
 cdef double _EPS64 = np.finfo(np.float64).eps
 cdef float _EPS32 = np.finfo(np.float32).eps

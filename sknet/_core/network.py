@@ -268,6 +268,7 @@ class Network(LayerStack):
         ``scale`` is ``1 / sum(sample_weight)``: folding it into the output
         delta makes every later product come out already averaged.
         """
+        ws.add_deltas()
         rows = ws.rows(Y.shape[0])
         last = self.n_layers - 1
         g_coefs, g_intercepts = grad_views
@@ -377,9 +378,11 @@ class Network(LayerStack):
         :meth:`backward`), computed by :class:`~sknet._core._dense_fast.DenseStep`.
         """
         dt, n = self.dtype, X.shape[0]
-        rows = ws.rows(n)
         dense = isinstance(X, np.ndarray) and X.dtype == dt and X.flags.c_contiguous
         in_kernel = ws.blas_in_kernel and dense
+        if not in_kernel:
+            ws.add_deltas()
+        rows = ws.rows(n)
         params, grad, coefs, g_coefs = self._step_arrays(ws, in_kernel)
         dropping = [training and d is not None for d in self.dropouts]
         for i, drops in enumerate(dropping):
@@ -462,8 +465,11 @@ class Workspace:
                                    and acts[i].masked is not None)
         # A layer whose derivative is in its mask gets its delta written over
         # its activations (no longer needed once the layer above has its
-        # gradient), so it needs no delta buffer of its own.
-        self.deltas = per_layer(lambda i: self.act_masks[i] is None)
+        # gradient), so it needs no delta buffer of its own; nor does a
+        # hidden layer of a step by rows, which does the same.
+        self._needs_delta = [self.act_masks[i] is None for i in range(L)]
+        self.deltas = per_layer(lambda i: self._needs_delta[i] and (
+            kernels is None or i == L - 1))
         self.step = None if kernels is None else DenseStep(
             units, network._step_offsets(), kernels, network.dropouts, self.acts, self.deltas,
             self.masks, self.dropped, dt)
@@ -473,12 +479,27 @@ class Workspace:
             largest < _SMALL_PRODUCT_FLOPS or threads > 1)
         self.parts = max(1, int(threads)) if self.blas_in_kernel else 1
         self.threads = self.parts  # how many of them the step uses now
+        self._per_layer = per_layer
+        self._rows = {}
+        if self.step is not None and not (self.blas_in_kernel
+                                          and self.step.splits_by_rows(self.parts)):
+            self.add_deltas()
         self.ones = np.ones(batch_size, dtype=dt)
         self.inputs = [None] * (L + 1)
         self.dropped_now = [False] * L
         self.grad = np.zeros_like(network.params)
         self.grad_views = network.views(self.grad)
-        self._rows = {}
+
+    def add_deltas(self):
+        """Give every layer that needs one its delta buffer (the numpy passes and the
+        staged step write the deltas there, not over the activations)."""
+        if all(d is not None or not needs for d, needs in zip(self.deltas, self._needs_delta)):
+            return
+        made = self._per_layer(lambda i: self._needs_delta[i] and self.deltas[i] is None)
+        self.deltas = [d if new is None else new for d, new in zip(self.deltas, made)]
+        if self.step is not None:
+            self.step.set_deltas(self.deltas)
+        self._rows = {}  # views of the old list
 
     def rows(self, n):
         """The buffers' first ``n`` rows (views, made once per ``n``)."""

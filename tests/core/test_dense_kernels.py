@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sknet._core import Network
+from sknet._core import Network, _dense_fast
 from sknet._core.activations import get_activation, register_activation
 from sknet._core.losses import get_loss
 from sknet._core.regularization import penalty_value
@@ -166,23 +166,34 @@ def _split_step(net, X, Y, loss, sw, alpha, l1, parts, threads, seed=5):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("parts, n", [(2, 37), (3, 37), (5, 37), (40, 37), (2, 150),
+@pytest.mark.parametrize("parts, n", [(1, 37), (2, 37), (3, 37), (5, 37), (40, 37), (2, 150),
                                       (3, 150), (4, 150)])
 @pytest.mark.parametrize("n_frozen", [0, 1])
-def test_a_step_split_into_parts_is_the_numpy_passes_on_any_thread_count(parts, n, n_frozen,
-                                                                         dtype):
-    """Rows split in the forward pass, weight rows and bias entries in the weights pass;
-    or, with enough rows per part, each part's rows with their own gradient, summed after.
+@pytest.mark.parametrize("mode", ["rows", "rows-8-row-panels", "weights"])
+def test_a_step_split_into_parts_is_the_numpy_passes_on_any_thread_count(
+        monkeypatch, mode, parts, n, n_frozen, dtype):
+    """By rows (a small network): each part's rows with their own gradient, summed
+    after, the hidden deltas written over the activations a panel of rows at a
+    time. By weights: rows split in the forward pass, weight rows and bias
+    entries in the weights pass.
 
-    5 parts leave some parts without a weight row of the 3-wide layer or a bias
-    entry of the 4-wide output; 40 parts are more than the 37 rows; 2 and 3
-    parts of 150 rows split by rows, 4 parts of 37 rows each do not.
+    By rows, each part has at least 16 rows (37 rows: at most 2 parts); with
+    8-row panels, a part's 18 to 75 rows take 3 to 10 panels, the last one
+    partial. By weights, 5 parts leave some parts without a weight row of the
+    3-wide layer or a bias entry of the 4-wide output; 40 parts are more than
+    the 37 rows.
     """
+    if mode == "weights":  # no room for the parts' gradients: the weights pass
+        monkeypatch.setattr(_dense_fast, "ROWS_GRADIENT_BYTES", 0)
+    if mode == "rows-8-row-panels":
+        monkeypatch.setattr(_dense_fast, "DELTA_PANEL_BYTES", 1)
     net = _network([("relu", {}), ("tanh", {})], "softmax", 4, dtype, dropout=[0.3, 0.2],
                    widths=(7, 3))
     net.n_frozen = n_frozen
-    by_rows = net.workspace(n, fast_blas=True, threads=parts).step.splits_by_rows(parts, n)
-    assert by_rows == (n >= 48 * parts)
+    ws = net.workspace(n, fast_blas=True, threads=parts)
+    assert ws.step.splits_by_rows(parts) == (mode != "weights" or parts == 1)
+    # by rows, the hidden layers have no delta buffers
+    assert [d is None for d in ws.deltas] == [ws.step.splits_by_rows(parts)] * 2 + [False]
     X, Y = _data(4, "log_loss", dtype, n=n)
     sw = np.random.default_rng(3).random(X.shape[0]).astype(dtype)
     loss = get_loss("log_loss")
@@ -196,6 +207,26 @@ def test_a_step_split_into_parts_is_the_numpy_passes_on_any_thread_count(parts, 
         assert value == results[0][0]
         np.testing.assert_array_equal(grad, results[0][1])
         assert np.all(grad[:net.trainable_offset] == 0)
+
+
+def test_a_step_by_rows_gains_the_hidden_delta_buffers_when_the_numpy_passes_run():
+    dtype = np.float64
+    net = _network([("relu", {})], "softmax", 3, dtype)
+    X, Y = _data(3, "log_loss", dtype)
+    loss = get_loss("log_loss")
+    ref_value, ref_grad = _numpy_reference(net, X, Y, loss, None, 0.2, 0.0, False, 0)
+    ws = net.workspace(X.shape[0], fast_blas=True)
+    assert ws.deltas[0] is None
+    with pytest.raises(ValueError, match="no delta buffer"):
+        ws.step.hidden_delta(0, 4, False)
+    # the fused output delta forbidden: the numpy passes, which need the buffers
+    value, grad, _ = net.loss_and_gradient(X, Y, loss, None, 0.2, ws=ws, fused=False)
+    assert ws.deltas[0] is not None
+    np.testing.assert_allclose(grad, ref_grad, **TOL[dtype])
+    np.testing.assert_allclose(value, ref_value, rtol=1e-12)
+    # and the compiled step still runs by rows, over the activations
+    value, grad, _ = net.loss_and_gradient(X, Y, loss, None, 0.2, ws=ws)
+    np.testing.assert_allclose(grad, ref_grad, **TOL[dtype])
 
 
 def test_split_parts_follow_the_threads_the_rows_and_the_arithmetic():
