@@ -37,6 +37,8 @@ from cython.parallel cimport prange
 from libc.math cimport exp, expf, expm1, expm1f, fabs, fabsf, log, logf, tanh
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
+
+from sknet._core._small_gemm cimport SK_NR_d, SK_NR_f, SK_PACKED_SIZE, _gemm_packed, _pack
 from scipy.linalg.cython_blas cimport dasum, ddot, dgemm, sasum, sdot, sgemm
 
 import os
@@ -186,6 +188,8 @@ cdef struct Plan:
     double* row_loss       # (rows,) each row's weighted loss, summed in row order
     Py_ssize_t panel_rows  # rows of a hidden delta's product at a time, by rows
     Py_ssize_t panel_size  # room for one such panel (items)
+    Py_ssize_t packed_size  # room for a W.T packed for those products (items), or 0
+    Py_ssize_t part_room   # a part's room for both, from a cache line's start (items)
 
 
 # ---------------------------------------------------------------------- #
@@ -295,31 +299,58 @@ cdef void _bias_activation(floating* z, const floating* b, Py_ssize_t n, Py_ssiz
                 row[j] = row[j] / total
 
 
-cdef void _activation_gradient(const floating* a, const floating* d, floating* out,
-                               Py_ssize_t size, int kind, floating p1,
-                               floating p2) noexcept nogil:
-    """``out = d * f'`` where ``f'`` is written from the activation's output ``a``.
-
-    ``out`` may be ``d``, or ``a`` (each element is read before it is written).
-    """
+cdef void _activation_gradient(const floating* a, floating* d, Py_ssize_t size,
+                               int kind, floating p1, floating p2) noexcept nogil:
+    """``d *= f'`` where ``f'`` is written from the activation's output ``a``."""
     cdef Py_ssize_t k
     if kind == RELU:
         for k in range(size):
-            out[k] = d[k] if a[k] > 0 else 0
+            d[k] = d[k] if a[k] > 0 else 0
     elif kind == LEAKY_RELU:
         for k in range(size):
-            out[k] = d[k] * p1 if a[k] < 0 else d[k]
+            d[k] = d[k] * p1 if a[k] < 0 else d[k]
     elif kind == ELU:  # f' = scale for z > 0, f(z) + scale * alpha otherwise
         for k in range(size):
-            out[k] = d[k] * (p2 if a[k] > 0 else a[k] + p2 * p1)
+            d[k] = d[k] * (p2 if a[k] > 0 else a[k] + p2 * p1)
     elif kind == TANH:
         for k in range(size):
-            out[k] = d[k] * (1 - a[k] * a[k])
+            d[k] = d[k] * (1 - a[k] * a[k])
     elif kind == LOGISTIC:
         for k in range(size):
-            out[k] = d[k] * a[k] * (1 - a[k])
-    elif out != d:
-        memcpy(out, d, size * sizeof(floating))
+            d[k] = d[k] * a[k] * (1 - a[k])
+
+
+cdef void _activation_gradient_over(floating* a, const floating* d, Py_ssize_t size,
+                                    int kind, floating p1, floating p2) noexcept nogil:
+    """``a = d * f'`` where ``f'`` is written from ``a``, the activation's output.
+
+    The same formulas as :func:`_activation_gradient`, written over ``a``:
+    each loop reads and writes ``a`` through one pointer, and reads ``d[k]``
+    whichever branch is taken, so that the compiler (which checks that ``a``
+    and ``d`` do not overlap, and may then read both ahead) vectorizes it.
+    """
+    cdef Py_ssize_t k
+    cdef floating x
+    if kind == RELU:
+        for k in range(size):
+            x = d[k]
+            a[k] = x if a[k] > 0 else 0
+    elif kind == LEAKY_RELU:
+        for k in range(size):
+            x = d[k]
+            a[k] = x * p1 if a[k] < 0 else x
+    elif kind == ELU:
+        for k in range(size):
+            x = d[k]
+            a[k] = x * (p2 if a[k] > 0 else a[k] + p2 * p1)
+    elif kind == TANH:
+        for k in range(size):
+            a[k] = d[k] * (1 - a[k] * a[k])
+    elif kind == LOGISTIC:
+        for k in range(size):
+            a[k] = d[k] * a[k] * (1 - a[k])
+    else:
+        memcpy(a, d, size * sizeof(floating))
 
 
 cdef void _dropout(floating* a, floating* mask, floating* out, Py_ssize_t size,
@@ -522,18 +553,22 @@ cdef void _layer_gradient(Plan* p, floating* params, floating* grad, int i,
     _column_sums(<floating*>p.deltas[i], grad + p.b_off[i], n, m, m)
 
 
-cdef void _hidden_delta(Plan* p, floating* d, floating* out, int j, Py_ssize_t r0,
-                        Py_ssize_t n, bint dropped) noexcept nogil:
-    """Layer ``j``'s delta of rows ``r0:r0 + n`` into ``out`` (``d``, or the rows'
-    activations), from ``d`` holding ``delta_above @ W.T``: mask and derivative."""
+cdef void _hidden_delta(Plan* p, floating* d, int j, Py_ssize_t r0, Py_ssize_t n,
+                        bint dropped, bint over_acts=False) noexcept nogil:
+    """Layer ``j``'s delta of rows ``r0:r0 + n`` from ``d`` holding ``delta_above @ W.T``:
+    mask and derivative, in ``d`` (or, ``over_acts``, written over the rows'
+    activations)."""
     cdef Py_ssize_t width = p.units[j + 1], size = n * width, k
     cdef floating* mask
+    cdef floating* a = <floating*>p.acts[j] + r0 * width
     if dropped:
         mask = <floating*>p.masks[j] + r0 * width
         for k in range(size):
             d[k] = d[k] * mask[k]
-    _activation_gradient(<floating*>p.acts[j] + r0 * width, d, out, size, p.kind[j],
-                         <floating>p.p1[j], <floating>p.p2[j])
+    if over_acts:
+        _activation_gradient_over(a, d, size, p.kind[j], <floating>p.p1[j], <floating>p.p2[j])
+    else:
+        _activation_gradient(a, d, size, p.kind[j], <floating>p.p1[j], <floating>p.p2[j])
 
 
 # ---------------------------------------------------------------------- #
@@ -566,8 +601,7 @@ cdef void _rows_pass(Plan* p, const floating* X, const floating* Y, const floati
     for i in range(last, n_frozen, -1):
         _mm_nt(<floating*>p.deltas[i] + r0 * u[i + 1], params + p.w_off[i],
                <floating*>p.deltas[i - 1] + r0 * u[i], n, u[i], u[i + 1])
-        _hidden_delta(p, <floating*>p.deltas[i - 1] + r0 * u[i],
-                      <floating*>p.deltas[i - 1] + r0 * u[i], i - 1, r0, n,
+        _hidden_delta(p, <floating*>p.deltas[i - 1] + r0 * u[i], i - 1, r0, n,
                       training and p.drop_kind[i - 1] != 0)
 
 
@@ -609,14 +643,26 @@ cdef void _delta_over_acts(Plan* p, floating* params, const floating* d, int i,
 
     ``d @ W.T`` goes a panel of ``panel_rows`` rows at a time into ``scratch``;
     the mask and the derivative, read from the panel's activations, turn it
-    into the delta, written over them in the same pass.
+    into the delta, written over them in the same pass. The panels' products
+    run on ``W.T`` packed after the panel in ``scratch`` (``_small_gemm.h``),
+    which costs nothing per call, where it fits in ``packed_size``; else on
+    BLAS.
     """
     cdef Py_ssize_t k = p.units[i], m = p.units[i + 1], q = 0, rows
+    cdef floating* W = params + p.w_off[i]
+    cdef floating* packed = scratch + p.panel_size
+    cdef int nr = SK_NR_f if floating is float else SK_NR_d
+    cdef bint packs = <Py_ssize_t>SK_PACKED_SIZE(<int>m, <int>k, nr) <= p.packed_size
+    if packs:  # W.T, m x k: its [j][c] is W[c * m + j]
+        _pack(W, 1, m, <int>m, <int>k, packed, 0, <int>m)
     while q < n:
         rows = p.panel_rows if p.panel_rows < n - q else n - q
-        _mm_nt(d + q * m, params + p.w_off[i], scratch, rows, k, m)
-        _hidden_delta(p, scratch, <floating*>p.acts[i - 1] + (r0 + q) * k, i - 1, r0 + q,
-                      rows, dropped)
+        if packs:
+            _gemm_packed(<int>rows, <int>k, d + q * m, <int>m, <int>m, NULL, 0, 0, packed,
+                         <int>m, scratch, <int>k, False)
+        else:
+            _mm_nt(d + q * m, W, scratch, rows, k, m)
+        _hidden_delta(p, scratch, i - 1, r0 + q, rows, dropped, True)
         q += rows
 
 
@@ -679,7 +725,7 @@ cdef double _step(Plan* p, const floating* X, const floating* Y, const floating*
     one thread (:func:`_rows_part`, the rows staying in its cache, no wait
     between the passes), its gradient terms into ``grad`` (the first part)
     or into ``parts`` (room for the others', ``size`` values each), summed
-    after; ``scratch`` holds ``panel_size`` values for each part. Otherwise
+    after; ``scratch`` holds ``part_room`` values for each part. Otherwise
     the rows pass splits the batch's rows and the weights pass, after all
     rows are through, each matrix's rows. Every value is computed by one
     call in a fixed order, so the result depends on the parts, not on the
@@ -691,12 +737,12 @@ cdef double _step(Plan* p, const floating* X, const floating* Y, const floating*
         if T <= 1:
             for c in range(P):
                 _rows_part(p, X, Y, sw, params, grad if c == 0 else parts + (c - 1) * size,
-                           scratch + c * p.panel_size, c * n // P, (c + 1) * n // P, code,
+                           scratch + c * p.part_room, c * n // P, (c + 1) * n // P, code,
                            scale, eps, n_frozen, training)
         else:
             for c in prange(P, num_threads=T, schedule="static"):
                 _rows_part(p, X, Y, sw, params, grad if c == 0 else parts + (c - 1) * size,
-                           scratch + c * p.panel_size, c * n // P, (c + 1) * n // P, code,
+                           scratch + c * p.part_room, c * n // P, (c + 1) * n // P, code,
                            scale, eps, n_frozen, training)
         _add_parts(p, params, grad, parts, size, P, l2, l1, n_frozen)
     elif T <= 1:
@@ -749,7 +795,7 @@ cdef class DenseStep:
     cdef Plan plan
     cdef list _keep
     cdef object _parts  # the gradients of the row parts after the first (small networks)
-    cdef object _scratch  # each row part's panel of a hidden delta
+    cdef object _scratch  # each row part's panel of a hidden delta, and W.T packed
     cdef readonly object dtype
     cdef readonly Py_ssize_t batch_size
 
@@ -762,6 +808,7 @@ cdef class DenseStep:
         self.plan.keep_factor = self.plan.keep_shift = self.plan.drop_value = NULL
         self.plan.row_loss = NULL
         self.plan.panel_rows = self.plan.panel_size = 0
+        self.plan.packed_size = self.plan.part_room = 0
 
     def __init__(self, units, offsets, kernels, dropouts, acts, deltas, masks, dropped,
                  dtype):
@@ -790,7 +837,16 @@ cdef class DenseStep:
         widest = max(units[1:L], default=0)  # the hidden layers
         self.plan.panel_rows = max(8, min(64, DELTA_PANEL_BYTES
                                           // max(1, widest * self.dtype.itemsize)))
-        self.plan.panel_size = self.plan.panel_rows * widest
+        # W.T of the hidden deltas' products packed, where it is small
+        nr = SK_NR_f if self.dtype.char == "f" else SK_NR_d
+        packed = [SK_PACKED_SIZE(units[i + 1], units[i], nr) for i in range(1, L)]
+        self.plan.packed_size = max([0] + [size for size in packed
+                                           if size * self.dtype.itemsize <= PACKED_BYTES])
+        # each part's room on cache lines of its own (the parts run on different cores)
+        line = 64 // self.dtype.itemsize
+        self.plan.panel_size = (self.plan.panel_rows * widest + line - 1) // line * line
+        self.plan.part_room = (self.plan.panel_size + self.plan.packed_size + 2 * line - 1
+                               ) // line * line
 
     def set_deltas(self, deltas):
         """Use ``deltas`` (per layer, an array of shape ``(batch_size, units[i + 1])``
@@ -962,12 +1018,15 @@ cdef class DenseStep:
         return self._parts
 
     cdef object _panels(self, int n_parts):
-        """Room for each part's panel of a hidden delta (None without hidden layers)."""
-        cdef Py_ssize_t size = n_parts * self.plan.panel_size
-        if size == 0:
+        """Room for each part's panel of a hidden delta and packed ``W.T``, from a
+        cache line's start (None without hidden layers)."""
+        cdef Py_ssize_t size = n_parts * self.plan.part_room, line = 64 // self.dtype.itemsize
+        if self.plan.n_layers < 2:
             return None
         if self._scratch is None or self._scratch.shape[0] < size:
-            self._scratch = np.empty(size, dtype=self.dtype)
+            room = np.empty(size + line, dtype=self.dtype)
+            start = (-room.__array_interface__["data"][0] // self.dtype.itemsize) % line
+            self._scratch = room[start:start + size]
         return self._scratch
 
     cdef Py_ssize_t _size(self):
@@ -1080,11 +1139,9 @@ cdef class DenseStep:
             raise ValueError(f"Layer {j} has no dropout.")
         with nogil:
             if self.plan.double_precision:
-                _hidden_delta(&self.plan, <double*>self.plan.deltas[j],
-                              <double*>self.plan.deltas[j], j, 0, n, dropped)
+                _hidden_delta(&self.plan, <double*>self.plan.deltas[j], j, 0, n, dropped)
             else:
-                _hidden_delta(&self.plan, <float*>self.plan.deltas[j],
-                              <float*>self.plan.deltas[j], j, 0, n, dropped)
+                _hidden_delta(&self.plan, <float*>self.plan.deltas[j], j, 0, n, dropped)
 
     cdef int _check_layer(self, int i, Py_ssize_t n) except -1:
         if i < 0 or i >= self.plan.n_layers:
@@ -1106,6 +1163,9 @@ ROWS_PART_MIN_ROWS = 16
 #: this size (8 to 64 rows), which stay in the cache while the panel becomes
 #: the delta.
 DELTA_PANEL_BYTES = 1 << 14
+#: Its products run on the layer's ``W.T`` packed once per step (no cost per
+#: call) where that takes at most this, else on BLAS.
+PACKED_BYTES = 1 << 15
 
 cdef double _EPS64 = np.finfo(np.float64).eps
 cdef float _EPS32 = np.finfo(np.float32).eps
