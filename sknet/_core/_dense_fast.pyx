@@ -38,7 +38,8 @@ from libc.math cimport exp, expf, expm1, expm1f, fabs, fabsf, log, logf, tanh
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
-from sknet._core._small_gemm cimport SK_NR_d, SK_NR_f, SK_PACKED_SIZE, _gemm_packed, _pack
+from sknet._core._small_gemm cimport (SK_MR, SK_NR_d, SK_NR_f, SK_PACKED_SIZE, _gemm_packed,
+                                      _pack)
 from scipy.linalg.cython_blas cimport dasum, ddot, dgemm, sasum, sdot, sgemm
 
 import os
@@ -835,8 +836,9 @@ cdef class DenseStep:
             raise ValueError("The output layer needs its delta buffer.")
         self.set_deltas(deltas)
         widest = max(units[1:L], default=0)  # the hidden layers
-        self.plan.panel_rows = max(8, min(64, DELTA_PANEL_BYTES
-                                          // max(1, widest * self.dtype.itemsize)))
+        # whole tiles of the packed kernel's rows (SK_MR)
+        self.plan.panel_rows = max(SK_MR, min(60, DELTA_PANEL_BYTES // max(
+            1, widest * self.dtype.itemsize)) // SK_MR * SK_MR)
         # W.T of the hidden deltas' products packed, where it is small
         nr = SK_NR_f if self.dtype.char == "f" else SK_NR_d
         packed = [SK_PACKED_SIZE(units[i + 1], units[i], nr) for i in range(1, L)]
@@ -1160,7 +1162,7 @@ ROWS_GRADIENT_BYTES = 1 << 18
 #: and each block has at least this many rows (a smaller batch: fewer blocks).
 ROWS_PART_MIN_ROWS = 16
 #: A step by rows computes a hidden delta's product in panels of rows of about
-#: this size (8 to 64 rows), which stay in the cache while the panel becomes
+#: this size (6 to 60 rows), which stay in the cache while the panel becomes
 #: the delta.
 DELTA_PANEL_BYTES = 1 << 14
 #: Its products run on the layer's ``W.T`` packed once per step (no cost per

@@ -3,7 +3,7 @@
 from cython cimport floating
 
 cdef extern from "_small_gemm.h" nogil:
-    int SK_NR_f, SK_NR_d
+    int SK_MR, SK_NR_f, SK_NR_d
     size_t SK_PACKED_SIZE(int K, int N, int NR)
     void sk_pack_f(const float *B, Py_ssize_t rs, Py_ssize_t cs, int K, int N, float *packed,
                    int k0, int Kp)

@@ -169,7 +169,7 @@ def _split_step(net, X, Y, loss, sw, alpha, l1, parts, threads, seed=5):
 @pytest.mark.parametrize("parts, n", [(1, 37), (2, 37), (3, 37), (5, 37), (40, 37), (2, 150),
                                       (3, 150), (4, 150)])
 @pytest.mark.parametrize("n_frozen", [0, 1])
-@pytest.mark.parametrize("mode", ["rows", "rows-8-row-panels", "rows-blas", "weights"])
+@pytest.mark.parametrize("mode", ["rows", "rows-6-row-panels", "rows-blas", "weights"])
 def test_a_step_split_into_parts_is_the_numpy_passes_on_any_thread_count(
         monkeypatch, mode, parts, n, n_frozen, dtype):
     """By rows (a small network): each part's rows with their own gradient, summed
@@ -179,14 +179,14 @@ def test_a_step_split_into_parts_is_the_numpy_passes_on_any_thread_count(
     weights pass.
 
     By rows, each part has at least 16 rows (37 rows: at most 2 parts); with
-    8-row panels, a part's 18 to 75 rows take 3 to 10 panels, the last one
-    partial. By weights, 5 parts leave some parts without a weight row of the
+    6-row panels, a part's 18 to 75 rows take 3 to 13 panels (the last of 75
+    rows partial). By weights, 5 parts leave some parts without a weight row of the
     3-wide layer or a bias entry of the 4-wide output; 40 parts are more than
     the 37 rows.
     """
     if mode == "weights":  # no room for the parts' gradients: the weights pass
         monkeypatch.setattr(_dense_fast, "ROWS_GRADIENT_BYTES", 0)
-    if mode == "rows-8-row-panels":
+    if mode == "rows-6-row-panels":
         monkeypatch.setattr(_dense_fast, "DELTA_PANEL_BYTES", 1)
     if mode == "rows-blas":
         monkeypatch.setattr(_dense_fast, "PACKED_BYTES", 0)
