@@ -575,15 +575,21 @@ cdef void _hidden_delta(Plan* p, floating* d, int j, Py_ssize_t r0, Py_ssize_t n
 # ---------------------------------------------------------------------- #
 # one step, in two passes that split between threads                       #
 # ---------------------------------------------------------------------- #
-cdef void _forward_rows(Plan* p, const floating* X, floating* params, Py_ssize_t r0,
-                        Py_ssize_t n, bint training) noexcept nogil:
-    """The forward pass of rows ``r0:r0 + n``, every layer."""
-    cdef int i
+cdef void _forward_rows(Plan* p, const floating* X, const floating* Y, const floating* sw,
+                        floating* params, Py_ssize_t r0, Py_ssize_t n, int code,
+                        floating scale, floating eps, bint training) noexcept nogil:
+    """The forward pass of rows ``r0:r0 + n``, every layer, then their output delta
+    (into ``deltas[-1]``) and weighted losses (into ``row_loss``)."""
+    cdef int i, last = p.n_layers - 1
     cdef Py_ssize_t* u = p.units
+    cdef Py_ssize_t m = u[last + 1]
     for i in range(p.n_layers):
         _mm(_layer_input(p, X, i, training, r0), params + p.w_off[i],
             <floating*>p.acts[i] + r0 * u[i + 1], n, u[i], u[i + 1])
         _forward_layer(p, params, i, r0, n, training and p.drop_kind[i] != 0)
+    _output_delta(<floating*>p.acts[last] + r0 * m, Y + r0 * m,
+                  NULL if sw == NULL else sw + r0, <floating*>p.deltas[last] + r0 * m, n,
+                  m, code, scale, eps, p.row_loss + r0)
 
 
 cdef void _rows_pass(Plan* p, const floating* X, const floating* Y, const floating* sw,
@@ -593,12 +599,9 @@ cdef void _rows_pass(Plan* p, const floating* X, const floating* Y, const floati
     """Everything of rows ``r0:r1`` that is row by row: the forward pass, the output
     delta and the deltas passed down to the lowest trainable layer."""
     cdef int i, last = p.n_layers - 1
-    cdef Py_ssize_t n = r1 - r0, m = p.units[last + 1]
+    cdef Py_ssize_t n = r1 - r0
     cdef Py_ssize_t* u = p.units
-    _forward_rows(p, X, params, r0, n, training)
-    _output_delta(<floating*>p.acts[last] + r0 * m, Y + r0 * m,
-                  NULL if sw == NULL else sw + r0, <floating*>p.deltas[last] + r0 * m, n,
-                  m, code, scale, eps, p.row_loss + r0)
+    _forward_rows(p, X, Y, sw, params, r0, n, code, scale, eps, training)
     for i in range(last, n_frozen, -1):
         _mm_nt(<floating*>p.deltas[i] + r0 * u[i + 1], params + p.w_off[i],
                <floating*>p.deltas[i - 1] + r0 * u[i], n, u[i], u[i + 1])
@@ -682,10 +685,7 @@ cdef void _rows_part(Plan* p, const floating* X, const floating* Y, const floati
     cdef int i, last = p.n_layers - 1
     cdef Py_ssize_t n = r1 - r0, k, m
     cdef floating* d = <floating*>p.deltas[last] + r0 * p.units[last + 1]
-    _forward_rows(p, X, params, r0, n, training)
-    _output_delta(<floating*>p.acts[last] + r0 * p.units[last + 1],
-                  Y + r0 * p.units[last + 1], NULL if sw == NULL else sw + r0, d, n,
-                  p.units[last + 1], code, scale, eps, p.row_loss + r0)
+    _forward_rows(p, X, Y, sw, params, r0, n, code, scale, eps, training)
     for i in range(last, n_frozen - 1, -1):
         k, m = p.units[i], p.units[i + 1]
         _mm_tn(_layer_input(p, X, i, training, r0), d, G + p.w_off[i], n, k, m)
@@ -845,7 +845,7 @@ cdef class DenseStep:
         self.plan.packed_size = max([0] + [size for size in packed
                                            if size * self.dtype.itemsize <= PACKED_BYTES])
         # each part's room on cache lines of its own (the parts run on different cores)
-        line = 64 // self.dtype.itemsize
+        line = _CACHE_LINE // self.dtype.itemsize
         self.plan.panel_size = (self.plan.panel_rows * widest + line - 1) // line * line
         self.plan.part_room = (self.plan.panel_size + self.plan.packed_size + 2 * line - 1
                                ) // line * line
@@ -1022,7 +1022,7 @@ cdef class DenseStep:
     cdef object _panels(self, int n_parts):
         """Room for each part's panel of a hidden delta and packed ``W.T``, from a
         cache line's start (None without hidden layers)."""
-        cdef Py_ssize_t size = n_parts * self.plan.part_room, line = 64 // self.dtype.itemsize
+        cdef Py_ssize_t size = n_parts * self.plan.part_room, line = _CACHE_LINE // self.dtype.itemsize
         if self.plan.n_layers < 2:
             return None
         if self._scratch is None or self._scratch.shape[0] < size:
@@ -1169,6 +1169,7 @@ DELTA_PANEL_BYTES = 1 << 14
 #: call) where that takes at most this, else on BLAS.
 PACKED_BYTES = 1 << 15
 
+cdef Py_ssize_t _CACHE_LINE = 64  # bytes
 cdef double _EPS64 = np.finfo(np.float64).eps
 cdef float _EPS32 = np.finfo(np.float32).eps
 
