@@ -34,7 +34,9 @@ The numpy reference every stage is tested against is
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, expf, expm1, expm1f, fabs, fabsf, log, logf, tanh
+from cpython.exc cimport PyErr_CheckSignals
+from libc.math cimport (exp, expf, expm1, expm1f, fabs, fabsf, isfinite, log, logf, sqrt,
+                        tanh)
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
@@ -157,6 +159,31 @@ cdef enum:  # activation codes (the first item of ``Activation.kernel``)
     LOGISTIC = 5
     SOFTMAX = 6
 
+cdef void _gather(const floating* X, const floating* Y, const floating* sw,
+                  const unsigned char* Y8, const Py_ssize_t* idx, Py_ssize_t start,
+                  Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, floating* Xb, floating* Yb,
+                  floating* swb) noexcept nogil:
+    """A mini-batch: rows ``idx[start:start + n]`` of ``X``, ``Y`` and ``sw`` (where not
+    NULL) into ``Xb``, ``Yb``, ``swb``; or, with ``idx`` NULL, only the targets
+    ``Y8`` (stored as bytes) of rows ``start:start + n``, converted into ``Yb``.
+
+    With ``Y8``, its rows are converted in place of ``Y``'s.
+    """
+    cdef Py_ssize_t i, j, r
+    if idx != NULL:
+        _copy_rows(X, idx + start, Xb, 0, n, d)
+        if Y8 == NULL:
+            _copy_rows(Y, idx + start, Yb, 0, n, k)
+        if sw != NULL:
+            for i in range(n):
+                swb[i] = sw[idx[start + i]]
+    if Y8 != NULL:
+        for i in range(n):
+            r = start + i if idx == NULL else idx[start + i]
+            for j in range(k):
+                Yb[i * k + j] = Y8[r * k + j]
+
+
 cdef enum:  # output codes: (P - Y) deltas, and the loss summed alongside
     SQUARED = 0
     LOG_SOFTMAX = 1
@@ -191,6 +218,17 @@ cdef struct Plan:
     Py_ssize_t panel_size  # room for one such panel (items)
     Py_ssize_t packed_size  # room for a W.T packed for those products (items), or 0
     Py_ssize_t part_room   # a part's room for both, from a cache line's start (items)
+
+
+cdef struct Source:
+    # Where the step's parts gather a mini-batch's rows from (see _gather): batch row r
+    # is row idx[start + r] of X and Y (or of the targets stored as bytes, Y8); with
+    # idx NULL the rows are read in place, and only Y8's rows start + r converted.
+    const void* X
+    const void* Y
+    const unsigned char* Y8
+    const Py_ssize_t* idx
+    Py_ssize_t start
 
 
 # ---------------------------------------------------------------------- #
@@ -577,12 +615,21 @@ cdef void _hidden_delta(Plan* p, floating* d, int j, Py_ssize_t r0, Py_ssize_t n
 # ---------------------------------------------------------------------- #
 cdef void _forward_rows(Plan* p, const floating* X, const floating* Y, const floating* sw,
                         floating* params, Py_ssize_t r0, Py_ssize_t n, int code,
-                        floating scale, floating eps, bint training) noexcept nogil:
+                        floating scale, floating eps, bint training,
+                        const Source* src) noexcept nogil:
     """The forward pass of rows ``r0:r0 + n``, every layer, then their output delta
-    (into ``deltas[-1]``) and weighted losses (into ``row_loss``)."""
+    (into ``deltas[-1]``) and weighted losses (into ``row_loss``).
+
+    With ``src``, the rows of ``X`` and ``Y`` (the batch's buffers) are gathered
+    from it first.
+    """
     cdef int i, last = p.n_layers - 1
     cdef Py_ssize_t* u = p.units
     cdef Py_ssize_t m = u[last + 1]
+    if src != NULL:
+        _gather(<const floating*>src.X, <const floating*>src.Y, NULL, src.Y8, src.idx,
+                src.start + r0, n, u[0], m, <floating*>X + r0 * u[0], <floating*>Y + r0 * m,
+                NULL)
     for i in range(p.n_layers):
         _mm(_layer_input(p, X, i, training, r0), params + p.w_off[i],
             <floating*>p.acts[i] + r0 * u[i + 1], n, u[i], u[i + 1])
@@ -594,14 +641,14 @@ cdef void _forward_rows(Plan* p, const floating* X, const floating* Y, const flo
 
 cdef void _rows_pass(Plan* p, const floating* X, const floating* Y, const floating* sw,
                      floating* params, Py_ssize_t r0, Py_ssize_t r1, int code,
-                     floating scale, floating eps, int n_frozen,
-                     bint training) noexcept nogil:
+                     floating scale, floating eps, int n_frozen, bint training,
+                     const Source* src) noexcept nogil:
     """Everything of rows ``r0:r1`` that is row by row: the forward pass, the output
     delta and the deltas passed down to the lowest trainable layer."""
     cdef int i, last = p.n_layers - 1
     cdef Py_ssize_t n = r1 - r0
     cdef Py_ssize_t* u = p.units
-    _forward_rows(p, X, Y, sw, params, r0, n, code, scale, eps, training)
+    _forward_rows(p, X, Y, sw, params, r0, n, code, scale, eps, training, src)
     for i in range(last, n_frozen, -1):
         _mm_nt(<floating*>p.deltas[i] + r0 * u[i + 1], params + p.w_off[i],
                <floating*>p.deltas[i - 1] + r0 * u[i], n, u[i], u[i + 1])
@@ -673,7 +720,7 @@ cdef void _delta_over_acts(Plan* p, floating* params, const floating* d, int i,
 cdef void _rows_part(Plan* p, const floating* X, const floating* Y, const floating* sw,
                      floating* params, floating* G, floating* scratch, Py_ssize_t r0,
                      Py_ssize_t r1, int code, floating scale, floating eps, int n_frozen,
-                     bint training) noexcept nogil:
+                     bint training, const Source* src) noexcept nogil:
     """The whole step of rows ``r0:r1``, their terms of the gradients into ``G`` (laid
     out like ``params``).
 
@@ -685,7 +732,7 @@ cdef void _rows_part(Plan* p, const floating* X, const floating* Y, const floati
     cdef int i, last = p.n_layers - 1
     cdef Py_ssize_t n = r1 - r0, k, m
     cdef floating* d = <floating*>p.deltas[last] + r0 * p.units[last + 1]
-    _forward_rows(p, X, Y, sw, params, r0, n, code, scale, eps, training)
+    _forward_rows(p, X, Y, sw, params, r0, n, code, scale, eps, training, src)
     for i in range(last, n_frozen - 1, -1):
         k, m = p.units[i], p.units[i + 1]
         _mm_tn(_layer_input(p, X, i, training, r0), d, G + p.w_off[i], n, k, m)
@@ -717,7 +764,8 @@ cdef double _step(Plan* p, const floating* X, const floating* Y, const floating*
                   floating* params, floating* grad, Py_ssize_t n, int code,
                   floating scale, floating eps, floating l2, floating l1, int n_frozen,
                   bint training, double* sums, int n_parts, int n_threads, bint by_rows,
-                  floating* parts, floating* scratch, Py_ssize_t size) noexcept nogil:
+                  floating* parts, floating* scratch, Py_ssize_t size,
+                  const Source* src) noexcept nogil:
     """Forward and backward passes, the products through BLAS; returns the loss sum.
 
     The step is cut into ``n_parts`` parts, and ``n_threads`` OpenMP threads
@@ -730,7 +778,8 @@ cdef double _step(Plan* p, const floating* X, const floating* Y, const floating*
     the rows pass splits the batch's rows and the weights pass, after all
     rows are through, each matrix's rows. Every value is computed by one
     call in a fixed order, so the result depends on the parts, not on the
-    threads.
+    threads. With ``src``, each block of rows is gathered into ``X`` and ``Y``
+    (the batch's buffers) by the thread that runs it, first.
     """
     cdef int i, c, P = <int>(n_parts if n_parts < n else n)
     cdef int T = n_threads if n_threads < P else P
@@ -739,23 +788,23 @@ cdef double _step(Plan* p, const floating* X, const floating* Y, const floating*
             for c in range(P):
                 _rows_part(p, X, Y, sw, params, grad if c == 0 else parts + (c - 1) * size,
                            scratch + c * p.part_room, c * n // P, (c + 1) * n // P, code,
-                           scale, eps, n_frozen, training)
+                           scale, eps, n_frozen, training, src)
         else:
             for c in prange(P, num_threads=T, schedule="static"):
                 _rows_part(p, X, Y, sw, params, grad if c == 0 else parts + (c - 1) * size,
                            scratch + c * p.part_room, c * n // P, (c + 1) * n // P, code,
-                           scale, eps, n_frozen, training)
+                           scale, eps, n_frozen, training, src)
         _add_parts(p, params, grad, parts, size, P, l2, l1, n_frozen)
     elif T <= 1:
         for c in range(P):
             _rows_pass(p, X, Y, sw, params, c * n // P, (c + 1) * n // P, code, scale,
-                       eps, n_frozen, training)
+                       eps, n_frozen, training, src)
         for c in range(P):
             _weights_pass(p, X, params, grad, n, c, P, l2, l1, n_frozen, training)
     else:
         for c in prange(P, num_threads=T, schedule="static"):
             _rows_pass(p, X, Y, sw, params, c * n // P, (c + 1) * n // P, code, scale,
-                       eps, n_frozen, training)
+                       eps, n_frozen, training, src)
         for c in prange(P, num_threads=T, schedule="static"):
             _weights_pass(p, X, params, grad, n, c, P, l2, l1, n_frozen, training)
     for i in range(p.n_layers - 1, n_frozen - 1, -1):
@@ -971,36 +1020,197 @@ cdef class DenseStep:
         cdef double sums[2]
         cdef double total
         cdef Py_ssize_t n = self._check(X, Y, sw, params, grad)
-        cdef int frozen = n_frozen
         if n_parts < 1 or n_threads < 1:
             raise ValueError(f"n_parts and n_threads must be at least 1, got {n_parts} "
                              f"and {n_threads}.")
+        if self.plan.double_precision:
+            total = _run_typed[double](self, X, Y, sw, params, grad, n, code, scale, l2,
+                                       l1, n_frozen, training, sums, n_parts, n_threads)
+        else:
+            total = _run_typed[float](self, X, Y, sw, params, grad, n, code, scale, l2, l1,
+                                      n_frozen, training, sums, n_parts, n_threads)
+        return total, sums[0], sums[1]
+
+    cdef double _run_batch(self, const void* X, const void* Y, const void* sw,
+                           void* params, void* grad, Py_ssize_t n, int code, double scale,
+                           double l2, double l1, int frozen, bint training, double* sums,
+                           int n_parts, int n_threads, const Source* src=NULL) except? -1:
+        """:meth:`run` on the batch at these addresses, of this step's dtype (gathered
+        into them from ``src`` by the step's parts, when given)."""
+        cdef bint by_rows = self._by_rows(n_parts)
+        cdef void* partp = NULL
+        cdef void* scratchp = NULL
+        cdef Py_ssize_t size = self._size()
+        cdef double total
         if _forked:
             n_threads = 1
         sums[0] = sums[1] = 0
-        by_rows = self.splits_by_rows(n_parts)
         if by_rows:  # each part at least ROWS_PART_MIN_ROWS rows, or one part
             n_parts = max(1, min(n_parts, n // ROWS_PART_MIN_ROWS))
-            parts, scratch = self._part_gradients(n_parts), self._panels(n_parts)
+            partp, scratchp = self._part_gradients(n_parts), self._panels(n_parts)
         elif not self._has_deltas():
             raise ValueError(f"A step in {n_parts} parts by weights needs every layer's "
                              "delta buffer (set_deltas).")
-        else:
-            parts = scratch = None
-        if self.plan.double_precision:
-            total = self._run_double(X, Y, sw, params, grad, n, code, scale, l2, l1,
-                                     frozen, training, sums, n_parts, n_threads, by_rows,
-                                     parts, scratch)
-        else:
-            total = self._run_float(X, Y, sw, params, grad, n, code, scale, l2, l1,
-                                    frozen, training, sums, n_parts, n_threads, by_rows,
-                                    parts, scratch)
-        return total, sums[0], sums[1]
+        with nogil:
+            if self.plan.double_precision:
+                total = _step(&self.plan, <const double*>X, <const double*>Y,
+                              <const double*>sw, <double*>params, <double*>grad, n, code,
+                              scale, <double>_EPS64, l2, l1, frozen, training, sums,
+                              n_parts, n_threads, by_rows, <double*>partp,
+                              <double*>scratchp, size, src)
+            else:
+                total = _step(&self.plan, <const float*>X, <const float*>Y,
+                              <const float*>sw, <float*>params, <float*>grad, n, code,
+                              <float>scale, <float>_EPS32, <float>l2, <float>l1, frozen,
+                              training, sums, n_parts, n_threads, by_rows, <float*>partp,
+                              <float*>scratchp, size, src)
+        return total
+
+    def run_epoch(self, X, Y, sw, order, Xb, Yb, swb, params, grad, Py_ssize_t offset,
+                  int code, double alpha, double l1, int n_frozen, bint training,
+                  optimizer, double lr, scale=None, clip_norm=None, choice=None, draw=None,
+                  int n_parts=1, int n_threads=1, bint openmp=True):
+        """One epoch of training: :meth:`run` and the optimizer's step on each mini-batch.
+
+        The mini-batches are ``Xb.shape[0]`` rows of ``X``, ``Y`` and ``sw``
+        at a time (the last may be shorter), taken in the order ``order``
+        (gathered into ``Xb``, ``Yb`` and ``swb``), or in place when
+        ``order`` is None. For each mini-batch:
+
+        1. ``threads = choice.start(rows)`` (a
+           :class:`~sknet._core.thread_choice.ThreadChoice`; without one,
+           ``n_threads``), which also become ``optimizer.threads`` (1
+           without ``openmp``);
+        2. ``draw(rows)``, when given: the dropout draws into the masks;
+        3. the step, as :meth:`run` with ``scale = 1 / sum(sw)`` (the rows
+           without ``sw``), and the loss ``(loss_sum + alpha * sum W^2 / 2 +
+           l1 * sum |W|) * scale``;
+        4. when the loss is finite, ``optimizer.step(params[offset:],
+           grad[offset:], lr, scale, gscale)``, with ``gscale`` the factor
+           that brings the gradient's norm down to ``clip_norm`` (1 within it
+           or without ``clip_norm``); then ``choice.stop()``.
+
+        Parameters
+        ----------
+        X, Y, sw : ndarray
+            The training data: ``X`` of shape (n_samples, units[0]), ``Y``
+            of shape (n_samples, units[-1]) in this step's dtype or as
+            ``uint8`` (0/1 targets, converted as they are gathered), ``sw``
+            of shape (n_samples,) or None; C-contiguous.
+        order : ndarray of shape (n_samples,) of intp, or None
+            A permutation of the rows.
+        Xb, Yb, swb : ndarray
+            The mini-batch buffers (``swb`` None without ``sw``).
+        params, grad, offset, code, n_frozen, training, n_parts
+            As for :meth:`run`; only ``params[offset:]`` is stepped.
+        alpha, l1 : float
+            The penalties' strengths (divided by each batch's weight sum).
+        optimizer : object with ``step`` and ``threads``
+            :class:`~sknet._core.optimizers.SGD` or
+            :class:`~sknet._core.optimizers.Adam`.
+        lr : float
+        scale : ndarray or None
+            Per-parameter step factors of ``params[offset:]``, in its dtype.
+        clip_norm : float or None
+
+        Returns
+        -------
+        total : float
+            The sum over the mini-batches of each one's loss times its rows;
+            at the first mini-batch whose loss is not finite, that loss (and
+            no step for it).
+        """
+        cdef Py_ssize_t n = X.shape[0], batch = Xb.shape[0], start, stop, rows, i
+        cdef Py_ssize_t d = self.plan.units[0], k = self.plan.units[self.plan.n_layers]
+        cdef Py_ssize_t item = self.dtype.itemsize, size = self._size()
+        cdef bint y_bytes = isinstance(Y, np.ndarray) and Y.dtype == np.uint8
+        cdef const char* Xp = <const char*>_address(X, self.dtype, (n, d))
+        cdef const char* Yp = <const char*>_address(Y, Y.dtype if y_bytes else self.dtype,
+                                                     (n, k))
+        cdef const char* swp = NULL
+        cdef char* Xbp = <char*>_address(Xb, self.dtype, (batch, d))
+        cdef char* Ybp = <char*>_address(Yb, self.dtype, (batch, k))
+        cdef char* swbp = NULL
+        cdef const Py_ssize_t* idx = NULL
+        cdef void* pp = <void*>_address(params, self.dtype, (size,))
+        cdef void* gp = <void*>_address(grad, self.dtype, (size,))
+        cdef const char* x
+        cdef const char* y
+        cdef const char* s
+        cdef double sums[2]
+        cdef double total = 0, value, sw_sum, scale_rows, gscale, norm
+        cdef double clip = -1.0 if clip_norm is None else clip_norm
+        cdef int threads = n_threads
+        cdef Source src
+        cdef const Source* source
+        if batch < 1 or batch > self.batch_size or n_parts < 1 or n_threads < 1:
+            raise ValueError("run_epoch needs 1 <= Xb.shape[0] <= batch_size, "
+                             "n_parts >= 1 and n_threads >= 1.")
+        if sw is not None:
+            swp = <const char*>_address(sw, self.dtype, (n,))
+            swbp = <char*>_address(swb, self.dtype, (batch,))
+        if order is not None:
+            idx = <const Py_ssize_t*>_address(order, np.dtype(np.intp), (n,))
+            for i in range(n):
+                if idx[i] < 0 or idx[i] >= n:
+                    raise IndexError(f"order holds row {idx[i]}, outside X's {n} rows.")
+        src.X, src.Y, src.idx, src.start = Xp, Yp, idx, 0
+        src.Y8 = <const unsigned char*>Yp if y_bytes else NULL
+        w, g = params[offset:], grad[offset:]
+        for start in range(0, n, batch):
+            stop = min(start + batch, n)
+            rows = stop - start
+            if choice is not None:
+                threads = choice.start(rows)
+                optimizer.threads = threads if openmp else 1
+            x, y, s = Xp + start * d * item, Yp + start * k * item, NULL
+            if swp != NULL:
+                s = swbp if idx != NULL else swp + start * item
+            source = NULL
+            if idx != NULL or y_bytes:  # rows gathered or converted into the buffers
+                x, y = Xbp if idx != NULL else x, Ybp
+                if sw is None:  # by the step's parts, each its own rows
+                    src.start = start
+                    source = &src
+                else:  # here: the weights' sum scales the step
+                    with nogil:
+                        if self.plan.double_precision:
+                            _gather(<const double*>Xp, <const double*>Yp, <const double*>swp,
+                                    src.Y8, idx, start, rows, d, k, <double*>Xbp,
+                                    <double*>Ybp, <double*>swbp)
+                        else:
+                            _gather(<const float*>Xp, <const float*>Yp, <const float*>swp,
+                                    src.Y8, idx, start, rows, d, k, <float*>Xbp,
+                                    <float*>Ybp, <float*>swbp)
+            if draw is not None:
+                draw(rows)
+            sw_sum = rows if sw is None else float(np.add.reduce(
+                swb[:rows] if idx != NULL else sw[start:stop]))
+            scale_rows = 1.0 / sw_sum
+            value = self._run_batch(x, y, s, pp, gp, rows, code, scale_rows,
+                                    alpha * scale_rows, l1 * scale_rows, n_frozen, training,
+                                    sums, n_parts, threads, source)
+            value = (value + 0.5 * alpha * sums[0] + l1 * sums[1]) / sw_sum
+            if not isfinite(value):
+                return value
+            total += value * rows
+            gscale = 1.0
+            if clip_norm is not None:  # as trainer._clip_factor
+                norm = sqrt(float(np.dot(g, g)))
+                gscale = clip / norm if norm > clip else 1.0
+            optimizer.step(w, g, lr, scale, gscale)
+            if choice is not None:
+                choice.stop()
+            PyErr_CheckSignals()
+        return total
 
     def splits_by_rows(self, int n_parts):
         """Whether a step in ``n_parts`` parts runs as blocks of rows, each with its own
         gradient (the step of a small network): where the gradients of the parts
         after the first take at most ``ROWS_GRADIENT_BYTES``."""
+        return self._by_rows(n_parts)
+
+    cdef bint _by_rows(self, int n_parts):
         return (n_parts - 1) * self._size() * self.dtype.itemsize <= ROWS_GRADIENT_BYTES
 
     cdef bint _has_deltas(self):
@@ -1010,68 +1220,29 @@ cdef class DenseStep:
                 return False
         return True
 
-    cdef object _part_gradients(self, int n_parts):
-        """Room for the gradients of the parts after the first (None for one part)."""
+    cdef void* _part_gradients(self, int n_parts) except? NULL:
+        """Room for the gradients of the parts after the first (NULL for one part)."""
         cdef Py_ssize_t size = (n_parts - 1) * self._size()
         if size == 0:
-            return None
+            return NULL
         if self._parts is None or self._parts.shape[0] < size:
             self._parts = np.empty(size, dtype=self.dtype)
-        return self._parts
+        return <void*><size_t>self._parts.__array_interface__["data"][0]
 
-    cdef object _panels(self, int n_parts):
+    cdef void* _panels(self, int n_parts) except? NULL:
         """Room for each part's panel of a hidden delta and packed ``W.T``, from a
-        cache line's start (None without hidden layers)."""
+        cache line's start (NULL without hidden layers)."""
         cdef Py_ssize_t size = n_parts * self.plan.part_room, line = _CACHE_LINE // self.dtype.itemsize
         if self.plan.n_layers < 2:
-            return None
+            return NULL
         if self._scratch is None or self._scratch.shape[0] < size:
             room = np.empty(size + line, dtype=self.dtype)
             start = (-room.__array_interface__["data"][0] // self.dtype.itemsize) % line
             self._scratch = room[start:start + size]
-        return self._scratch
+        return <void*><size_t>self._scratch.__array_interface__["data"][0]
 
     cdef Py_ssize_t _size(self):
         return self.plan.b_off[self.plan.n_layers - 1] + self.plan.units[self.plan.n_layers]
-
-    cdef double _run_double(self, const double[:, ::1] X, const double[:, ::1] Y, sw,
-                            double[::1] params, double[::1] grad, Py_ssize_t n, int code,
-                            double scale, double l2, double l1, int frozen,
-                            bint training, double* sums, int n_parts, int n_threads,
-                            bint by_rows, double[::1] parts, double[::1] scratch):
-        cdef const double[::1] w
-        cdef const double* swp = NULL
-        cdef double* partp = NULL if parts is None else &parts[0]
-        cdef double* scratchp = NULL if scratch is None else &scratch[0]
-        cdef double total
-        if sw is not None:
-            w = sw
-            swp = &w[0]
-        with nogil:
-            total = _step(&self.plan, &X[0, 0], &Y[0, 0], swp, &params[0], &grad[0], n,
-                          code, scale, <double>_EPS64, l2, l1, frozen, training, sums,
-                          n_parts, n_threads, by_rows, partp, scratchp, params.shape[0])
-        return total
-
-    cdef double _run_float(self, const float[:, ::1] X, const float[:, ::1] Y, sw,
-                           float[::1] params, float[::1] grad, Py_ssize_t n, int code,
-                           double scale, double l2, double l1, int frozen,
-                           bint training, double* sums, int n_parts, int n_threads,
-                           bint by_rows, float[::1] parts, float[::1] scratch):
-        cdef const float[::1] w
-        cdef const float* swp = NULL
-        cdef float* partp = NULL if parts is None else &parts[0]
-        cdef float* scratchp = NULL if scratch is None else &scratch[0]
-        cdef double total
-        if sw is not None:
-            w = sw
-            swp = &w[0]
-        with nogil:
-            total = _step(&self.plan, &X[0, 0], &Y[0, 0], swp, &params[0], &grad[0], n,
-                          code, <float>scale, <float>_EPS32, <float>l2, <float>l1, frozen,
-                          training, sums, n_parts, n_threads, by_rows, partp, scratchp,
-                          params.shape[0])
-        return total
 
     cdef Py_ssize_t _check(self, X, Y, sw, params, grad) except -1:
         cdef Py_ssize_t n = X.shape[0]
@@ -1236,3 +1407,16 @@ cdef void _gradient_float(Plan* p, float[::1] params, float[::1] grad, int i,
                           Py_ssize_t n, double l2, double l1, double* sums) except *:
     with nogil:
         _layer_gradient(p, &params[0], &grad[0], i, n, <float>l2, <float>l1, sums)
+
+
+cdef double _run_typed(DenseStep step, const floating[:, ::1] X, const floating[:, ::1] Y,
+                       const floating[::1] sw, floating[::1] params, floating[::1] grad,
+                       Py_ssize_t n, int code, double scale, double l2, double l1,
+                       int frozen, bint training, double* sums, int n_parts,
+                       int n_threads) except? -1:
+    """:meth:`DenseStep.run` on the typed arrays' addresses."""
+    cdef const floating* swp = NULL
+    if sw is not None:
+        swp = &sw[0]
+    return step._run_batch(&X[0, 0], &Y[0, 0], swp, &params[0], &grad[0], n, code, scale,
+                           l2, l1, frozen, training, sums, n_parts, n_threads)

@@ -140,6 +140,42 @@ class Network(LayerStack):
         """
         return self.params, ws.grad, self.coefs, ws.grad_views[0]
 
+    # Whether the compiled step may run whole epochs (:meth:`epoch_runner`): its
+    # parameters and gradient are ``params`` and the workspace's ``grad``.
+    _compiled_epoch = True
+
+    def epoch_runner(self, loss, ws, alpha=0.0, l1=0.0, rng=None):
+        """A whole training epoch in compiled code, for ``loss`` with the workspace ``ws``.
+
+        Returns ``run(X, Y, sw, order, Xb, Yb, swb, optimizer, lr, scale,
+        clip_norm, choice)``, which is
+        :meth:`~sknet._core._dense_fast.DenseStep.run_epoch` with this
+        network's step, penalties (``alpha``, ``l1``) and dropout draws
+        (from ``rng``, in the order :meth:`loss_and_gradient` draws them);
+        None where the step does not do the products itself
+        (``ws.blas_in_kernel``) or ``loss`` has no compiled output delta. The
+        epoch's steps are those of :meth:`loss_and_gradient` (with
+        ``training=True``) followed by the optimizer's.
+        """
+        code = self._output_code(loss, None, ws)
+        if not self._compiled_epoch or code is None or not ws.blas_in_kernel:
+            return None
+        dropping = [i for i, d in enumerate(self.dropouts) if d is not None]
+        dt = self.dtype
+
+        def draw(n):  # uniform draws, turned into the masks by the kernel
+            masks = ws.rows(n).masks
+            for i in dropping:
+                rng.random(out=masks[i], dtype=dt)
+
+        def run(X, Y, sw, order, Xb, Yb, swb, optimizer, lr, scale, clip_norm, choice):
+            return ws.step.run_epoch(
+                X, Y, sw, order, Xb, Yb, swb, self.params, ws.grad, self.trainable_offset,
+                code, alpha, l1, self.n_frozen, bool(dropping), optimizer, lr, scale,
+                clip_norm, choice, draw if dropping else None, ws.parts, ws.threads,
+                getattr(ws, "openmp", True))
+        return run
+
     def split_parts(self, batch_size, threads=None):
         """How many parts the compiled step cuts a batch of ``batch_size`` rows into.
 

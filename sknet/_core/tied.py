@@ -168,6 +168,8 @@ class TiedNetwork(Network):
             ws.untied = (params, grad, self.untied_views(params), self.untied_views(grad))
         return ws
 
+    _compiled_epoch = False  # the step runs on an untied copy, tied after each step
+
     def _step_offsets(self):
         """The compiled step's layout: the untied one, one matrix per layer."""
         return self._lay_out()

@@ -174,17 +174,43 @@ def _checked_batch(out, Xb):
     return out
 
 
+def _compiled_epoch(network, loss, ws, batcher, config, rng):
+    """The network's whole epoch in compiled code (``network.epoch_runner``) where it
+    can train on these data, else None.
+
+    It takes a dense C-contiguous ``X`` in the network's dtype, targets in it
+    or stored as ``uint8``, and sample weights in it that are all positive
+    (so that no batch's weights sum to 0); no ``augment``.
+    """
+    runner = getattr(network, "epoch_runner", None)
+    X, Y, sw, dt = batcher.X, batcher.Y, batcher.sw, network.dtype
+    if (runner is None or config.augment is not None or not batcher.dense or X.ndim != 2
+            or X.dtype != dt or not X.flags.c_contiguous or Y.ndim != 2
+            or Y.dtype not in (dt, np.uint8) or not Y.flags.c_contiguous):
+        return None
+    if sw is not None and (sw.dtype != dt or not sw.flags.c_contiguous
+                           or not np.all(sw > 0)):
+        return None
+    return runner(loss, ws, config.alpha, config.l1, rng)
+
+
 def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
-               dropout_rng, choice=None):
+               dropout_rng, choice=None, compiled=None):
     """One pass over the data; returns the mean batch loss (as scikit-learn).
 
     ``choice`` (a :class:`ThreadChoice`, for a step split between threads)
-    says how many threads each step runs on.
+    says how many threads each step runs on. ``compiled`` (from
+    :func:`_compiled_epoch`) runs the same steps in compiled code.
     """
     off = network.trainable_offset
-    params, g = network.params[off:], ws.grad[off:]
     scale = None if config.lr_scale is None else config.lr_scale[off:]
     n_samples, batch_size = batcher.X.shape[0], config.batch_size
+    if compiled is not None:
+        total = compiled(batcher.X, batcher.Y, batcher.sw, order, batcher.Xb, batcher.Yb,
+                         batcher.swb, optimizer, schedule.lr, scale, config.clip_norm,
+                         choice)
+        return total / n_samples
+    params, g = network.params[off:], ws.grad[off:]
     alpha, l1, clip_norm, augment = config.alpha, config.l1, config.clip_norm, config.augment
     get, loss_and_gradient, step = batcher.get, network.loss_and_gradient, optimizer.step
     total = 0.0
@@ -254,6 +280,7 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
     ws = network.workspace(batch_size, fast_blas=config.fast_blas, threads=config.threads)
     choice = _thread_choice(ws, batch_size)
     batcher = _Batcher(X, Y, sample_weight, batch_size, network.dtype)
+    compiled = _compiled_epoch(network, loss, ws, batcher, config, dropout_rng)
     order = np.arange(n) if config.shuffle else None
     best = network.params.copy() if config.restore_best else None
     status = "one_epoch" if config.one_epoch else "max_iter"
@@ -267,7 +294,7 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
             snapshot = _snapshot(network, saved, history, stopping, schedule, best)
             status_now = _epoch(network, loss, optimizer, schedule, stopping,
                                 batcher, order, ws, config, history, rng,
-                                dropout_rng, validation, best, choice)
+                                dropout_rng, validation, best, choice, compiled)
             if status_now == "diverged":
                 _rollback(network, optimizer, history, stopping, schedule, best,
                           snapshot)
@@ -354,7 +381,8 @@ def _rollback(network, optimizer, history, stopping, schedule, best, snapshot):
 
 
 def _epoch(network, loss, optimizer, schedule, stopping, batcher, order, ws,
-           config, history, rng, dropout_rng, validation, best, choice=None):
+           config, history, rng, dropout_rng, validation, best, choice=None,
+           compiled=None):
     """Run one epoch and its bookkeeping; returns a stop status or None."""
     start_time = time.perf_counter()
     _cap_threads(choice, config.threads_now)
@@ -365,7 +393,7 @@ def _epoch(network, loss, optimizer, schedule, stopping, batcher, order, ws,
     try:  # an overflow is the divergence scikit-learn reports, not a warning
         with np.errstate(over="raise", invalid="raise", divide="raise"):
             mean_loss = _run_epoch(network, loss, optimizer, schedule, batcher,
-                                   order, ws, config, dropout_rng, choice)
+                                   order, ws, config, dropout_rng, choice, compiled)
     except FloatingPointError:
         return "diverged"
     if not math.isfinite(mean_loss) or not _all_finite(network.params):

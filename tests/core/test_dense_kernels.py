@@ -419,14 +419,22 @@ def test_a_small_fit_runs_the_kernels_blas_on_one_thread(monkeypatch):
     from sknet import MLPClassifier
 
     seen = []
-    compiled = Network._compiled_loss_and_gradient
+    compiled, runner = Network._compiled_loss_and_gradient, Network.epoch_runner
 
-    def recording(self, *args):
+    def record():
         seen.append({lib["filepath"]: lib["num_threads"] for lib in threadpool_info()
                      if lib["user_api"] == "blas"})
+
+    def recording(self, *args):
+        record()
         return compiled(self, *args)
 
+    def epoch_runner(self, *args):  # whole epochs in compiled code
+        run = runner(self, *args)
+        return None if run is None else lambda *a: record() or run(*a)
+
     monkeypatch.setattr(Network, "_compiled_loss_and_gradient", recording)
+    monkeypatch.setattr(Network, "epoch_runner", epoch_runner)
     X, y = _data(3, "log_loss", np.float64, n=40)
     with threadpool_limits(2, user_api="blas"):
         MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, batch_size=20,
@@ -480,9 +488,14 @@ def test_gather_rows_rejects_indices_outside_x_and_a_wrong_buffer():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_large_shuffled_batches_are_gathered_by_gather_rows(monkeypatch):
     """Dense float X: batches of at least ``GATHER_BYTES`` come from ``gather_rows``
-    (on the step's threads), smaller ones from numpy's take; the fit is the same."""
+    (on the step's threads), smaller ones from numpy's take; the fit is the same.
+
+    (The trainer's Python loop; compiled epochs gather in the step's parts.)
+    """
     from sknet import MLPClassifier
     from sknet._core import trainer
+
+    monkeypatch.setattr(trainer, "_compiled_epoch", lambda *a: None)
 
     calls = []
     real = trainer.gather_rows
