@@ -184,6 +184,10 @@ cdef void _gather(const floating* X, const floating* Y, const floating* sw,
                 Yb[i * k + j] = Y8[r * k + j]
 
 
+cdef enum:  # the widest layer whose products run on a packed operand (NARROW_BYTES)
+    NARROW_UNITS = 32
+
+
 cdef enum:  # output codes: (P - Y) deltas, and the loss summed alongside
     SQUARED = 0
     LOG_SOFTMAX = 1
@@ -217,7 +221,8 @@ cdef struct Plan:
     Py_ssize_t panel_rows  # rows of a hidden delta's product at a time, by rows
     Py_ssize_t panel_size  # room for one such panel (items)
     Py_ssize_t packed_size  # room for a W.T packed for those products (items), or 0
-    Py_ssize_t part_room   # a part's room for both, from a cache line's start (items)
+    Py_ssize_t narrow_size  # room for a narrow layer's operand packed (items), or 0
+    Py_ssize_t part_room   # a part's room for a panel and a packed matrix (items)
 
 
 cdef struct Source:
@@ -551,6 +556,38 @@ cdef inline void _mm_tn(const floating* A, const floating* D, floating* G, Py_ss
     _gemm(c'N', c'T', <int>m, <int>k, <int>n, D, <int>m, A, <int>k, G, <int>m)
 
 
+cdef void _product(Plan* p, const floating* A, const floating* B, floating* C,
+                   Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
+                   floating* packed) noexcept nogil:
+    """``C = A @ B`` (as :func:`_mm`); for a narrow ``B`` (at most ``NARROW_UNITS``
+    columns), on ``B`` packed into ``packed`` (the small-product kernel, where
+    BLAS's own packing costs more than the product), where given and room."""
+    cdef int nr = SK_NR_f if floating is float else SK_NR_d
+    if (packed != NULL and m <= NARROW_UNITS
+            and <Py_ssize_t>SK_PACKED_SIZE(<int>k, <int>m, nr) <= p.narrow_size):
+        _pack(B, m, 1, <int>k, <int>m, packed, 0, <int>k)
+        _gemm_packed(<int>n, <int>m, A, <int>k, <int>k, NULL, 0, 0, packed, <int>k, C,
+                     <int>m, False)
+    else:
+        _mm(A, B, C, n, k, m)
+
+
+cdef void _product_tn(Plan* p, const floating* A, const floating* D, floating* G,
+                      Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
+                      floating* packed) noexcept nogil:
+    """``G = A.T @ D`` (as :func:`_mm_tn`); for a narrow ``D``, as :func:`_product`,
+    on ``D`` packed (``A.T``'s rows are ``A``'s columns: 1 apart, ``k`` along
+    the sum)."""
+    cdef int nr = SK_NR_f if floating is float else SK_NR_d
+    if (packed != NULL and m <= NARROW_UNITS
+            and <Py_ssize_t>SK_PACKED_SIZE(<int>n, <int>m, nr) <= p.narrow_size):
+        _pack(D, m, 1, <int>n, <int>m, packed, 0, <int>n)
+        _gemm_packed(<int>k, <int>m, A, 1, <int>n, NULL, 0, 0, packed, <int>n, G, <int>m,
+                     False, <int>k)
+    else:
+        _mm_tn(A, D, G, n, k, m)
+
+
 cdef inline void _mm_nt(const floating* D, const floating* W, floating* E, Py_ssize_t n,
                         Py_ssize_t k, Py_ssize_t m) noexcept nogil:
     """``E = D @ W.T`` with ``D`` (n, m), ``W`` (k, m), all C-contiguous."""
@@ -616,12 +653,13 @@ cdef void _hidden_delta(Plan* p, floating* d, int j, Py_ssize_t r0, Py_ssize_t n
 cdef void _forward_rows(Plan* p, const floating* X, const floating* Y, const floating* sw,
                         floating* params, Py_ssize_t r0, Py_ssize_t n, int code,
                         floating scale, floating eps, bint training,
-                        const Source* src) noexcept nogil:
+                        const Source* src, floating* packed) noexcept nogil:
     """The forward pass of rows ``r0:r0 + n``, every layer, then their output delta
     (into ``deltas[-1]``) and weighted losses (into ``row_loss``).
 
     With ``src``, the rows of ``X`` and ``Y`` (the batch's buffers) are gathered
-    from it first.
+    from it first. With ``packed`` (room for ``narrow_size`` values), narrow
+    layers' products run on their weights packed there (:func:`_product`).
     """
     cdef int i, last = p.n_layers - 1
     cdef Py_ssize_t* u = p.units
@@ -631,8 +669,8 @@ cdef void _forward_rows(Plan* p, const floating* X, const floating* Y, const flo
                 src.start + r0, n, u[0], m, <floating*>X + r0 * u[0], <floating*>Y + r0 * m,
                 NULL)
     for i in range(p.n_layers):
-        _mm(_layer_input(p, X, i, training, r0), params + p.w_off[i],
-            <floating*>p.acts[i] + r0 * u[i + 1], n, u[i], u[i + 1])
+        _product(p, _layer_input(p, X, i, training, r0), params + p.w_off[i],
+                 <floating*>p.acts[i] + r0 * u[i + 1], n, u[i], u[i + 1], packed)
         _forward_layer(p, params, i, r0, n, training and p.drop_kind[i] != 0)
     _output_delta(<floating*>p.acts[last] + r0 * m, Y + r0 * m,
                   NULL if sw == NULL else sw + r0, <floating*>p.deltas[last] + r0 * m, n,
@@ -648,7 +686,7 @@ cdef void _rows_pass(Plan* p, const floating* X, const floating* Y, const floati
     cdef int i, last = p.n_layers - 1
     cdef Py_ssize_t n = r1 - r0
     cdef Py_ssize_t* u = p.units
-    _forward_rows(p, X, Y, sw, params, r0, n, code, scale, eps, training, src)
+    _forward_rows(p, X, Y, sw, params, r0, n, code, scale, eps, training, src, NULL)
     for i in range(last, n_frozen, -1):
         _mm_nt(<floating*>p.deltas[i] + r0 * u[i + 1], params + p.w_off[i],
                <floating*>p.deltas[i - 1] + r0 * u[i], n, u[i], u[i + 1])
@@ -727,15 +765,19 @@ cdef void _rows_part(Plan* p, const floating* X, const floating* Y, const floati
     The forward pass and the output delta; then, down the trainable layers,
     each layer's terms (``a_in.T @ delta`` and the column sums of ``delta``)
     and the delta of the layer below, written over that layer's activations,
-    which nothing reads after (so a hidden layer needs no delta buffer).
+    which nothing reads after (so a hidden layer needs no delta buffer). The
+    products of narrow layers run on an operand packed in ``scratch``
+    (:func:`_product`, :func:`_product_tn`).
     """
     cdef int i, last = p.n_layers - 1
     cdef Py_ssize_t n = r1 - r0, k, m
     cdef floating* d = <floating*>p.deltas[last] + r0 * p.units[last + 1]
-    _forward_rows(p, X, Y, sw, params, r0, n, code, scale, eps, training, src)
+    cdef floating* packed = scratch + p.panel_size
+    _forward_rows(p, X, Y, sw, params, r0, n, code, scale, eps, training, src, packed)
     for i in range(last, n_frozen - 1, -1):
         k, m = p.units[i], p.units[i + 1]
-        _mm_tn(_layer_input(p, X, i, training, r0), d, G + p.w_off[i], n, k, m)
+        _product_tn(p, _layer_input(p, X, i, training, r0), d, G + p.w_off[i], n, k, m,
+                    packed)
         _column_sums(d, G + p.b_off[i], n, m, m)
         if i > n_frozen:
             _delta_over_acts(p, params, d, i, r0, n, scratch,
@@ -858,7 +900,7 @@ cdef class DenseStep:
         self.plan.keep_factor = self.plan.keep_shift = self.plan.drop_value = NULL
         self.plan.row_loss = NULL
         self.plan.panel_rows = self.plan.panel_size = 0
-        self.plan.packed_size = self.plan.part_room = 0
+        self.plan.packed_size = self.plan.narrow_size = self.plan.part_room = 0
 
     def __init__(self, units, offsets, kernels, dropouts, acts, deltas, masks, dropped,
                  dtype):
@@ -893,11 +935,16 @@ cdef class DenseStep:
         packed = [SK_PACKED_SIZE(units[i + 1], units[i], nr) for i in range(1, L)]
         self.plan.packed_size = max([0] + [size for size in packed
                                            if size * self.dtype.itemsize <= PACKED_BYTES])
+        # a narrow layer's weights (forward) and a part's deltas (gradient) packed
+        narrow = [SK_PACKED_SIZE(rows, units[i + 1], nr) for i in range(L)
+                  if units[i + 1] <= NARROW_UNITS for rows in (units[i], self.batch_size)]
+        self.plan.narrow_size = max([0] + [size for size in narrow
+                                           if size * self.dtype.itemsize <= NARROW_BYTES])
         # each part's room on cache lines of its own (the parts run on different cores)
         line = _CACHE_LINE // self.dtype.itemsize
         self.plan.panel_size = (self.plan.panel_rows * widest + line - 1) // line * line
-        self.plan.part_room = (self.plan.panel_size + self.plan.packed_size + 2 * line - 1
-                               ) // line * line
+        self.plan.part_room = (self.plan.panel_size + max(self.plan.packed_size,
+                               self.plan.narrow_size) + 2 * line - 1) // line * line
 
     def set_deltas(self, deltas):
         """Use ``deltas`` (per layer, an array of shape ``(batch_size, units[i + 1])``
@@ -1339,6 +1386,10 @@ DELTA_PANEL_BYTES = 1 << 14
 #: Its products run on the layer's ``W.T`` packed once per step (no cost per
 #: call) where that takes at most this, else on BLAS.
 PACKED_BYTES = 1 << 15
+#: The products of a layer at most ``NARROW_UNITS`` (32) wide, an output layer
+#: mostly, run (by rows) on its weights or a part's deltas packed, where that
+#: takes at most this: BLAS's own packing costs more than such a product.
+NARROW_BYTES = 1 << 16
 
 cdef Py_ssize_t _CACHE_LINE = 64  # bytes
 cdef double _EPS64 = np.finfo(np.float64).eps

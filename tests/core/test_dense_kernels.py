@@ -169,14 +169,16 @@ def _split_step(net, X, Y, loss, sw, alpha, l1, parts, threads, seed=5):
 @pytest.mark.parametrize("parts, n", [(1, 37), (2, 37), (3, 37), (5, 37), (40, 37), (2, 150),
                                       (3, 150), (4, 150)])
 @pytest.mark.parametrize("n_frozen", [0, 1])
-@pytest.mark.parametrize("mode", ["rows", "rows-6-row-panels", "rows-blas", "weights"])
+@pytest.mark.parametrize("mode", ["rows", "rows-6-row-panels", "rows-blas",
+                                  "rows-narrow-blas", "weights"])
 def test_a_step_split_into_parts_is_the_numpy_passes_on_any_thread_count(
         monkeypatch, mode, parts, n, n_frozen, dtype):
     """By rows (a small network): each part's rows with their own gradient, summed
     after, the hidden deltas written over the activations a panel of rows at a
-    time, on ``W.T`` packed (or, too large to pack, through BLAS). By weights:
-    rows split in the forward pass, weight rows and bias entries in the
-    weights pass.
+    time, on ``W.T`` packed (or, too large to pack, through BLAS); the products
+    of these narrow layers (forward and gradient) on an operand packed (or,
+    with no room for it, through BLAS). By weights: rows split in the forward
+    pass, weight rows and bias entries in the weights pass.
 
     By rows, each part has at least 16 rows (37 rows: at most 2 parts); with
     6-row panels, a part's 18 to 75 rows take 3 to 13 panels (the last of 75
@@ -190,6 +192,8 @@ def test_a_step_split_into_parts_is_the_numpy_passes_on_any_thread_count(
         monkeypatch.setattr(_dense_fast, "DELTA_PANEL_BYTES", 1)
     if mode == "rows-blas":
         monkeypatch.setattr(_dense_fast, "PACKED_BYTES", 0)
+    if mode == "rows-narrow-blas":
+        monkeypatch.setattr(_dense_fast, "NARROW_BYTES", 0)
     net = _network([("relu", {}), ("tanh", {})], "softmax", 4, dtype, dropout=[0.3, 0.2],
                    widths=(7, 3))
     net.n_frozen = n_frozen
