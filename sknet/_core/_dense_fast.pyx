@@ -35,11 +35,12 @@ The numpy reference every stage is tested against is
 from cython cimport floating
 from cython.parallel cimport prange
 from cpython.exc cimport PyErr_CheckSignals
-from libc.math cimport (exp, expf, expm1, expm1f, fabs, fabsf, isfinite, log, logf, sqrt,
-                        tanh)
+from libc.math cimport (exp, expf, expm1, expm1f, fabs, fabsf, isfinite, log, logf, pow,
+                        sqrt, tanh)
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
+from sknet._core._optim_loops cimport adam_pass, sgd_pass
 from sknet._core._small_gemm cimport (SK_MR, SK_NR_d, SK_NR_f, SK_PACKED_SIZE, _gemm_packed,
                                       _pack)
 from scipy.linalg.cython_blas cimport dasum, ddot, dgemm, sasum, sdot, sgemm
@@ -182,6 +183,11 @@ cdef void _gather(const floating* X, const floating* Y, const floating* sw,
             r = start + i if idx == NULL else idx[start + i]
             for j in range(k):
                 Yb[i * k + j] = Y8[r * k + j]
+
+
+cdef enum:  # what ``optimizer.kernel`` says the optimizer is (see optimizers.py)
+    SGD_KERNEL = 0
+    ADAM_KERNEL = 1
 
 
 cdef enum:  # the widest layer whose products run on a packed operand (NARROW_BYTES)
@@ -1132,10 +1138,13 @@ cdef class DenseStep:
         3. the step, as :meth:`run` with ``scale = 1 / sum(sw)`` (the rows
            without ``sw``), and the loss ``(loss_sum + alpha * sum W^2 / 2 +
            l1 * sum |W|) * scale``;
-        4. when the loss is finite, ``optimizer.step(params[offset:],
-           grad[offset:], lr, scale, gscale)``, with ``gscale`` the factor
-           that brings the gradient's norm down to ``clip_norm`` (1 within it
-           or without ``clip_norm``); then ``choice.stop()``.
+        4. when the loss is finite, the optimizer's step of ``params[offset:]``
+           from ``grad[offset:]``, as ``optimizer.step(params[offset:],
+           grad[offset:], lr, scale, gscale)`` takes it (from the state and
+           hyper-parameters ``optimizer.kernel`` gives, Adam's step count
+           ``optimizer.t`` counted on), with ``gscale`` the factor that brings
+           the gradient's norm down to ``clip_norm`` (1 within it or without
+           ``clip_norm``); then ``choice.stop()``.
 
         Parameters
         ----------
@@ -1152,12 +1161,11 @@ cdef class DenseStep:
             As for :meth:`run`; only ``params[offset:]`` is stepped.
         alpha, l1 : float
             The penalties' strengths (divided by each batch's weight sum).
-        optimizer : object with ``step`` and ``threads``
-            :class:`~sknet._core.optimizers.SGD` or
-            :class:`~sknet._core.optimizers.Adam`.
+        optimizer : :class:`~sknet._core.optimizers.SGD` or :class:`~sknet._core.optimizers.Adam`
         lr : float
         scale : ndarray or None
-            Per-parameter step factors of ``params[offset:]``, in its dtype.
+            Per-parameter step factors of ``params[offset:]``, C-contiguous in
+            its dtype.
         clip_norm : float or None
 
         Returns
@@ -1203,13 +1211,21 @@ cdef class DenseStep:
                     raise IndexError(f"order holds row {idx[i]}, outside X's {n} rows.")
         src.X, src.Y, src.idx, src.start = Xp, Yp, idx, 0
         src.Y8 = <const unsigned char*>Yp if y_bytes else NULL
-        w, g = params[offset:], grad[offset:]
+        g = grad[offset:]
+        trainable = size - offset
+        kind, state1, state2, (h1, h2, h3), avx2 = optimizer.kernel(trainable)
+        cdef char* s1 = <char*>_address(state1, self.dtype, (trainable,))
+        cdef char* s2 = <char*>_address(state2, self.dtype, (trainable,))
+        cdef const char* factors = NULL if scale is None else <const char*>_address(
+            scale, self.dtype, (trainable,))
+        cdef long t = optimizer.t if kind == ADAM_KERNEL else 0
+        cdef int opt_threads = optimizer.threads
         for start in range(0, n, batch):
             stop = min(start + batch, n)
             rows = stop - start
             if choice is not None:
                 threads = choice.start(rows)
-                optimizer.threads = threads if openmp else 1
+                opt_threads = optimizer.threads = threads if openmp else 1
             x, y, s = Xp + start * d * item, Yp + start * k * item, NULL
             if swp != NULL:
                 s = swbp if idx != NULL else swp + start * item
@@ -1245,11 +1261,51 @@ cdef class DenseStep:
             if clip_norm is not None:  # as trainer._clip_factor
                 norm = sqrt(float(np.dot(g, g)))
                 gscale = clip / norm if norm > clip else 1.0
-            optimizer.step(w, g, lr, scale, gscale)
+            if kind == ADAM_KERNEL:
+                t += 1
+                self._adam(pp, gp, s1, s2, factors, offset, trainable,
+                           lr * sqrt(1 - pow(h2, t)) / (1 - pow(h1, t)), h1, h2, h3, gscale,
+                           avx2, opt_threads)
+                optimizer.t = t
+            else:
+                self._sgd(pp, gp, s1, factors, offset, trainable, lr, h1, h2 != 0, gscale,
+                          opt_threads)
             if choice is not None:
                 choice.stop()
             PyErr_CheckSignals()
         return total
+
+    cdef void _adam(self, void* params, void* grad, char* m, char* v, const char* scale,
+                    Py_ssize_t offset, Py_ssize_t n, double lr_t, double b1, double b2,
+                    double eps, double gscale, bint avx2, int n_threads) noexcept:
+        """Adam's step of ``params[offset:]`` (``_optim.adam_step``)."""
+        if _forked:
+            n_threads = 1
+        with nogil:
+            if self.plan.double_precision:
+                adam_pass(<double*>params + offset, <const double*>grad + offset,
+                          <double*>m, <double*>v, <const double*>scale, n, lr_t, b1, b2,
+                          eps, gscale, avx2, n_threads)
+            else:
+                adam_pass(<float*>params + offset, <const float*>grad + offset,
+                          <float*>m, <float*>v, <const float*>scale, n, lr_t, b1, b2, eps,
+                          gscale, avx2, n_threads)
+
+    cdef void _sgd(self, void* params, void* grad, char* velocity, const char* scale,
+                   Py_ssize_t offset, Py_ssize_t n, double lr, double momentum,
+                   bint nesterov, double gscale, int n_threads) noexcept:
+        """SGD's step of ``params[offset:]`` (``_optim.sgd_step``)."""
+        if _forked:
+            n_threads = 1
+        with nogil:
+            if self.plan.double_precision:
+                sgd_pass(<double*>params + offset, <const double*>grad + offset,
+                         <double*>velocity, <const double*>scale, n, lr, momentum,
+                         nesterov, gscale, n_threads)
+            else:
+                sgd_pass(<float*>params + offset, <const float*>grad + offset,
+                         <float*>velocity, <const float*>scale, n, lr, momentum, nesterov,
+                         gscale, n_threads)
 
     def splits_by_rows(self, int n_parts):
         """Whether a step in ``n_parts`` parts runs as blocks of rows, each with its own

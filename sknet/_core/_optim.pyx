@@ -20,25 +20,12 @@ threads).
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange  # (the passes of _optim_loops.pxd run threads)
+
+from sknet._core._optim_loops cimport (SKNET_AVX2_BUILD, adam_pass, sgd_pass,
+                                       sknet_avx2_supported)
 
 from ._dense_fast import in_forked_child
-
-cdef extern from "_optim_loops.h" nogil:
-    int SKNET_AVX2_BUILD
-    int sknet_avx2_supported()
-    void sknet_adam_f64(double* w, const double* g, double* m, double* v,
-                        const double* scale, Py_ssize_t n, double lr, double b1,
-                        double b2, double eps, double gs)
-    void sknet_adam_f32(float* w, const float* g, float* m, float* v,
-                        const float* scale, Py_ssize_t n, float lr, float b1, float b2,
-                        float eps, float gs)
-    void sknet_adam_f64_avx2(double* w, const double* g, double* m, double* v,
-                             const double* scale, Py_ssize_t n, double lr, double b1,
-                             double b2, double eps, double gs)
-    void sknet_adam_f32_avx2(float* w, const float* g, float* m, float* v,
-                             const float* scale, Py_ssize_t n, float lr, float b1,
-                             float b2, float eps, float gs)
 
 # Adam's loop runs its AVX2 build where the processor has AVX2.
 cdef bint _AVX2_USABLE = SKNET_AVX2_BUILD and sknet_avx2_supported()
@@ -65,17 +52,8 @@ def set_instruction_set(name):
     _avx2 = name == "avx2"
     return before
 
-# Below this many parameters per thread a parallel region costs more than it saves.
-cdef Py_ssize_t MIN_PER_THREAD = 2048
-
-
-cdef int _threads_for(Py_ssize_t n, int n_threads):
-    cdef Py_ssize_t most = n // MIN_PER_THREAD
-    if n_threads > 1 and in_forked_child():  # GNU OpenMP is not fork-safe
-        return 1
-    if most < 1:
-        return 1
-    return <int>(n_threads if n_threads < most else most)
+cdef int _threads_for(int n_threads):
+    return 1 if n_threads > 1 and in_forked_child() else n_threads  # GNU OpenMP: not fork-safe
 
 
 def adam_step(floating[::1] params, const floating[::1] grad, floating[::1] m,
@@ -86,45 +64,15 @@ def adam_step(floating[::1] params, const floating[::1] grad, floating[::1] m,
 
     ``g`` is ``gscale * grad``; with ``scale`` the step is multiplied by it.
     """
-    cdef Py_ssize_t n = params.shape[0], lo, hi
+    cdef Py_ssize_t n = params.shape[0]
     cdef bint scaled = scale is not None
-    cdef int c, T
-    cdef floating* w
-    cdef const floating* g
-    cdef floating* mp
-    cdef floating* vp
-    cdef const floating* sp
+    cdef int T = _threads_for(n_threads)
     _check_sizes(n, grad.shape[0], m.shape[0], v.shape[0], scale.shape[0] if scaled else n)
     if n == 0:
         return
-    w, g, mp, vp = &params[0], &grad[0], &m[0], &v[0]
-    sp = &scale[0] if scaled else NULL
-    T = _threads_for(n, n_threads)
     with nogil:
-        if T == 1:
-            _adam(w, g, mp, vp, sp, n, <floating>lr_t, <floating>beta_1, <floating>beta_2,
-                  <floating>epsilon, <floating>gscale)
-        else:
-            for c in prange(T, num_threads=T, schedule="static"):
-                lo, hi = c * n // T, (c + 1) * n // T
-                _adam(w + lo, g + lo, mp + lo, vp + lo, NULL if sp == NULL else sp + lo,
-                      hi - lo, <floating>lr_t, <floating>beta_1, <floating>beta_2,
-                      <floating>epsilon, <floating>gscale)
-
-
-cdef void _adam(floating* w, const floating* g, floating* m, floating* v,
-                const floating* scale, Py_ssize_t n, floating lr, floating b1,
-                floating b2, floating eps, floating gs) noexcept nogil:
-    if floating is double:
-        if _avx2:
-            sknet_adam_f64_avx2(w, g, m, v, scale, n, lr, b1, b2, eps, gs)
-        else:
-            sknet_adam_f64(w, g, m, v, scale, n, lr, b1, b2, eps, gs)
-    else:
-        if _avx2:
-            sknet_adam_f32_avx2(w, g, m, v, scale, n, lr, b1, b2, eps, gs)
-        else:
-            sknet_adam_f32(w, g, m, v, scale, n, lr, b1, b2, eps, gs)
+        adam_pass(&params[0], &grad[0], &m[0], &v[0], &scale[0] if scaled else NULL, n,
+                  lr_t, beta_1, beta_2, epsilon, gscale, _avx2, T)
 
 
 def sgd_step(floating[::1] params, const floating[::1] grad, floating[::1] velocity,
@@ -134,50 +82,15 @@ def sgd_step(floating[::1] params, const floating[::1] grad, floating[::1] veloc
 
     ``g`` is ``gscale * grad``; with ``scale`` the step is multiplied by it.
     """
-    cdef Py_ssize_t n = params.shape[0], lo, hi
+    cdef Py_ssize_t n = params.shape[0]
     cdef bint scaled = scale is not None
-    cdef int c, T
-    cdef floating* w
-    cdef const floating* g
-    cdef floating* vel
-    cdef const floating* sp
+    cdef int T = _threads_for(n_threads)
     _check_sizes(n, grad.shape[0], velocity.shape[0], n, scale.shape[0] if scaled else n)
     if n == 0:
         return
-    w, g, vel = &params[0], &grad[0], &velocity[0]
-    sp = &scale[0] if scaled else NULL
-    T = _threads_for(n, n_threads)
     with nogil:
-        if T == 1:
-            _sgd(w, g, vel, sp, n, <floating>lr, <floating>momentum, nesterov,
-                 <floating>gscale)
-        else:
-            for c in prange(T, num_threads=T, schedule="static"):
-                lo, hi = c * n // T, (c + 1) * n // T
-                _sgd(w + lo, g + lo, vel + lo, NULL if sp == NULL else sp + lo, hi - lo,
-                     <floating>lr, <floating>momentum, nesterov, <floating>gscale)
-
-
-cdef void _sgd(floating* w, const floating* g, floating* vel, const floating* scale,
-               Py_ssize_t n, floating eta, floating mu, bint nesterov,
-               floating gs) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating gi, vi
-    # the step is a * v - b * g: (1, 0) plain momentum, (mu, 1) Nesterov
-    cdef floating a = mu if nesterov else 1
-    cdef floating b = 1 if nesterov else 0
-    if scale == NULL:
-        for i in range(n):
-            gi = eta * (g[i] * gs)
-            vi = mu * vel[i] - gi
-            vel[i] = vi
-            w[i] += a * vi - b * gi
-    else:
-        for i in range(n):
-            gi = eta * (g[i] * gs)
-            vi = mu * vel[i] - gi
-            vel[i] = vi
-            w[i] += (a * vi - b * gi) * scale[i]
+        sgd_pass(&params[0], &grad[0], &velocity[0], &scale[0] if scaled else NULL, n, lr,
+                 momentum, nesterov, gscale, T)
 
 
 cdef inline void _check_sizes(Py_ssize_t n, Py_ssize_t a, Py_ssize_t b, Py_ssize_t c,

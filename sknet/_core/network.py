@@ -169,6 +169,9 @@ class Network(LayerStack):
                 rng.random(out=masks[i], dtype=dt)
 
         def run(X, Y, sw, order, Xb, Yb, swb, optimizer, lr, scale, clip_norm, choice):
+            if scale is not None:  # as the optimizers' step takes it
+                shape = (self.params.size - self.trainable_offset,)
+                scale = np.ascontiguousarray(np.broadcast_to(scale, shape), dtype=dt)
             return ws.step.run_epoch(
                 X, Y, sw, order, Xb, Yb, swb, self.params, ws.grad, self.trainable_offset,
                 code, alpha, l1, self.n_frozen, bool(dropping), optimizer, lr, scale,

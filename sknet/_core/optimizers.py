@@ -22,9 +22,13 @@ import math
 
 import numpy as np
 
-from ._optim import adam_step, sgd_step
+from ._optim import adam_step, instruction_set, sgd_step
 
 __all__ = ["SGD", "Adam", "make_optimizer"]
+
+# What ``kernel()`` says an optimizer is, for a compiled loop that takes its
+# steps itself (``sknet._core._dense_fast.DenseStep.run_epoch``).
+SGD_KERNEL, ADAM_KERNEL = 0, 1
 
 
 def _as_step_inputs(params, grad, scale):
@@ -70,6 +74,12 @@ class SGD:
         grad, scale = _as_step_inputs(params, grad, scale)
         sgd_step(params, grad, v, float(lr), self.momentum, self.nesterov,
                  float(gscale), scale, self.threads)
+
+    def kernel(self, n):
+        """``(kind, state, state, hyper-parameters, avx2)``: what a compiled loop needs
+        to step the last ``n`` parameters as :meth:`step` does."""
+        v = self.velocity[self.velocity.size - n:]
+        return SGD_KERNEL, v, v, (self.momentum, float(self.nesterov), 0.0), False
 
     def state(self):
         return {"velocity": self.velocity.copy()}
@@ -130,6 +140,13 @@ class Adam:
         lr_t = float(lr) * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
         adam_step(params, grad, self._m[start:], self._v[start:], lr_t, b1, b2,
                   self.epsilon, float(gscale), scale, self.threads)
+
+    def kernel(self, n):
+        """``(kind, m, v, (beta_1, beta_2, epsilon), avx2)`` for the last ``n``
+        parameters (see :meth:`SGD.kernel`); the loop counts ``t`` on."""
+        start = self._m.size - n
+        return (ADAM_KERNEL, self._m[start:], self._v[start:],
+                (self.beta_1, self.beta_2, self.epsilon), instruction_set() == "avx2")
 
     @property
     def m(self):

@@ -201,20 +201,22 @@ def test_a_diverging_fit_ends_as_the_python_loop_does(monkeypatch, digits):
 @pytest.mark.parametrize("failing_call", [2, 6])
 def test_a_ctrl_c_mid_epoch_rolls_back_as_the_python_loop_does(monkeypatch, digits,
                                                                 failing_call):
-    """An interrupt inside the compiled epoch (here from the optimizer's step, the
-    ``failing_call``-th) ends the fit with the last whole epoch's weights."""
+    """An interrupt inside the compiled epoch (here from the thread choice that
+    starts each step, at its ``failing_call``-th step) ends the fit with the last
+    whole epoch's weights, and Adam's step count where the Python loop leaves it."""
     X, y = digits
-    original = Adam.step
+    monkeypatch.setattr(Network, "split_parts", lambda self, batch, threads=None: 2)
+    original = ThreadChoice.start
 
     def make():
         calls = []
 
-        def step(self, *args):
+        def start(self, rows):
             calls.append(1)
             if len(calls) == failing_call:
                 raise KeyboardInterrupt
-            return original(self, *args)
-        monkeypatch.setattr(Adam, "step", step)
+            return original(self, rows)
+        monkeypatch.setattr(ThreadChoice, "start", start)
         return MLPClassifier((20,), max_iter=5, random_state=0, batch_size=100)
     runs = _spy_runs(monkeypatch)
     with pytest.warns(UserWarning, match="interrupted"):
@@ -225,6 +227,7 @@ def test_a_ctrl_c_mid_epoch_rolls_back_as_the_python_loop_does(monkeypatch, digi
         python = make().fit(X, y)
     _assert_same_fit(compiled, python)
     assert compiled.n_iter_ == (failing_call - 1) // 3
+    assert compiled._optimizer_state["t"] == python._optimizer_state["t"] == failing_call - 1
 
 
 def test_fits_it_cannot_run_take_the_python_loop(monkeypatch, digits):
