@@ -12,6 +12,12 @@ input up. Freezing the bottom layers (transfer learning) therefore freezes a
 prefix of that vector: optimizers step ``params[trainable_offset:]`` only.
 Gradients still flow through frozen layers to the trainable ones above the
 input; only the frozen layers' own update is skipped.
+
+One member is optional: ``epoch_runner(loss, ws, alpha, l1, rng)``, a whole
+epoch of mini-batch steps in compiled code, or None where the network cannot
+run this fit that way (see :meth:`sknet._core.network.Network.epoch_runner`).
+Its epochs must be the loop's own steps, bit for bit; the loop runs its
+Python steps where a network lacks it or returns None.
 """
 
 from typing import Optional, Protocol, runtime_checkable
