@@ -28,8 +28,14 @@ them itself and calls the per-layer stages (:meth:`DenseStep.forward_layer`,
 :meth:`DenseStep.output_delta`, :meth:`DenseStep.layer_gradient`,
 :meth:`DenseStep.hidden_delta`) between them.
 
+:meth:`DenseStep.run_epoch` runs a whole epoch of mini-batch steps where the
+step does its own products: each part gathering its rows of the shuffled
+batch, the step, and the optimizer's pass (``_optim_loops.pxd``), with
+Python called only around each step.
+
 The numpy reference every stage is tested against is
-:class:`sknet._core.network.Network`'s own forward and backward passes.
+:class:`sknet._core.network.Network`'s own forward and backward passes; the
+one a compiled epoch is tested against, the trainer's Python loop.
 """
 
 from cython cimport floating

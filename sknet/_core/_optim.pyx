@@ -16,7 +16,8 @@ time for AVX2 on x86 and chosen at import when the processor has it (see
 :func:`instruction_set`); both builds give the same result bit for bit.
 With ``n_threads > 1`` OpenMP threads update blocks of the vector (every
 element is computed the same way, so the result does not depend on the
-threads).
+threads). The passes themselves are in ``_optim_loops.pxd``, which the
+compiled epoch (``_dense_fast.DenseStep.run_epoch``) calls as well.
 """
 
 from cython cimport floating
