@@ -900,10 +900,15 @@ cdef class DenseStep:
     cdef list _keep
     cdef object _parts  # the gradients of the row parts after the first (small networks)
     cdef object _scratch  # each row part's panel of a hidden delta, and W.T packed
+    cdef void* _parts_data  # their addresses and sizes (items), kept for every batch
+    cdef void* _scratch_data
+    cdef Py_ssize_t _parts_size, _scratch_size
     cdef readonly object dtype
     cdef readonly Py_ssize_t batch_size
 
     def __cinit__(self):
+        self._parts_data = self._scratch_data = NULL
+        self._parts_size = self._scratch_size = 0
         self.plan.n_layers = 0
         self.plan.units = self.plan.w_off = self.plan.b_off = NULL
         self.plan.acts = self.plan.deltas = self.plan.masks = self.plan.dropped = NULL
@@ -1334,9 +1339,11 @@ cdef class DenseStep:
         cdef Py_ssize_t size = (n_parts - 1) * self._size()
         if size == 0:
             return NULL
-        if self._parts is None or self._parts.shape[0] < size:
+        if self._parts_size < size:
             self._parts = np.empty(size, dtype=self.dtype)
-        return <void*><size_t>self._parts.__array_interface__["data"][0]
+            self._parts_data = <void*><size_t>self._parts.__array_interface__["data"][0]
+            self._parts_size = size
+        return self._parts_data
 
     cdef void* _panels(self, int n_parts) except? NULL:
         """Room for each part's panel of a hidden delta and packed ``W.T``, from a
@@ -1344,11 +1351,13 @@ cdef class DenseStep:
         cdef Py_ssize_t size = n_parts * self.plan.part_room, line = _CACHE_LINE // self.dtype.itemsize
         if self.plan.n_layers < 2:
             return NULL
-        if self._scratch is None or self._scratch.shape[0] < size:
+        if self._scratch_size < size:
             room = np.empty(size + line, dtype=self.dtype)
             start = (-room.__array_interface__["data"][0] // self.dtype.itemsize) % line
             self._scratch = room[start:start + size]
-        return <void*><size_t>self._scratch.__array_interface__["data"][0]
+            self._scratch_data = <void*><size_t>self._scratch.__array_interface__["data"][0]
+            self._scratch_size = size
+        return self._scratch_data
 
     cdef Py_ssize_t _size(self):
         return self.plan.b_off[self.plan.n_layers - 1] + self.plan.units[self.plan.n_layers]

@@ -31,6 +31,7 @@ from .blas import add_rows_for, axpy_for
 from .initializers import initialize_layer
 from .layers import Dense, LayerStack, _dot, _dot_tn, make_dropout
 from .losses import is_canonical, kernel_output, output_delta
+from .optimizers import step_scale
 from .regularization import add_penalty_gradient, penalty_value
 
 __all__ = ["Network", "Workspace", "feed_forward"]
@@ -169,9 +170,7 @@ class Network(LayerStack):
                 rng.random(out=masks[i], dtype=dt)
 
         def run(X, Y, sw, order, Xb, Yb, swb, optimizer, lr, scale, clip_norm, choice):
-            if scale is not None:  # as the optimizers' step takes it
-                shape = (self.params.size - self.trainable_offset,)
-                scale = np.ascontiguousarray(np.broadcast_to(scale, shape), dtype=dt)
+            scale = step_scale(scale, self.params.size - self.trainable_offset, dt)
             return ws.step.run_epoch(
                 X, Y, sw, order, Xb, Yb, swb, self.params, ws.grad, self.trainable_offset,
                 code, alpha, l1, self.n_frozen, bool(dropping), optimizer, lr, scale,

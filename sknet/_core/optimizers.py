@@ -31,13 +31,18 @@ __all__ = ["SGD", "Adam", "make_optimizer"]
 SGD_KERNEL, ADAM_KERNEL = 0, 1
 
 
+def step_scale(scale, n, dtype):
+    """Per-parameter step factors ``scale`` (or None) as a contiguous vector of ``n``
+    values of ``dtype``, as a step takes them."""
+    if scale is None:
+        return None
+    return np.ascontiguousarray(np.broadcast_to(scale, (n,)), dtype=dtype)
+
+
 def _as_step_inputs(params, grad, scale):
     """``grad`` and ``scale`` as contiguous vectors of ``params``' dtype."""
     grad = np.ascontiguousarray(grad, dtype=params.dtype)
-    if scale is not None:
-        scale = np.ascontiguousarray(np.broadcast_to(scale, params.shape),
-                                     dtype=params.dtype)
-    return grad, scale
+    return grad, step_scale(scale, params.size, params.dtype)
 
 
 class SGD:

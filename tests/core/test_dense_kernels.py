@@ -216,6 +216,22 @@ def test_a_step_split_into_parts_is_the_numpy_passes_on_any_thread_count(
         assert np.all(grad[:net.trainable_offset] == 0)
 
 
+def test_a_step_reused_with_more_parts_grows_its_part_buffers():
+    """The parts' gradients and scratch are allocated for the most parts asked so far:
+    a step first run in 2 parts, then in 4, gives the fresh 4-part step's bits."""
+    net = _network([("relu", {}), ("tanh", {})], "softmax", 4, np.float64, widths=(7, 3))
+    X, Y = _data(4, "log_loss", np.float64, n=80)
+    loss = get_loss("log_loss")
+    ws = net.workspace(80, fast_blas=True, threads=4)
+    ws.parts = ws.threads = 2
+    net.loss_and_gradient(X, Y, loss, ws=ws)
+    ws.parts = ws.threads = 4
+    value, grad, _ = net.loss_and_gradient(X, Y, loss, ws=ws)
+    expected_value, expected_grad = _split_step(net, X, Y, loss, None, 0.0, 0.0, 4, 4)
+    assert value == expected_value
+    np.testing.assert_array_equal(grad, expected_grad)
+
+
 def test_a_step_by_rows_gains_the_hidden_delta_buffers_when_the_numpy_passes_run():
     dtype = np.float64
     net = _network([("relu", {})], "softmax", 3, dtype)
