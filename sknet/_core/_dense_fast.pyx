@@ -39,10 +39,9 @@ one a compiled epoch is tested against, the trainer's Python loop.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange, threadid
 from cpython.exc cimport PyErr_CheckSignals
-from libc.math cimport (exp, expf, expm1, expm1f, fabs, fabsf, isfinite, log, logf, pow,
-                        sqrt, tanh)
+from libc.math cimport isfinite, log, logf, pow, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
@@ -60,11 +59,21 @@ cdef extern from *:
     #ifdef _OPENMP
     #include <omp.h>
     static int sknet_openmp_threads(void) { return omp_get_max_threads(); }
+    /* The threads of the innermost parallel region, and its barrier (orphaned:
+       it binds to whichever region calls it). */
+    static int sknet_team_size(void) { return omp_get_num_threads(); }
+    static void sknet_barrier(void) {
+        #pragma omp barrier
+    }
     #else
     static int sknet_openmp_threads(void) { return 0; }
+    static int sknet_team_size(void) { return 1; }
+    static void sknet_barrier(void) { }
     #endif
     """
     int sknet_openmp_threads() noexcept nogil
+    int sknet_team_size() noexcept nogil
+    void sknet_barrier() noexcept nogil
 
 cdef extern from *:
     """
@@ -81,6 +90,23 @@ cdef extern from *:
     """
     void sknet_prefetch_row(const char* row, Py_ssize_t bytes) noexcept nogil
 
+
+cdef extern from "_dense_loops.h" nogil:
+    # the element-wise loops, built for AVX2 and for the baseline (_dense_loops.h)
+    void sk_bias_activation_f(float* z, const float* b, Py_ssize_t n, Py_ssize_t m,
+                              int kind, float p1, float p2)
+    void sk_bias_activation_d(double* z, const double* b, Py_ssize_t n, Py_ssize_t m,
+                              int kind, double p1, double p2)
+    void sk_activation_gradient_f(float* a, const float* d, float* out, Py_ssize_t size,
+                                  int kind, float p1, float p2)
+    void sk_activation_gradient_d(double* a, const double* d, double* out,
+                                  Py_ssize_t size, int kind, double p1, double p2)
+    void sk_column_sums_f(const float* D, float* out, Py_ssize_t n, Py_ssize_t m,
+                          Py_ssize_t stride)
+    void sk_column_sums_d(const double* D, double* out, Py_ssize_t n, Py_ssize_t m,
+                          Py_ssize_t stride)
+    void sk_add_f(float* dst, const float* src, Py_ssize_t n)
+    void sk_add_d(double* dst, const double* src, Py_ssize_t n)
 
 # GNU OpenMP is not fork-safe: in a child forked after its threads started
 # (multiprocessing's "fork" start method), a parallel region of more than one
@@ -237,6 +263,23 @@ cdef struct Plan:
     Py_ssize_t part_room   # a part's room for a panel and a packed matrix (items)
 
 
+cdef struct Update:
+    # The optimizer's step, taken by a split step's threads in the step's own
+    # parallel region (see _step_and_update): params[offset:] from grad[offset:].
+    int kind               # ADAM_KERNEL or SGD_KERNEL
+    Py_ssize_t offset
+    void* s1               # Adam's m, SGD's velocity (of params[offset:])
+    void* s2               # Adam's v
+    const void* factors    # per-parameter step factors, or NULL
+    double lr              # Adam: this step's lr_t; SGD: the rate
+    double h1, h2, h3      # Adam: beta_1, beta_2, epsilon; SGD: momentum, nesterov
+    bint avx2              # Adam's AVX2 build
+    double alpha, l1       # the penalties' strengths, for the loss
+    double sw_sum          # the batch's weight sum (its rows, without weights)
+    double value           # out: the loss, (loss sum + alpha sum W^2 / 2 + l1 sum |W|) / sw_sum
+    bint applied           # out: whether the step was taken (the loss finite)
+
+
 cdef struct Source:
     # Where the step's parts gather a mini-batch's rows from (see _gather): batch row r
     # is row idx[start + r] of X and Y (or of the targets stored as bytes, Y8); with
@@ -251,53 +294,6 @@ cdef struct Source:
 # ---------------------------------------------------------------------- #
 # element-wise stages                                                      #
 # ---------------------------------------------------------------------- #
-cdef inline floating _exp(floating x) noexcept nogil:
-    if floating is float:
-        return expf(x)
-    else:
-        return exp(x)
-
-
-cdef inline floating _expm1(floating x) noexcept nogil:
-    if floating is float:
-        return expm1f(x)
-    else:
-        return expm1(x)
-
-
-cdef inline float _tanh_float(float x) noexcept nogil:
-    """tanh in float32: a [13/6] rational approximation on [-7.9053, 7.9053].
-
-    The odd/even polynomial pair of Eigen's float tanh; within 7 ulp of the
-    exact tanh (about 5e-7 absolute), saturating at +-1 beyond the interval,
-    ``x`` itself below 4e-4 in magnitude, and NaN for NaN. Unlike ``tanhf``
-    it has no call and no branch, so the loop over a row vectorizes.
-    """
-    cdef float c = 7.90531110763549805, x2, p, q
-    x = c if x > c else x
-    x = -c if x < -c else x
-    x2 = x * x
-    p = x2 * <float>-2.76076847742355e-16 + <float>2.00018790482477e-13
-    p = x2 * p + <float>-8.60467152213735e-11
-    p = x2 * p + <float>5.12229709037114e-08
-    p = x2 * p + <float>1.48572235717979e-05
-    p = x2 * p + <float>6.37261928875436e-04
-    p = x2 * p + <float>4.89352455891786e-03
-    p = x * p
-    q = x2 * <float>1.19825839466702e-06 + <float>1.18534705686654e-04
-    q = x2 * q + <float>2.26843463243900e-03
-    q = x2 * q + <float>4.89352518554385e-03
-    return x if fabsf(x) < <float>0.0004 else p / q
-
-
-cdef inline floating _tanh(floating x) noexcept nogil:
-    # float64: the C library's tanh (within an ulp or so of numpy's)
-    if floating is float:
-        return _tanh_float(x)
-    else:
-        return tanh(x)
-
-
 cdef inline floating _log(floating x) noexcept nogil:
     if floating is float:
         return logf(x)
@@ -305,108 +301,34 @@ cdef inline floating _log(floating x) noexcept nogil:
         return log(x)
 
 
-cdef inline floating _logistic(floating z) noexcept nogil:
-    # scipy.special.expit's formula: exp(-z) may overflow to inf, giving 0
-    return 1 / (1 + _exp(-z))
-
-
-cdef void _bias_activation(floating* z, const floating* b, Py_ssize_t n, Py_ssize_t m,
-                           int kind, floating p1, floating p2) noexcept nogil:
+cdef inline void _bias_activation(floating* z, const floating* b, Py_ssize_t n,
+                                  Py_ssize_t m, int kind, floating p1,
+                                  floating p2) noexcept nogil:
     """``z[i, :] = f(z[i, :] + b)`` for each of the ``n`` rows of width ``m``."""
-    cdef Py_ssize_t i, j
-    cdef floating* row
-    cdef floating x, top, total
-    for i in range(n):
-        row = z + i * m
-        if kind == IDENTITY:
-            for j in range(m):
-                row[j] = row[j] + b[j]
-        elif kind == RELU:
-            for j in range(m):
-                x = row[j] + b[j]
-                row[j] = x if x > 0 else 0
-        elif kind == LEAKY_RELU:
-            for j in range(m):
-                x = row[j] + b[j]
-                row[j] = x if x >= 0 else x * p1
-        elif kind == ELU:  # p1: alpha, p2: scale
-            for j in range(m):
-                x = row[j] + b[j]
-                row[j] = p2 * x if x > 0 else p2 * p1 * _expm1(x)
-        elif kind == TANH:
-            for j in range(m):
-                row[j] = _tanh(row[j] + b[j])
-        elif kind == LOGISTIC:
-            for j in range(m):
-                row[j] = _logistic(row[j] + b[j])
-        else:  # softmax, shifted by the row's maximum
-            top = row[0] + b[0]
-            for j in range(m):
-                x = row[j] + b[j]
-                row[j] = x
-                if x > top:
-                    top = x
-            total = 0
-            for j in range(m):
-                x = _exp(row[j] - top)
-                row[j] = x
-                total = total + x
-            for j in range(m):
-                row[j] = row[j] / total
-
-
-cdef void _activation_gradient(const floating* a, floating* d, Py_ssize_t size,
-                               int kind, floating p1, floating p2) noexcept nogil:
-    """``d *= f'`` where ``f'`` is written from the activation's output ``a``."""
-    cdef Py_ssize_t k
-    if kind == RELU:
-        for k in range(size):
-            d[k] = d[k] if a[k] > 0 else 0
-    elif kind == LEAKY_RELU:
-        for k in range(size):
-            d[k] = d[k] * p1 if a[k] < 0 else d[k]
-    elif kind == ELU:  # f' = scale for z > 0, f(z) + scale * alpha otherwise
-        for k in range(size):
-            d[k] = d[k] * (p2 if a[k] > 0 else a[k] + p2 * p1)
-    elif kind == TANH:
-        for k in range(size):
-            d[k] = d[k] * (1 - a[k] * a[k])
-    elif kind == LOGISTIC:
-        for k in range(size):
-            d[k] = d[k] * a[k] * (1 - a[k])
-
-
-cdef void _activation_gradient_over(floating* a, const floating* d, Py_ssize_t size,
-                                    int kind, floating p1, floating p2) noexcept nogil:
-    """``a = d * f'`` where ``f'`` is written from ``a``, the activation's output.
-
-    The same formulas as :func:`_activation_gradient`, written over ``a``:
-    each loop reads and writes ``a`` through one pointer, and reads ``d[k]``
-    whichever branch is taken, so that the compiler (which checks that ``a``
-    and ``d`` do not overlap, and may then read both ahead) vectorizes it.
-    """
-    cdef Py_ssize_t k
-    cdef floating x
-    if kind == RELU:
-        for k in range(size):
-            x = d[k]
-            a[k] = x if a[k] > 0 else 0
-    elif kind == LEAKY_RELU:
-        for k in range(size):
-            x = d[k]
-            a[k] = x * p1 if a[k] < 0 else x
-    elif kind == ELU:
-        for k in range(size):
-            x = d[k]
-            a[k] = x * (p2 if a[k] > 0 else a[k] + p2 * p1)
-    elif kind == TANH:
-        for k in range(size):
-            a[k] = d[k] * (1 - a[k] * a[k])
-    elif kind == LOGISTIC:
-        for k in range(size):
-            a[k] = d[k] * a[k] * (1 - a[k])
+    if floating is float:
+        sk_bias_activation_f(z, b, n, m, kind, p1, p2)
     else:
-        memcpy(a, d, size * sizeof(floating))
+        sk_bias_activation_d(z, b, n, m, kind, p1, p2)
+
+
+cdef inline void _activation_gradient(const floating* a, floating* d, Py_ssize_t size,
+                                      int kind, floating p1, floating p2) noexcept nogil:
+    """``d *= f'`` where ``f'`` is written from the activation's output ``a``."""
+    if floating is float:
+        sk_activation_gradient_f(<float*>a, d, d, size, kind, p1, p2)
+    else:
+        sk_activation_gradient_d(<double*>a, d, d, size, kind, p1, p2)
+
+
+cdef inline void _activation_gradient_over(floating* a, const floating* d, Py_ssize_t size,
+                                           int kind, floating p1,
+                                           floating p2) noexcept nogil:
+    """``a = d * f'`` where ``f'`` is written from ``a``, the activation's output (the
+    formulas of :func:`_activation_gradient`, written over ``a``)."""
+    if floating is float:
+        sk_activation_gradient_f(a, d, a, size, kind, p1, p2)
+    else:
+        sk_activation_gradient_d(a, d, a, size, kind, p1, p2)
 
 
 cdef void _dropout(floating* a, floating* mask, floating* out, Py_ssize_t size,
@@ -487,17 +409,13 @@ cdef double _sum_rows(const double* row_loss, Py_ssize_t n) noexcept nogil:
     return total
 
 
-cdef void _column_sums(const floating* D, floating* out, Py_ssize_t n,
-                       Py_ssize_t m, Py_ssize_t stride) noexcept nogil:
+cdef inline void _column_sums(const floating* D, floating* out, Py_ssize_t n,
+                              Py_ssize_t m, Py_ssize_t stride) noexcept nogil:
     """``out[j] = sum_i D[i, j]`` for ``m`` columns of rows ``stride`` apart."""
-    cdef Py_ssize_t i, j
-    cdef const floating* row
-    for j in range(m):
-        out[j] = 0
-    for i in range(n):
-        row = D + i * stride
-        for j in range(m):
-            out[j] = out[j] + row[j]
+    if floating is float:
+        sk_column_sums_f(D, out, n, m, stride)
+    else:
+        sk_column_sums_d(D, out, n, m, stride)
 
 
 cdef void _penalty_gradient(const floating* W, floating* G, Py_ssize_t size, floating l2,
@@ -803,15 +721,105 @@ cdef void _add_parts(Plan* p, floating* params, floating* grad, const floating* 
     """``grad`` (part 0's terms) plus parts 1 .. P - 1's, in that order, then the
     penalties' gradients, over the trainable layers."""
     cdef int c, i
-    cdef Py_ssize_t j, start = p.w_off[n_frozen]
+    cdef Py_ssize_t start = p.w_off[n_frozen]
     cdef const floating* part
     for c in range(1, P):
         part = parts + (c - 1) * size
-        for j in range(start, size):
-            grad[j] = grad[j] + part[j]
+        if floating is float:
+            sk_add_f(grad + start, part + start, size - start)
+        else:
+            sk_add_d(grad + start, part + start, size - start)
     for i in range(p.n_layers - 1, n_frozen - 1, -1):
         _penalty_gradient(params + p.w_off[i], grad + p.w_off[i],
                           p.units[i] * p.units[i + 1], l2, l1)
+
+
+cdef void _penalties_and_step(Plan* p, floating* params, floating* grad,
+                              const floating* parts, Py_ssize_t size, int P, floating l2,
+                              floating l1, int n_frozen, Update* u, Py_ssize_t lo,
+                              Py_ssize_t hi) noexcept nogil:
+    """Entries ``lo:hi`` of the gradient (``grad``, part 0's terms, plus the other
+    parts', then the penalties' gradients, as :func:`_add_parts`), then the
+    optimizer's pass over them (``u``; those from ``u.offset`` on)."""
+    cdef int c, i
+    cdef Py_ssize_t a, b, w0, w1, off = u.offset
+    cdef const floating* part
+    cdef const floating* factors
+    for c in range(1, P):
+        part = parts + (c - 1) * size
+        if floating is float:
+            sk_add_f(grad + lo, part + lo, hi - lo)
+        else:
+            sk_add_d(grad + lo, part + lo, hi - lo)
+    for i in range(p.n_layers - 1, n_frozen - 1, -1):
+        w0 = p.w_off[i]
+        w1 = w0 + p.units[i] * p.units[i + 1]
+        a = w0 if w0 > lo else lo
+        b = w1 if w1 < hi else hi
+        if b > a:
+            _penalty_gradient(params + a, grad + a, b - a, l2, l1)
+    a = off if off > lo else lo
+    if hi <= a:
+        return
+    factors = NULL if u.factors == NULL else <const floating*>u.factors + (a - off)
+    if u.kind == ADAM_KERNEL:
+        adam_pass(params + a, grad + a, <floating*>u.s1 + (a - off),
+                  <floating*>u.s2 + (a - off), factors, hi - a, u.lr, u.h1, u.h2, u.h3,
+                  1.0, u.avx2, 1)
+    else:
+        sgd_pass(params + a, grad + a, <floating*>u.s1 + (a - off), factors, hi - a, u.lr,
+                 u.h1, u.h2 != 0, 1.0, 1)
+
+
+cdef void _step_and_update(Plan* p, const floating* X, const floating* Y,
+                           const floating* sw, floating* params, floating* grad,
+                           Py_ssize_t n, int code, floating scale, floating eps,
+                           floating l2, floating l1, int n_frozen, bint training,
+                           double* sums, int P, int T, floating* parts,
+                           floating* scratch, Py_ssize_t size, const Source* src,
+                           Update* u) noexcept nogil:
+    """A step by rows on ``T`` threads and the optimizer's step, in one parallel region.
+
+    Each thread runs its parts (:func:`_rows_part`), the first also the
+    penalty sums (of the parameters before the step); after a barrier every
+    thread has the loss (``u.value``, the same sum in each), and where it is
+    finite sums the parts' gradients over its own block of the parameters,
+    adds the penalties' gradients and takes the optimizer's pass over it
+    (:func:`_penalties_and_step`). A thread keeps the same block from step
+    to step, so its parameters and moments stay in its core's cache, and
+    nothing waits on one thread between the step and the update. Every
+    entry is computed as by the step and the optimizer's own pass, whatever
+    the threads.
+    """
+    cdef int tid, nt, c, i
+    cdef Py_ssize_t lo, hi, first = p.w_off[n_frozen]
+    cdef double value
+    if u.offset < first:
+        first = u.offset
+    with parallel(num_threads=T):
+        tid = threadid()
+        nt = sknet_team_size()
+        c = tid
+        while c < P:
+            _rows_part(p, X, Y, sw, params, grad if c == 0 else parts + (c - 1) * size,
+                       scratch + c * p.part_room, c * n // P, (c + 1) * n // P, code,
+                       scale, eps, n_frozen, training, src)
+            c = c + nt
+        if tid == 0:
+            for i in range(p.n_layers - 1, n_frozen - 1, -1):
+                _penalty_sums(params + p.w_off[i], p.units[i] * p.units[i + 1], l2, l1,
+                              sums)
+        sknet_barrier()
+        value = (_sum_rows(p.row_loss, n) + 0.5 * u.alpha * sums[0]
+                 + u.l1 * sums[1]) / u.sw_sum
+        if isfinite(value):
+            lo = first + tid * (size - first) // nt
+            hi = first + (tid + 1) * (size - first) // nt
+            _penalties_and_step(p, params, grad, parts, size, P, l2, l1, n_frozen, u, lo,
+                                hi)
+        if tid == 0:
+            u.value = value
+            u.applied = isfinite(value)
 
 
 cdef double _step(Plan* p, const floating* X, const floating* Y, const floating* sw,
@@ -819,7 +827,7 @@ cdef double _step(Plan* p, const floating* X, const floating* Y, const floating*
                   floating scale, floating eps, floating l2, floating l1, int n_frozen,
                   bint training, double* sums, int n_parts, int n_threads, bint by_rows,
                   floating* parts, floating* scratch, Py_ssize_t size,
-                  const Source* src) noexcept nogil:
+                  const Source* src, Update* update=NULL) noexcept nogil:
     """Forward and backward passes, the products through BLAS; returns the loss sum.
 
     The step is cut into ``n_parts`` parts, and ``n_threads`` OpenMP threads
@@ -833,10 +841,18 @@ cdef double _step(Plan* p, const floating* X, const floating* Y, const floating*
     rows are through, each matrix's rows. Every value is computed by one
     call in a fixed order, so the result depends on the parts, not on the
     threads. With ``src``, each block of rows is gathered into ``X`` and ``Y``
-    (the batch's buffers) by the thread that runs it, first.
+    (the batch's buffers) by the thread that runs it, first. With ``update``,
+    a step by rows on more than one thread also takes the optimizer's step
+    (:func:`_step_and_update`); ``update.applied`` says whether it did.
     """
     cdef int i, c, P = <int>(n_parts if n_parts < n else n)
     cdef int T = n_threads if n_threads < P else P
+    if update != NULL:
+        update.applied = False
+    if by_rows and T > 1 and update != NULL:
+        _step_and_update(p, X, Y, sw, params, grad, n, code, scale, eps, l2, l1, n_frozen,
+                         training, sums, P, T, parts, scratch, size, src, update)
+        return _sum_rows(p.row_loss, n)
     if by_rows:
         if T <= 1:
             for c in range(P):
@@ -1098,9 +1114,12 @@ cdef class DenseStep:
     cdef double _run_batch(self, const void* X, const void* Y, const void* sw,
                            void* params, void* grad, Py_ssize_t n, int code, double scale,
                            double l2, double l1, int frozen, bint training, double* sums,
-                           int n_parts, int n_threads, const Source* src=NULL) except? -1:
+                           int n_parts, int n_threads, const Source* src=NULL,
+                           Update* update=NULL) except? -1:
         """:meth:`run` on the batch at these addresses, of this step's dtype (gathered
-        into them from ``src`` by the step's parts, when given)."""
+        into them from ``src`` by the step's parts, when given; with ``update``, the
+        optimizer's step taken in the step's parallel region where it can be, see
+        :func:`_step`)."""
         cdef bint by_rows = self._by_rows(n_parts)
         cdef void* partp = NULL
         cdef void* scratchp = NULL
@@ -1121,13 +1140,13 @@ cdef class DenseStep:
                               <const double*>sw, <double*>params, <double*>grad, n, code,
                               scale, <double>_EPS64, l2, l1, frozen, training, sums,
                               n_parts, n_threads, by_rows, <double*>partp,
-                              <double*>scratchp, size, src)
+                              <double*>scratchp, size, src, update)
             else:
                 total = _step(&self.plan, <const float*>X, <const float*>Y,
                               <const float*>sw, <float*>params, <float*>grad, n, code,
                               <float>scale, <float>_EPS32, <float>l2, <float>l1, frozen,
                               training, sums, n_parts, n_threads, by_rows, <float*>partp,
-                              <float*>scratchp, size, src)
+                              <float*>scratchp, size, src, update)
         return total
 
     def run_epoch(self, X, Y, sw, order, Xb, Yb, swb, params, grad, Py_ssize_t offset,
@@ -1231,6 +1250,12 @@ cdef class DenseStep:
             scale, self.dtype, (trainable,))
         cdef long t = optimizer.t if kind == ADAM_KERNEL else 0
         cdef int opt_threads = optimizer.threads
+        cdef double lr_t = lr
+        cdef Update update
+        cdef Update* fused = NULL if clip_norm is not None else &update  # clipping: after
+        update.kind, update.offset, update.s1, update.s2 = kind, offset, s1, s2
+        update.factors, update.avx2, update.alpha, update.l1 = factors, avx2, alpha, l1
+        update.h1, update.h2, update.h3 = h1, h2, h3
         for start in range(0, n, batch):
             stop = min(start + batch, n)
             rows = stop - start
@@ -1261,26 +1286,30 @@ cdef class DenseStep:
             sw_sum = rows if sw is None else float(np.add.reduce(
                 swb[:rows] if idx != NULL else sw[start:stop]))
             scale_rows = 1.0 / sw_sum
+            if kind == ADAM_KERNEL:
+                lr_t = lr * sqrt(1 - pow(update.h2, t + 1)) / (1 - pow(update.h1, t + 1))
+            update.lr, update.sw_sum = lr_t, sw_sum
             value = self._run_batch(x, y, s, pp, gp, rows, code, scale_rows,
                                     alpha * scale_rows, l1 * scale_rows, n_frozen, training,
-                                    sums, n_parts, threads, source)
+                                    sums, n_parts, threads, source, fused)
             value = (value + 0.5 * alpha * sums[0] + l1 * sums[1]) / sw_sum
             if not isfinite(value):
                 return value
             total += value * rows
-            gscale = 1.0
-            if clip_norm is not None:  # as trainer._clip_factor
-                norm = sqrt(float(np.dot(g, g)))
-                gscale = clip / norm if norm > clip else 1.0
+            if fused == NULL or not update.applied:  # else the step's threads took it
+                gscale = 1.0
+                if clip_norm is not None:  # as trainer._clip_factor
+                    norm = sqrt(float(np.dot(g, g)))
+                    gscale = clip / norm if norm > clip else 1.0
+                if kind == ADAM_KERNEL:
+                    self._adam(pp, gp, s1, s2, factors, offset, trainable, lr_t, h1, h2, h3,
+                               gscale, avx2, opt_threads)
+                else:
+                    self._sgd(pp, gp, s1, factors, offset, trainable, lr, h1, h2 != 0,
+                              gscale, opt_threads)
             if kind == ADAM_KERNEL:
                 t += 1
-                self._adam(pp, gp, s1, s2, factors, offset, trainable,
-                           lr * sqrt(1 - pow(h2, t)) / (1 - pow(h1, t)), h1, h2, h3, gscale,
-                           avx2, opt_threads)
                 optimizer.t = t
-            else:
-                self._sgd(pp, gp, s1, factors, offset, trainable, lr, h1, h2 != 0, gscale,
-                          opt_threads)
             if choice is not None:
                 choice.stop()
             PyErr_CheckSignals()

@@ -64,6 +64,25 @@ def _fit_both(monkeypatch, make, X, y, **fit_params):
     return compiled, python, n_compiled
 
 
+class _TwoThreads:
+    """A thread choice that runs every step on two threads."""
+
+    parts = cap = 2
+
+    def start(self, rows):
+        return 2
+
+    def stop(self):
+        pass
+
+
+def _on_two_threads(monkeypatch):
+    """Every step of a fit in two parts, on two threads: a step by rows then takes
+    the optimizer's step in its own parallel region (where it is not clipped)."""
+    monkeypatch.setattr(Network, "split_parts", lambda self, batch, threads=None: 2)
+    monkeypatch.setattr(trainer, "_thread_choice", lambda ws, batch_size: _TwoThreads())
+
+
 def _assert_same_fit(a, b):
     for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_, strict=True):
         np.testing.assert_array_equal(ca, cb)
@@ -101,6 +120,34 @@ def test_compiled_epochs_fit_the_python_loops_weights(monkeypatch, digits, dtype
     _assert_same_fit(compiled, python)
 
 
+TWO_THREAD_CASES = [
+    {},
+    {"solver": "sgd", "learning_rate_init": 0.05},
+    {"solver": "sgd", "nesterovs_momentum": False, "momentum": 0.5},
+    {"batch_size": 64},  # a short last batch, still in two parts
+    {"alpha": 0.3, "l1": 1e-3},
+    {"clip_norm": 0.05},  # clipped: the epoch's loop takes the step after the step
+    {"dropout": 0.3},
+    {"hidden_layer_sizes": (30, 20), "activation": "tanh"},
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("params", TWO_THREAD_CASES)
+def test_steps_on_two_threads_fit_the_python_loops_weights(monkeypatch, digits, dtype,
+                                                           params):
+    """Each thread of a step split in two sums its block of the parts' gradients,
+    adds the penalties' and takes Adam's or SGD's pass over it: the same bits as
+    the Python loop, whose step and optimizer run one after the other."""
+    X, y = digits
+    _on_two_threads(monkeypatch)
+    params = {"hidden_layer_sizes": (40,), "max_iter": 4, "random_state": 0, **params}
+    compiled, python, n_compiled = _fit_both(
+        monkeypatch, lambda: MLPClassifier(**params), X.astype(dtype), y)
+    assert n_compiled == compiled.n_iter_ > 0
+    _assert_same_fit(compiled, python)
+
+
 @pytest.mark.parametrize("by_rows", [True, False])
 @pytest.mark.parametrize("shuffle", [True, False])
 @pytest.mark.parametrize("regression", [True, False])
@@ -124,8 +171,10 @@ def test_parts_gather_their_own_rows_by_rows_and_by_weights(monkeypatch, digits,
     _assert_same_fit(compiled, python)
 
 
+@pytest.mark.parametrize("two_threads", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_sample_weights_binary_and_regression_targets(monkeypatch, digits, dtype):
+def test_sample_weights_binary_and_regression_targets(monkeypatch, digits, dtype,
+                                                      two_threads):
     X, y = digits
     X = X.astype(dtype)
     sw = np.random.default_rng(0).uniform(0.1, 3.0, len(y))
@@ -135,6 +184,8 @@ def test_sample_weights_binary_and_regression_targets(monkeypatch, digits, dtype
         (lambda: MLPRegressor(hidden_layer_sizes=(20,), max_iter=3, random_state=1),
          np.c_[y, y ** 0.5]),
     ]:
+        if two_threads:
+            _on_two_threads(monkeypatch)
         compiled, python, n_compiled = _fit_both(monkeypatch, make, X, target,
                                                  sample_weight=sw)
         monkeypatch.undo()
@@ -142,13 +193,16 @@ def test_sample_weights_binary_and_regression_targets(monkeypatch, digits, dtype
         _assert_same_fit(compiled, python)
 
 
-def test_transferred_layers_frozen_or_at_their_own_rate(monkeypatch, digits):
+@pytest.mark.parametrize("two_threads", [False, True])
+def test_transferred_layers_frozen_or_at_their_own_rate(monkeypatch, digits, two_threads):
     X, y = digits
     source = MLPClassifier((30, 20), max_iter=3, random_state=0).fit(X, y)
     for extra in ({"freeze_transferred": True}, {"transfer_lr_factor": 0.1}):
         def make(extra=extra):
             return MLPClassifier((30, 20), max_iter=3, random_state=2, transfer_from=source,
                                  n_transfer_layers=1, **extra)
+        if two_threads:
+            _on_two_threads(monkeypatch)
         compiled, python, n_compiled = _fit_both(monkeypatch, make, X, y)
         monkeypatch.undo()
         assert n_compiled == 3
@@ -177,10 +231,13 @@ def test_partial_fit_and_warm_start_carry_the_optimizer(monkeypatch, digits):
         np.testing.assert_array_equal(a, b)
 
 
-def test_a_diverging_fit_ends_as_the_python_loop_does(monkeypatch, digits):
+@pytest.mark.parametrize("two_threads", [False, True])
+def test_a_diverging_fit_ends_as_the_python_loop_does(monkeypatch, digits, two_threads):
     """An epoch whose loss overflows (float32) is undone alike: the same error, and
     the estimator keeps the same weights (those of its first fit, warm started)."""
     X, y = digits
+    if two_threads:
+        _on_two_threads(monkeypatch)
     X, Y = X.astype(np.float32), np.c_[y, -y] * 1e3
 
     def fit_twice():
@@ -276,6 +333,27 @@ def test_run_epoch_matches_the_steps_it_is_made_of():
         ref_opt.step(net.params, g, 0.01)
     np.testing.assert_array_equal(got, net.params)
     assert total == expected and opt.t == ref_opt.t == 4
+
+
+def test_run_epoch_on_two_threads_takes_no_step_for_a_non_finite_loss():
+    """A step's threads take the optimizer's step only where the batch's loss is
+    finite: an epoch whose third batch holds an infinite row stops there, with the
+    weights and Adam's count of the first two steps."""
+    net, ws, X, Y, Xb, Yb = _epoch_args(n=96, batch=32)
+    X[70] = np.inf
+    start = net.params.copy()
+    loss = get_loss("log_loss")
+    opt = Adam(net.params.size, net.dtype)
+    total = net.epoch_runner(loss, ws, alpha=0.01)(X, Y, None, None, Xb, Yb, None, opt, 0.01,
+                                                   None, None, _TwoThreads())
+    assert not np.isfinite(total) and opt.t == 2
+    got, net.params[...] = net.params.copy(), start
+    ref_opt = Adam(net.params.size, net.dtype)
+    for lo in (0, 32):
+        _, g, _ = net.loss_and_gradient(X[lo:lo + 32], Y[lo:lo + 32].astype(float), loss,
+                                        alpha=0.01, ws=ws, training=True)
+        ref_opt.step(net.params, g, 0.01)
+    np.testing.assert_array_equal(got, net.params)
 
 
 def test_run_epoch_uses_the_thread_choice_around_each_step():
