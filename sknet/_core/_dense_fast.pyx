@@ -105,6 +105,7 @@ cdef extern from "_dense_loops.h" nogil:
                           Py_ssize_t stride)
     void sk_column_sums_d(const double* D, double* out, Py_ssize_t n, Py_ssize_t m,
                           Py_ssize_t stride)
+    void sk_claim_lines(void* a, size_t bytes)
     void sk_add_f(float* dst, const float* src, Py_ssize_t n)
     void sk_add_d(double* dst, const double* src, Py_ssize_t n)
 
@@ -761,6 +762,7 @@ cdef void _penalties_and_step(Plan* p, floating* params, floating* grad,
     a = off if off > lo else lo
     if hi <= a:
         return
+    sk_claim_lines(params + a, (hi - a) * sizeof(floating))  # read by the other parts
     factors = NULL if u.factors == NULL else <const floating*>u.factors + (a - off)
     if u.kind == ADAM_KERNEL:
         adam_pass(params + a, grad + a, <floating*>u.s1 + (a - off),
