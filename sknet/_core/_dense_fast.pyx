@@ -31,7 +31,10 @@ them itself and calls the per-layer stages (:meth:`DenseStep.forward_layer`,
 :meth:`DenseStep.run_epoch` runs a whole epoch of mini-batch steps where the
 step does its own products: each part gathering its rows of the shuffled
 batch, the step, and the optimizer's pass (``_optim_loops.pxd``), with
-Python called only around each step.
+Python called only around each step. A step by rows on several threads
+takes the optimizer's pass in its own parallel region, each thread over its
+block of the parameters (:func:`_step_and_update`). The element-wise loops
+are C (``_dense_loops.h``), built for AVX2 and for the baseline.
 
 The numpy reference every stage is tested against is
 :class:`sknet._core.network.Network`'s own forward and backward passes; the
