@@ -719,42 +719,20 @@ cdef void _rows_part(Plan* p, const floating* X, const floating* Y, const floati
             d = <floating*>p.acts[i - 1] + r0 * k
 
 
-cdef void _add_parts(Plan* p, floating* params, floating* grad, const floating* parts,
-                     Py_ssize_t size, int P, floating l2, floating l1,
-                     int n_frozen) noexcept nogil:
-    """``grad`` (part 0's terms) plus parts 1 .. P - 1's, in that order, then the
-    penalties' gradients, over the trainable layers."""
+cdef void _gradient_block(Plan* p, const floating* params, floating* grad,
+                          const floating* parts, Py_ssize_t size, int P, floating l2,
+                          floating l1, int n_frozen, Py_ssize_t lo,
+                          Py_ssize_t hi) noexcept nogil:
+    """Entries ``lo:hi`` of the gradient: ``grad`` (part 0's terms) plus parts 1 ..
+    P - 1's, in that order, then the penalties' gradients of the trainable
+    layers' weights among them."""
     cdef int c, i
-    cdef Py_ssize_t start = p.w_off[n_frozen]
-    cdef const floating* part
+    cdef Py_ssize_t a, b, w0, w1
     for c in range(1, P):
-        part = parts + (c - 1) * size
         if floating is float:
-            sk_add_f(grad + start, part + start, size - start)
+            sk_add_f(grad + lo, parts + (c - 1) * size + lo, hi - lo)
         else:
-            sk_add_d(grad + start, part + start, size - start)
-    for i in range(p.n_layers - 1, n_frozen - 1, -1):
-        _penalty_gradient(params + p.w_off[i], grad + p.w_off[i],
-                          p.units[i] * p.units[i + 1], l2, l1)
-
-
-cdef void _penalties_and_step(Plan* p, floating* params, floating* grad,
-                              const floating* parts, Py_ssize_t size, int P, floating l2,
-                              floating l1, int n_frozen, Update* u, Py_ssize_t lo,
-                              Py_ssize_t hi) noexcept nogil:
-    """Entries ``lo:hi`` of the gradient (``grad``, part 0's terms, plus the other
-    parts', then the penalties' gradients, as :func:`_add_parts`), then the
-    optimizer's pass over them (``u``; those from ``u.offset`` on)."""
-    cdef int c, i
-    cdef Py_ssize_t a, b, w0, w1, off = u.offset
-    cdef const floating* part
-    cdef const floating* factors
-    for c in range(1, P):
-        part = parts + (c - 1) * size
-        if floating is float:
-            sk_add_f(grad + lo, part + lo, hi - lo)
-        else:
-            sk_add_d(grad + lo, part + lo, hi - lo)
+            sk_add_d(grad + lo, parts + (c - 1) * size + lo, hi - lo)
     for i in range(p.n_layers - 1, n_frozen - 1, -1):
         w0 = p.w_off[i]
         w1 = w0 + p.units[i] * p.units[i + 1]
@@ -762,6 +740,17 @@ cdef void _penalties_and_step(Plan* p, floating* params, floating* grad,
         b = w1 if w1 < hi else hi
         if b > a:
             _penalty_gradient(params + a, grad + a, b - a, l2, l1)
+
+
+cdef void _update_block(Plan* p, floating* params, floating* grad,
+                              const floating* parts, Py_ssize_t size, int P, floating l2,
+                              floating l1, int n_frozen, Update* u, Py_ssize_t lo,
+                              Py_ssize_t hi) noexcept nogil:
+    """Entries ``lo:hi`` of the gradient (:func:`_gradient_block`), then the
+    optimizer's pass over them (``u``; those from ``u.offset`` on)."""
+    cdef Py_ssize_t a, off = u.offset
+    cdef const floating* factors
+    _gradient_block(p, params, grad, parts, size, P, l2, l1, n_frozen, lo, hi)
     a = off if off > lo else lo
     if hi <= a:
         return
@@ -790,7 +779,7 @@ cdef void _step_and_update(Plan* p, const floating* X, const floating* Y,
     thread has the loss (``u.value``, the same sum in each), and where it is
     finite sums the parts' gradients over its own block of the parameters,
     adds the penalties' gradients and takes the optimizer's pass over it
-    (:func:`_penalties_and_step`). A thread keeps the same block from step
+    (:func:`_update_block`). A thread keeps the same block from step
     to step, so its parameters and moments stay in its core's cache, and
     nothing waits on one thread between the step and the update. Every
     entry is computed as by the step and the optimizer's own pass, whatever
@@ -820,7 +809,7 @@ cdef void _step_and_update(Plan* p, const floating* X, const floating* Y,
         if isfinite(value):
             lo = first + tid * (size - first) // nt
             hi = first + (tid + 1) * (size - first) // nt
-            _penalties_and_step(p, params, grad, parts, size, P, l2, l1, n_frozen, u, lo,
+            _update_block(p, params, grad, parts, size, P, l2, l1, n_frozen, u, lo,
                                 hi)
         if tid == 0:
             u.value = value
@@ -869,7 +858,8 @@ cdef double _step(Plan* p, const floating* X, const floating* Y, const floating*
                 _rows_part(p, X, Y, sw, params, grad if c == 0 else parts + (c - 1) * size,
                            scratch + c * p.part_room, c * n // P, (c + 1) * n // P, code,
                            scale, eps, n_frozen, training, src)
-        _add_parts(p, params, grad, parts, size, P, l2, l1, n_frozen)
+        _gradient_block(p, params, grad, parts, size, P, l2, l1, n_frozen,
+                        p.w_off[n_frozen], size)
     elif T <= 1:
         for c in range(P):
             _rows_pass(p, X, Y, sw, params, c * n // P, (c + 1) * n // P, code, scale,
