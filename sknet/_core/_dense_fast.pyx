@@ -280,8 +280,7 @@ cdef struct Update:
     bint avx2              # Adam's AVX2 build
     double alpha, l1       # the penalties' strengths, for the loss
     double sw_sum          # the batch's weight sum (its rows, without weights)
-    double value           # out: the loss, (loss sum + alpha sum W^2 / 2 + l1 sum |W|) / sw_sum
-    bint applied           # out: whether the step was taken (the loss finite)
+    bint applied           # out: whether the step was taken (its loss finite)
 
 
 cdef struct Source:
@@ -719,6 +718,20 @@ cdef void _rows_part(Plan* p, const floating* X, const floating* Y, const floati
             d = <floating*>p.acts[i - 1] + r0 * k
 
 
+cdef void _all_penalty_sums(Plan* p, const floating* params, floating l2, floating l1,
+                            int n_frozen, double* sums) noexcept nogil:
+    """Add the trainable layers' ``sum W^2`` and ``sum |W|`` to ``sums`` (see :func:`_penalty_sums`)."""
+    cdef int i
+    for i in range(p.n_layers - 1, n_frozen - 1, -1):
+        _penalty_sums(params + p.w_off[i], p.units[i] * p.units[i + 1], l2, l1, sums)
+
+
+cdef inline double _batch_loss(double loss_sum, double alpha, double l1, const double* sums,
+                               double sw_sum) noexcept nogil:
+    """A batch's loss: ``(loss sum + alpha sum W^2 / 2 + l1 sum |W|) / sw_sum``."""
+    return (loss_sum + 0.5 * alpha * sums[0] + l1 * sums[1]) / sw_sum
+
+
 cdef void _gradient_block(Plan* p, const floating* params, floating* grad,
                           const floating* parts, Py_ssize_t size, int P, floating l2,
                           floating l1, int n_frozen, Py_ssize_t lo,
@@ -742,10 +755,9 @@ cdef void _gradient_block(Plan* p, const floating* params, floating* grad,
             _penalty_gradient(params + a, grad + a, b - a, l2, l1)
 
 
-cdef void _update_block(Plan* p, floating* params, floating* grad,
-                              const floating* parts, Py_ssize_t size, int P, floating l2,
-                              floating l1, int n_frozen, Update* u, Py_ssize_t lo,
-                              Py_ssize_t hi) noexcept nogil:
+cdef void _update_block(Plan* p, floating* params, floating* grad, const floating* parts,
+                        Py_ssize_t size, int P, floating l2, floating l1, int n_frozen,
+                        Update* u, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     """Entries ``lo:hi`` of the gradient (:func:`_gradient_block`), then the
     optimizer's pass over them (``u``; those from ``u.offset`` on)."""
     cdef Py_ssize_t a, off = u.offset
@@ -776,7 +788,7 @@ cdef void _step_and_update(Plan* p, const floating* X, const floating* Y,
 
     Each thread runs its parts (:func:`_rows_part`), the first also the
     penalty sums (of the parameters before the step); after a barrier every
-    thread has the loss (``u.value``, the same sum in each), and where it is
+    thread has the batch's loss (the same sum in each), and where it is
     finite sums the parts' gradients over its own block of the parameters,
     adds the penalties' gradients and takes the optimizer's pass over it
     (:func:`_update_block`). A thread keeps the same block from step
@@ -785,7 +797,7 @@ cdef void _step_and_update(Plan* p, const floating* X, const floating* Y,
     entry is computed as by the step and the optimizer's own pass, whatever
     the threads.
     """
-    cdef int tid, nt, c, i
+    cdef int tid, nt, c
     cdef Py_ssize_t lo, hi, first = p.w_off[n_frozen]
     cdef double value
     if u.offset < first:
@@ -800,19 +812,14 @@ cdef void _step_and_update(Plan* p, const floating* X, const floating* Y,
                        scale, eps, n_frozen, training, src)
             c = c + nt
         if tid == 0:
-            for i in range(p.n_layers - 1, n_frozen - 1, -1):
-                _penalty_sums(params + p.w_off[i], p.units[i] * p.units[i + 1], l2, l1,
-                              sums)
+            _all_penalty_sums(p, params, l2, l1, n_frozen, sums)
         sknet_barrier()
-        value = (_sum_rows(p.row_loss, n) + 0.5 * u.alpha * sums[0]
-                 + u.l1 * sums[1]) / u.sw_sum
+        value = _batch_loss(_sum_rows(p.row_loss, n), u.alpha, u.l1, sums, u.sw_sum)
         if isfinite(value):
             lo = first + tid * (size - first) // nt
             hi = first + (tid + 1) * (size - first) // nt
-            _update_block(p, params, grad, parts, size, P, l2, l1, n_frozen, u, lo,
-                                hi)
+            _update_block(p, params, grad, parts, size, P, l2, l1, n_frozen, u, lo, hi)
         if tid == 0:
-            u.value = value
             u.applied = isfinite(value)
 
 
@@ -839,7 +846,7 @@ cdef double _step(Plan* p, const floating* X, const floating* Y, const floating*
     a step by rows on more than one thread also takes the optimizer's step
     (:func:`_step_and_update`); ``update.applied`` says whether it did.
     """
-    cdef int i, c, P = <int>(n_parts if n_parts < n else n)
+    cdef int c, P = <int>(n_parts if n_parts < n else n)
     cdef int T = n_threads if n_threads < P else P
     if update != NULL:
         update.applied = False
@@ -872,8 +879,7 @@ cdef double _step(Plan* p, const floating* X, const floating* Y, const floating*
                        eps, n_frozen, training, src)
         for c in prange(P, num_threads=T, schedule="static"):
             _weights_pass(p, X, params, grad, n, c, P, l2, l1, n_frozen, training)
-    for i in range(p.n_layers - 1, n_frozen - 1, -1):
-        _penalty_sums(params + p.w_off[i], p.units[i] * p.units[i + 1], l2, l1, sums)
+    _all_penalty_sums(p, params, l2, l1, n_frozen, sums)
     return _sum_rows(p.row_loss, n)
 
 
@@ -1287,7 +1293,7 @@ cdef class DenseStep:
             value = self._run_batch(x, y, s, pp, gp, rows, code, scale_rows,
                                     alpha * scale_rows, l1 * scale_rows, n_frozen, training,
                                     sums, n_parts, threads, source, fused)
-            value = (value + 0.5 * alpha * sums[0] + l1 * sums[1]) / sw_sum
+            value = _batch_loss(value, alpha, l1, sums, sw_sum)
             if not isfinite(value):
                 return value
             total += value * rows
