@@ -44,10 +44,12 @@ compiler vectorizes (the other activations' exponentials are the C library's).
 """
 
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
+from sknet._core._dense_fast import in_forked_child
 from sknet._core._small_gemm cimport (SK_NR_d, SK_NR_f, SK_PACKED_SIZE, _gemm_packed,
                                       _pack)
 
@@ -321,16 +323,23 @@ cdef floating *_packed(const floating *W_ih, int F, const floating *W_hh, int H,
     return packed
 
 
-cdef floating *_panels(const floating *like, Py_ssize_t n, int K, int N) except? NULL:
-    """Room for a ``K x N`` matrix packed into panels (freed by the caller; ``like``
-    gives the type), or NULL (BLAS) for a call of more than ``_PACKED_MAX_ROWS`` rows."""
+cdef floating *_panels(const floating *like, Py_ssize_t n, int K, int N,
+                       Py_ssize_t count=1) except? NULL:
+    """Room for ``count`` ``K x N`` matrices packed into panels, ``_panel_room``
+    apart (freed by the caller; ``like`` gives the type), or NULL (BLAS) for
+    a call of more than ``_PACKED_MAX_ROWS`` rows."""
     if n > _PACKED_MAX_ROWS:
         return NULL
-    cdef int nr = SK_NR_f if floating is float else SK_NR_d
-    cdef floating *panels = <floating *>malloc(SK_PACKED_SIZE(K, N, nr) * sizeof(floating))
+    cdef floating *panels = <floating *>malloc(count * _panel_room(like, K, N)
+                                               * sizeof(floating))
     if panels == NULL:
         raise MemoryError()
     return panels
+
+
+cdef inline size_t _panel_room(const floating *like, int K, int N) noexcept:
+    """The items of a ``K x N`` matrix packed into panels."""
+    return SK_PACKED_SIZE(K, N, SK_NR_f if floating is float else SK_NR_d)
 
 
 cdef inline void _step_product(const floating *x, int ldx, int F, const floating *W_ih,
@@ -418,70 +427,163 @@ def _check(shapes):
 
 
 # --------------------------------------------------------------------------- #
+# blocks of rows                                                               #
+# --------------------------------------------------------------------------- #
+cdef inline Py_ssize_t _blocks(Py_ssize_t parts, Py_ssize_t n) noexcept:
+    """How many blocks of rows a batch of ``n`` rows runs in (at least one)."""
+    return max(1, min(parts, n))
+
+
+cdef inline int _team(int threads, Py_ssize_t P):
+    """The OpenMP threads that run ``P`` blocks: one in a forked child (GNU
+    OpenMP's workers do not exist there)."""
+    if threads <= 1 or P <= 1 or in_forked_child():
+        return 1
+    return <int>min(threads, P)
+
+
+cdef inline Py_ssize_t _lo(Py_ssize_t c, Py_ssize_t n, Py_ssize_t P) noexcept nogil:
+    """The first row of block ``c`` of ``P`` blocks of ``n`` rows."""
+    return c * n // P
+
+
+cdef inline Py_ssize_t _block_rows(Py_ssize_t n, Py_ssize_t P) noexcept:
+    """The rows of the largest of ``P`` blocks of ``n`` rows."""
+    return (n + P - 1) // P
+
+
+cdef floating **_gradient_pointers(grads, Py_ssize_t P, Py_ssize_t GH, Py_ssize_t F,
+                                   Py_ssize_t H, bint gb_hh, floating *like) except NULL:
+    """Four pointers per block: its ``gW_ih``, ``gW_hh``, ``gb_ih`` and ``gb_hh``
+    (NULL without ``gb_hh``), from ``grads``' arrays (freed by the caller;
+    ``like`` gives the type)."""
+    if len(grads) != P:
+        raise ValueError(f"grads holds {len(grads)} blocks' arrays; the batch runs in {P}")
+    cdef floating **out = <floating **>calloc(4 * P, sizeof(floating *))
+    cdef floating[:, ::1] w
+    cdef floating[::1] v
+    cdef Py_ssize_t c, k
+    if out == NULL:
+        raise MemoryError()
+    try:
+        for c in range(P):
+            arrays = grads[c]
+            for k, (name, expected) in enumerate((("gW_ih", (GH, F)), ("gW_hh", (GH, H)),
+                                                  ("gb_ih", (GH,)), ("gb_hh", (GH,)))):
+                if k == 3 and not gb_hh:
+                    break
+                _check([(name, arrays[k].shape, expected)])
+                if k < 2:
+                    w = arrays[k]
+                    out[4 * c + k] = &w[0, 0]
+                else:
+                    v = arrays[k]
+                    out[4 * c + k] = &v[0]
+    except BaseException:
+        free(out)
+        raise
+    return out
+
+
+cdef void _zero_block_gradients(floating **g, Py_ssize_t GH, Py_ssize_t F,
+                                Py_ssize_t H) noexcept nogil:
+    """Zero the arrays a block's loop adds every step's terms to."""
+    memset(g[0], 0, GH * F * sizeof(floating))
+    memset(g[1], 0, GH * H * sizeof(floating))
+    memset(g[2], 0, GH * sizeof(floating))
+    if g[3] != NULL:
+        memset(g[3], 0, GH * sizeof(floating))
+
+
+# --------------------------------------------------------------------------- #
 # simple RNN                                                                   #
 # --------------------------------------------------------------------------- #
 def rnn_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floating[:, :, :] A,
                 floating[:, :, :] hs, const floating[:, ::1] W_hh, const floating[::1] bias,
                 const unsigned char[:, :] pad, bint reverse, int code, double p1=0.0,
-                double p2=1.0, double upper=0.0, forward_step=None):
+                double p2=1.0, double upper=0.0, forward_step=None, Py_ssize_t parts=1,
+                int threads=1):
     """``h_t = f(x_t W_ih^T + h_{t-1} W_hh^T + bias)`` over every step; ``A_t`` gets the
     pre-activation.
 
     ``code`` is one of :data:`ACTIVATION_CODES` (``p1``: leaky_relu's slope
     or elu's alpha, ``p2``: elu's scale, ``upper``: exp's clip), or
-    :data:`CALLBACK`: then ``forward_step(t)`` writes ``f(A_t)`` into ``hs[t]``.
+    :data:`CALLBACK`: then ``forward_step(t)`` writes ``f(A_t)`` into ``hs[t]``
+    (for all rows at once: one block). The rows run in ``parts`` blocks,
+    ``threads`` of them at once (see :func:`lstm_forward`).
     """
     cdef Py_ssize_t T = A.shape[0], n = A.shape[1], H = A.shape[2], F = x.shape[2]
-    cdef Py_ssize_t s, t, p = 0, i
-    cdef Py_ssize_t ldh = _row_stride(hs.strides, sizeof(floating))
-    cdef Py_ssize_t ldx = _row_stride(x.strides, sizeof(floating))
     cdef bint masked = pad is not None
-    cdef floating fp1 = <floating>p1, fp2 = <floating>p2, fup = <floating>upper
     _check([("x", x.shape, (T, n, F)), ("W_ih", W_ih.shape, (H, F)),
             ("hs", hs.shape, (T, n, H)), ("W_hh", W_hh.shape, (H, H)),
             ("bias", bias.shape, (H,))]
            + ([("pad", pad.shape, (T, n))] if masked else []))
     _rows_contiguous((_strided("A", A),), sizeof(floating))
+    _row_stride(hs.strides, sizeof(floating))
+    _row_stride(x.strides, sizeof(floating))
     if code == _CALLBACK and forward_step is None:
         raise ValueError("a registered activation needs forward_step")
+    cdef Py_ssize_t P = 1 if code == _CALLBACK else _blocks(parts, n), c
+    cdef int nt = _team(threads, P)
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
     cdef floating *packed = NULL
+    cdef void *step = <void *>forward_step
     try:
-        packed = _packed(&W_ih[0, 0], <int>F, &W_hh[0, 0], <int>H, <int>H, n)
-        with nogil:
-            for s in range(T):
-                t = T - 1 - s if reverse else s
-                _step_product(&x[t, 0, 0], <int>ldx, <int>F, &W_ih[0, 0],
-                              &hs[p, 0, 0] if s > 0 else NULL, <int>ldh, <int>H, &W_hh[0, 0],
-                              packed, <int>n, <int>H, &A[t, 0, 0], <int>H)
-                for i in range(n):
-                    _add_row(&A[t, i, 0], &bias[0], H)
-                if code == _CALLBACK:
-                    with gil:
-                        forward_step(t)
-                else:
-                    for i in range(n):
-                        if masked and pad[t, i]:
-                            continue
-                        if floating is float:
-                            sk_act_forward_f(code, fp1, fp2, fup, &A[t, i, 0], &hs[t, i, 0], H)
-                        else:
-                            sk_act_forward_d(code, fp1, fp2, fup, &A[t, i, 0], &hs[t, i, 0], H)
-                if masked:
-                    for i in range(n):
-                        if pad[t, i]:
-                            _copy_row(&hs[t, i, 0], &hs[p, i, 0] if s > 0 else zero, H)
-                p = t
+        packed = _packed(&W_ih[0, 0], <int>F, &W_hh[0, 0], <int>H, <int>H, _block_rows(n, P))
+        for c in prange(P, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+            _rnn_forward_rows(x, W_ih, A, hs, W_hh, bias, pad, reverse, code, <floating>p1,
+                              <floating>p2, <floating>upper, step, packed, zero,
+                              _lo(c, n, P), _lo(c + 1, n, P))
     finally:
         free(zero)
         free(packed)
+
+
+cdef int _rnn_forward_rows(const floating[:, :, :] x, const floating[:, ::1] W_ih,
+                           floating[:, :, :] A, floating[:, :, :] hs,
+                           const floating[:, ::1] W_hh, const floating[::1] bias,
+                           const unsigned char[:, :] pad, bint reverse, int code, floating p1,
+                           floating p2, floating upper, void *forward_step,
+                           const floating *packed, floating *zero, Py_ssize_t r0,
+                           Py_ssize_t r1) except -1 nogil:
+    """Rows ``r0:r1`` of :func:`rnn_forward`'s loop."""
+    cdef Py_ssize_t T = A.shape[0], H = A.shape[2], F = x.shape[2], n = r1 - r0
+    cdef Py_ssize_t ldh = hs.strides[1] // sizeof(floating)
+    cdef Py_ssize_t ldx = x.strides[1] // sizeof(floating)
+    cdef Py_ssize_t s, t, p = 0, i
+    cdef bint masked = pad is not None
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        _step_product(&x[t, r0, 0], <int>ldx, <int>F, &W_ih[0, 0],
+                      &hs[p, r0, 0] if s > 0 else NULL, <int>ldh, <int>H, &W_hh[0, 0],
+                      packed, <int>n, <int>H, &A[t, r0, 0], <int>H)
+        for i in range(r0, r1):
+            _add_row(&A[t, i, 0], &bias[0], H)
+        if code == _CALLBACK:
+            with gil:
+                (<object>forward_step)(t)
+        else:
+            for i in range(r0, r1):
+                if masked and pad[t, i]:
+                    continue
+                if floating is float:
+                    sk_act_forward_f(code, p1, p2, upper, &A[t, i, 0], &hs[t, i, 0], H)
+                else:
+                    sk_act_forward_d(code, p1, p2, upper, &A[t, i, 0], &hs[t, i, 0], H)
+        if masked:
+            for i in range(r0, r1):
+                if pad[t, i]:
+                    _copy_row(&hs[t, i, 0], &hs[p, i, 0] if s > 0 else zero, H)
+        p = t
+    return 0
 
 
 def rnn_backward(const floating[:, :, :] hs, const floating[:, ::1] W_hh,
                  const unsigned char[:, :] pad, bint reverse, floating[:, :, :] dG,
                  floating[:, ::1] dh, floating[:, ::1] dh_prev, const floating[:, :] dh_last,
                  const floating[:, :, :] dout, floating[:, :, :] record, int code,
-                 double p1=0.0, double p2=1.0, backward_step=None):
+                 double p1=0.0, double p2=1.0, backward_step=None, Py_ssize_t parts=1,
+                 int threads=1):
     """Backpropagation through time of :func:`rnn_forward`: ``dG[t] = dL/dA_t``.
 
     ``dh_last`` (the gradient with respect to the last state) and ``dout``
@@ -489,10 +591,9 @@ def rnn_backward(const floating[:, :, :] hs, const floating[:, ::1] W_hh,
     ``record`` (or None) receives ``dL/dh_t`` at every step. ``dh`` and
     ``dh_prev`` are ``(n, H)`` work arrays. With :data:`CALLBACK`,
     ``backward_step(t)`` turns ``dG[t]`` (holding ``dL/dh_t``) into ``dL/dA_t``.
+    The weight gradients are :func:`rnn_weight_gradients`'.
     """
-    cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], H = dG.shape[2], s, t, p, i
-    cdef bint masked = pad is not None
-    cdef floating fp1 = <floating>p1, fp2 = <floating>p2
+    cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], H = dG.shape[2]
     _check(_backward_shapes(T, n, H, H, hs.shape, W_hh, pad, dh, dh_prev, dh_last, dout,
                             record))
     _rows_contiguous((_strided("dG", dG),) + _maybe("record", record), sizeof(floating))
@@ -501,56 +602,138 @@ def rnn_backward(const floating[:, :, :] hs, const floating[:, ::1] W_hh,
     _row_stride(hs.strides, sizeof(floating))
     if dout is not None:
         _row_stride(dout.strides, sizeof(floating))
-    cdef floating *cur = &dh[0, 0]
-    cdef floating *prev = &dh_prev[0, 0]
+    cdef Py_ssize_t P = 1 if code == _CALLBACK else _blocks(parts, n), c
+    cdef int nt = _team(threads, P)
     cdef floating *packed = NULL
+    cdef void *step = <void *>backward_step
     _start(dh, dh_last)
     try:
-        packed = _packed(<floating *>NULL, 0, &W_hh[0, 0], <int>H, <int>H, n)
-        with nogil:
-            for s in range(T):
-                t = s if reverse else T - 1 - s
-                _take_output(cur, dout, record, t, n, H)
-                if code == _CALLBACK:
-                    for i in range(n):
-                        _copy_row(&dG[t, i, 0], cur + i * H, H)
-                    with gil:
-                        backward_step(t)
-                for i in range(n):
-                    if masked and pad[t, i]:
-                        memset(&dG[t, i, 0], 0, H * sizeof(floating))
-                    elif code == _CALLBACK:
-                        continue
-                    elif floating is float:
-                        sk_act_backward_f(code, fp1, fp2, &hs[t, i, 0], cur + i * H,
-                                          &dG[t, i, 0], H)
-                    else:
-                        sk_act_backward_d(code, fp1, fp2, &hs[t, i, 0], cur + i * H,
-                                          &dG[t, i, 0], H)
-                if s == T - 1:
-                    break
-                _step_back(&dG[t, 0, 0], <int>H, &W_hh[0, 0], packed, <int>n, <int>H, pad, t,
-                           cur, prev)
-                cur, prev = prev, cur
+        packed = _packed(<floating *>NULL, 0, &W_hh[0, 0], <int>H, <int>H, _block_rows(n, P))
+        for c in prange(P, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+            _rnn_backward_rows(hs, W_hh, pad, reverse, dG, dh, dh_prev, dout, record, code,
+                               <floating>p1, <floating>p2, step, packed, _lo(c, n, P),
+                               _lo(c + 1, n, P))
     finally:
         free(packed)
+
+
+cdef int _rnn_backward_rows(const floating[:, :, :] hs, const floating[:, ::1] W_hh,
+                            const unsigned char[:, :] pad, bint reverse, floating[:, :, :] dG,
+                            floating[:, ::1] dh, floating[:, ::1] dh_prev,
+                            const floating[:, :, :] dout, floating[:, :, :] record, int code,
+                            floating p1, floating p2, void *backward_step,
+                            const floating *packed, Py_ssize_t r0,
+                            Py_ssize_t r1) except -1 nogil:
+    """Rows ``r0:r1`` of :func:`rnn_backward`'s loop."""
+    cdef Py_ssize_t T = dG.shape[0], H = dG.shape[2], n = r1 - r0, s, t, i
+    cdef bint masked = pad is not None
+    cdef floating *cur = &dh[r0, 0]
+    cdef floating *prev = &dh_prev[r0, 0]
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        _take_output(cur, dout, record, t, r0, r1, H)
+        if code == _CALLBACK:
+            for i in range(n):
+                _copy_row(&dG[t, r0 + i, 0], cur + i * H, H)
+            with gil:
+                (<object>backward_step)(t)
+        for i in range(n):
+            if masked and pad[t, r0 + i]:
+                memset(&dG[t, r0 + i, 0], 0, H * sizeof(floating))
+            elif code == _CALLBACK:
+                continue
+            elif floating is float:
+                sk_act_backward_f(code, p1, p2, &hs[t, r0 + i, 0], cur + i * H,
+                                  &dG[t, r0 + i, 0], H)
+            else:
+                sk_act_backward_d(code, p1, p2, &hs[t, r0 + i, 0], cur + i * H,
+                                  &dG[t, r0 + i, 0], H)
+        if s == T - 1:
+            break
+        _step_back(&dG[t, r0, 0], <int>H, &W_hh[0, 0], packed, <int>n, <int>H, pad, t, r0,
+                   cur, prev)
+        cur, prev = prev, cur
+    return 0
+
+
+def rnn_weight_gradients(const floating[:, :, :] dG, const floating[:, :, :] x,
+                         const floating[:, :, :] hs, bint reverse, floating[:, ::1] gW_ih,
+                         floating[:, ::1] gW_hh, floating[::1] gb_ih, Py_ssize_t parts=1,
+                         int threads=1):
+    """The simple RNN's weight gradients over every step at once, after its loop.
+
+    ``gW_ih = dG^T x``, ``gW_hh = dG_later^T hs_earlier`` (each step against
+    the state it read: the step before it, after it in ``reverse``) and
+    ``gb_ih`` the sums of ``dG``'s rows, each one product over all ``T n``
+    rows. Its ``H`` rows of gates run in ``parts`` blocks, ``threads`` at
+    once. Every step's rows of ``x`` and ``hs`` must be as far apart as the
+    rows within a step (the ``(T, n, W)`` arrays seen as ``(T n, W)``).
+    """
+    cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], H = dG.shape[2], F = x.shape[2]
+    _check([("x", x.shape, (T, n, F)), ("hs", hs.shape, (T, n, H)),
+            ("gW_ih", gW_ih.shape, (H, F)), ("gW_hh", gW_hh.shape, (H, H)),
+            ("gb_ih", gb_ih.shape, (H,))])
+    _rows_contiguous((_strided("dG", dG),), sizeof(floating))
+    cdef Py_ssize_t ldx = _row_stride(x.strides, sizeof(floating))
+    cdef Py_ssize_t ldh = _row_stride(hs.strides, sizeof(floating))
+    if T > 1 and (x.strides[0] != n * x.strides[1] or hs.strides[0] != n * hs.strides[1]):
+        raise ValueError("the steps of x and hs must follow each other's rows")
+    cdef Py_ssize_t P = _blocks(parts, H), c
+    cdef int nt = _team(threads, P)
+    if n == 0:
+        memset(&gW_ih[0, 0], 0, H * F * sizeof(floating))
+        memset(&gW_hh[0, 0], 0, H * H * sizeof(floating))
+        memset(&gb_ih[0], 0, H * sizeof(floating))
+        return
+    for c in prange(P, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+        _rnn_gradient_rows(&dG[0, 0, 0], &x[0, 0, 0], ldx, &hs[0, 0, 0], ldh, T, n, F, H,
+                           reverse, &gW_ih[0, 0], &gW_hh[0, 0], &gb_ih[0], _lo(c, H, P),
+                           _lo(c + 1, H, P))
+
+
+cdef void _rnn_gradient_rows(const floating *dG, const floating *x, Py_ssize_t ldx,
+                             const floating *hs, Py_ssize_t ldh, Py_ssize_t T, Py_ssize_t n,
+                             Py_ssize_t F, Py_ssize_t H, bint reverse, floating *gW_ih,
+                             floating *gW_hh, floating *gb_ih, Py_ssize_t g0,
+                             Py_ssize_t g1) noexcept nogil:
+    """Gate rows ``g0:g1`` of :func:`rnn_weight_gradients`."""
+    cdef int G = <int>(g1 - g0), earlier_rows = <int>((T - 1) * n)
+    cdef Py_ssize_t r, j
+    # step t reads the state of the step before it (after it, in reverse)
+    cdef const floating *dG_later = dG + (0 if reverse else n * H)
+    cdef const floating *hs_earlier = hs + (n * ldh if reverse else 0)
+    _gemm(b"N", b"T", <int>F, G, <int>(T * n), x, <int>ldx, dG + g0, <int>H, 0,
+          gW_ih + g0 * F, <int>F)
+    if earlier_rows > 0:
+        _gemm(b"N", b"T", <int>H, G, earlier_rows, hs_earlier, <int>ldh, dG_later + g0,
+              <int>H, 0, gW_hh + g0 * H, <int>H)
+    else:
+        memset(gW_hh + g0 * H, 0, G * H * sizeof(floating))
+    memset(gb_ih + g0, 0, G * sizeof(floating))
+    for r in range(T * n):
+        for j in range(g0, g1):
+            gb_ih[j] += dG[r * H + j]
 
 
 # --------------------------------------------------------------------------- #
 # LSTM                                                                         #
 # --------------------------------------------------------------------------- #
-
-
 def lstm_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floating[:, :, :] A,
                  floating[:, :, :] hs, floating[:, :, :] C, floating[:, :, :] TC,
                  const floating[:, ::1] W_hh, const floating[::1] bias,
-                 const unsigned char[:, :] pad, bint reverse):
+                 const unsigned char[:, :] pad, bint reverse, Py_ssize_t parts=1,
+                 int threads=1):
     """Gates ``i, f, g, o`` (of ``x_t W_ih^T + h_{t-1} W_hh^T + bias``) into ``A``,
-    ``c_t`` into ``C``, ``tanh c_t`` into ``TC``, ``h_t`` into ``hs``."""
+    ``c_t`` into ``C``, ``tanh c_t`` into ``TC``, ``h_t`` into ``hs``.
+
+    Each sequence's loop is independent of the others', so the batch's rows
+    run in ``parts`` blocks (``min(parts, n)``), ``threads`` of them at once
+    on OpenMP's threads (one in a process forked from one that used them).
+    Every block is computed alike whichever thread runs it, so the result
+    does not depend on ``threads``; the weights are packed once for all.
+    """
     cdef Py_ssize_t T = A.shape[0], n = A.shape[1], GH = A.shape[2], H = GH // 4
-    cdef Py_ssize_t F = x.shape[2], s, t, p = 0, i
-    cdef Py_ssize_t ldh = _row_stride(hs.strides, sizeof(floating))
-    cdef Py_ssize_t ldx = _row_stride(x.strides, sizeof(floating))
+    cdef Py_ssize_t F = x.shape[2]
     cdef bint masked = pad is not None
     _check([("x", x.shape, (T, n, F)), ("W_ih", W_ih.shape, (GH, F)),
             ("hs", hs.shape, (T, n, H)), ("C", C.shape, (T, n, H)),
@@ -559,32 +742,52 @@ def lstm_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floatin
            + ([("pad", pad.shape, (T, n))] if masked else []))
     _rows_contiguous((_strided("A", A), _strided("C", C), _strided("TC", TC)),
                      sizeof(floating))
+    _row_stride(hs.strides, sizeof(floating))
+    _row_stride(x.strides, sizeof(floating))
+    cdef Py_ssize_t P = _blocks(parts, n), c
+    cdef int nt = _team(threads, P)
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
-    cdef const floating *c_prev
     cdef floating *packed = NULL
     try:
-        packed = _packed(&W_ih[0, 0], <int>F, &W_hh[0, 0], <int>H, <int>GH, n)
-        with nogil:
-            for s in range(T):
-                t = T - 1 - s if reverse else s
-                _step_product(&x[t, 0, 0], <int>ldx, <int>F, &W_ih[0, 0],
-                              &hs[p, 0, 0] if s > 0 else NULL, <int>ldh, <int>H, &W_hh[0, 0],
-                              packed, <int>n, <int>GH, &A[t, 0, 0], <int>GH)
-                for i in range(n):
-                    c_prev = &C[p, i, 0] if s > 0 else zero
-                    if masked and pad[t, i]:
-                        _copy_row(&hs[t, i, 0], &hs[p, i, 0] if s > 0 else zero, H)
-                        _copy_row(&C[t, i, 0], c_prev, H)
-                    elif floating is float:
-                        sk_lstm_forward_f(&A[t, i, 0], &bias[0], c_prev, &C[t, i, 0], &TC[t, i, 0],
-                                          &hs[t, i, 0], H)
-                    else:
-                        sk_lstm_forward_d(&A[t, i, 0], &bias[0], c_prev, &C[t, i, 0], &TC[t, i, 0],
-                                          &hs[t, i, 0], H)
-                p = t
+        packed = _packed(&W_ih[0, 0], <int>F, &W_hh[0, 0], <int>H, <int>GH, _block_rows(n, P))
+        for c in prange(P, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+            _lstm_forward_rows(x, W_ih, A, hs, C, TC, W_hh, bias, pad, reverse, packed, zero,
+                               _lo(c, n, P), _lo(c + 1, n, P))
     finally:
         free(zero)
         free(packed)
+
+
+cdef void _lstm_forward_rows(const floating[:, :, :] x, const floating[:, ::1] W_ih,
+                             floating[:, :, :] A, floating[:, :, :] hs, floating[:, :, :] C,
+                             floating[:, :, :] TC, const floating[:, ::1] W_hh,
+                             const floating[::1] bias, const unsigned char[:, :] pad,
+                             bint reverse, const floating *packed, floating *zero,
+                             Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Rows ``r0:r1`` of :func:`lstm_forward`'s loop."""
+    cdef Py_ssize_t T = A.shape[0], GH = A.shape[2], H = GH // 4, F = x.shape[2]
+    cdef Py_ssize_t ldh = hs.strides[1] // sizeof(floating)
+    cdef Py_ssize_t ldx = x.strides[1] // sizeof(floating)
+    cdef Py_ssize_t s, t, p = 0, i
+    cdef bint masked = pad is not None
+    cdef const floating *c_prev
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        _step_product(&x[t, r0, 0], <int>ldx, <int>F, &W_ih[0, 0],
+                      &hs[p, r0, 0] if s > 0 else NULL, <int>ldh, <int>H, &W_hh[0, 0],
+                      packed, <int>(r1 - r0), <int>GH, &A[t, r0, 0], <int>GH)
+        for i in range(r0, r1):
+            c_prev = &C[p, i, 0] if s > 0 else zero
+            if masked and pad[t, i]:
+                _copy_row(&hs[t, i, 0], &hs[p, i, 0] if s > 0 else zero, H)
+                _copy_row(&C[t, i, 0], c_prev, H)
+            elif floating is float:
+                sk_lstm_forward_f(&A[t, i, 0], &bias[0], c_prev, &C[t, i, 0], &TC[t, i, 0],
+                                  &hs[t, i, 0], H)
+            else:
+                sk_lstm_forward_d(&A[t, i, 0], &bias[0], c_prev, &C[t, i, 0], &TC[t, i, 0],
+                                  &hs[t, i, 0], H)
+        p = t
 
 
 def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
@@ -593,73 +796,104 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
                   floating[:, ::1] dh, floating[:, ::1] dh_prev, floating[:, ::1] dc,
                   const floating[:, :] dh_last, const floating[:, :, :] dout,
                   floating[:, :, :] record, const floating[:, :, :] hs=None,
-                  const floating[:, :, :] x=None, floating[:, ::1] gW_ih=None,
-                  floating[:, ::1] gW_hh=None, floating[::1] gb_ih=None):
+                  const floating[:, :, :] x=None, grads=None, Py_ssize_t parts=1,
+                  int threads=1):
     """Backpropagation through time of :func:`lstm_forward` (``dc``: an ``(n, H)`` work array).
 
-    With ``gW_ih`` (and ``x``, the loop's input, ``gW_hh``, ``gb_ih``), the
-    loop also writes the weight gradients of its rows into them and the
-    rows' sums of ``dG`` into ``gb_ih`` (see :func:`_step_gradients`). ``hs``
-    holds the states.
+    The rows run in blocks as in :func:`lstm_forward`. With ``grads`` (and
+    ``x``, the loop's input, and ``hs``, the states), one
+    ``(gW_ih, gW_hh, gb_ih)`` per block: the loop also writes the weight
+    gradients of the block's rows into its arrays, and the rows' sums of
+    ``dG`` into its ``gb_ih`` (see :func:`_step_gradients`); the caller sums
+    the blocks'.
     """
     cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], GH = dG.shape[2], H = GH // 4
-    cdef Py_ssize_t s, t, p = 0, i
-    cdef bint masked = pad is not None, grads = gW_ih is not None
-    cdef Py_ssize_t F = x.shape[2] if grads else 0, ldx = 0, ldh = 0
-    if grads and hs is None:
-        raise ValueError("the weight gradients need hs")
-    _check(_backward_shapes(T, n, H, GH, hs.shape if grads else None, W_hh, pad, dh, dh_prev,
-                            dh_last, dout, record)
+    cdef bint masked = pad is not None, with_grads = grads is not None
+    cdef Py_ssize_t F = x.shape[2] if with_grads and x is not None else 0
+    if with_grads and (hs is None or x is None):
+        raise ValueError("the weight gradients need x and hs")
+    _check(_backward_shapes(T, n, H, GH, hs.shape if with_grads else None, W_hh, pad, dh,
+                            dh_prev, dh_last, dout, record)
            + [("A", A.shape, (T, n, GH)), ("C", C.shape, (T, n, H)), ("TC", TC.shape, (T, n, H)),
               ("dc", dc.shape, (n, H))]
-           + (_gradient_shapes(GH, F, H, x, gW_ih, gW_hh, gb_ih, None, T, n) if grads else []))
-    if grads:
-        ldh = _row_stride(hs.strides, sizeof(floating))
-        ldx = _row_stride(x.strides, sizeof(floating))
+           + ([("x", x.shape, (T, n, F))] if with_grads else []))
+    if with_grads:
+        _row_stride(hs.strides, sizeof(floating))
+        _row_stride(x.strides, sizeof(floating))
     _rows_contiguous((_strided("A", A), _strided("C", C), _strided("TC", TC), _strided("dG", dG))
                      + _maybe("record", record), sizeof(floating))
     if dout is not None:
         _row_stride(dout.strides, sizeof(floating))
-    cdef floating *cur = &dh[0, 0]
-    cdef floating *prev = &dh_prev[0, 0]
+    cdef Py_ssize_t P = _blocks(parts, n), c, rows = _block_rows(n, P)
+    cdef int nt = _team(threads, P)
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
-    _start(dh, dh_last)
     cdef floating *packed = NULL
     cdef floating *scratch = NULL
+    cdef floating **g = NULL
+    cdef size_t room = 0
+    _start(dh, dh_last)
+    memset(&dc[0, 0], 0, n * H * sizeof(floating))
     try:
-        packed = _packed(<floating *>NULL, 0, &W_hh[0, 0], <int>H, <int>GH, n)
-        if grads:
-            scratch = _panels(&W_hh[0, 0], n, <int>n, <int>max(F, H))  # a step's rows
-            _zero_gradients(gW_ih, gW_hh, gb_ih)
-        with nogil:
-            memset(&dc[0, 0], 0, n * H * sizeof(floating))
-            for s in range(T):
-                t = s if reverse else T - 1 - s
-                p = t + 1 if reverse else t - 1
-                _take_output(cur, dout, record, t, n, H)
-                for i in range(n):
-                    if masked and pad[t, i]:
-                        memset(&dG[t, i, 0], 0, GH * sizeof(floating))
-                    elif floating is float:
-                        sk_lstm_backward_f(&A[t, i, 0], &C[p, i, 0] if s < T - 1 else zero,
-                                           &TC[t, i, 0], cur + i * H, &dc[i, 0], &dG[t, i, 0], H)
-                    else:
-                        sk_lstm_backward_d(&A[t, i, 0], &C[p, i, 0] if s < T - 1 else zero,
-                                           &TC[t, i, 0], cur + i * H, &dc[i, 0], &dG[t, i, 0], H)
-                if grads:
-                    _step_gradients(&dG[t, 0, 0], &dG[t, 0, 0], <int>GH, &x[t, 0, 0],
-                                    <int>ldx, <int>F, &hs[p, 0, 0] if s < T - 1 else NULL,
-                                    <int>ldh, <int>H, <int>n, scratch, &gW_ih[0, 0],
-                                    &gW_hh[0, 0], &gb_ih[0], NULL)
-                if s == T - 1:
-                    break
-                _step_back(&dG[t, 0, 0], <int>GH, &W_hh[0, 0], packed, <int>n, <int>H, pad, t,
-                           cur, prev)
-                cur, prev = prev, cur
+        packed = _packed(<floating *>NULL, 0, &W_hh[0, 0], <int>H, <int>GH, rows)
+        if with_grads:
+            g = _gradient_pointers(grads, P, GH, F, H, False, &dG[0, 0, 0])
+            scratch = _panels(&W_hh[0, 0], rows, <int>rows, <int>max(F, H), P)
+            room = _panel_room(&W_hh[0, 0], <int>rows, <int>max(F, H))
+        for c in prange(P, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+            _lstm_backward_rows(A, C, TC, W_hh, pad, reverse, dG, dh, dh_prev, dc, dout,
+                                record, hs, x, g + 4 * c if g != NULL else NULL,
+                                scratch + c * room if scratch != NULL else NULL, packed, zero,
+                                _lo(c, n, P), _lo(c + 1, n, P))
     finally:
         free(zero)
         free(packed)
         free(scratch)
+        free(g)
+
+
+cdef void _lstm_backward_rows(const floating[:, :, :] A, const floating[:, :, :] C,
+                              const floating[:, :, :] TC, const floating[:, ::1] W_hh,
+                              const unsigned char[:, :] pad, bint reverse,
+                              floating[:, :, :] dG, floating[:, ::1] dh,
+                              floating[:, ::1] dh_prev, floating[:, ::1] dc,
+                              const floating[:, :, :] dout, floating[:, :, :] record,
+                              const floating[:, :, :] hs, const floating[:, :, :] x,
+                              floating **g, floating *scratch, const floating *packed,
+                              floating *zero, Py_ssize_t r0,
+                              Py_ssize_t r1) noexcept nogil:
+    """Rows ``r0:r1`` of :func:`lstm_backward`'s loop; ``g``: the block's gradients or NULL."""
+    cdef Py_ssize_t T = dG.shape[0], GH = dG.shape[2], H = GH // 4, n = r1 - r0
+    cdef Py_ssize_t F = x.shape[2] if g != NULL else 0
+    cdef Py_ssize_t ldx = x.strides[1] // sizeof(floating) if g != NULL else 0
+    cdef Py_ssize_t ldh = hs.strides[1] // sizeof(floating) if g != NULL else 0
+    cdef Py_ssize_t s, t, p, i
+    cdef bint masked = pad is not None
+    cdef floating *cur = &dh[r0, 0]
+    cdef floating *prev = &dh_prev[r0, 0]
+    if g != NULL:
+        _zero_block_gradients(g, GH, F, H)
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        p = t + 1 if reverse else t - 1
+        _take_output(cur, dout, record, t, r0, r1, H)
+        for i in range(r0, r1):
+            if masked and pad[t, i]:
+                memset(&dG[t, i, 0], 0, GH * sizeof(floating))
+            elif floating is float:
+                sk_lstm_backward_f(&A[t, i, 0], &C[p, i, 0] if s < T - 1 else zero,
+                                   &TC[t, i, 0], cur + (i - r0) * H, &dc[i, 0], &dG[t, i, 0], H)
+            else:
+                sk_lstm_backward_d(&A[t, i, 0], &C[p, i, 0] if s < T - 1 else zero,
+                                   &TC[t, i, 0], cur + (i - r0) * H, &dc[i, 0], &dG[t, i, 0], H)
+        if g != NULL:
+            _step_gradients(&dG[t, r0, 0], &dG[t, r0, 0], <int>GH, &x[t, r0, 0], <int>ldx,
+                            <int>F, &hs[p, r0, 0] if s < T - 1 else NULL, <int>ldh, <int>H,
+                            <int>n, scratch, g[0], g[1], g[2], g[3])
+        if s == T - 1:
+            break
+        _step_back(&dG[t, r0, 0], <int>GH, &W_hh[0, 0], packed, <int>n, <int>H, pad, t, r0,
+                   cur, prev)
+        cur, prev = prev, cur
 
 
 # --------------------------------------------------------------------------- #
@@ -668,16 +902,15 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
 def gru_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floating[:, :, :] A,
                 floating[:, :, :] hs, floating[:, :, :] GHn, floating[:, ::1] gh,
                 const floating[:, ::1] W_hh, const floating[::1] bias,
-                const floating[::1] b_hn, const unsigned char[:, :] pad, bint reverse):
+                const floating[::1] b_hn, const unsigned char[:, :] pad, bint reverse,
+                Py_ssize_t parts=1, int threads=1):
     """Gates ``r, z, n`` into ``A``, ``h_{t-1} W_hn^T + b_hn`` into ``GHn``, ``h_t`` into ``hs``.
 
     ``bias`` is ``b_ih`` plus ``b_hh``'s ``r`` and ``z`` blocks; ``gh`` is an
-    ``(n, 3 H)`` work array.
+    ``(n, 3 H)`` work array. The rows run in blocks as in :func:`lstm_forward`.
     """
     cdef Py_ssize_t T = A.shape[0], n = A.shape[1], GH = A.shape[2], H = GH // 3
-    cdef Py_ssize_t F = x.shape[2], s, t, p = 0, i
-    cdef Py_ssize_t ldh = _row_stride(hs.strides, sizeof(floating))
-    cdef Py_ssize_t ldx = _row_stride(x.strides, sizeof(floating))
+    cdef Py_ssize_t F = x.shape[2]
     cdef bint masked = pad is not None
     _check([("x", x.shape, (T, n, F)), ("W_ih", W_ih.shape, (GH, F)),
             ("hs", hs.shape, (T, n, H)), ("GHn", GHn.shape, (T, n, H)),
@@ -685,35 +918,56 @@ def gru_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floating
             ("bias", bias.shape, (GH,)), ("b_hn", b_hn.shape, (H,))]
            + ([("pad", pad.shape, (T, n))] if masked else []))
     _rows_contiguous((_strided("A", A), _strided("GHn", GHn)), sizeof(floating))
+    _row_stride(hs.strides, sizeof(floating))
+    _row_stride(x.strides, sizeof(floating))
+    cdef Py_ssize_t P = _blocks(parts, n), c
+    cdef int nt = _team(threads, P)
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
-    cdef const floating *h_prev
     cdef floating *packed = NULL
     try:
-        packed = _packed(&W_ih[0, 0], <int>F, &W_hh[0, 0], <int>H, <int>GH, n)
-        with nogil:
-            for s in range(T):
-                t = T - 1 - s if reverse else s
-                _step_product(&x[t, 0, 0], <int>ldx, <int>F, &W_ih[0, 0], NULL, 0, <int>H,
-                              &W_hh[0, 0], packed, <int>n, <int>GH, &A[t, 0, 0], <int>GH)
-                if s > 0:
-                    _step_product(NULL, 0, <int>F, &W_ih[0, 0], &hs[p, 0, 0], <int>ldh, <int>H,
-                                  &W_hh[0, 0], packed, <int>n, <int>GH, &gh[0, 0], <int>GH)
-                else:
-                    memset(&gh[0, 0], 0, n * GH * sizeof(floating))
-                for i in range(n):
-                    h_prev = &hs[p, i, 0] if s > 0 else zero
-                    if masked and pad[t, i]:
-                        _copy_row(&hs[t, i, 0], h_prev, H)
-                    elif floating is float:
-                        sk_gru_forward_f(&A[t, i, 0], &bias[0], &gh[i, 0], &b_hn[0], h_prev,
-                                         &GHn[t, i, 0], &hs[t, i, 0], H)
-                    else:
-                        sk_gru_forward_d(&A[t, i, 0], &bias[0], &gh[i, 0], &b_hn[0], h_prev,
-                                         &GHn[t, i, 0], &hs[t, i, 0], H)
-                p = t
+        packed = _packed(&W_ih[0, 0], <int>F, &W_hh[0, 0], <int>H, <int>GH, _block_rows(n, P))
+        for c in prange(P, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+            _gru_forward_rows(x, W_ih, A, hs, GHn, gh, W_hh, bias, b_hn, pad, reverse, packed,
+                              zero, _lo(c, n, P), _lo(c + 1, n, P))
     finally:
         free(zero)
         free(packed)
+
+
+cdef void _gru_forward_rows(const floating[:, :, :] x, const floating[:, ::1] W_ih,
+                            floating[:, :, :] A, floating[:, :, :] hs, floating[:, :, :] GHn,
+                            floating[:, ::1] gh, const floating[:, ::1] W_hh,
+                            const floating[::1] bias, const floating[::1] b_hn,
+                            const unsigned char[:, :] pad, bint reverse,
+                            const floating *packed, floating *zero, Py_ssize_t r0,
+                            Py_ssize_t r1) noexcept nogil:
+    """Rows ``r0:r1`` of :func:`gru_forward`'s loop."""
+    cdef Py_ssize_t T = A.shape[0], GH = A.shape[2], H = GH // 3, F = x.shape[2], n = r1 - r0
+    cdef Py_ssize_t ldh = hs.strides[1] // sizeof(floating)
+    cdef Py_ssize_t ldx = x.strides[1] // sizeof(floating)
+    cdef Py_ssize_t s, t, p = 0, i
+    cdef bint masked = pad is not None
+    cdef const floating *h_prev
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        _step_product(&x[t, r0, 0], <int>ldx, <int>F, &W_ih[0, 0], NULL, 0, <int>H,
+                      &W_hh[0, 0], packed, <int>n, <int>GH, &A[t, r0, 0], <int>GH)
+        if s > 0:
+            _step_product(NULL, 0, <int>F, &W_ih[0, 0], &hs[p, r0, 0], <int>ldh, <int>H,
+                          &W_hh[0, 0], packed, <int>n, <int>GH, &gh[r0, 0], <int>GH)
+        else:
+            memset(&gh[r0, 0], 0, n * GH * sizeof(floating))
+        for i in range(r0, r1):
+            h_prev = &hs[p, i, 0] if s > 0 else zero
+            if masked and pad[t, i]:
+                _copy_row(&hs[t, i, 0], h_prev, H)
+            elif floating is float:
+                sk_gru_forward_f(&A[t, i, 0], &bias[0], &gh[i, 0], &b_hn[0], h_prev,
+                                 &GHn[t, i, 0], &hs[t, i, 0], H)
+            else:
+                sk_gru_forward_d(&A[t, i, 0], &bias[0], &gh[i, 0], &b_hn[0], h_prev,
+                                 &GHn[t, i, 0], &hs[t, i, 0], H)
+        p = t
 
 
 def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
@@ -721,83 +975,108 @@ def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
                  const unsigned char[:, :] pad, bint reverse, floating[:, :, :] dG,
                  floating[:, :, :] dGh, floating[:, ::1] dh, floating[:, ::1] dh_prev,
                  const floating[:, :] dh_last, const floating[:, :, :] dout,
-                 floating[:, :, :] record, const floating[:, :, :] x=None,
-                 floating[:, ::1] gW_ih=None, floating[:, ::1] gW_hh=None,
-                 floating[::1] gb_ih=None, floating[::1] gb_hh=None):
+                 floating[:, :, :] record, const floating[:, :, :] x=None, grads=None,
+                 Py_ssize_t parts=1, int threads=1):
     """Backpropagation through time of :func:`gru_forward`; ``dGh`` gets the ``W_hh`` side.
 
-    With ``gW_ih`` (and ``x``, the loop's input, ``gW_hh``, ``gb_ih``), the
-    loop also writes the weight gradients of its rows into them and the
-    rows' sums of ``dG`` into ``gb_ih`` (see :func:`_step_gradients`).
-    ``gW_hh`` and ``gb_hh`` (needed with them) come from ``dGh``.
+    The rows run in blocks as in :func:`lstm_forward`. With ``grads`` (and
+    ``x``, the loop's input), one ``(gW_ih, gW_hh, gb_ih, gb_hh)`` per
+    block: the loop also writes the weight gradients of the block's rows
+    into its arrays, and the rows' sums of ``dG`` into its ``gb_ih`` (see
+    :func:`_step_gradients`); ``gW_hh`` and ``gb_hh`` come from ``dGh``.
     """
     cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], GH = dG.shape[2], H = GH // 3
-    cdef Py_ssize_t s, t, p = 0, i
-    cdef bint masked = pad is not None, grads = gW_ih is not None
-    cdef Py_ssize_t F = x.shape[2] if grads else 0, ldx = 0
-    if grads and gb_hh is None:
-        raise ValueError("the GRU's weight gradients need gb_hh")
+    cdef bint masked = pad is not None, with_grads = grads is not None
+    cdef Py_ssize_t F = x.shape[2] if with_grads and x is not None else 0
+    if with_grads and x is None:
+        raise ValueError("the weight gradients need x")
     _check(_backward_shapes(T, n, H, GH, hs.shape, W_hh, pad, dh, dh_prev, dh_last, dout,
                             record)
            + [("A", A.shape, (T, n, GH)), ("GHn", GHn.shape, (T, n, H)),
               ("dGh", dGh.shape, (T, n, GH))]
-           + (_gradient_shapes(GH, F, H, x, gW_ih, gW_hh, gb_ih, gb_hh, T, n) if grads else []))
+           + ([("x", x.shape, (T, n, F))] if with_grads else []))
     _rows_contiguous((_strided("A", A), _strided("GHn", GHn), _strided("dG", dG),
                       _strided("dGh", dGh)) + _maybe("record", record), sizeof(floating))
-    cdef Py_ssize_t ldh = _row_stride(hs.strides, sizeof(floating))
-    if grads:
-        ldx = _row_stride(x.strides, sizeof(floating))
+    _row_stride(hs.strides, sizeof(floating))
+    if with_grads:
+        _row_stride(x.strides, sizeof(floating))
     if dout is not None:
         _row_stride(dout.strides, sizeof(floating))
-    cdef floating *cur = &dh[0, 0]
-    cdef floating *prev = &dh_prev[0, 0]
+    cdef Py_ssize_t P = _blocks(parts, n), c, rows = _block_rows(n, P)
+    cdef int nt = _team(threads, P)
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
-    cdef const floating *h_prev
-    cdef bint first
-    _start(dh, dh_last)
     cdef floating *packed = NULL
     cdef floating *scratch = NULL
+    cdef floating **g = NULL
+    cdef size_t room = 0
+    _start(dh, dh_last)
     try:
-        packed = _packed(<floating *>NULL, 0, &W_hh[0, 0], <int>H, <int>GH, n)
-        if grads:
-            scratch = _panels(&W_hh[0, 0], n, <int>n, <int>max(F, H))  # a step's rows
-            _zero_gradients(gW_ih, gW_hh, gb_ih)
-            memset(&gb_hh[0], 0, GH * sizeof(floating))
-        with nogil:
-            for s in range(T):
-                t = s if reverse else T - 1 - s
-                p = t + 1 if reverse else t - 1
-                first = s == T - 1
-                _take_output(cur, dout, record, t, n, H)
-                for i in range(n):
-                    if masked and pad[t, i]:
-                        memset(&dG[t, i, 0], 0, GH * sizeof(floating))
-                        memset(&dGh[t, i, 0], 0, GH * sizeof(floating))
-                        _copy_row(prev + i * H, cur + i * H, H)
-                        continue
-                    h_prev = zero
-                    if not first:
-                        h_prev = &hs[p, i, 0]
-                    if floating is float:
-                        sk_gru_backward_f(&A[t, i, 0], &GHn[t, i, 0], h_prev, cur + i * H,
-                                          &dG[t, i, 0], &dGh[t, i, 0], prev + i * H, H)
-                    else:
-                        sk_gru_backward_d(&A[t, i, 0], &GHn[t, i, 0], h_prev, cur + i * H,
-                                          &dG[t, i, 0], &dGh[t, i, 0], prev + i * H, H)
-                if grads:
-                    _step_gradients(&dG[t, 0, 0], &dGh[t, 0, 0], <int>GH, &x[t, 0, 0],
-                                    <int>ldx, <int>F, &hs[p, 0, 0] if not first else NULL,
-                                    <int>ldh, <int>H, <int>n, scratch, &gW_ih[0, 0],
-                                    &gW_hh[0, 0], &gb_ih[0], &gb_hh[0])
-                if first:
-                    break
-                _back_product(&dGh[t, 0, 0], <int>GH, &W_hh[0, 0], packed, <int>n, <int>H, 1,
-                              prev)
-                cur, prev = prev, cur
+        packed = _packed(<floating *>NULL, 0, &W_hh[0, 0], <int>H, <int>GH, rows)
+        if with_grads:
+            g = _gradient_pointers(grads, P, GH, F, H, True, &dG[0, 0, 0])
+            scratch = _panels(&W_hh[0, 0], rows, <int>rows, <int>max(F, H), P)
+            room = _panel_room(&W_hh[0, 0], <int>rows, <int>max(F, H))
+        for c in prange(P, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+            _gru_backward_rows(A, GHn, hs, W_hh, pad, reverse, dG, dGh, dh, dh_prev, dout,
+                               record, x, g + 4 * c if g != NULL else NULL,
+                               scratch + c * room if scratch != NULL else NULL, packed, zero,
+                               _lo(c, n, P), _lo(c + 1, n, P))
     finally:
         free(zero)
         free(packed)
         free(scratch)
+        free(g)
+
+
+cdef void _gru_backward_rows(const floating[:, :, :] A, const floating[:, :, :] GHn,
+                             const floating[:, :, :] hs, const floating[:, ::1] W_hh,
+                             const unsigned char[:, :] pad, bint reverse,
+                             floating[:, :, :] dG, floating[:, :, :] dGh,
+                             floating[:, ::1] dh, floating[:, ::1] dh_prev,
+                             const floating[:, :, :] dout, floating[:, :, :] record,
+                             const floating[:, :, :] x, floating **g, floating *scratch,
+                             const floating *packed, floating *zero, Py_ssize_t r0,
+                             Py_ssize_t r1) noexcept nogil:
+    """Rows ``r0:r1`` of :func:`gru_backward`'s loop; ``g``: the block's gradients or NULL."""
+    cdef Py_ssize_t T = dG.shape[0], GH = dG.shape[2], H = GH // 3, n = r1 - r0
+    cdef Py_ssize_t F = x.shape[2] if g != NULL else 0
+    cdef Py_ssize_t ldx = x.strides[1] // sizeof(floating) if g != NULL else 0
+    cdef Py_ssize_t ldh = hs.strides[1] // sizeof(floating)
+    cdef Py_ssize_t s, t, p, i
+    cdef bint masked = pad is not None, first
+    cdef floating *cur = &dh[r0, 0]
+    cdef floating *prev = &dh_prev[r0, 0]
+    cdef const floating *h_prev
+    if g != NULL:
+        _zero_block_gradients(g, GH, F, H)
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        p = t + 1 if reverse else t - 1
+        first = s == T - 1
+        _take_output(cur, dout, record, t, r0, r1, H)
+        for i in range(n):
+            if masked and pad[t, r0 + i]:
+                memset(&dG[t, r0 + i, 0], 0, GH * sizeof(floating))
+                memset(&dGh[t, r0 + i, 0], 0, GH * sizeof(floating))
+                _copy_row(prev + i * H, cur + i * H, H)
+                continue
+            h_prev = zero
+            if not first:
+                h_prev = &hs[p, r0 + i, 0]
+            if floating is float:
+                sk_gru_backward_f(&A[t, r0 + i, 0], &GHn[t, r0 + i, 0], h_prev, cur + i * H,
+                                  &dG[t, r0 + i, 0], &dGh[t, r0 + i, 0], prev + i * H, H)
+            else:
+                sk_gru_backward_d(&A[t, r0 + i, 0], &GHn[t, r0 + i, 0], h_prev, cur + i * H,
+                                  &dG[t, r0 + i, 0], &dGh[t, r0 + i, 0], prev + i * H, H)
+        if g != NULL:
+            _step_gradients(&dG[t, r0, 0], &dGh[t, r0, 0], <int>GH, &x[t, r0, 0], <int>ldx,
+                            <int>F, &hs[p, r0, 0] if not first else NULL, <int>ldh, <int>H,
+                            <int>n, scratch, g[0], g[1], g[2], g[3])
+        if first:
+            break
+        _back_product(&dGh[t, r0, 0], <int>GH, &W_hh[0, 0], packed, <int>n, <int>H, 1, prev)
+        cur, prev = prev, cur
 
 
 # --------------------------------------------------------------------------- #
@@ -815,25 +1094,6 @@ def _backward_shapes(T, n, H, GH, hs_shape, W_hh, pad, dh, dh_prev, dh_last, dou
     if not (dh.strides[0] == H * dh.itemsize and dh_prev.strides[0] == H * dh.itemsize):
         raise ValueError("dh and dh_prev must be C-contiguous")
     return shapes
-
-
-def _gradient_shapes(GH, F, H, x, gW_ih, gW_hh, gb_ih, gb_hh, T, n):
-    """The shapes the weight and bias gradients' arrays must have."""
-    if x is None or gW_ih is None or gW_hh is None or gb_ih is None:
-        raise ValueError("the weight gradients need x, gW_ih, gW_hh and gb_ih")
-    shapes = [("x", x.shape, (T, n, F)), ("gW_ih", gW_ih.shape, (GH, F)),
-              ("gW_hh", gW_hh.shape, (GH, H)), ("gb_ih", gb_ih.shape, (GH,))]
-    if gb_hh is not None:
-        shapes.append(("gb_hh", gb_hh.shape, (GH,)))
-    return shapes
-
-
-cdef void _zero_gradients(floating[:, ::1] gW_ih, floating[:, ::1] gW_hh,
-                          floating[::1] gb_ih) noexcept:
-    """Zero the arrays the loop adds every step's terms to."""
-    memset(&gW_ih[0, 0], 0, gW_ih.shape[0] * gW_ih.shape[1] * sizeof(floating))
-    memset(&gW_hh[0, 0], 0, gW_hh.shape[0] * gW_hh.shape[1] * sizeof(floating))
-    memset(&gb_ih[0], 0, gb_ih.shape[0] * sizeof(floating))
 
 
 cdef void _step_gradients(const floating *dG_t, const floating *dGh_t, int GH,
@@ -877,32 +1137,34 @@ cdef void _start(floating[:, ::1] dh, const floating[:, :] dh_last) noexcept:
 
 
 cdef inline void _take_output(floating *dh, const floating[:, :, :] dout,
-                              floating[:, :, :] record, Py_ssize_t t, Py_ssize_t n,
-                              Py_ssize_t H) noexcept nogil:
-    """Add step ``t``'s output gradient to ``dh``; record ``dh``."""
+                              floating[:, :, :] record, Py_ssize_t t, Py_ssize_t r0,
+                              Py_ssize_t r1, Py_ssize_t H) noexcept nogil:
+    """Add step ``t``'s output gradient of rows ``r0:r1`` to ``dh`` (theirs); record ``dh``."""
     cdef Py_ssize_t i
     if dout is not None:
-        for i in range(n):
-            _add_row(dh + i * H, &dout[t, i, 0], H)
+        for i in range(r0, r1):
+            _add_row(dh + (i - r0) * H, &dout[t, i, 0], H)
     if record is not None:
-        memcpy(&record[t, 0, 0], dh, n * H * sizeof(floating))
+        memcpy(&record[t, r0, 0], dh, (r1 - r0) * H * sizeof(floating))
 
 
 cdef inline void _step_back(const floating *dG_t, int GH, const floating *W_hh,
                             const floating *packed, int n, int H, const unsigned char[:, :] pad,
-                            Py_ssize_t t, const floating *dh, floating *dh_prev) noexcept nogil:
-    """``dh_prev = dG_t W_hh`` (``dL/dh_{t-1}``), padding rows carrying ``dh`` instead."""
+                            Py_ssize_t t, Py_ssize_t r0, const floating *dh,
+                            floating *dh_prev) noexcept nogil:
+    """``dh_prev = dG_t W_hh`` (``dL/dh_{t-1}``) for ``n`` rows from ``r0``, padding rows
+    carrying ``dh`` instead."""
     _back_product(dG_t, GH, W_hh, packed, n, H, 0, dh_prev)
-    _carry_padded(dh_prev, dh, pad, t, n, H)
+    _carry_padded(dh_prev, dh, pad, t, r0, n, H)
 
 
 cdef inline void _carry_padded(floating *dh_prev, const floating *dh,
-                               const unsigned char[:, :] pad, Py_ssize_t t, Py_ssize_t n,
-                               Py_ssize_t H) noexcept nogil:
-    """Padding rows pass their state gradient on unchanged."""
+                               const unsigned char[:, :] pad, Py_ssize_t t, Py_ssize_t r0,
+                               Py_ssize_t n, Py_ssize_t H) noexcept nogil:
+    """Padding rows (of the ``n`` from ``r0``) pass their state gradient on unchanged."""
     cdef Py_ssize_t i
     if pad is None:
         return
     for i in range(n):
-        if pad[t, i]:
+        if pad[t, r0 + i]:
             _copy_row(dh_prev + i * H, dh + i * H, H)

@@ -31,10 +31,6 @@ from a zero state at each sequence's last real step. Padding is copied, never
 computed with: NaN reaches no arithmetic.
 """
 
-import queue
-import threading
-import weakref
-from _thread import allocate_lock as _allocate_lock
 from functools import partial
 
 import numpy as np
@@ -42,7 +38,7 @@ from scipy.sparse import issparse
 
 from . import _recurrent_fast as _fast
 from . import activations as _activations
-from ._dense_fast import in_forked_child, openmp_threads
+from ._dense_fast import openmp_threads
 from .activations import get_activation
 from .blas import add_rows_for, axpy_for
 from .initializers import initialize_layer, resolve_initializer
@@ -132,15 +128,9 @@ class RNNCell:
     def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
         """The pre-activations into ``A``, the states into ``hs``, every step."""
         upper = float(np.log(np.finfo(b.A.dtype).max) - 1.0)  # exp's clip
-        if self._code == _fast.CALLBACK:
-            _fast.rnn_forward(x, W_ih, b.A, b.hs, W_hh, bias, pad, reverse, self._code,
-                              self._p1, self._p2, upper, partial(self._forward_step, b))
-            return
-
-        def rows(c, r):
-            _fast.rnn_forward(x[:, r], W_ih, b.A[:, r], b.hs[:, r], W_hh, bias, _cut(pad, 1, r),
-                              reverse, self._code, self._p1, self._p2, upper)
-        _on_rows(split, b.A.shape[1], rows)
+        step = partial(self._forward_step, b) if self._code == _fast.CALLBACK else None
+        _fast.rnn_forward(x, W_ih, b.A, b.hs, W_hh, bias, pad, reverse, self._code, self._p1,
+                          self._p2, upper, step, *_team(split))
 
     # Its gradients' per-step products (H rows, not 3 H or 4 H) are too small
     # to pay for their packing: one product for all steps after the loop.
@@ -149,18 +139,12 @@ class RNNCell:
     def backward(self, b, x, W_hh, pad, reverse, work, dh_last, dout, record, grads,
                  split=None):
         """The pre-activation gradients into ``dG``, the weight gradients into ``grads``."""
-        if self._code == _fast.CALLBACK:
-            _fast.rnn_backward(b.hs, W_hh, pad, reverse, b.dG, work.dh[0], work.dh[1],
-                               dh_last, dout, record, self._code, self._p1, self._p2,
-                               partial(self._backward_step, b))
-        else:
-            def rows(c, r):
-                _fast.rnn_backward(b.hs[:, r], W_hh, _cut(pad, 1, r), reverse, b.dG[:, r],
-                                   work.dh[0][r], work.dh[1][r], _cut(dh_last, 0, r),
-                                   _cut(dout, 1, r), _cut(record, 1, r), self._code,
-                                   self._p1, self._p2)
-            _on_rows(split, b.dG.shape[1], rows)
-        _summed_gradients(b, x, reverse, work.ones_tn, grads[0], split)
+        step = partial(self._backward_step, b) if self._code == _fast.CALLBACK else None
+        _fast.rnn_backward(b.hs, W_hh, pad, reverse, b.dG, work.dh[0], work.dh[1], dh_last,
+                           dout, record, self._code, self._p1, self._p2, step, *_team(split))
+        gW_ih, gW_hh, gb_ih, _ = grads[0]  # _sum_parts copies b_ih's into b_hh's
+        _fast.rnn_weight_gradients(b.dG, x, b.hs, reverse, gW_ih, gW_hh, gb_ih,
+                                   *_team(split))
 
     def _forward_step(self, b, t):
         h = b.hs[t]
@@ -220,20 +204,14 @@ class LSTMCell:
 
     def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
         """Activated gates in ``A``, ``c_t`` in ``C``, ``h_t`` in ``hs``, every step."""
-        def rows(c, r):
-            _fast.lstm_forward(x[:, r], W_ih, b.A[:, r], b.hs[:, r], b.C[:, r], b.TC[:, r],
-                               W_hh, bias, _cut(pad, 1, r), reverse)
-        _on_rows(split, b.A.shape[1], rows)
+        _fast.lstm_forward(x, W_ih, b.A, b.hs, b.C, b.TC, W_hh, bias, pad, reverse,
+                           *_team(split))
 
     def backward(self, b, x, W_hh, pad, reverse, work, dh_last, dout, record, grads,
                  split=None):
         """The gate gradients into ``dG``, the weight gradients into ``grads``."""
-        def rows(c, r):
-            _fast.lstm_backward(b.A[:, r], b.C[:, r], b.TC[:, r], W_hh, _cut(pad, 1, r),
-                                reverse, b.dG[:, r], work.dh[0][r], work.dh[1][r],
-                                work.dc[r], _cut(dh_last, 0, r), _cut(dout, 1, r),
-                                _cut(record, 1, r), b.hs[:, r], x[:, r], *grads[c][:3])
-        _on_rows(split, b.dG.shape[1], rows)
+        _fast.lstm_backward(b.A, b.C, b.TC, W_hh, pad, reverse, b.dG, work.dh[0], work.dh[1],
+                            work.dc, dh_last, dout, record, b.hs, x, grads, *_team(split))
 
     @staticmethod
     def set_forget_bias(b_ih, b_hh, value):
@@ -296,21 +274,15 @@ class GRUCell:
 
     def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
         """``r, z, n`` in ``A``, ``gh_n`` in ``GHn``, ``h_t`` in ``hs``, every step."""
-        def rows(c, r):
-            _fast.gru_forward(x[:, r], W_ih, b.A[:, r], b.hs[:, r], b.GHn[:, r], b.gh[r], W_hh,
-                              bias, b.b_hn, _cut(pad, 1, r), reverse)
-        _on_rows(split, b.A.shape[1], rows)
+        _fast.gru_forward(x, W_ih, b.A, b.hs, b.GHn, b.gh, W_hh, bias, b.b_hn, pad, reverse,
+                          *_team(split))
 
     def backward(self, b, x, W_hh, pad, reverse, work, dh_last, dout, record, grads,
                  split=None):
         """ih-side gate gradients into ``dG``, hh-side into ``dGh``, the weight
         gradients into ``grads``."""
-        def rows(c, r):
-            _fast.gru_backward(b.A[:, r], b.GHn[:, r], b.hs[:, r], W_hh, _cut(pad, 1, r),
-                               reverse, b.dG[:, r], b.dGh[:, r], work.dh[0][r],
-                               work.dh[1][r], _cut(dh_last, 0, r), _cut(dout, 1, r),
-                               _cut(record, 1, r), x[:, r], *grads[c])
-        _on_rows(split, b.dG.shape[1], rows)
+        _fast.gru_backward(b.A, b.GHn, b.hs, W_hh, pad, reverse, b.dG, b.dGh, work.dh[0],
+                           work.dh[1], dh_last, dout, record, x, grads, *_team(split))
 
 
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
@@ -319,161 +291,27 @@ CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
 # --------------------------------------------------------------------------- #
 # time loops on blocks of rows                                                 #
 # --------------------------------------------------------------------------- #
-def _summed_gradients(b, x, reverse, ones, grads, split=None):
-    """The RNN's weight gradients and ``b_ih``'s as products over all steps at once
-    (``ones``: ``T n`` of them; with ``split``: blocks of their rows, in threads);
-    :func:`_sum_parts` copies ``b_ih``'s into ``b_hh``'s."""
-    gW_ih, gW_hh, gb_ih, _ = grads
-    T, n, H = b.dG.shape
-    dG = b.dG.reshape(T * n, H)
-    x2d = x.reshape(T * n, -1)
-    # step t reads the state of the step before it (after it, in reverse)
-    later = slice(None, (T - 1) * n) if reverse else slice(n, None)
-    earlier = slice(1, None) if reverse else slice(None, -1)
-    dG_later, hs_earlier = dG[later], b.hs[earlier].reshape(-1, H)
-
-    def gate_rows(c, g):
-        np.matmul(dG[:, g].T, x2d, out=gW_ih[g])
-        np.matmul(dG_later[:, g].T, hs_earlier, out=gW_hh[g])
-        np.matmul(ones, dG[:, g], out=gb_ih[g])
-    _on_rows(split, H, gate_rows)
-
-
-def _cut(a, axis, rows):
-    """``a``'s ``rows`` along ``axis`` (0 or 1), or None."""
-    if a is None:
-        return None
-    return a[rows] if axis == 0 else a[:, rows]
-
-
-def _on_rows(split, n, loop):
-    """``loop(c, rows)`` over all ``n`` rows (``c = 0``), or over ``split``'s blocks of them."""
-    if split is None:
-        loop(0, slice(None))
-    else:
-        split.run(n, loop)
-
-
 class RowSplit:
-    """Runs a time loop on ``parts`` blocks of the batch's rows, in threads.
+    """How the time loops cut a batch's rows into blocks, and how many run at once.
 
-    Each sequence's loop is independent of the others', and the compiled
-    loops release the GIL, so the blocks run in parallel: ``threads`` of
-    them at once (1: one after the other, as in a forked child, where the
-    workers' threads do not exist). The blocks do not depend on ``threads``,
-    so neither does the result.
-
-    Block ``c > 0`` runs on worker thread ``c``, a daemon thread fed through
-    a queue (see :class:`_Job`); the calling thread runs block 0, then waits
-    on each block's lock. A Ctrl-C (or any error) while the blocks run is
-    raised only once every block handed out has ended, so no thread is left
-    writing into the batch's buffers.
+    Each sequence's loop is independent of the others', so a compiled loop
+    runs ``parts`` blocks of the batch's rows on OpenMP's threads, ``threads``
+    of them at once, inside one call (1: one after the other, as in a forked
+    child, where OpenMP's workers do not exist). The blocks do not depend on
+    ``threads``, so neither does the result.
     """
 
     def __init__(self, parts):
         self.parts = self.threads = int(parts)
-        self._queues = None
 
     def blocks(self, n):
         """How many blocks a batch of ``n`` rows runs in."""
-        return min(self.parts, n)
-
-    def run(self, n, loop):
-        """``loop(c, rows)`` for each block ``c`` of rows of a batch of ``n``."""
-        P = self.blocks(n)
-        blocks = [slice(c * n // P, (c + 1) * n // P) for c in range(P)]
-        if self.threads <= 1 or P == 1 or in_forked_child():
-            for c, rows in enumerate(blocks):
-                loop(c, rows)
-            return
-        queues = self._start_workers()
-        jobs = []
-        try:
-            for c in range(1, P):
-                job = _Job(loop, c, blocks[c])
-                queues[c - 1].put(job)
-                jobs.append(job)
-            loop(0, blocks[0])
-            for job in jobs:
-                job.done.acquire()
-        except BaseException:
-            _drain(queues)
-            raise
-        for job in jobs:
-            if job.error is not None:
-                raise job.error
-
-    def _start_workers(self):
-        """The workers' queues, starting the threads on first use."""
-        if self._queues is None:
-            self._queues = [queue.SimpleQueue() for _ in range(self.parts - 1)]
-            for c, jobs in enumerate(self._queues, 1):
-                threading.Thread(target=_serve, args=(jobs,), daemon=True,
-                                 name=f"sknet-rows-{c}").start()
-            # The threads end when this split is collected (they hold no reference to it).
-            weakref.finalize(self, _stop, self._queues)
-        return self._queues
+        return max(1, min(self.parts, n))
 
 
-class _Job:
-    """One call handed to a worker thread.
-
-    ``done`` is a plain lock, held from creation until the call has run: the
-    waiting thread acquires it. A lock's acquire is one C call, which a
-    Ctrl-C either interrupts before it takes the lock or not at all, so no
-    lock can be left held by an interrupted wait (a ``with`` block around a
-    ``Condition``, as futures and events wait, can be left that way, and the
-    worker then blocks for good when it signals).
-    """
-
-    __slots__ = ("call", "args", "error", "done")
-
-    def __init__(self, call=None, *args):
-        self.call, self.args, self.error = call, args, None
-        self.done = _allocate_lock()
-        self.done.acquire()
-
-    def run(self):
-        try:
-            if self.call is not None:
-                self.call(*self.args)
-        except BaseException as exc:  # raised again in the thread that waits
-            self.error = exc
-        finally:
-            self.done.release()
-
-
-def _serve(jobs):
-    """A worker thread's loop: run each job from the queue ``jobs`` until ``None``."""
-    while (job := jobs.get()) is not None:
-        job.run()
-
-
-def _stop(queues):
-    for jobs in queues:
-        jobs.put(None)
-
-
-def _drain(queues):
-    """Return once every job put on ``queues`` so far has run.
-
-    Each worker runs its queue in order, so a job that does nothing, put
-    now, has run only after all the others. A Ctrl-C meanwhile starts the
-    wait again and is raised after it.
-    """
-    interrupt = None
-    while True:
-        try:
-            marks = [_Job() for _ in queues]
-            for jobs, mark in zip(queues, marks):
-                jobs.put(mark)
-            for mark in marks:
-                mark.done.acquire()
-            break
-        except KeyboardInterrupt as exc:
-            interrupt = exc
-    if interrupt is not None:
-        raise interrupt
+def _team(split):
+    """``(parts, threads)`` for a compiled loop: ``split``'s, or one block."""
+    return (1, 1) if split is None else (split.parts, split.threads)
 
 
 def make_cell(name, activation=None):
@@ -554,8 +392,6 @@ class _LayerTrace:
         if backward:
             self.dh = [alloc(key + f"dh{i}", (n, H)) for i in range(2)]
             self.dc = alloc(key + "dc", (n, H)) if layer.cell.name == "lstm" else None
-            if not layer.cell.step_gradients:  # for the bias gradients' sums
-                self.ones_tn = alloc("ones_tn", (T * n,), fill=1)
             if below and layer.n_directions == 2:  # the reverse direction's part of dX
                 self.dx = alloc(key + "dx", (T * n, layer.n_in))
         self.dirs = [_Direction(layer, self, d, f"{key}d{d}", T, n, alloc, backward)

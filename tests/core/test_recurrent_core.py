@@ -10,17 +10,18 @@ nothing, the reverse direction must be the forward one on reversed steps, and
 ``LSTM`` and ``GRU`` given the same weights.
 """
 
-import gc
 import importlib.util
 import itertools
+import json
+import os
+import subprocess
 import sys
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sknet._core._dense_fast import openmp_threads
 
 from sknet._core import _recurrent_fast as fast
 from sknet._core import fit_lbfgs, get_activation, get_loss, register_activation
@@ -779,96 +780,56 @@ def test_split_parts_of_recurrent_networks(activation_registry):
     assert _network("rnn", [4], False, activation=cube).split_parts(64, threads=2) == 1
 
 
-def test_a_forked_child_runs_the_blocks_one_after_the_other(monkeypatch):
-    split = recurrent_module.RowSplit(3)
-    monkeypatch.setattr(recurrent_module, "in_forked_child", lambda: True)
-    seen = []
-    split.run(7, lambda c, rows: seen.append((c, rows)))
-    assert seen == [(0, slice(0, 2)), (1, slice(2, 4)), (2, slice(4, 7))]
-    assert split._queues is None  # no thread was started
+FORKED_BLOCKS = """
+import json, multiprocessing
+import numpy as np
+from sknet._core.losses import get_loss
+from sknet._core.recurrent import RecurrentNetwork
+
+net = RecurrentNetwork(3, [9], 2, cell="%s")
+net.params[...] = np.random.default_rng(0).normal(scale=0.5, size=net.params.size)
+X = np.random.default_rng(1).normal(size=(16, 6, 3))
+Y = np.random.default_rng(2).normal(size=(16, 2))
+
+def gradient(_):
+    ws = net.workspace(16, fast_blas=True, threads=2)
+    assert ws.split is not None
+    ws.threads = 2
+    return net.loss_and_gradient(X, Y, get_loss("squared_error"), ws=ws)[1].tolist()
+
+if __name__ == "__main__":
+    parent = gradient(0)  # OpenMP's threads start here
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.map(gradient, [0])[0]
+    print(json.dumps({"parent": parent, "child": child}))
+"""
 
 
-def _rows_threads():
-    return [t for t in threading.enumerate() if t.name.startswith("sknet-rows")]
+@pytest.mark.skipif(openmp_threads() < 2 or not hasattr(os, "fork"),
+                    reason="needs OpenMP with 2 threads, and fork")
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_process_forked_after_threaded_blocks_runs_them_on_one_thread(tmp_path, cell):
+    # GNU OpenMP's threads do not survive a fork: a child that opened a
+    # parallel region of two threads would wait for ever (the timeout).
+    script = tmp_path / "forked_blocks.py"
+    script.write_text(FORKED_BLOCKS % cell)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen["child"] == seen["parent"]  # the same blocks, one after the other
 
 
-def _slow_blocks(seen, main_error=None):
-    """A loop whose blocks after the first take 50 ms; block 0 may raise ``main_error``."""
-    def loop(c, rows):
-        if c == 0:
-            if main_error is not None:
-                raise main_error
-            return
-        time.sleep(0.05)
-        seen.append(c)
-    return loop
-
-
-@pytest.mark.parametrize("error", [KeyboardInterrupt, ValueError])
-def test_an_error_in_the_calling_threads_block_is_raised_once_the_others_have_ended(error):
-    split, seen = recurrent_module.RowSplit(3), []
-    with pytest.raises(error):
-        split.run(9, _slow_blocks(seen, error("block 0")))
-    assert sorted(seen) == [1, 2]  # no thread still writes into the batch's buffers
-    seen.clear()
-    split.run(9, _slow_blocks(seen))  # and the split still works
-    assert sorted(seen) == [1, 2]
-
-
-def test_an_error_in_a_worker_block_is_raised_in_the_calling_thread():
-    def loop(c, rows):
-        if c == 2:
-            raise ValueError(f"block {c}")
-    with pytest.raises(ValueError, match="block 2"):
-        recurrent_module.RowSplit(3).run(9, loop)
-
-
-class _InterruptedLock:
-    """A block's lock; the first wait on one raises KeyboardInterrupt, as if
-    Ctrl-C fell during it (after taking the lock when ``taken``)."""
-
-    interrupts = []
-
-    def __init__(self, taken):
-        self.lock, self.taken, self.acquires = threading.Lock(), taken, 0
-
-    def acquire(self, blocking=True, timeout=-1):
-        self.acquires += 1
-        if self.acquires == 2 and self.interrupts:  # the first is its creator's
-            self.interrupts.pop()
-            if self.taken:
-                self.lock.acquire()
-            raise KeyboardInterrupt
-        return self.lock.acquire(blocking, timeout)
-
-    def release(self):
-        self.lock.release()
-
-
-@pytest.mark.parametrize("taken", [False, True], ids=["before-taking", "after-taking"])
-def test_ctrl_c_during_the_wait_is_raised_once_every_block_has_ended(monkeypatch, taken):
-    split, seen = recurrent_module.RowSplit(3), []
-    split.run(9, _slow_blocks(seen))  # the workers exist
-    seen.clear()
-    monkeypatch.setattr(recurrent_module, "_allocate_lock", lambda: _InterruptedLock(taken))
-    monkeypatch.setattr(_InterruptedLock, "interrupts", [True])
-    with pytest.raises(KeyboardInterrupt):
-        split.run(9, _slow_blocks(seen))
-    assert _InterruptedLock.interrupts == []  # the interrupt fell in the wait
-    assert sorted(seen) == [1, 2]
-    seen.clear()
-    split.run(9, _slow_blocks(seen))
-    assert sorted(seen) == [1, 2]
-
-
-def test_the_worker_threads_end_when_the_split_is_collected():
-    before = set(_rows_threads())
-    split = recurrent_module.RowSplit(3)
-    split.run(9, lambda c, rows: None)
-    started = set(_rows_threads()) - before
-    assert len(started) == 2 and all(t.daemon for t in started)
-    del split
-    gc.collect()
-    for thread in started:
-        thread.join(timeout=10)
-        assert not thread.is_alive()
+def test_the_backward_loops_need_one_set_of_gradients_per_block():
+    T, n, H, F = 3, 5, 2, 4
+    grads = [(np.zeros((4 * H, F)), np.zeros((4 * H, H)), np.zeros(4 * H))] * 2
+    states = [np.zeros((T, n, k)) for k in (4 * H, H, H)]
+    with pytest.raises(ValueError, match="grads holds 2 blocks' arrays; the batch runs in 3"):
+        fast.lstm_backward(*states, np.zeros((4 * H, H)), None, False, np.zeros((T, n, 4 * H)),
+                           np.zeros((n, H)), np.zeros((n, H)), np.zeros((n, H)), None, None,
+                           None, np.zeros((T, n, H)), np.zeros((T, n, F)), grads, parts=3)
+    with pytest.raises(ValueError, match="gW_hh has shape"):
+        fast.lstm_backward(*states, np.zeros((4 * H, H)), None, False, np.zeros((T, n, 4 * H)),
+                           np.zeros((n, H)), np.zeros((n, H)), np.zeros((n, H)), None, None,
+                           None, np.zeros((T, n, H)), np.zeros((T, n, F)),
+                           [(grads[0][0], grads[0][0], grads[0][2])])
