@@ -231,6 +231,16 @@ cdef extern from *:
             dhh[j] = dr; dhh[H + j] = dz; dhh[2 * H + j] = dn * r;                     \\
             dh_prev[j] = direct;                                                       \\
         }                                                                              \\
+    }                                                                                  \\
+                                                                                       \\
+    /* dst[i ldd + j] += src[i lds + j] for rows i < n, columns j < W (ldd = 0:     \\
+       the rows summed into one; lds = 0: one row added to each). */                \\
+    SK_CLONES_##S static void sk_add_rows_##S(T *SK_RESTRICT dst, Py_ssize_t ldd,      \\
+                                const T *SK_RESTRICT src, Py_ssize_t lds,          \\
+                                Py_ssize_t n, Py_ssize_t W) {                      \\
+        Py_ssize_t i, j;                                                               \\
+        for (i = 0; i < n; i++)                                                        \\
+            for (j = 0; j < W; j++) dst[i * ldd + j] += src[i * lds + j];              \\
     }
 
     SK_CELL_ROWS(float, f)
@@ -268,6 +278,10 @@ cdef extern from *:
     void sk_gru_backward_d(const double *a, const double *ghn, const double *h_prev,
                            const double *dh, double *d, double *dhh, double *dh_prev,
                            Py_ssize_t H) noexcept nogil
+    void sk_add_rows_f(float *dst, Py_ssize_t ldd, const float *src, Py_ssize_t lds,
+                       Py_ssize_t n, Py_ssize_t W) noexcept nogil
+    void sk_add_rows_d(double *dst, Py_ssize_t ldd, const double *src, Py_ssize_t lds,
+                       Py_ssize_t n, Py_ssize_t W) noexcept nogil
     int SK_IDENTITY, SK_TANH, SK_LOGISTIC, SK_RELU, SK_LEAKY_RELU, SK_ELU, SK_EXP
 
 #: The simple RNN's activations computed here, by name; others are called back.
@@ -384,10 +398,14 @@ cdef inline void _copy_row(floating *dst, const floating *src, Py_ssize_t H) noe
     memcpy(dst, src, H * sizeof(floating))
 
 
-cdef inline void _add_row(floating *dst, const floating *src, Py_ssize_t H) noexcept nogil:
-    cdef Py_ssize_t j
-    for j in range(H):
-        dst[j] += src[j]
+cdef inline void _add_rows(floating *dst, Py_ssize_t ldd, const floating *src,
+                           Py_ssize_t lds, Py_ssize_t n, Py_ssize_t W) noexcept nogil:
+    """``dst[i ldd + j] += src[i lds + j]`` for ``n`` rows of ``W`` (``ldd = 0``: the rows
+    summed into one; ``lds = 0``: one row added to each)."""
+    if floating is float:
+        sk_add_rows_f(dst, ldd, src, lds, n, W)
+    else:
+        sk_add_rows_d(dst, ldd, src, lds, n, W)
 
 
 cdef inline void *_zeros(Py_ssize_t size, size_t itemsize) except NULL:
@@ -557,8 +575,7 @@ cdef int _rnn_forward_rows(const floating[:, :, :] x, const floating[:, ::1] W_i
         _step_product(&x[t, r0, 0], <int>ldx, <int>F, &W_ih[0, 0],
                       &hs[p, r0, 0] if s > 0 else NULL, <int>ldh, <int>H, &W_hh[0, 0],
                       packed, <int>n, <int>H, &A[t, r0, 0], <int>H)
-        for i in range(r0, r1):
-            _add_row(&A[t, i, 0], &bias[0], H)
+        _add_rows(&A[t, r0, 0], H, &bias[0], 0, n, H)
         if code == _CALLBACK:
             with gil:
                 (<object>forward_step)(t)
@@ -1108,7 +1125,6 @@ cdef void _step_gradients(const floating *dG_t, const floating *dGh_t, int GH,
     ``gb_ih``) those of ``dGh_t``. With ``scratch``, the products run packed,
     ``dG_t`` read as its transpose in place; without, through BLAS.
     """
-    cdef Py_ssize_t i
     if scratch != NULL:
         _pack(x_t, ldx, 1, n, F, scratch, 0, n)
         _gemm_packed(GH, F, dG_t, 1, n, NULL, 0, 0, scratch, n, gW_ih, F, True, GH)
@@ -1119,10 +1135,9 @@ cdef void _step_gradients(const floating *dG_t, const floating *dGh_t, int GH,
         _gemm(b"N", b"T", F, GH, n, x_t, ldx, dG_t, GH, 1, gW_ih, F)
         if h_p != NULL:
             _gemm(b"N", b"T", H, GH, n, h_p, ldh, dGh_t, GH, 1, gW_hh, H)
-    for i in range(n):
-        _add_row(gb_ih, dG_t + i * GH, GH)
-        if gb_hh != NULL:
-            _add_row(gb_hh, dGh_t + i * GH, GH)
+    _add_rows(gb_ih, 0, dG_t, GH, n, GH)
+    if gb_hh != NULL:
+        _add_rows(gb_hh, 0, dGh_t, GH, n, GH)
 
 
 cdef void _start(floating[:, ::1] dh, const floating[:, :] dh_last) noexcept:
@@ -1140,10 +1155,8 @@ cdef inline void _take_output(floating *dh, const floating[:, :, :] dout,
                               floating[:, :, :] record, Py_ssize_t t, Py_ssize_t r0,
                               Py_ssize_t r1, Py_ssize_t H) noexcept nogil:
     """Add step ``t``'s output gradient of rows ``r0:r1`` to ``dh`` (theirs); record ``dh``."""
-    cdef Py_ssize_t i
     if dout is not None:
-        for i in range(r0, r1):
-            _add_row(dh + (i - r0) * H, &dout[t, i, 0], H)
+        _add_rows(dh, H, &dout[t, r0, 0], dout.strides[1] // sizeof(floating), r1 - r0, H)
     if record is not None:
         memcpy(&record[t, r0, 0], dh, (r1 - r0) * H * sizeof(floating))
 

@@ -49,13 +49,19 @@
 
 /* Pack B (K x N) into rows k0 .. k0 + K - 1 of panels of Kp rows: B[k][j] is
    B[k * rs + j * cs] (rs, cs: strides in items, so that B may be a
-   transposed view). */
+   transposed view). A full panel of B's rows (cs = 1) is copied row by row. */
 #define SK_DEFINE_PACK(S, T)                                                     \
 static void sk_pack_##S(const T *B, ptrdiff_t rs, ptrdiff_t cs, int K, int N,   \
                         T *packed, int k0, int Kp) {                             \
     int j0, k, j;                                                                \
     for (j0 = 0; j0 < N; j0 += SK_NR_##S) {                                      \
         T *panel = packed + ((size_t)(j0 / SK_NR_##S) * Kp + k0) * SK_NR_##S;    \
+        if (cs == 1 && j0 + SK_NR_##S <= N) {                                    \
+            for (k = 0; k < K; k++)                                              \
+                memcpy(panel + k * SK_NR_##S, B + k * rs + j0,                   \
+                       SK_NR_##S * sizeof(T));                                   \
+            continue;                                                            \
+        }                                                                        \
         for (k = 0; k < K; k++)                                                  \
             for (j = 0; j < SK_NR_##S; j++)                                      \
                 panel[k * SK_NR_##S + j] =                                       \
