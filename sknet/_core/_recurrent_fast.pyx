@@ -8,6 +8,14 @@ gradients (``dG_t^T x_t``, ``dG_t^T h_{t-1}`` and the rows' sums of ``dG_t``)
 while the step's rows are in cache; the gradient with respect to the layer's
 input, one product for all steps, stays with the caller.
 
+Each sequence's loop is independent of the others', so a call cuts the
+batch's rows into ``parts`` blocks and runs ``threads`` of them at once on
+OpenMP's threads (one in a process forked from one that used them: GNU
+OpenMP's workers do not survive a fork). A block is computed alike whichever
+thread runs it, so the result does not depend on ``threads``; the backward
+loops write each block's weight gradients into arrays of its own, for the
+caller to sum in a fixed order.
+
 Layouts, all row-major and time-major:
 
 * ``x`` ``(T, n, F)``: the layer's input; rows may be strided, the last axis
