@@ -820,6 +820,24 @@ def test_a_process_forked_after_threaded_blocks_runs_them_on_one_thread(tmp_path
     assert seen["child"] == seen["parent"]  # the same blocks, one after the other
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("parts", [1, 3])
+def test_the_rnn_weight_gradients_are_products_over_every_step(reverse, parts):
+    T, n, H, F = 4, 5, 7, 3
+    rng = np.random.default_rng(0)
+    dG, x, hs = rng.normal(size=(T, n, H)), rng.normal(size=(T, n, F)), rng.normal(size=(T, n, H))
+    gW_ih, gW_hh, gb_ih = np.empty((H, F)), np.empty((H, H)), np.empty(H)
+    fast.rnn_weight_gradients(dG, x, hs, reverse, gW_ih, gW_hh, gb_ih, parts, parts)
+    # step t reads the state of step t - 1 (t + 1 in reverse); the first step, zeros
+    earlier = [t + 1 if reverse else t - 1 for t in range(T)]
+    want_hh = sum(dG[t].T @ hs[e] for t, e in enumerate(earlier) if 0 <= e < T)
+    np.testing.assert_allclose(gW_ih, sum(dG[t].T @ x[t] for t in range(T)), rtol=1e-12)
+    np.testing.assert_allclose(gW_hh, want_hh, rtol=1e-12)
+    np.testing.assert_allclose(gb_ih, dG.sum(axis=(0, 1)), rtol=1e-12)
+    with pytest.raises(ValueError, match="must follow each other's rows"):
+        fast.rnn_weight_gradients(dG, x[:, ::-1], hs, reverse, gW_ih, gW_hh, gb_ih)
+
+
 def test_the_backward_loops_need_one_set_of_gradients_per_block():
     T, n, H, F = 3, 5, 2, 4
     grads = [(np.zeros((4 * H, F)), np.zeros((4 * H, H)), np.zeros(4 * H))] * 2
