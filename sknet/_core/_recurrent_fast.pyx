@@ -209,15 +209,16 @@ cdef extern from *:
                                    const T *SK_RESTRICT gh,                            \\
                                    const T *SK_RESTRICT b_hn, const T *SK_RESTRICT h_prev, \\
                                    T *SK_RESTRICT ghn, T *SK_RESTRICT h, Py_ssize_t H) { \\
-        T *SK_RESTRICT ar = a, *SK_RESTRICT az = a + H, *SK_RESTRICT an = a + 2 * H;   \\
+        const T *SK_RESTRICT ar = a, *SK_RESTRICT az = a + H;                          \\
+        T *SK_RESTRICT an = a + 2 * H;                                                 \\
         Py_ssize_t j;                                                                  \\
+        /* r and z first, in a loop of their own (as the LSTM's gates) */             \\
+        for (j = 0; j < 2 * H; j++) a[j] = sk_sigmoid_##S((a[j] + bias[j]) + gh[j]);   \\
         for (j = 0; j < H; j++) {                                                      \\
-            T r = sk_sigmoid_##S((ar[j] + bias[j]) + gh[j]);                           \\
-            T z = sk_sigmoid_##S((az[j] + bias[H + j]) + gh[H + j]);                   \\
             T hn = gh[2 * H + j] + b_hn[j];                                            \\
-            T nj = sk_tanh_##S((an[j] + bias[2 * H + j]) + r * hn);                    \\
-            ar[j] = r; az[j] = z; an[j] = nj; ghn[j] = hn;                             \\
-            h[j] = nj + (h_prev[j] - nj) * z;                                          \\
+            T nj = sk_tanh_##S((an[j] + bias[2 * H + j]) + ar[j] * hn);                \\
+            an[j] = nj; ghn[j] = hn;                                                   \\
+            h[j] = nj + (h_prev[j] - nj) * az[j];                                      \\
         }                                                                              \\
     }                                                                                  \\
                                                                                        \\
