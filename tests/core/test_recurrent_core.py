@@ -769,6 +769,23 @@ def test_time_loops_on_blocks_of_rows_are_the_numpy_reference_on_any_thread_coun
     assert results[0][0] == results[1][0]
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_blocks_too_large_for_packing_run_their_products_in_blas(cell):
+    """Blocks of more than ``PACKED_MAX_ROWS`` rows call BLAS from OpenMP's threads."""
+    n = 2 * (fast.PACKED_MAX_ROWS + 4)
+    X = _sequences(n, 4, 3, np.random.default_rng(4).integers(1, 5, n))
+    Y = np.random.default_rng(2).normal(size=(n, 2))
+    net = RecurrentNetwork(3, [6, 5], 2, cell=cell, bidirectional=True)
+    net.params[...] = np.random.default_rng(0).normal(scale=0.5, size=net.params.size)
+    with reference.reference_cells(net):
+        ref_value, ref_grad = _split_gradient(net, X, Y, 1, 1)
+    results = [_split_gradient(net, X, Y, 2, threads) for threads in (1, 2)]
+    for value, grad in results:
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-11, atol=1e-13 * np.abs(ref_grad).max())
+        np.testing.assert_allclose(value, ref_value, rtol=1e-11)
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
 def test_split_parts_of_recurrent_networks(activation_registry):
     assert _network("lstm", [4], False).split_parts(64, threads=2) == 2
     assert _network("lstm", [4], False).split_parts(64, threads=8) == 4  # 16 rows a block
