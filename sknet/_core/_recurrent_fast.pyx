@@ -5,7 +5,8 @@ matrix products with the weights (forward ``x_t W_ih^T + h_{t-1} W_hh^T``,
 backward ``dG_t W_hh``) and the gate arithmetic of each sequence in C loops.
 The backward loops also add each step's terms to the weight and bias
 gradients (``dG_t^T x_t``, ``dG_t^T h_{t-1}`` and the rows' sums of ``dG_t``)
-while the step's rows are in cache; the gradient with respect to the layer's
+while the step's rows are in cache (the LSTM's two steps at a time, one
+product over both steps' rows); the gradient with respect to the layer's
 input, one product for all steps, stays with the caller.
 
 Each sequence's loop is independent of the others', so a call cuts the
@@ -856,6 +857,7 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
     cdef floating *packed = NULL
     cdef floating *scratch = NULL
+    cdef floating *spare = NULL
     cdef floating **g = NULL
     cdef size_t room = 0
     _start(dh, dh_last)
@@ -864,17 +866,24 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
         packed = _packed(<floating *>NULL, 0, &W_hh[0, 0], <int>H, <int>GH, rows)
         if with_grads:
             g = _gradient_pointers(grads, P, GH, F, H, False, &dG[0, 0, 0])
-            scratch = _panels(&W_hh[0, 0], rows, <int>rows, <int>max(F, H), P)
-            room = _panel_room(&W_hh[0, 0], <int>rows, <int>max(F, H))
+            # two steps' rows packed (see _step_gradients)
+            scratch = _panels(&W_hh[0, 0], rows, <int>(2 * rows), <int>max(F, H), P)
+            room = _panel_room(&W_hh[0, 0], <int>(2 * rows), <int>max(F, H))
+            if dG.strides[0] == 0:  # one step's rows: a second step's go here
+                spare = <floating *>malloc(P * rows * GH * sizeof(floating))
+                if spare == NULL:
+                    raise MemoryError()
         for c in prange(P, nogil=True, num_threads=nt, schedule="static", chunksize=1):
             _lstm_backward_rows(A, C, TC, W_hh, pad, reverse, dG, dh, dh_prev, dc, dout,
                                 record, hs, x, g + 4 * c if g != NULL else NULL,
-                                scratch + c * room if scratch != NULL else NULL, packed, zero,
-                                _lo(c, n, P), _lo(c + 1, n, P))
+                                scratch + c * room if scratch != NULL else NULL,
+                                spare + c * rows * GH if spare != NULL else NULL, packed,
+                                zero, _lo(c, n, P), _lo(c + 1, n, P))
     finally:
         free(zero)
         free(packed)
         free(scratch)
+        free(spare)
         free(g)
 
 
@@ -885,10 +894,16 @@ cdef void _lstm_backward_rows(const floating[:, :, :] A, const floating[:, :, :]
                               floating[:, ::1] dh_prev, floating[:, ::1] dc,
                               const floating[:, :, :] dout, floating[:, :, :] record,
                               const floating[:, :, :] hs, const floating[:, :, :] x,
-                              floating **g, floating *scratch, const floating *packed,
-                              floating *zero, Py_ssize_t r0,
+                              floating **g, floating *scratch, floating *spare,
+                              const floating *packed, floating *zero, Py_ssize_t r0,
                               Py_ssize_t r1) noexcept nogil:
-    """Rows ``r0:r1`` of :func:`lstm_backward`'s loop; ``g``: the block's gradients or NULL."""
+    """Rows ``r0:r1`` of :func:`lstm_backward`'s loop; ``g``: the block's gradients or NULL.
+
+    The weight gradients' terms are added two steps at a time (one product
+    over both steps' rows, see :func:`_step_gradients`): a step's gate
+    gradients wait for the next step's, in ``dG`` or, where ``dG`` holds one
+    step's rows (a zero stride along time), the next step's go to ``spare``.
+    """
     cdef Py_ssize_t T = dG.shape[0], GH = dG.shape[2], H = GH // 4, n = r1 - r0
     cdef Py_ssize_t F = x.shape[2] if g != NULL else 0
     cdef Py_ssize_t ldx = x.strides[1] // sizeof(floating) if g != NULL else 0
@@ -897,29 +912,40 @@ cdef void _lstm_backward_rows(const floating[:, :, :] A, const floating[:, :, :]
     cdef bint masked = pad is not None
     cdef floating *cur = &dh[r0, 0]
     cdef floating *prev = &dh_prev[r0, 0]
+    cdef floating *d  # this step's gate gradients
+    cdef const floating *h_t
+    cdef const floating *waiting = NULL  # the step before's, its terms not yet added
+    cdef const floating *x_w = NULL
+    cdef const floating *h_w = NULL
     if g != NULL:
         _zero_block_gradients(g, GH, F, H)
     for s in range(T):
         t = s if reverse else T - 1 - s
         p = t + 1 if reverse else t - 1
+        d = spare if waiting != NULL and spare != NULL else &dG[t, r0, 0]
         _take_output(cur, dout, record, t, r0, r1, H)
         for i in range(r0, r1):
             if masked and pad[t, i]:
-                memset(&dG[t, i, 0], 0, GH * sizeof(floating))
+                memset(d + (i - r0) * GH, 0, GH * sizeof(floating))
             elif floating is float:
                 sk_lstm_backward_f(&A[t, i, 0], &C[p, i, 0] if s < T - 1 else zero,
-                                   &TC[t, i, 0], cur + (i - r0) * H, &dc[i, 0], &dG[t, i, 0], H)
+                                   &TC[t, i, 0], cur + (i - r0) * H, &dc[i, 0],
+                                   d + (i - r0) * GH, H)
             else:
                 sk_lstm_backward_d(&A[t, i, 0], &C[p, i, 0] if s < T - 1 else zero,
-                                   &TC[t, i, 0], cur + (i - r0) * H, &dc[i, 0], &dG[t, i, 0], H)
+                                   &TC[t, i, 0], cur + (i - r0) * H, &dc[i, 0],
+                                   d + (i - r0) * GH, H)
         if g != NULL:
-            _step_gradients(&dG[t, r0, 0], &dG[t, r0, 0], <int>GH, &x[t, r0, 0], <int>ldx,
-                            <int>F, &hs[p, r0, 0] if s < T - 1 else NULL, <int>ldh, <int>H,
-                            <int>n, scratch, g[0], g[1], g[2], g[3])
+            h_t = &hs[p, r0, 0] if s < T - 1 else NULL
+            if waiting == NULL and s < T - 1:
+                waiting, x_w, h_w = d, &x[t, r0, 0], h_t
+            else:
+                _step_gradients(waiting, d, waiting, d, <int>GH, x_w, &x[t, r0, 0], <int>ldx,
+                                <int>F, h_w, h_t, <int>ldh, <int>H, <int>n, scratch, g)
+                waiting = NULL
         if s == T - 1:
             break
-        _step_back(&dG[t, r0, 0], <int>GH, &W_hh[0, 0], packed, <int>n, <int>H, pad, t, r0,
-                   cur, prev)
+        _step_back(d, <int>GH, &W_hh[0, 0], packed, <int>n, <int>H, pad, t, r0, cur, prev)
         cur, prev = prev, cur
 
 
@@ -1097,9 +1123,10 @@ cdef void _gru_backward_rows(const floating[:, :, :] A, const floating[:, :, :] 
                 sk_gru_backward_d(&A[t, r0 + i, 0], &GHn[t, r0 + i, 0], h_prev, cur + i * H,
                                   &dG[t, r0 + i, 0], &dGh[t, r0 + i, 0], prev + i * H, H)
         if g != NULL:
-            _step_gradients(&dG[t, r0, 0], &dGh[t, r0, 0], <int>GH, &x[t, r0, 0], <int>ldx,
-                            <int>F, &hs[p, r0, 0] if not first else NULL, <int>ldh, <int>H,
-                            <int>n, scratch, g[0], g[1], g[2], g[3])
+            _step_gradients(NULL, &dG[t, r0, 0], NULL, &dGh[t, r0, 0], <int>GH, NULL,
+                            &x[t, r0, 0], <int>ldx, <int>F, NULL,
+                            &hs[p, r0, 0] if not first else NULL, <int>ldh, <int>H, <int>n,
+                            scratch, g)
         if first:
             break
         _back_product(&dGh[t, r0, 0], <int>GH, &W_hh[0, 0], packed, <int>n, <int>H, 1, prev)
@@ -1123,31 +1150,53 @@ def _backward_shapes(T, n, H, GH, hs_shape, W_hh, pad, dh, dh_prev, dh_last, dou
     return shapes
 
 
-cdef void _step_gradients(const floating *dG_t, const floating *dGh_t, int GH,
-                          const floating *x_t, int ldx, int F, const floating *h_p, int ldh,
-                          int H, int n, floating *scratch, floating *gW_ih, floating *gW_hh,
-                          floating *gb_ih, floating *gb_hh) noexcept nogil:
-    """Add one step's terms to a block's weight and bias gradients.
+cdef void _step_gradients(const floating *dG_u, const floating *dG_t,
+                          const floating *dGh_u, const floating *dGh_t, int GH,
+                          const floating *x_u, const floating *x_t, int ldx, int F,
+                          const floating *h_u, const floating *h_t, int ldh, int H, int n,
+                          floating *scratch, floating **g) noexcept nogil:
+    """Add the terms of step ``t``, and of step ``u`` unless ``dG_u`` is NULL, to a
+    block's weight and bias gradients ``g`` (``gW_ih, gW_hh, gb_ih, gb_hh``).
 
-    ``gW_ih += dG_t^T x_t`` and ``gW_hh += dGh_t^T h_p`` (none where ``h_p``
-    is NULL: a sequence's first step reads the zero state); ``gb_ih`` gets
-    the rows' sums of ``dG_t`` and ``gb_hh`` (unless NULL: the caller copies
-    ``gb_ih``) those of ``dGh_t``. With ``scratch``, the products run packed,
-    ``dG_t`` read as its transpose in place; without, through BLAS.
+    ``gW_ih += dG^T x`` and ``gW_hh += dGh^T h`` (none for a step whose ``h``
+    is NULL: a sequence's first step reads the zero state), ``gb_ih`` gets
+    the rows' sums of ``dG`` and ``gb_hh`` (unless NULL: the caller copies
+    ``gb_ih``) those of ``dGh``; ``n`` rows a step.
     """
+    _pair_product(dG_u, x_u, dG_t, x_t, ldx, F, n, GH, scratch, g[0])
+    _pair_product(dGh_u if h_u != NULL else NULL, h_u, dGh_t if h_t != NULL else NULL, h_t,
+                  ldh, H, n, GH, scratch, g[1])
+    if dG_u != NULL:
+        _add_rows(g[2], 0, dG_u, GH, n, GH)
+    _add_rows(g[2], 0, dG_t, GH, n, GH)
+    if g[3] != NULL:
+        if dGh_u != NULL:
+            _add_rows(g[3], 0, dGh_u, GH, n, GH)
+        _add_rows(g[3], 0, dGh_t, GH, n, GH)
+
+
+cdef void _pair_product(const floating *a1, const floating *b1, const floating *a2,
+                        const floating *b2, int ldb, int N, int n, int GH,
+                        floating *scratch, floating *out) noexcept nogil:
+    """``out += a1^T b1 + a2^T b2`` (a term dropped where its ``a`` is NULL): the
+    ``a`` ``(n, GH)`` read as their transposes in place, the ``b`` ``(n, N)``
+    with rows ``ldb`` apart. With ``scratch`` (room for ``2 n`` rows), one
+    packed product over both terms' rows; without, through BLAS.
+    """
+    if a1 == NULL:
+        a1, b1, a2, b2 = a2, b2, NULL, NULL
+    if a1 == NULL:
+        return
+    cdef int k2 = n if a2 != NULL else 0
     if scratch != NULL:
-        _pack(x_t, ldx, 1, n, F, scratch, 0, n)
-        _gemm_packed(GH, F, dG_t, 1, n, NULL, 0, 0, scratch, n, gW_ih, F, True, GH)
-        if h_p != NULL:
-            _pack(h_p, ldh, 1, n, H, scratch, 0, n)
-            _gemm_packed(GH, H, dGh_t, 1, n, NULL, 0, 0, scratch, n, gW_hh, H, True, GH)
+        _pack(b1, ldb, 1, n, N, scratch, 0, n + k2)
+        if a2 != NULL:
+            _pack(b2, ldb, 1, n, N, scratch, n, n + k2)
+        _gemm_packed(GH, N, a1, 1, n, a2, 1, k2, scratch, n + k2, out, N, True, GH)
     else:
-        _gemm(b"N", b"T", F, GH, n, x_t, ldx, dG_t, GH, 1, gW_ih, F)
-        if h_p != NULL:
-            _gemm(b"N", b"T", H, GH, n, h_p, ldh, dGh_t, GH, 1, gW_hh, H)
-    _add_rows(gb_ih, 0, dG_t, GH, n, GH)
-    if gb_hh != NULL:
-        _add_rows(gb_hh, 0, dGh_t, GH, n, GH)
+        _gemm(b"N", b"T", N, GH, n, b1, ldb, a1, GH, 1, out, N)
+        if a2 != NULL:
+            _gemm(b"N", b"T", N, GH, n, b2, ldb, a2, GH, 1, out, N)
 
 
 cdef void _start(floating[:, ::1] dh, const floating[:, :] dh_last) noexcept:
