@@ -440,8 +440,8 @@ def _maybe(name, arr):
 def _rows_contiguous(arrays, Py_ssize_t itemsize):
     """Each ``(T, n, W)`` array's rows are contiguous and ``W`` apart.
 
-    The loops take views of a block of a batch's rows (``a[:, r0:r1]``):
-    every time step's rows are then contiguous, steps further apart.
+    A block's loop walks rows ``r0:r1`` of each step from a pointer to row
+    ``r0``, ``W`` items a row; steps may lie further apart.
     """
     for name, strides, shape in arrays:
         if strides[2] != itemsize or strides[1] != shape[2] * itemsize:

@@ -130,7 +130,7 @@ class RNNCell:
         upper = float(np.log(np.finfo(b.A.dtype).max) - 1.0)  # exp's clip
         step = partial(self._forward_step, b) if self._code == _fast.CALLBACK else None
         _fast.rnn_forward(x, W_ih, b.A, b.hs, W_hh, bias, pad, reverse, self._code, self._p1,
-                          self._p2, upper, step, *_team(split))
+                          self._p2, upper, step, *_blocks_and_threads(split))
 
     # Its gradients' per-step products (H rows, not 3 H or 4 H) are too small
     # to pay for their packing: one product for all steps after the loop.
@@ -141,10 +141,10 @@ class RNNCell:
         """The pre-activation gradients into ``dG``, the weight gradients into ``grads``."""
         step = partial(self._backward_step, b) if self._code == _fast.CALLBACK else None
         _fast.rnn_backward(b.hs, W_hh, pad, reverse, b.dG, work.dh[0], work.dh[1], dh_last,
-                           dout, record, self._code, self._p1, self._p2, step, *_team(split))
+                           dout, record, self._code, self._p1, self._p2, step, *_blocks_and_threads(split))
         gW_ih, gW_hh, gb_ih, _ = grads[0]  # _sum_parts copies b_ih's into b_hh's
         _fast.rnn_weight_gradients(b.dG, x, b.hs, reverse, gW_ih, gW_hh, gb_ih,
-                                   *_team(split))
+                                   *_blocks_and_threads(split))
 
     def _forward_step(self, b, t):
         h = b.hs[t]
@@ -205,13 +205,13 @@ class LSTMCell:
     def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
         """Activated gates in ``A``, ``c_t`` in ``C``, ``h_t`` in ``hs``, every step."""
         _fast.lstm_forward(x, W_ih, b.A, b.hs, b.C, b.TC, W_hh, bias, pad, reverse,
-                           *_team(split))
+                           *_blocks_and_threads(split))
 
     def backward(self, b, x, W_hh, pad, reverse, work, dh_last, dout, record, grads,
                  split=None):
         """The gate gradients into ``dG``, the weight gradients into ``grads``."""
         _fast.lstm_backward(b.A, b.C, b.TC, W_hh, pad, reverse, b.dG, work.dh[0], work.dh[1],
-                            work.dc, dh_last, dout, record, b.hs, x, grads, *_team(split))
+                            work.dc, dh_last, dout, record, b.hs, x, grads, *_blocks_and_threads(split))
 
     @staticmethod
     def set_forget_bias(b_ih, b_hh, value):
@@ -275,14 +275,14 @@ class GRUCell:
     def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
         """``r, z, n`` in ``A``, ``gh_n`` in ``GHn``, ``h_t`` in ``hs``, every step."""
         _fast.gru_forward(x, W_ih, b.A, b.hs, b.GHn, b.gh, W_hh, bias, b.b_hn, pad, reverse,
-                          *_team(split))
+                          *_blocks_and_threads(split))
 
     def backward(self, b, x, W_hh, pad, reverse, work, dh_last, dout, record, grads,
                  split=None):
         """ih-side gate gradients into ``dG``, hh-side into ``dGh``, the weight
         gradients into ``grads``."""
         _fast.gru_backward(b.A, b.GHn, b.hs, W_hh, pad, reverse, b.dG, b.dGh, work.dh[0],
-                           work.dh[1], dh_last, dout, record, x, grads, *_team(split))
+                           work.dh[1], dh_last, dout, record, x, grads, *_blocks_and_threads(split))
 
 
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
@@ -309,7 +309,7 @@ class RowSplit:
         return max(1, min(self.parts, n))
 
 
-def _team(split):
+def _blocks_and_threads(split):
     """``(parts, threads)`` for a compiled loop: ``split``'s, or one block."""
     return (1, 1) if split is None else (split.parts, split.threads)
 
