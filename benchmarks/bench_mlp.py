@@ -660,9 +660,16 @@ def _by_impl(res, peak):
 
 
 def target_rows(results, peaks):
-    """(what, value, floor, stretch, status) for every target of the issue."""
+    """(what, value, floor, stretch, status) for every target of the issue.
+
+    The speed-ups are the compiled kernels' targets: load_digits at least 3x
+    scikit-learn's speed (4x the stretch) at batch 200, 4x (5x) at batch 32,
+    the MNIST-sized set 1.8x (its stretch, within 1.2x of the bare loop, is
+    ``bench_bounds.py``'s to measure); the perceptron at most scikit-learn's
+    time (0.7 of it the stretch).
+    """
     rows = []
-    speed = {"mnist": (1.5, 1.8), "digits": (2.5, 3.0), "digits-b32": (2.5, 3.0),
+    speed = {"mnist": (1.8, None), "digits": (3.0, 4.0), "digits-b32": (4.0, 5.0),
              "predict": (1.0, None), "autoencoder": (1.0, None)}
     bound = {"mnist": (None, 1.7), "mnist-b1024": (1.5, 1.3), "predict": (None, 1.3)}
     for res in results:
@@ -686,10 +693,10 @@ def _speed_targets(tag, name, s, speed, bound):
         fl, st = bound[name]
         v = s["sknet"]["x_bound"]
         rows.append((f"{tag}: sknet x GEMM bound", v, fl, st, _status(v, fl, st, False)))
-    if name.startswith("perceptron-separable") and sk:
+    if name.startswith("perceptron") and sk:
         v = 1.0 / sk["vs_sknet"][0]
-        rows.append((f"{tag}: sknet time / scikit-learn's", v, 2.0, None,
-                     _status(v, 2.0, None, False)))
+        rows.append((f"{tag}: sknet time / scikit-learn's", v, 1.0, 0.7,
+                     _status(v, 1.0, 0.7, False)))
     if torch and name in ("mnist", "mnist-b1024", "digits", "digits-b32", "predict"):
         v = torch["vs_sknet"][0]
         rows.append((f"{tag}: speed-up over PyTorch", v, 1.0, None, _status(v, 1.0, None)))
