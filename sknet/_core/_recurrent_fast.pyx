@@ -525,6 +525,58 @@ cdef void _zero_block_gradients(floating **g, Py_ssize_t GH, Py_ssize_t F,
 
 
 # --------------------------------------------------------------------------- #
+# the batch, time-major                                                        #
+# --------------------------------------------------------------------------- #
+def load_steps(const floating[:, :, ::1] X, floating[:, :, ::1] x, unsigned char[:, ::1] pad,
+               Py_ssize_t parts=1, int threads=1):
+    """Sequences ``X`` ``(n, T, F)`` time-major into ``x`` ``(T, n, F)``; returns
+    whether any step pads.
+
+    A step whose first feature is NaN is padding: its ``pad[t, i]`` is 1 and
+    its row of ``x`` is 0 (NaN is moved, never computed with); the other
+    steps' ``pad`` is 0. The rows run in the blocks, and on the threads, of
+    the time loops' calls with the same ``parts`` and ``threads``, so that
+    each block's rows of ``x`` are written by the core that reads them next.
+    """
+    cdef Py_ssize_t n = X.shape[0], T = X.shape[1], F = X.shape[2]
+    _check([("x", x.shape, (T, n, F)), ("pad", pad.shape, (T, n))])
+    if F < 1:
+        raise ValueError("a step needs at least one feature")
+    cdef Py_ssize_t P = _blocks(parts, n), c
+    cdef int nt = _team(threads, P)
+    cdef unsigned char *found = <unsigned char *>_zeros(P, 1)
+    cdef bint padded = False
+    try:
+        for c in prange(P, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+            found[c] = _load_rows(X, x, pad, _lo(c, n, P), _lo(c + 1, n, P))
+        for c in range(P):
+            padded = padded or found[c]
+    finally:
+        free(found)
+    return padded
+
+
+cdef unsigned char _load_rows(const floating[:, :, ::1] X, floating[:, :, ::1] x,
+                              unsigned char[:, ::1] pad, Py_ssize_t r0,
+                              Py_ssize_t r1) noexcept nogil:
+    """Rows ``r0:r1`` of :func:`load_steps`; whether one of their steps pads."""
+    cdef Py_ssize_t T = X.shape[1], F = X.shape[2], i, t
+    cdef unsigned char padded = 0, here
+    cdef const floating *src
+    for i in range(r0, r1):
+        for t in range(T):
+            src = &X[i, t, 0]
+            here = src[0] != src[0]
+            pad[t, i] = here
+            padded |= here
+            if here:
+                memset(&x[t, i, 0], 0, F * sizeof(floating))
+            else:
+                memcpy(&x[t, i, 0], src, F * sizeof(floating))
+    return padded
+
+
+# --------------------------------------------------------------------------- #
 # simple RNN                                                                   #
 # --------------------------------------------------------------------------- #
 def rnn_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floating[:, :, :] A,

@@ -38,12 +38,12 @@ from scipy.sparse import issparse
 
 from . import _recurrent_fast as _fast
 from . import activations as _activations
-from ._dense_fast import openmp_threads
+from ._dense_fast import ACTIVATION_CODES, OUTPUT_CODES, DenseStep, openmp_threads
 from .activations import get_activation
 from .blas import add_rows_for, axpy_for
 from .initializers import initialize_layer, resolve_initializer
 from .layers import Dense, LayerStack, make_dropout
-from .losses import output_delta
+from .losses import kernel_output, output_delta
 from .network import _MIN_PART_ROWS
 from .regularization import add_penalty_gradient, penalty_value
 
@@ -440,6 +440,23 @@ class _Trace:
             self.dfeat = alloc("dfeat", (n, D))
 
 
+def _head_step(output, batch_size, dtype):
+    """The compiled step of the output layer, a one-layer
+    :class:`~sknet._core._dense_fast.DenseStep` over the sequence-level
+    features, and its delta buffer; ``(None, None)`` where the layer's
+    activation has no compiled form."""
+    kernel = output.activation.kernel
+    if kernel is None or kernel[0] not in ACTIVATION_CODES or dtype.char not in "fd":
+        return None, None
+    name, p1, p2 = kernel
+    acts = np.empty((batch_size, output.fan_out), dtype=dtype)
+    delta = np.empty_like(acts)
+    step = DenseStep([output.fan_in, output.fan_out], [0, output.n_params],
+                     [(ACTIVATION_CODES[name], float(p1), float(p2))], [None], [acts],
+                     [delta], [None], [None], dtype)
+    return step, delta
+
+
 class RecurrentWorkspace:
     """Buffers for mini-batches of up to ``batch_size`` sequences, reused batch to batch.
 
@@ -450,6 +467,12 @@ class RecurrentWorkspace:
     Attributes
     ----------
     grad : ndarray laid out like the network's ``params``
+    head : DenseStep or None
+        The output layer's compiled step (forward, loss, delta and gradient
+        in one call, see :func:`_head_step`); None where its activation has
+        no compiled form.
+    head_delta : ndarray of shape (batch_size, n_outputs) or None
+        Where ``head`` writes the output layer's delta.
     """
 
     # The optimizer keeps to one thread: its pass over a recurrent network's
@@ -465,6 +488,8 @@ class RecurrentWorkspace:
         self.add_rows = add_rows_for(network.dtype, fast_blas)
         self.grad = np.zeros_like(network.params)
         self.grad_views = network._grad_views(self.grad)
+        self.head, self.head_delta = _head_step(network.output, self.batch_size,
+                                                network.dtype)
         self._arena = _Arena(network.dtype)
         self._traces = {}
 
@@ -894,17 +919,21 @@ class RecurrentNetwork(LayerStack):
         return X
 
     def _load(self, X, tr):
-        """``X`` time-major into ``tr.x``, padding found and zeroed there."""
-        x = tr.x
-        np.copyto(x, X.transpose(1, 0, 2))  # a copy: NaN is moved, never computed with
-        np.isnan(x[:, :, :1], out=tr.pad)
-        tr.pad_mask = None
-        if tr.pad.any():
-            np.copyto(x, 0, where=tr.pad)
-            tr.pad_mask = tr.pad.reshape(tr.pad.shape[:2]).view(np.uint8)
+        """``X`` time-major into ``tr.x``, padding found and zeroed there (each
+        block of rows on the thread that runs its time loops)."""
+        X = np.ascontiguousarray(X, dtype=self.dtype)
+        mask = tr.pad.reshape(tr.pad.shape[:2]).view(np.uint8)
+        padded = _fast.load_steps(X, tr.x, mask, *_blocks_and_threads(tr.split))
+        tr.pad_mask = mask if padded else None
 
     def _forward(self, X, tr, training=False, rng=None):
         """Forward pass recording in ``tr``; returns the output (a view into ``tr``)."""
+        feat = self._features(X, tr, training, rng)
+        return self.output.forward(feat, tr.P, tr.add_rows, tr.ones_n, pre=tr.Z)
+
+    def _features(self, X, tr, training=False, rng=None):
+        """The recurrent layers' pass recording in ``tr``; returns what the output
+        layer reads (``tr.feat_in``: the features, after dropout when training)."""
         self._load(X, tr)
         x, last = tr.x, len(self.recurrent) - 1
         for k, layer in enumerate(self.recurrent):
@@ -914,7 +943,7 @@ class RecurrentNetwork(LayerStack):
                 x = self._drop(k, out, tr, training, rng)
         feat = self.recurrent[-1].final_states(tr.layers[-1], tr.feat)
         tr.feat_in = self._drop(last, feat, tr, training, rng)
-        return self.output.forward(tr.feat_in, tr.P, tr.add_rows, tr.ones_n, pre=tr.Z)
+        return tr.feat_in
 
     def _drop(self, k, a, tr, training, rng):
         drop = self.dropouts[k]
@@ -979,6 +1008,12 @@ class RecurrentNetwork(LayerStack):
         if lowest == L:
             return
         dtop = self.output.backward_input(delta, tr.dfeat)
+        self._backward_layers(tr, dtop, scale, alpha, l1, grads, lowest, record)
+
+    def _backward_layers(self, tr, dtop, scale, alpha, l1, grads, lowest, record=None):
+        """Backpropagate ``dtop``, the gradient with respect to the features
+        (before dropout), through the recurrent layers down to ``lowest``."""
+        L = len(self.recurrent)
         if tr.dropped_now[L - 1]:
             self.dropouts[L - 1].backward(tr.masks[L - 1], dtop)
         for k in range(L - 1, lowest - 1, -1):
@@ -992,13 +1027,41 @@ class RecurrentNetwork(LayerStack):
             if dx is not None and tr.dropped_now[k - 1]:
                 self.dropouts[k - 1].backward(tr.masks[k - 1], dx)
 
-    def _penalized(self):
-        """The trainable weight matrices (biases are not penalized)."""
+    def _penalized(self, output=True):
+        """The trainable weight matrices (biases are not penalized); ``output``:
+        the output layer's among them."""
         mats = [W for layer in self.recurrent[self._n_frozen:]
                 for W_ih, W_hh, _, _ in layer.directions for W in (W_ih, W_hh)]
-        if self._n_frozen < self.n_layers:
+        if output and self._n_frozen < self.n_layers:
             mats.append(self.output.W)
         return mats
+
+    def _head_code(self, loss, ws, n):
+        """The compiled output code for ``loss`` (see :func:`_head_step`), or None
+        where the output layer runs in numpy."""
+        if ws.head is None or n > ws.batch_size:
+            return None
+        name = kernel_output(loss, self.output.activation, self.n_outputs)
+        return None if name is None else OUTPUT_CODES[name]
+
+    def _compiled_head(self, tr, ws, feat, Y, sample_weight, sw_sum, code, alpha, l1):
+        """The output layer's loss, delta and gradients in its compiled step
+        (``ws.head``), then the recurrent layers' backward pass; returns the
+        penalized mean loss."""
+        L, dt, n = len(self.recurrent), self.dtype, feat.shape[0]
+        Y = np.ascontiguousarray(Y, dtype=dt)
+        sw = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=dt)
+        scale = 1.0 / sw_sum
+        rows = self.layer_slice(L)
+        total, squares, absolutes = ws.head.run(
+            feat, Y, sw, self.params[rows], ws.grad[rows], code, scale, alpha * scale,
+            l1 * scale, int(self._n_frozen > L), False)
+        penalty = 0.5 * alpha * squares + l1 * absolutes
+        penalty += penalty_value(self._penalized(output=False), alpha, l1)
+        if self._n_frozen < L:
+            dtop = np.matmul(ws.head_delta[:n], self.output.W.T, out=tr.dfeat)
+            self._backward_layers(tr, dtop, scale, alpha, l1, ws.grad_views, self._n_frozen)
+        return (total + penalty) / sw_sum
 
     def loss_and_gradient(self, X, Y, loss, sample_weight=None, alpha=0.0, l1=0.0,
                           ws=None, grad=None, training=False, rng=None):
@@ -1035,13 +1098,18 @@ class RecurrentNetwork(LayerStack):
         tr = ws.trace(n, T)
         tr.split = getattr(ws, "split", None)
         sw_sum = float(n if sample_weight is None else np.sum(sample_weight))
-        P = self._forward(X, tr, training, rng)
+        feat = self._features(X, tr, training, rng)
+        code = self._head_code(loss, ws, n)
         off = self.trainable_offset
         ws.grad[:off] = 0
         if sw_sum <= 0:
             ws.grad[off:] = 0
             value = 0.0
+        elif code is not None:
+            value = self._compiled_head(tr, ws, feat, Y, sample_weight, sw_sum, code, alpha,
+                                        l1)
         else:
+            P = self.output.forward(feat, tr.P, tr.add_rows, tr.ones_n, pre=tr.Z)
             value = loss.value(Y, P, sample_weight)
             value += penalty_value(self._penalized(), alpha, l1) / sw_sum
             self._backward(tr, loss, Y, sample_weight, 1.0 / sw_sum, alpha, l1,

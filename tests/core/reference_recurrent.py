@@ -5,10 +5,11 @@ code (:mod:`sknet._core._recurrent_fast`). The cells here subclass the
 production ones and replace only that loop, forward and backward, by numpy
 operations over the whole batch, one step at a time, and the weight and
 bias gradients (which the compiled backward loops sum step by step) as
-sums over all steps at once: everything around them (dropout, the output
-layer, the input gradient) stays the network's own, so that a network run
-with :func:`reference_cells` differs from the production one in the time
-loops alone.
+sums over all steps at once; :func:`load_steps` loads a batch time-major.
+Everything around them (dropout, the output layer, the input gradient)
+stays the network's own, so that a network run with
+:func:`reference_cells` differs from the production one in the time loops
+and the load alone.
 
 Padding: a padding step copies the state of the step before it (the zero
 state when it is the direction's first), and in the backward pass its rows
@@ -16,13 +17,36 @@ get no gate gradient and pass the state gradients on unchanged.
 """
 
 from contextlib import contextmanager
+from functools import partial
 
 import numpy as np
 from scipy.special import expit
 
 from sknet._core.recurrent import GRUCell, LSTMCell, RNNCell
 
-__all__ = ["ReferenceRNNCell", "ReferenceLSTMCell", "ReferenceGRUCell", "reference_cells"]
+__all__ = ["ReferenceRNNCell", "ReferenceLSTMCell", "ReferenceGRUCell", "load_steps",
+           "reference_cells"]
+
+
+def load_steps(X):
+    """``X`` ``(n, T, F)`` time-major, padding zeroed: ``(x, pad, padded)``.
+
+    A step whose first feature is NaN is padding: its ``pad`` is 1 and its
+    row of ``x`` is 0.
+    """
+    x = np.ascontiguousarray(X.transpose(1, 0, 2))
+    pad = np.isnan(x[:, :, 0])
+    x[pad] = 0
+    return x, pad.view(np.uint8), bool(pad.any())
+
+
+def _load(network, X, tr):
+    """The network's ``_load`` (a batch into its trace) on :func:`load_steps`."""
+    x, pad, padded = load_steps(np.asarray(X, dtype=network.dtype))
+    tr.x[...] = x
+    mask = tr.pad.reshape(tr.pad.shape[:2]).view(np.uint8)
+    mask[...] = pad
+    tr.pad_mask = mask if padded else None
 
 
 def _order(reverse, T):
@@ -237,12 +261,15 @@ REFERENCE_CELLS = {"rnn": ReferenceRNNCell, "lstm": ReferenceLSTMCell, "gru": Re
 
 @contextmanager
 def reference_cells(network):
-    """Run ``network``'s recurrent layers with the numpy time loops inside the block."""
+    """Run ``network``'s recurrent layers with the numpy time loops (and its batches
+    loaded time-major by numpy) inside the block."""
     cells = [layer.cell for layer in network.recurrent]
     try:
         for layer, cell in zip(network.recurrent, cells):
             layer.cell = REFERENCE_CELLS[cell.name](getattr(cell, "activation", None))
+        network._load = partial(_load, network)
         yield network
     finally:
         for layer, cell in zip(network.recurrent, cells):
             layer.cell = cell
+        network.__dict__.pop("_load", None)

@@ -172,6 +172,48 @@ def test_gradient_through_other_outputs(loss, output, k):
     _check_gradient(net, X, Y, loss=get_loss(loss))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("frozen", [0, 1, 2])
+@pytest.mark.parametrize("loss, output, k", [("squared_error", "identity", 2),
+                                             ("log_loss", "softmax", 3),
+                                             ("log_loss", "logistic", 1),
+                                             ("binary_log_loss", "logistic", 3)])
+def test_the_compiled_output_layer_matches_the_numpy_one(loss, output, k, frozen, dtype):
+    """The output layer's compiled step (forward, loss, delta, gradients) against the
+    numpy layers, with sample weights, both penalties, dropout and frozen layers."""
+    rng = np.random.default_rng(2)
+    X = _sequences(6, 5, 2, [5, 2, 3, 1, 5, 4]).astype(dtype)
+    if output == "identity":
+        Y = rng.normal(size=(6, k))
+    elif output == "softmax":
+        Y = np.eye(k)[rng.integers(0, k, 6)]
+    else:
+        Y = rng.integers(0, 2, (6, k)).astype(float)
+    sw = rng.uniform(0.5, 2.0, 6)
+    net = RecurrentNetwork(2, [4], k, cell="lstm", output_activation=get_activation(output),
+                           dropout=[0.3], dtype=dtype)
+    net.params[...] = rng.normal(scale=0.5, size=net.params.size)
+    net.n_frozen = frozen
+    loss = get_loss(loss)
+
+    def run(compiled):
+        ws = net.workspace(8)
+        assert net._head_code(loss, ws, 6) is not None
+        if not compiled:
+            ws.head = None  # the numpy layers
+        value, grad, _ = net.loss_and_gradient(X, Y, loss, sw, alpha=0.1, l1=0.05, ws=ws,
+                                               training=True, rng=np.random.default_rng(5))
+        return value, grad.copy()
+
+    (value, grad), (expected_value, expected_grad) = run(True), run(False)
+    rtol = 1e-12 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(value, expected_value, rtol=rtol)
+    np.testing.assert_allclose(grad, expected_grad, rtol=rtol,
+                               atol=rtol * np.abs(expected_grad).max())
+    assert not grad[:net.trainable_offset].any()
+    assert grad[net.trainable_offset:].any() == (frozen < 2)
+
+
 # --------------------------------------------------------------------------- #
 # compiled time loops against the numpy reference                              #
 # --------------------------------------------------------------------------- #
@@ -361,6 +403,34 @@ def test_kernels_reject_arrays_of_the_wrong_shape():
 # --------------------------------------------------------------------------- #
 # padding                                                                      #
 # --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("parts, threads", [(1, 1), (3, 1), (3, 3), (9, 2)])
+def test_batches_load_time_major_as_the_numpy_reference(parts, threads, dtype):
+    X = _sequences(7, 6, 3, [6, 3, 1, 6, 4, 2, 5]).astype(dtype)
+    X[0, 2, 1] = X[5, 0, 2] = np.nan  # NaN in another feature of a real step: no padding
+    X[3, 4, 0] = -0.0
+    x, pad = np.full((6, 7, 3), 7, dtype), np.full((6, 7), 7, np.uint8)
+    padded = fast.load_steps(X, x, pad, parts, threads)
+    ref_x, ref_pad, ref_padded = reference.load_steps(X)
+    assert padded is ref_padded is True
+    np.testing.assert_array_equal(pad, ref_pad)
+    np.testing.assert_array_equal(x, ref_x)  # NaN where NaN, and the zeros' signs:
+    np.testing.assert_array_equal(np.signbit(x), np.signbit(ref_x))
+    X = X[[0, 3, 6]][:, :5]  # full-length sequences: no padding
+    x, pad = np.empty((5, 3, 3), dtype), np.full((5, 3), 7, np.uint8)
+    assert fast.load_steps(np.ascontiguousarray(X), x, pad, parts, threads) is False
+    assert not pad.any()
+    np.testing.assert_array_equal(x, reference.load_steps(X)[0])
+
+
+def test_loading_checks_the_shapes():
+    X = np.zeros((4, 3, 2))
+    with pytest.raises(ValueError, match="x has shape"):
+        fast.load_steps(X, np.zeros((4, 3, 2)), np.zeros((3, 4), np.uint8))
+    with pytest.raises(ValueError, match="pad has shape"):
+        fast.load_steps(X, np.zeros((3, 4, 2)), np.zeros((4, 3), np.uint8))
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_padding_length_changes_neither_predictions_nor_gradients(cell):
     lengths = [30, 7, 1, 22, 40]
