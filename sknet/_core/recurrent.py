@@ -15,13 +15,16 @@ direction by direction in the order just given; the output :class:`Dense`
 layer comes last.
 
 Sequences are batch-major ``(N, T, F)`` at the interface and time-major
-``(T, N, F)`` inside. The input projections of every step are one matrix
-product before the time loop; the loop itself, forward and back through
-time, is compiled (:mod:`sknet._core._recurrent_fast`): one product with
-``weight_hh`` per step and the gate arithmetic in C, without the GIL. The
-LSTM's and GRU's backward loops add each step's terms of the weight and bias
-gradients as they go; the RNN's are products over all steps after its loop,
-as is the gradient of a layer's input where a layer below needs it.
+``(T, N, F)`` inside; a batch is loaded time-major by compiled code, each
+block of rows by the thread that runs its time loops. The loops, forward and
+back through time, are compiled (:mod:`sknet._core._recurrent_fast`): per
+step the products with the weights (one of ``[x_t, h_{t-1}]``, two for the
+GRU) and the gate arithmetic in C, without the GIL. The LSTM's and GRU's backward loops add
+each step's terms of the weight and bias gradients as they go; the RNN's are
+products over all steps after its loop, as is the gradient of a layer's
+input where a layer below needs it. The output layer trains on the dense
+networks' compiled step (:class:`~sknet._core._dense_fast.DenseStep`) where
+its activation and loss have a compiled form, on numpy's layers otherwise.
 
 Sequences of unequal lengths are padded at their end with NaN (the first
 feature of a padding step is NaN). A padding step changes no state and
