@@ -226,8 +226,11 @@ cdef enum:  # what ``optimizer.kernel`` says the optimizer is (see optimizers.py
     ADAM_KERNEL = 1
 
 
-cdef enum:  # the widest layer whose products run on a packed operand (NARROW_BYTES)
+cdef enum:  # the widest layer whose packed operands size a part's room (NARROW_BYTES)
     NARROW_UNITS = 32
+
+cdef enum:  # the widest layer whose products (by rows) run on a packed operand
+    PACKED_UNITS = 128
 
 
 cdef enum:  # output codes: (P - Y) deltas, and the loss summed alongside
@@ -263,7 +266,7 @@ cdef struct Plan:
     Py_ssize_t panel_rows  # rows of a hidden delta's product at a time, by rows
     Py_ssize_t panel_size  # room for one such panel (items)
     Py_ssize_t packed_size  # room for a W.T packed for those products (items), or 0
-    Py_ssize_t narrow_size  # room for a narrow layer's operand packed (items), or 0
+    Py_ssize_t narrow_size  # room for a packed operand (items; a narrow layer's whole), or 0
     Py_ssize_t part_room   # a part's room for a panel and a packed matrix (items)
 
 
@@ -489,36 +492,59 @@ cdef inline void _mm_tn(const floating* A, const floating* D, floating* G, Py_ss
     _gemm(c'N', c'T', <int>m, <int>k, <int>n, D, <int>m, A, <int>k, G, <int>m)
 
 
+cdef int _block_columns(Plan* p, Py_ssize_t K, Py_ssize_t m, int nr) noexcept nogil:
+    """Columns of a ``K x m`` operand packed at a time in a part's room (a multiple
+    of ``nr``, at least one panel), or 0: no room, or ``m`` too wide."""
+    cdef Py_ssize_t cols
+    if m > PACKED_UNITS or K < 1:
+        return 0
+    cols = p.narrow_size // K // nr * nr
+    if cols < nr:
+        return 0
+    return <int>(cols if cols < m else m)
+
+
 cdef void _product(Plan* p, const floating* A, const floating* B, floating* C,
                    Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
                    floating* packed) noexcept nogil:
-    """``C = A @ B`` (as :func:`_mm`); for a narrow ``B`` (at most ``NARROW_UNITS``
-    columns), on ``B`` packed into ``packed`` (the small-product kernel, where
-    BLAS's own packing costs more than the product), where given and room."""
+    """``C = A @ B`` (as :func:`_mm`); for ``B`` at most ``PACKED_UNITS`` wide, on
+    ``B`` packed into ``packed`` (room for ``narrow_size`` values) a block of
+    columns at a time (the small-product kernel, where BLAS's own packing costs
+    more than the product), where given and room for one panel."""
     cdef int nr = SK_NR_f if floating is float else SK_NR_d
-    if (packed != NULL and m <= NARROW_UNITS
-            and <Py_ssize_t>SK_PACKED_SIZE(<int>k, <int>m, nr) <= p.narrow_size):
-        _pack(B, m, 1, <int>k, <int>m, packed, 0, <int>k)
-        _gemm_packed(<int>n, <int>m, A, <int>k, <int>k, NULL, 0, 0, packed, <int>k, C,
-                     <int>m, False)
-    else:
+    cdef int cols = 0 if packed == NULL else _block_columns(p, k, m, nr)
+    cdef Py_ssize_t j0, w
+    if cols == 0:
         _mm(A, B, C, n, k, m)
+        return
+    j0 = 0
+    while j0 < m:
+        w = cols if cols < m - j0 else m - j0
+        _pack(B + j0, m, 1, <int>k, <int>w, packed, 0, <int>k)
+        _gemm_packed(<int>n, <int>w, A, <int>k, <int>k, NULL, 0, 0, packed, <int>k,
+                     C + j0, <int>m, False)
+        j0 += w
 
 
 cdef void _product_tn(Plan* p, const floating* A, const floating* D, floating* G,
                       Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
                       floating* packed) noexcept nogil:
-    """``G = A.T @ D`` (as :func:`_mm_tn`); for a narrow ``D``, as :func:`_product`,
-    on ``D`` packed (``A.T``'s rows are ``A``'s columns: 1 apart, ``k`` along
-    the sum)."""
+    """``G = A.T @ D`` (as :func:`_mm_tn`); for ``D`` at most ``PACKED_UNITS`` wide,
+    as :func:`_product`, on ``D`` packed a block of columns at a time
+    (``A.T``'s rows are ``A``'s columns: 1 apart, ``k`` along the sum)."""
     cdef int nr = SK_NR_f if floating is float else SK_NR_d
-    if (packed != NULL and m <= NARROW_UNITS
-            and <Py_ssize_t>SK_PACKED_SIZE(<int>n, <int>m, nr) <= p.narrow_size):
-        _pack(D, m, 1, <int>n, <int>m, packed, 0, <int>n)
-        _gemm_packed(<int>k, <int>m, A, 1, <int>n, NULL, 0, 0, packed, <int>n, G, <int>m,
-                     False, <int>k)
-    else:
+    cdef int cols = 0 if packed == NULL else _block_columns(p, n, m, nr)
+    cdef Py_ssize_t j0, w
+    if cols == 0:
         _mm_tn(A, D, G, n, k, m)
+        return
+    j0 = 0
+    while j0 < m:
+        w = cols if cols < m - j0 else m - j0
+        _pack(D + j0, m, 1, <int>n, <int>w, packed, 0, <int>n)
+        _gemm_packed(<int>k, <int>w, A, 1, <int>n, NULL, 0, 0, packed, <int>n, G + j0,
+                     <int>m, False, <int>k)
+        j0 += w
 
 
 cdef inline void _mm_nt(const floating* D, const floating* W, floating* E, Py_ssize_t n,
@@ -591,8 +617,9 @@ cdef void _forward_rows(Plan* p, const floating* X, const floating* Y, const flo
     (into ``deltas[-1]``) and weighted losses (into ``row_loss``).
 
     With ``src``, the rows of ``X`` and ``Y`` (the batch's buffers) are gathered
-    from it first. With ``packed`` (room for ``narrow_size`` values), narrow
-    layers' products run on their weights packed there (:func:`_product`).
+    from it first. With ``packed`` (room for ``narrow_size`` values), the
+    products of layers at most ``PACKED_UNITS`` wide run on their weights
+    packed there (:func:`_product`).
     """
     cdef int i, last = p.n_layers - 1
     cdef Py_ssize_t* u = p.units
@@ -699,8 +726,8 @@ cdef void _rows_part(Plan* p, const floating* X, const floating* Y, const floati
     each layer's terms (``a_in.T @ delta`` and the column sums of ``delta``)
     and the delta of the layer below, written over that layer's activations,
     which nothing reads after (so a hidden layer needs no delta buffer). The
-    products of narrow layers run on an operand packed in ``scratch``
-    (:func:`_product`, :func:`_product_tn`).
+    products of layers at most ``PACKED_UNITS`` wide run on an operand packed
+    in ``scratch`` (:func:`_product`, :func:`_product_tn`).
     """
     cdef int i, last = p.n_layers - 1
     cdef Py_ssize_t n = r1 - r0, k, m
@@ -1487,9 +1514,11 @@ DELTA_PANEL_BYTES = 1 << 14
 #: Its products run on the layer's ``W.T`` packed once per step (no cost per
 #: call) where that takes at most this, else on BLAS.
 PACKED_BYTES = 1 << 15
-#: The products of a layer at most ``NARROW_UNITS`` (32) wide, an output layer
-#: mostly, run (by rows) on its weights or a part's deltas packed, where that
-#: takes at most this: BLAS's own packing costs more than such a product.
+#: The products of a layer at most ``PACKED_UNITS`` (128) wide run (by rows) on
+#: its weights or a part's deltas packed, a block of columns at a time, in a
+#: room per part sized for the whole operands of the layers at most
+#: ``NARROW_UNITS`` (32) wide (an output layer mostly) where that takes at most
+#: this: BLAS's own packing costs more than such a product.
 NARROW_BYTES = 1 << 16
 
 cdef Py_ssize_t _CACHE_LINE = 64  # bytes

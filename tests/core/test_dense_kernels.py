@@ -216,6 +216,33 @@ def test_a_step_split_into_parts_is_the_numpy_passes_on_any_thread_count(
         assert np.all(grad[:net.trainable_offset] == 0)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("parts, n", [(1, 150), (2, 150), (3, 150), (2, 37)])
+@pytest.mark.parametrize("room", ["packed", "blas"])
+def test_layers_up_to_128_wide_multiply_on_operands_packed_a_block_of_columns_at_a_time(
+        monkeypatch, room, parts, n, dtype):
+    """By rows, a layer wider than the parts' room for a packed operand (sized by
+    the 4-wide output) runs its products on its operand packed a block of
+    columns at a time: 40 and 100 units take several blocks (the last one
+    partial) of the weights (forward) and of a part's deltas (gradient). With
+    no room, BLAS runs them. The numpy passes either way."""
+    if room == "blas":
+        monkeypatch.setattr(_dense_fast, "NARROW_BYTES", 0)
+    net = _network([("relu", {}), ("tanh", {})], "softmax", 4, dtype, dropout=[0.3, 0.2],
+                   widths=(40, 100))
+    ws = net.workspace(n, fast_blas=True, threads=parts)
+    assert ws.step.splits_by_rows(parts)
+    X, Y = _data(4, "log_loss", dtype, n=n)
+    sw = np.random.default_rng(3).random(n).astype(dtype)
+    loss = get_loss("log_loss")
+    ref_value, ref_grad = _numpy_reference(net, X, Y, loss, sw, 0.3, 0.1, True, 5)
+    for threads in sorted({1, parts}):
+        value, grad = _split_step(net, X, Y, loss, sw, 0.3, 0.1, parts, threads)
+        np.testing.assert_allclose(grad, ref_grad, rtol=TOL[dtype]["rtol"],
+                                   atol=TOL[dtype]["atol"] * np.abs(ref_grad).max())
+        np.testing.assert_allclose(value, ref_value, rtol=TOL[dtype]["rtol"])
+
+
 def test_a_step_reused_with_more_parts_grows_its_part_buffers():
     """The parts' gradients and scratch are allocated for the most parts asked so far:
     a step first run in 2 parts, then in 4, gives the fresh 4-part step's bits."""
