@@ -226,11 +226,8 @@ cdef enum:  # what ``optimizer.kernel`` says the optimizer is (see optimizers.py
     ADAM_KERNEL = 1
 
 
-cdef enum:  # the widest layer whose packed operands size a part's room (NARROW_BYTES)
+cdef enum:  # the widest layer whose whole packed operands size a part's room (NARROW_BYTES)
     NARROW_UNITS = 32
-
-cdef enum:  # the widest layer whose products (by rows) run on a packed operand
-    PACKED_UNITS = 128
 
 
 cdef enum:  # output codes: (P - Y) deltas, and the loss summed alongside
@@ -494,9 +491,9 @@ cdef inline void _mm_tn(const floating* A, const floating* D, floating* G, Py_ss
 
 cdef int _block_columns(Plan* p, Py_ssize_t K, Py_ssize_t m, int nr) noexcept nogil:
     """Columns of a ``K x m`` operand packed at a time in a part's room (a multiple
-    of ``nr``, at least one panel), or 0: no room, or ``m`` too wide."""
+    of ``nr``, at least one panel), or 0: no room for a panel."""
     cdef Py_ssize_t cols
-    if m > PACKED_UNITS or K < 1:
+    if K < 1:
         return 0
     cols = p.narrow_size // K // nr * nr
     if cols < nr:
@@ -507,10 +504,10 @@ cdef int _block_columns(Plan* p, Py_ssize_t K, Py_ssize_t m, int nr) noexcept no
 cdef void _product(Plan* p, const floating* A, const floating* B, floating* C,
                    Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
                    floating* packed) noexcept nogil:
-    """``C = A @ B`` (as :func:`_mm`); for ``B`` at most ``PACKED_UNITS`` wide, on
-    ``B`` packed into ``packed`` (room for ``narrow_size`` values) a block of
-    columns at a time (the small-product kernel, where BLAS's own packing costs
-    more than the product), where given and room for one panel."""
+    """``C = A @ B`` (as :func:`_mm`); on ``B`` packed into ``packed`` (room for
+    ``narrow_size`` values) a block of columns at a time, where given and room
+    for one panel: the small-product kernel, where BLAS's own packing costs
+    more than the product."""
     cdef int nr = SK_NR_f if floating is float else SK_NR_d
     cdef int cols = 0 if packed == NULL else _block_columns(p, k, m, nr)
     cdef Py_ssize_t j0, w
@@ -529,9 +526,9 @@ cdef void _product(Plan* p, const floating* A, const floating* B, floating* C,
 cdef void _product_tn(Plan* p, const floating* A, const floating* D, floating* G,
                       Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
                       floating* packed) noexcept nogil:
-    """``G = A.T @ D`` (as :func:`_mm_tn`); for ``D`` at most ``PACKED_UNITS`` wide,
-    as :func:`_product`, on ``D`` packed a block of columns at a time
-    (``A.T``'s rows are ``A``'s columns: 1 apart, ``k`` along the sum)."""
+    """``G = A.T @ D`` (as :func:`_mm_tn`); as :func:`_product`, on ``D`` packed a
+    block of columns at a time (``A.T``'s rows are ``A``'s columns: 1 apart,
+    ``k`` along the sum)."""
     cdef int nr = SK_NR_f if floating is float else SK_NR_d
     cdef int cols = 0 if packed == NULL else _block_columns(p, n, m, nr)
     cdef Py_ssize_t j0, w
@@ -618,8 +615,7 @@ cdef void _forward_rows(Plan* p, const floating* X, const floating* Y, const flo
 
     With ``src``, the rows of ``X`` and ``Y`` (the batch's buffers) are gathered
     from it first. With ``packed`` (room for ``narrow_size`` values), the
-    products of layers at most ``PACKED_UNITS`` wide run on their weights
-    packed there (:func:`_product`).
+    layers' products run on their weights packed there (:func:`_product`).
     """
     cdef int i, last = p.n_layers - 1
     cdef Py_ssize_t* u = p.units
@@ -726,8 +722,8 @@ cdef void _rows_part(Plan* p, const floating* X, const floating* Y, const floati
     each layer's terms (``a_in.T @ delta`` and the column sums of ``delta``)
     and the delta of the layer below, written over that layer's activations,
     which nothing reads after (so a hidden layer needs no delta buffer). The
-    products of layers at most ``PACKED_UNITS`` wide run on an operand packed
-    in ``scratch`` (:func:`_product`, :func:`_product_tn`).
+    layers' products run on an operand packed in ``scratch`` a block of
+    columns at a time (:func:`_product`, :func:`_product_tn`).
     """
     cdef int i, last = p.n_layers - 1
     cdef Py_ssize_t n = r1 - r0, k, m
@@ -1514,11 +1510,11 @@ DELTA_PANEL_BYTES = 1 << 14
 #: Its products run on the layer's ``W.T`` packed once per step (no cost per
 #: call) where that takes at most this, else on BLAS.
 PACKED_BYTES = 1 << 15
-#: The products of a layer at most ``PACKED_UNITS`` (128) wide run (by rows) on
-#: its weights or a part's deltas packed, a block of columns at a time, in a
-#: room per part sized for the whole operands of the layers at most
-#: ``NARROW_UNITS`` (32) wide (an output layer mostly) where that takes at most
-#: this: BLAS's own packing costs more than such a product.
+#: A step by rows runs each layer's products on its weights or a part's deltas
+#: packed, a block of columns at a time, in a room per part sized for the
+#: whole operands of the layers at most ``NARROW_UNITS`` (32) wide (an output
+#: layer mostly) where that takes at most this: BLAS's own packing costs more
+#: than such products.
 NARROW_BYTES = 1 << 16
 
 cdef Py_ssize_t _CACHE_LINE = 64  # bytes

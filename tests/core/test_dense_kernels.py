@@ -219,7 +219,7 @@ def test_a_step_split_into_parts_is_the_numpy_passes_on_any_thread_count(
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("parts, n", [(1, 150), (2, 150), (3, 150), (2, 37)])
 @pytest.mark.parametrize("room", ["packed", "blas"])
-def test_layers_up_to_128_wide_multiply_on_operands_packed_a_block_of_columns_at_a_time(
+def test_wide_layers_multiply_on_operands_packed_a_block_of_columns_at_a_time(
         monkeypatch, room, parts, n, dtype):
     """By rows, a layer wider than the parts' room for a packed operand (sized by
     the 4-wide output) runs its products on its operand packed a block of
