@@ -20,13 +20,18 @@ threads). The passes themselves are in ``_optim_loops.pxd``, which the
 compiled epoch (``_dense_fast.DenseStep.run_epoch``) calls as well.
 """
 
+import sys
+
 from cython cimport floating
+from libc.stdint cimport uint32_t
 from cython.parallel cimport prange  # (the passes of _optim_loops.pxd run threads)
 
 from sknet._core._optim_loops cimport (SKNET_AVX2_BUILD, adam_pass, sgd_pass,
                                        sknet_avx2_supported)
 
 from ._dense_fast import in_forked_child
+
+cdef bint _LITTLE_ENDIAN = sys.byteorder == "little"
 
 # Adam's loop runs its AVX2 build where the processor has AVX2.
 cdef bint _AVX2_USABLE = SKNET_AVX2_BUILD and sknet_avx2_supported()
@@ -92,6 +97,30 @@ def sgd_step(floating[::1] params, const floating[::1] grad, floating[::1] veloc
     with nogil:
         sgd_pass(&params[0], &grad[0], &velocity[0], &scale[0] if scaled else NULL, n, lr,
                  momentum, nesterov, gscale, T)
+
+
+def all_finite(const floating[::1] a):
+    """Whether ``a`` holds no inf or NaN, in one pass.
+
+    A value is inf or NaN when its exponent bits are all ones; counting those
+    is an integer sum, which the compiler vectorizes (a sum of floats it
+    would not reorder).
+    """
+    cdef Py_ssize_t i, n = a.shape[0]
+    cdef const uint32_t *f
+    cdef Py_ssize_t bad = 0
+    if n == 0:
+        return True
+    with nogil:
+        if floating is double:  # the exponent's bits are in each value's upper half
+            f = <const uint32_t *>&a[0] + (1 if _LITTLE_ENDIAN else 0)
+            for i in range(n):
+                bad += (f[2 * i] & 0x7FF00000U) == 0x7FF00000U
+        else:
+            f = <const uint32_t *>&a[0]
+            for i in range(n):
+                bad += (f[i] & 0x7F800000U) == 0x7F800000U
+    return bad == 0
 
 
 cdef inline void _check_sizes(Py_ssize_t n, Py_ssize_t a, Py_ssize_t b, Py_ssize_t c,

@@ -14,6 +14,7 @@ not saved (that would cost two more parameter-sized copies): after a rollback
 they keep their latest values, or start afresh when they are not finite.
 """
 
+import contextlib
 import math
 import time
 import warnings
@@ -25,6 +26,7 @@ import scipy.optimize
 import scipy.sparse as sp
 
 from ._dense_fast import gather_rows
+from ._optim import all_finite
 from .thread_choice import ThreadChoice
 
 __all__ = ["History", "Validation", "TrainConfig", "fit_stochastic", "fit_lbfgs"]
@@ -194,6 +196,15 @@ def _compiled_epoch(network, loss, ws, batcher, config, rng):
     return runner(loss, ws, config.alpha, config.l1, rng)
 
 
+def _error_state(compiled):
+    """numpy's floating-point error state for an epoch: overflows raise (the
+    divergence scikit-learn reports); unchanged for a compiled epoch, which
+    does no numpy arithmetic (its loss tells a divergence)."""
+    if compiled is not None:
+        return contextlib.nullcontext()
+    return np.errstate(over="raise", invalid="raise", divide="raise")
+
+
 def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
                dropout_rng, choice=None, compiled=None):
     """One pass over the data; returns the mean batch loss (as scikit-learn).
@@ -234,11 +245,6 @@ def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
         if choice is not None:
             choice.stop()
     return total / n_samples
-
-
-def _all_finite(a):
-    """Whether ``a`` holds no inf or NaN (min and max propagate both; no temporary)."""
-    return bool(np.isfinite(np.minimum.reduce(a)) and np.isfinite(np.maximum.reduce(a)))
 
 
 def _validate(network, loss, validation, history):
@@ -391,12 +397,12 @@ def _epoch(network, loss, optimizer, schedule, stopping, batcher, order, ws,
         # is ``order[perm]`` for the ``perm`` that shuffling ``arange`` gives.
         rng.shuffle(order)
     try:  # an overflow is the divergence scikit-learn reports, not a warning
-        with np.errstate(over="raise", invalid="raise", divide="raise"):
+        with _error_state(compiled):
             mean_loss = _run_epoch(network, loss, optimizer, schedule, batcher,
                                    order, ws, config, dropout_rng, choice, compiled)
     except FloatingPointError:
         return "diverged"
-    if not math.isfinite(mean_loss) or not _all_finite(network.params):
+    if not math.isfinite(mean_loss) or not all_finite(network.params):
         return "diverged"
     history.loss_curve.append(mean_loss)
     history.n_iter += 1

@@ -277,3 +277,20 @@ def test_an_unavailable_instruction_set_is_refused():
     with pytest.raises(ValueError, match="instruction set 'sse9'"):
         _optim.set_instruction_set("sse9")
     assert _optim.instruction_set() in _optim.available_instruction_sets()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 1001])
+def test_all_finite_is_numpys_isfinite_all(n, dtype):
+    from sknet._core._optim import all_finite
+
+    info = np.finfo(dtype)
+    edge = np.array([info.max, -info.max, info.tiny, info.tiny / 2, -0.0, 0.0, 1.0], dtype)
+    a = np.random.default_rng(n).normal(scale=1e3, size=n).astype(dtype)
+    a[-len(edge):] = edge[-n:] if n else edge[:0]  # the largest, subnormals, zeros
+    assert all_finite(a) is True
+    for bad in (np.inf, -np.inf, np.nan, -np.nan):
+        for i in {0, n // 2, n - 1} if n else ():
+            b = a.copy()
+            b[i] = bad
+            assert all_finite(b) is bool(np.isfinite(b).all()) is False
