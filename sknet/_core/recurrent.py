@@ -419,7 +419,8 @@ class _Trace:
         self.n, self.T, self.add_rows, self.axpy = n, T, add_rows, axpy
         self.x = alloc("x", (T, n, net.n_features))
         self.pad = alloc("pad", (T, n, 1), dtype=bool)
-        self.pad_mask = None  # pad as 0/1 of shape (T, n) when a step pads, for the kernels
+        self.pad_steps = self.pad.reshape(T, n).view(np.uint8)  # pad as 0/1, (T, n)
+        self.pad_mask = None  # pad_steps when a step pads, for the kernels
         self.split = None  # a RowSplit for the time loops, or None
         self.layers = [_LayerTrace(layer, f"L{i}", T, n, alloc, backward, i > 0, i < L - 1)
                        for i, layer in enumerate(net.recurrent)]
@@ -925,9 +926,8 @@ class RecurrentNetwork(LayerStack):
         """``X`` time-major into ``tr.x``, padding found and zeroed there (each
         block of rows on the thread that runs its time loops)."""
         X = np.ascontiguousarray(X, dtype=self.dtype)
-        mask = tr.pad.reshape(tr.pad.shape[:2]).view(np.uint8)
-        padded = _fast.load_steps(X, tr.x, mask, *_blocks_and_threads(tr.split))
-        tr.pad_mask = mask if padded else None
+        padded = _fast.load_steps(X, tr.x, tr.pad_steps, *_blocks_and_threads(tr.split))
+        tr.pad_mask = tr.pad_steps if padded else None
 
     def _forward(self, X, tr, training=False, rng=None):
         """Forward pass recording in ``tr``; returns the output (a view into ``tr``)."""

@@ -44,9 +44,8 @@ def _load(network, X, tr):
     """The network's ``_load`` (a batch into its trace) on :func:`load_steps`."""
     x, pad, padded = load_steps(np.asarray(X, dtype=network.dtype))
     tr.x[...] = x
-    mask = tr.pad.reshape(tr.pad.shape[:2]).view(np.uint8)
-    mask[...] = pad
-    tr.pad_mask = mask if padded else None
+    tr.pad_steps[...] = pad
+    tr.pad_mask = tr.pad_steps if padded else None
 
 
 def _order(reverse, T):
