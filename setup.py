@@ -87,9 +87,21 @@ def _extensions():
             if probed["openmp"]:
                 compile_args += probed["openmp"][0]
                 link_args += probed["openmp"][1]
-        headers = [str(h) for h in pyx.parent.glob("*.h") if h.name in pyx.read_text()]
         yield Extension(name, [str(pyx)], extra_compile_args=compile_args,
-                        extra_link_args=link_args, depends=headers)
+                        extra_link_args=link_args, depends=_headers(pyx))
+
+
+def _headers(pyx):
+    """The C headers and Cython declarations next to ``pyx`` that it names, those
+    they name, and so on (a change to any of them rebuilds the module)."""
+    found, texts = set(), [pyx.read_text()]
+    while texts:
+        text = texts.pop()
+        for h in [*pyx.parent.glob("*.h"), *pyx.parent.glob("*.pxd")]:
+            if h.name not in found and h.name in text:
+                found.add(h.name)
+                texts.append(h.read_text())
+    return sorted(str(pyx.parent / name) for name in found)
 
 
 setup(ext_modules=cythonize(list(_extensions()), compiler_directives=DIRECTIVES))

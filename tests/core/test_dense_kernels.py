@@ -5,7 +5,7 @@ delta with the loss, and the backward pass with the penalty; the reference is
 the network's own numpy layers (``Network.forward`` / ``Network.backward``),
 which the estimators use for every activation or loss the kernels lack.
 Both run with the same dropout draws: float64 agrees to rounding, float32
-closely (its tanh is a rational approximation, checked to a few ulp). The
+closely (its tanh is an approximation, checked to a few ulp, as float64's is). The
 tied autoencoder runs the same step on an untied copy of its weights, checked
 against its own numpy passes.
 """
@@ -489,9 +489,11 @@ def test_a_small_fit_runs_the_kernels_blas_on_one_thread(monkeypatch):
     assert seen and all(n == 1 for threads in seen for n in threads.values())
 
 
-@pytest.mark.parametrize("dtype, ulps", [(np.float64, 4), (np.float32, 8)])
+@pytest.mark.parametrize("dtype, ulps", [(np.float64, 3), (np.float32, 8)])
 def test_compiled_tanh_is_within_a_few_ulp(dtype, ulps):
-    """The kernel's tanh (float32: a rational approximation) against float64 numpy."""
+    """The kernel's tanh against numpy's in float64 (float32: a rational
+    approximation, to 7 ulp; float64: from e^-2|x| - 1 by its own polynomial, to
+    3 ulp of the exact tanh, numpy's within one of it)."""
     z = np.concatenate([np.linspace(-12, 12, 200_001), np.geomspace(1e-30, 20, 50_001),
                         [0.0, np.inf, -np.inf, np.finfo(dtype).max]]).astype(dtype)
     net = Network([1, z.size], [get_activation("tanh")], dtype=dtype)

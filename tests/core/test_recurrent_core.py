@@ -336,6 +336,8 @@ def test_an_activation_overwriting_a_builtin_name_is_not_compiled():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_compiled_logistic_and_tanh_are_within_a_few_units_in_the_last_place(dtype):
+    """The gate loops' logistic and tanh (``_vector_math.h``) against long double numpy:
+    within 3 ulp, results below ``tiny * 1e3`` within ``tiny * 1e4``."""
     tiny = float(np.finfo(dtype).tiny)
     z = np.concatenate([np.linspace(-800, 800, 16001), np.linspace(-3, 3, 12001),
                         np.geomspace(tiny * 1e6, 20, 4000), [0.0, 0.125, 0.25]])
@@ -350,7 +352,7 @@ def test_compiled_logistic_and_tanh_are_within_a_few_units_in_the_last_place(dty
         want = exact(z.astype(np.longdouble)).reshape(A.shape)
         error = np.abs(hs - want)
         normal = np.abs(want) > tiny * 1e3  # below, an absolute error of ~tiny
-        assert (error[normal] / np.spacing(np.abs(want[normal]).astype(dtype))).max() <= 5, name
+        assert (error[normal] / np.spacing(np.abs(want[normal]).astype(dtype))).max() <= 3, name
         assert error[~normal].max() <= tiny * 1e4, name
 
 
