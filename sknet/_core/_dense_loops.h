@@ -66,10 +66,12 @@ static inline float sk_dense_tanh_f(float x) {
    tanh), which vectorizes, unlike the C library's. (In float32, without fused
    multiply-adds, the rational one above is the faster.) */
 static inline double sk_dense_tanh_d(double x) { return sk_tanh_d(x); }
-static inline float sk_dense_exp_f(float x) { return expf(x); }
-static inline double sk_dense_exp_d(double x) { return exp(x); }
-static inline float sk_dense_expm1_f(float x) { return expm1f(x); }
-static inline double sk_dense_expm1_d(double x) { return expm1(x); }
+/* The logistic's e^-z and the ELU's e^z - 1: the branch-free ones, which
+   vectorize (the C library's do not). */
+static inline float sk_dense_exp_f(float x) { return sk_expf(x); }
+static inline double sk_dense_exp_d(double x) { return sk_exp_fast_d(x); }
+static inline float sk_dense_expm1_f(float x) { return sk_expm1_f(x); }
+static inline double sk_dense_expm1_d(double x) { return sk_expm1_d(x); }
 /* The softmax's e^(x - max), x - max <= 0: the branch-free exponentials. */
 static inline float sk_dense_softmax_exp_f(float x) { return sk_expf(x); }
 static inline double sk_dense_softmax_exp_d(double x) { return sk_exp_fast_d(x); }

@@ -90,10 +90,10 @@ cdef extern from *:
 
     #include "_vector_math.h"
 
+    /* The "exp" activation's: the C library's, unclamped (sk_expm1_* for the ELU
+       come from _vector_math.h). */
     static inline float sk_exp_f(float x) { return expf(x); }
     static inline double sk_exp_d(double x) { return exp(x); }
-    static inline float sk_expm1_f(float x) { return expm1f(x); }
-    static inline double sk_expm1_d(double x) { return expm1(x); }
 
     /* The simple RNN's activations, by code (see ACTIVATION_CODES). */
     enum { SK_IDENTITY, SK_TANH, SK_LOGISTIC, SK_RELU, SK_LEAKY_RELU, SK_ELU, SK_EXP };

@@ -103,6 +103,17 @@ static inline float sk_tanh_f(float x) {
     return copysignf(fabsf(em / (2.0f + em)), x);
 }
 
+/* e^x - 1 in float32 for x in [-20, 88.3] (clamped outside; below, it is -1):
+   2^k q + (2^k - 1) with q = e^r - 1, no term cancelling, so within 2 ulp of
+   the exact e^x - 1 also near 0. */
+static inline float sk_expm1_f(float x) {
+    float scale;
+    x = x < -20.0f ? -20.0f : x;
+    x = x > 88.3f ? 88.3f : x;
+    float q = sk_expm1_reduced_f(sk_reduce_f(x, &scale));
+    return scale * q + (scale - 1.0f);
+}
+
 /* e^x in float64 for x in [-708, 709] (clamped outside): 2^k (1 + (e^r - 1)),
    within an ulp of the exact e^x. */
 static inline double sk_exp_fast_d(double x) {
@@ -114,6 +125,15 @@ static inline double sk_exp_fast_d(double x) {
 
 static inline double sk_sigmoid_d(double x) {
     return 1.0 / (1.0 + sk_exp_fast_d(-x));
+}
+
+/* e^x - 1 in float64, as sk_expm1_f, for x in [-40, 709]. */
+static inline double sk_expm1_d(double x) {
+    double scale;
+    x = x < -40.0 ? -40.0 : x;
+    x = x > 709.0 ? 709.0 : x;
+    double q = sk_expm1_reduced_d(sk_reduce_d(x, &scale));
+    return scale * q + (scale - 1.0);
 }
 
 /* tanh, as sk_tanh_f (y clamped below at -40); within 3 ulp of the exact tanh. */
