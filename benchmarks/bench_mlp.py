@@ -48,6 +48,7 @@ from _common import (  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALPHA, LR = 1e-4, 1e-3
+ACTIVATION = "relu"  # the MLP and autoencoder workloads' hidden units (--activation)
 
 
 # ====================================================================== #
@@ -150,7 +151,7 @@ def _mse(R, X):
 
 def mlp_params(w, seed, epochs):
     """The shared MLP parameters: exactly ``epochs`` epochs, no early stop."""
-    return dict(hidden_layer_sizes=w.hidden, activation="relu", solver="adam",
+    return dict(hidden_layer_sizes=w.hidden, activation=ACTIVATION, solver="adam",
                 alpha=ALPHA, batch_size=w.batch, learning_rate_init=LR,
                 max_iter=epochs, tol=0.0, n_iter_no_change=epochs, shuffle=True,
                 early_stopping=False, random_state=seed)
@@ -198,7 +199,8 @@ def sknet_autoencoder_impl(w):
     from sknet import AutoencoderTransformer
     names = inspect.signature(AutoencoderTransformer).parameters
     # scikit-learn's regressor: linear output, squared error, its own init,
-    # every layer relu, no input noise, separate decoder weights.
+    # every hidden layer's activation ACTIVATION, no input noise, separate
+    # decoder weights.
     fixed = dict(out_activation="identity", output_activation="identity",
                  loss="squared_error", noise=0.0, tied_weights=False,
                  weight_init="sklearn")
@@ -231,13 +233,15 @@ class TorchImpl:
         layers = []
         for i, (fi, fo) in enumerate(zip(units[:-1], units[1:], strict=True)):
             lin = torch.nn.Linear(fi, fo, dtype=dtype)
-            bound = math.sqrt(6.0 / (fi + fo))  # scikit-learn's init for relu
+            # scikit-learn's init: factor 2 for the logistic, 6 otherwise
+            bound = math.sqrt((2.0 if ACTIVATION == "logistic" else 6.0) / (fi + fo))
             with torch.no_grad():
                 lin.weight.uniform_(-bound, bound, generator=gen)
                 lin.bias.uniform_(-bound, bound, generator=gen)
             layers.append(lin)
             if i < len(units) - 2:
-                layers.append(torch.nn.ReLU())
+                layers.append({"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh,
+                               "logistic": torch.nn.Sigmoid}[ACTIVATION]())
         return torch.nn.Sequential(*layers)
 
     def fit(self, X, y, seed, epochs):
@@ -499,6 +503,7 @@ def memory_in_subprocess(w, impl_name, dtype, prefix, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--_child", spec]
     if args.torch_threads:
         cmd += ["--torch-threads", str(args.torch_threads)]
+    cmd += ["--activation", args.activation]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
@@ -842,6 +847,9 @@ def parse_args(argv):
     p.add_argument("--top", type=int, default=25, help="rows per profile listing")
     p.add_argument("--torch-threads", type=int, default=None, metavar="N",
                    help="torch.set_num_threads(N) (default: PyTorch's own choice)")
+    p.add_argument("--activation", default="relu", choices=["relu", "tanh", "logistic"],
+                   help="the hidden units of the MLP and autoencoder workloads, on every "
+                        "side (default relu)")
     p.add_argument("--verbose", action="store_true", help="print every run")
     p.add_argument("--_child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -887,7 +895,9 @@ def measure_peaks(dtypes, quick, when, peaks, log):
 
 
 def main(argv=None):
+    global ACTIVATION
     args = parse_args(argv)
+    ACTIVATION = args.activation
     if args.torch_threads and torch_version():
         import torch
         torch.set_num_threads(args.torch_threads)
@@ -899,7 +909,7 @@ def main(argv=None):
         w = BY_NAME[args.profile]
         return profile(quick_workload(w) if args.quick else w, args.dtype[0], datasets,
                        args.top)
-    header = header_lines()
+    header = header_lines() + [f"hidden units' activation: {ACTIVATION}"]
     print("\n".join(header), flush=True)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     peaks = {}
