@@ -66,15 +66,12 @@ static inline float sk_dense_tanh_f(float x) {
    tanh), which vectorizes, unlike the C library's. (In float32, without fused
    multiply-adds, the rational one above is the faster.) */
 static inline double sk_dense_tanh_d(double x) { return sk_tanh_d(x); }
-/* The logistic's e^-z and the ELU's e^z - 1: the branch-free ones, which
-   vectorize (the C library's do not). */
+/* The logistic's e^-z, the softmax's e^(z - max) and the ELU's e^z - 1: the
+   branch-free ones, which vectorize (the C library's do not). */
 static inline float sk_dense_exp_f(float x) { return sk_expf(x); }
 static inline double sk_dense_exp_d(double x) { return sk_exp_fast_d(x); }
 static inline float sk_dense_expm1_f(float x) { return sk_expm1_f(x); }
 static inline double sk_dense_expm1_d(double x) { return sk_expm1_d(x); }
-/* The softmax's e^(x - max), x - max <= 0: the branch-free exponentials. */
-static inline float sk_dense_softmax_exp_f(float x) { return sk_expf(x); }
-static inline double sk_dense_softmax_exp_d(double x) { return sk_exp_fast_d(x); }
 
 /* Take the cache lines of a[0:bytes] for writing: store each line's first byte
    back unchanged. Where another core holds copies of them (it read them since
@@ -134,7 +131,7 @@ SK_CLONES static void sk_bias_activation_##S(T *SK_DENSE_RESTRICT z,            
             for (j = 0; j < m; j++) row[j] = row[j] + b[j];                         \
             top = row[0];                                                           \
             for (j = 1; j < m; j++) top = row[j] > top ? row[j] : top;              \
-            for (j = 0; j < m; j++) row[j] = sk_dense_softmax_exp_##S(row[j] - top); \
+            for (j = 0; j < m; j++) row[j] = sk_dense_exp_##S(row[j] - top);         \
             total = 0;                                                              \
             for (j = 0; j < m; j++) total = total + row[j];                         \
             for (j = 0; j < m; j++) row[j] = row[j] / total;                        \

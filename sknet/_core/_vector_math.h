@@ -2,7 +2,7 @@
    them vectorize (each is a few ulp from the C library's; see each one).
 
    Shared by the recurrent gate loops (_recurrent_fast) and the dense step's
-   softmax and float64 tanh (_dense_loops.h). Include after any pragma the
+   softmax, logistic, ELU and float64 tanh (_dense_loops.h). Include after any pragma the
    includer wants them compiled under (the gate loops': no-trapping-math). */
 #ifndef SKNET_VECTOR_MATH_H
 #define SKNET_VECTOR_MATH_H
