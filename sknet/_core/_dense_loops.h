@@ -88,15 +88,34 @@ static void sk_claim_lines(void *a, size_t bytes) {
 #define SK_DENSE_LOOPS(T, S)                                                            \
 /* z[i, :] = f(z[i, :] + b) for each of the n rows of width m; p1, p2: the          \
    activation's parameters (leaky_relu: slope; elu: alpha, scale). The softmax      \
-   is shifted by the row's maximum. */                                              \
+   is shifted by the row's maximum; its exponentials run in one pass over the      \
+   n * m values (rows of ten would leave most of each row's vectors empty). */     \
 SK_CLONES static void sk_bias_activation_##S(T *SK_DENSE_RESTRICT z,               \
                                              const T *SK_DENSE_RESTRICT b,         \
                                              Py_ssize_t n, Py_ssize_t m, int kind, \
                                              T p1, T p2) {                          \
     Py_ssize_t i, j;                                                                \
+    if (kind == SK_D_SOFTMAX) {                                                     \
+        for (i = 0; i < n; i++) {                                                   \
+            T *SK_DENSE_RESTRICT row = z + i * m;                                   \
+            T top;                                                                  \
+            for (j = 0; j < m; j++) row[j] = row[j] + b[j];                         \
+            top = row[0];                                                           \
+            for (j = 1; j < m; j++) top = row[j] > top ? row[j] : top;              \
+            for (j = 0; j < m; j++) row[j] = row[j] - top;                          \
+        }                                                                           \
+        for (j = 0; j < n * m; j++) z[j] = sk_dense_exp_##S(z[j]);                  \
+        for (i = 0; i < n; i++) {                                                   \
+            T *SK_DENSE_RESTRICT row = z + i * m;                                   \
+            T total = 0;                                                            \
+            for (j = 0; j < m; j++) total = total + row[j];                         \
+            for (j = 0; j < m; j++) row[j] = row[j] / total;                        \
+        }                                                                           \
+        return;                                                                     \
+    }                                                                               \
     for (i = 0; i < n; i++) {                                                       \
         T *SK_DENSE_RESTRICT row = z + i * m;                                       \
-        T x, top, total;                                                            \
+        T x;                                                                        \
         switch (kind) {                                                             \
         case SK_D_IDENTITY:                                                         \
             for (j = 0; j < m; j++) row[j] = row[j] + b[j];                         \
@@ -127,14 +146,6 @@ SK_CLONES static void sk_bias_activation_##S(T *SK_DENSE_RESTRICT z,            
             for (j = 0; j < m; j++)                                                 \
                 row[j] = 1 / (1 + sk_dense_exp_##S(-(row[j] + b[j])));              \
             break;                                                                  \
-        default: /* softmax */                                                      \
-            for (j = 0; j < m; j++) row[j] = row[j] + b[j];                         \
-            top = row[0];                                                           \
-            for (j = 1; j < m; j++) top = row[j] > top ? row[j] : top;              \
-            for (j = 0; j < m; j++) row[j] = sk_dense_exp_##S(row[j] - top);         \
-            total = 0;                                                              \
-            for (j = 0; j < m; j++) total = total + row[j];                         \
-            for (j = 0; j < m; j++) row[j] = row[j] / total;                        \
         }                                                                           \
     }                                                                               \
 }                                                                                   \

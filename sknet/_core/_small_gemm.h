@@ -199,6 +199,42 @@ static inline __attribute__((always_inline)) void sk_wide_##S(                  
 SK_DEFINE_WIDE(f, float, sk_v8f, 8)
 SK_DEFINE_WIDE(d, double, sk_v4d, 4)
 
+/* A last panel whose columns fit its first vector (N mod 2W in 1 .. W, as a
+   layer of 10 outputs leaves in float64): rows a[0..11] times that vector,
+   twelve accumulators, into out (12 x W), which the caller copies. A tile of
+   SK_MR rows would run the panel's empty second vector as well. */
+#define SK_NARROW_STEPS(W, a, panel, K)                                          \
+    for (k = 0; k < (K); k++) {                                                  \
+        memcpy(&b0, (panel) + 2 * W * k, sizeof b0);                             \
+        c0 += a[0][k * aks] * b0; c1 += a[1][k * aks] * b0;                      \
+        c2 += a[2][k * aks] * b0; c3 += a[3][k * aks] * b0;                      \
+        c4 += a[4][k * aks] * b0; c5 += a[5][k * aks] * b0;                      \
+        c6 += a[6][k * aks] * b0; c7 += a[7][k * aks] * b0;                      \
+        c8 += a[8][k * aks] * b0; c9 += a[9][k * aks] * b0;                      \
+        c10 += a[10][k * aks] * b0; c11 += a[11][k * aks] * b0;                  \
+    }
+
+#define SK_DEFINE_NARROW(S, T, V, W)                                             \
+static inline __attribute__((always_inline)) void sk_narrow_##S(                 \
+        const T *const *a, int K1, const T *const *b, int K2, const T *panel,   \
+        T *out, ptrdiff_t aks) {                                                 \
+    V c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0};                \
+    V c6 = {0}, c7 = {0}, c8 = {0}, c9 = {0}, c10 = {0}, c11 = {0};              \
+    V b0;                                                                        \
+    int k;                                                                       \
+    SK_NARROW_STEPS(W, a, panel, K1)                                             \
+    if (K2 > 0) SK_NARROW_STEPS(W, b, panel + 2 * W * K1, K2)                    \
+    memcpy(out + 0 * W, &c0, sizeof c0); memcpy(out + 1 * W, &c1, sizeof c1);     \
+    memcpy(out + 2 * W, &c2, sizeof c2); memcpy(out + 3 * W, &c3, sizeof c3);     \
+    memcpy(out + 4 * W, &c4, sizeof c4); memcpy(out + 5 * W, &c5, sizeof c5);     \
+    memcpy(out + 6 * W, &c6, sizeof c6); memcpy(out + 7 * W, &c7, sizeof c7);     \
+    memcpy(out + 8 * W, &c8, sizeof c8); memcpy(out + 9 * W, &c9, sizeof c9);     \
+    memcpy(out + 10 * W, &c10, sizeof c10); memcpy(out + 11 * W, &c11, sizeof c11); \
+}
+
+SK_DEFINE_NARROW(f, float, sk_v8f, 8)
+SK_DEFINE_NARROW(d, double, sk_v4d, 4)
+
 #else
 
 #define SK_DEFINE_TILE(S, T)                                                     \
@@ -250,6 +286,24 @@ static void sk_wide_##S(const T *const *a, int K1, const T *const *b, int K2,   
 SK_DEFINE_WIDE(f, float)
 SK_DEFINE_WIDE(d, double)
 
+#define SK_DEFINE_NARROW(S, T)                                                   \
+static void sk_narrow_##S(const T *const *a, int K1, const T *const *b, int K2, \
+                          const T *panel, T *out, ptrdiff_t aks) {               \
+    int r, k, j;                                                                 \
+    for (r = 0; r < 12; r++)                                                     \
+        for (j = 0; j < SK_NR_##S / 2; j++) {                                    \
+            T s = 0;                                                             \
+            for (k = 0; k < K1; k++)                                             \
+                s += a[r][k * aks] * panel[k * SK_NR_##S + j];                   \
+            for (k = 0; k < K2; k++)                                             \
+                s += b[r][k * aks] * panel[(K1 + k) * SK_NR_##S + j];            \
+            out[r * (SK_NR_##S / 2) + j] = s;                                    \
+        }                                                                        \
+}
+
+SK_DEFINE_NARROW(f, float)
+SK_DEFINE_NARROW(d, double)
+
 #endif
 
 /* The rows of a tile: n pointers from row i0 of X (rows ld apart), rows past
@@ -274,13 +328,19 @@ SK_DEFINE_WIDE(d, double)
    into the first K1 and the next K2 rows of panels of Kp.
    Three panels at a time (they stay in L1): tiles of SK_MR rows by one
    panel; one or two rows left over run by all three panels at once (a
-   partial tile of SK_MR rows costs a full one, a wide one about half). */
+   partial tile of SK_MR rows costs a full one, a wide one about half). A
+   last panel whose columns fit one vector runs last, twelve rows at a time
+   (sk_narrow). */
 #define SK_DEFINE_GEMM(S, T)                                                     \
 SK_CLONES static void sk_gemm_packed_##S(                                        \
         int M, int N, const T *A1, ptrdiff_t lda1, int K1, const T *A2,         \
         ptrdiff_t lda2, int K2, const T *packed, int Kp, T *C, ptrdiff_t ldc,   \
         int accumulate, ptrdiff_t aks) {                                         \
-    const int NR = SK_NR_##S, panels = (N + NR - 1) / NR;                        \
+    const int NR = SK_NR_##S, W = NR / 2, all = (N + NR - 1) / NR;            \
+    /* a last panel of at most W columns runs on its own (sk_narrow), after */  \
+    const int narrow = N % NR > 0 && N % NR <= W, panels = all - narrow;         \
+    T thin[12 * SK_NR_##S / 2];                                                  \
+    const T *a12[12], *b12[12];                                                  \
     /* rows in tiles of SK_MR (a last partial one when more than two are left) */ \
     const int Mt = M % SK_MR > 2 ? M : M - M % SK_MR;                            \
     const size_t step = (size_t)Kp * NR;  /* from one panel to the next */       \
@@ -319,6 +379,19 @@ SK_CLONES static void sk_gemm_packed_##S(                                       
                     nr = N - j0 < NR ? N - j0 : NR;                              \
                     SK_PUT(C + (i0 + r) * ldc + j0, out + (r * 3 + q) * NR, nr); \
                 }                                                                \
+        }                                                                        \
+    }                                                                            \
+    if (narrow) {                                                                \
+        const T *panel = packed + (size_t)panels * step;                         \
+        j0 = panels * NR;                                                        \
+        nr = N - j0;                                                             \
+        for (i0 = 0; i0 < M; i0 += 12) {                                         \
+            mr = M - i0 < 12 ? M - i0 : 12;                                      \
+            SK_TILE_ROWS(a12, 12, A1, lda1, i0, mr)                              \
+            SK_TILE_ROWS(b12, 12, A2, lda2, i0, mr)                              \
+            sk_narrow_##S(a12, K1, b12, K2, panel, thin, aks);                   \
+            for (r = 0; r < mr; r++)                                             \
+                SK_PUT(C + (i0 + r) * ldc + j0, thin + r * W, nr);               \
         }                                                                        \
     }                                                                            \
 }
