@@ -49,8 +49,8 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from sknet._core._optim_loops cimport adam_pass, sgd_pass
-from sknet._core._small_gemm cimport (SK_MR, SK_NR_d, SK_NR_f, SK_PACKED_SIZE, _gemm_packed,
-                                      _pack)
+from sknet._core._small_gemm cimport (SK_MR, SK_NR_d, SK_NR_f, SK_PACKED_SIZE, _gemm_inplace,
+                                      _gemm_packed, _pack)
 from scipy.linalg.cython_blas cimport dasum, ddot, dgemm, sasum, sdot, sgemm
 
 import os
@@ -501,46 +501,57 @@ cdef int _block_columns(Plan* p, Py_ssize_t K, Py_ssize_t m, int nr) noexcept no
     return <int>(cols if cols < m else m)
 
 
+cdef enum:
+    # B's rows read in place by the small-product kernel must not be a multiple
+    # of this many bytes apart: rows 512 bytes apart (or 1024, 2048, ...) fall
+    # into a few of the level-1 cache's sets and evict each other, where packed
+    # panels do not (a 256-unit float64 layer's fit ran 1.10x slower in place)
+    INPLACE_STRIDE_BYTES = 512
+
+
 cdef void _product(Plan* p, const floating* A, const floating* B, floating* C,
                    Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
                    floating* packed) noexcept nogil:
-    """``C = A @ B`` (as :func:`_mm`); on ``B`` packed into ``packed`` (room for
-    ``narrow_size`` values) a block of columns at a time, where given and room
-    for one panel: the small-product kernel, where BLAS's own packing costs
-    more than the product."""
+    """``C = A @ B`` (as :func:`_mm`); where ``packed`` is given and its room
+    (``narrow_size`` values) holds ``k`` rows of a panel: the small-product
+    kernel, where BLAS's own packing costs more than the product (see
+    :func:`_small_product`)."""
     cdef int nr = SK_NR_f if floating is float else SK_NR_d
     cdef int cols = 0 if packed == NULL else _block_columns(p, k, m, nr)
-    cdef Py_ssize_t j0, w
     if cols == 0:
         _mm(A, B, C, n, k, m)
-        return
-    j0 = 0
-    while j0 < m:
-        w = cols if cols < m - j0 else m - j0
-        _pack(B + j0, m, 1, <int>k, <int>w, packed, 0, <int>k)
-        _gemm_packed(<int>n, <int>w, A, <int>k, <int>k, NULL, 0, 0, packed, <int>k,
-                     C + j0, <int>m, False)
-        j0 += w
+    else:
+        _small_product(<int>n, A, <int>k, 1, <int>k, B, <int>m, cols, packed, C)
 
 
 cdef void _product_tn(Plan* p, const floating* A, const floating* D, floating* G,
                       Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
                       floating* packed) noexcept nogil:
-    """``G = A.T @ D`` (as :func:`_mm_tn`); as :func:`_product`, on ``D`` packed a
-    block of columns at a time (``A.T``'s rows are ``A``'s columns: 1 apart,
-    ``k`` along the sum)."""
+    """``G = A.T @ D`` (as :func:`_mm_tn`); as :func:`_product`, on ``D`` (``A.T``'s
+    rows are ``A``'s columns: 1 apart, ``k`` along the sum)."""
     cdef int nr = SK_NR_f if floating is float else SK_NR_d
     cdef int cols = 0 if packed == NULL else _block_columns(p, n, m, nr)
-    cdef Py_ssize_t j0, w
     if cols == 0:
         _mm_tn(A, D, G, n, k, m)
+    else:
+        _small_product(<int>k, A, 1, <int>k, <int>n, D, <int>m, cols, packed, G)
+
+
+cdef void _small_product(int M, const floating* A, int lda, int aks, int K,
+                         const floating* B, int m, int cols, floating* packed,
+                         floating* C) noexcept nogil:
+    """``C = A B`` on the small-product kernel, ``B`` ``K x m`` (C-contiguous), ``C``
+    ``M x m``: ``B`` read in place (its columns past its last whole panel packed
+    into ``packed``), unless its rows' stride is a multiple of
+    ``INPLACE_STRIDE_BYTES``; then packed ``cols`` columns at a time."""
+    cdef int j0 = 0, w
+    if (m * sizeof(floating)) % INPLACE_STRIDE_BYTES != 0:
+        _gemm_inplace(M, m, A, lda, K, B, m, packed, C, m, False, aks)
         return
-    j0 = 0
     while j0 < m:
         w = cols if cols < m - j0 else m - j0
-        _pack(D + j0, m, 1, <int>n, <int>w, packed, 0, <int>n)
-        _gemm_packed(<int>k, <int>w, A, 1, <int>n, NULL, 0, 0, packed, <int>n, G + j0,
-                     <int>m, False, <int>k)
+        _pack(B + j0, m, 1, K, w, packed, 0, K)
+        _gemm_packed(M, w, A, lda, K, NULL, 0, 0, packed, K, C + j0, m, False, aks)
         j0 += w
 
 

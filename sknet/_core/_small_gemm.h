@@ -15,6 +15,11 @@
    the first K1 rows of each panel, B2 the next K2 (the panels keep their
    size when a call leaves A2 out, K2 = 0, as the first step does).
 
+   A B used once (the dense step's weights and deltas) need not be packed:
+   sk_gemm_inplace reads its whole panels where they lie, SK_NR(T) columns
+   of each row, rows apart by B's own stride, and packs only the columns
+   after them.
+
    The kernel is written with vector types (GCC and Clang): built for AVX2
    with FMA (x86-64-v3) and for the baseline, the loader choosing by the
    processor (SK_CLONES, where the compiler supports target_clones). Without
@@ -40,6 +45,13 @@
 #define SK_CLONES
 #endif
 
+/* The product's body, inlined into each build of its callers. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SK_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define SK_ALWAYS_INLINE static inline
+#endif
+
 #define SK_MR 6                 /* rows of A per tile */
 #define SK_NR_f 16              /* columns per panel: two vectors of 8 floats */
 #define SK_NR_d 8               /* two vectors of 4 doubles */
@@ -51,7 +63,7 @@
    B[k * rs + j * cs] (rs, cs: strides in items, so that B may be a
    transposed view). A full panel of B's rows (cs = 1) is copied row by row. */
 #define SK_DEFINE_PACK(S, T)                                                     \
-static void sk_pack_##S(const T *B, ptrdiff_t rs, ptrdiff_t cs, int K, int N,   \
+static void sk_pack_##S(const T *B, ptrdiff_t rs, ptrdiff_t cs, int K, int N,    \
                         T *packed, int k0, int Kp) {                             \
     int j0, k, j;                                                                \
     for (j0 = 0; j0 < N; j0 += SK_NR_##S) {                                      \
@@ -93,7 +105,7 @@ typedef double sk_v4d __attribute__((vector_size(32)));
     } while (0)
 
 /* The twelve accumulators, in order, into out (12 x W values). */
-#define SK_SPILL(out, W, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11)        \
+#define SK_SPILL(out, W, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11)       \
     do {                                                                         \
         memcpy((out) + 0 * W, &x0, sizeof x0); memcpy((out) + 1 * W, &x1, sizeof x1); \
         memcpy((out) + 2 * W, &x2, sizeof x2); memcpy((out) + 3 * W, &x3, sizeof x3); \
@@ -106,8 +118,8 @@ typedef double sk_v4d __attribute__((vector_size(32)));
 
 #define SK_TILE_STEPS(W, a0, a1, a2, a3, a4, a5, panel, K)                       \
     for (k = 0; k < (K); k++) {                                                  \
-        memcpy(&b0, (panel) + 2 * W * k, sizeof b0);                             \
-        memcpy(&b1, (panel) + 2 * W * k + W, sizeof b1);                         \
+        memcpy(&b0, (panel) + prs * k, sizeof b0);                               \
+        memcpy(&b1, (panel) + prs * k + W, sizeof b1);                           \
         c00 += a0[k * aks] * b0; c01 += a0[k * aks] * b1;                        \
         c10 += a1[k * aks] * b0; c11 += a1[k * aks] * b1;                        \
         c20 += a2[k * aks] * b0; c21 += a2[k * aks] * b1;                        \
@@ -118,8 +130,9 @@ typedef double sk_v4d __attribute__((vector_size(32)));
 
 #define SK_DEFINE_TILE(S, T, V, W)                                               \
 static inline __attribute__((always_inline)) void sk_tile_##S(                   \
-        const T *const *a, int K1, const T *const *b, int K2, const T *panel,   \
-        T *C, ptrdiff_t ldc, int accumulate, int full, T *out, ptrdiff_t aks) { \
+        const T *const *a, int K1, const T *const *b, int K2, const T *panel,    \
+        T *C, ptrdiff_t ldc, int accumulate, int full, T *out, ptrdiff_t aks,    \
+        ptrdiff_t prs) {                                                         \
     V c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};          \
     V c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};          \
     V b0, b1;                                                                    \
@@ -132,15 +145,15 @@ static inline __attribute__((always_inline)) void sk_tile_##S(                  
     if (K2 > 0) {                                                                \
         const T *a0 = b[0], *a1 = b[1], *a2 = b[2], *a3 = b[3], *a4 = b[4];      \
         const T *a5 = b[5];                                                      \
-        SK_TILE_STEPS(W, a0, a1, a2, a3, a4, a5, panel + 2 * W * K1, K2)         \
+        SK_TILE_STEPS(W, a0, a1, a2, a3, a4, a5, panel + prs * K1, K2)           \
     }                                                                            \
     if (full) {                                                                  \
-        SK_STORE_ROW(T, V, W, C, 0, c00, c01);                                \
-        SK_STORE_ROW(T, V, W, C, 1, c10, c11);                                \
-        SK_STORE_ROW(T, V, W, C, 2, c20, c21);                                \
-        SK_STORE_ROW(T, V, W, C, 3, c30, c31);                                \
-        SK_STORE_ROW(T, V, W, C, 4, c40, c41);                                \
-        SK_STORE_ROW(T, V, W, C, 5, c50, c51);                                \
+        SK_STORE_ROW(T, V, W, C, 0, c00, c01);                                   \
+        SK_STORE_ROW(T, V, W, C, 1, c10, c11);                                   \
+        SK_STORE_ROW(T, V, W, C, 2, c20, c21);                                   \
+        SK_STORE_ROW(T, V, W, C, 3, c30, c31);                                   \
+        SK_STORE_ROW(T, V, W, C, 4, c40, c41);                                   \
+        SK_STORE_ROW(T, V, W, C, 5, c50, c51);                                   \
         return;                                                                  \
     }                                                                            \
     SK_SPILL(out, W, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);    \
@@ -156,22 +169,22 @@ SK_DEFINE_TILE(d, double, sk_v4d, 4)
     for (k = 0; k < (K); k++) {                                                  \
         V b0, b1;                                                                \
         const T x0 = a0[k * aks], x1 = a1[k * aks];                              \
-        memcpy(&b0, (q0) + 2 * W * k, sizeof b0);                                \
-        memcpy(&b1, (q0) + 2 * W * k + W, sizeof b1);                            \
+        memcpy(&b0, (q0) + prs * k, sizeof b0);                                  \
+        memcpy(&b1, (q0) + prs * k + W, sizeof b1);                              \
         c00 += x0 * b0; c01 += x0 * b1; c10 += x1 * b0; c11 += x1 * b1;          \
-        memcpy(&b0, (q1) + 2 * W * k, sizeof b0);                                \
-        memcpy(&b1, (q1) + 2 * W * k + W, sizeof b1);                            \
+        memcpy(&b0, (q1) + prs * k, sizeof b0);                                  \
+        memcpy(&b1, (q1) + prs * k + W, sizeof b1);                              \
         c02 += x0 * b0; c03 += x0 * b1; c12 += x1 * b0; c13 += x1 * b1;          \
-        memcpy(&b0, (q2) + 2 * W * k, sizeof b0);                                \
-        memcpy(&b1, (q2) + 2 * W * k + W, sizeof b1);                            \
+        memcpy(&b0, (q2) + prs * k, sizeof b0);                                  \
+        memcpy(&b1, (q2) + prs * k + W, sizeof b1);                              \
         c04 += x0 * b0; c05 += x0 * b1; c14 += x1 * b0; c15 += x1 * b1;          \
     }
 
 #define SK_DEFINE_WIDE(S, T, V, W)                                               \
 static inline __attribute__((always_inline)) void sk_wide_##S(                   \
-        const T *const *a, int K1, const T *const *b, int K2,                   \
-        const T *const *p, T *C, ptrdiff_t ldc, int accumulate, int full,       \
-        T *out, ptrdiff_t aks) {                                                 \
+        const T *const *a, int K1, const T *const *b, int K2,                    \
+        const T *const *p, T *C, ptrdiff_t ldc, int accumulate, int full,        \
+        T *out, ptrdiff_t aks, ptrdiff_t prs) {                                  \
     V c00 = {0}, c01 = {0}, c02 = {0}, c03 = {0}, c04 = {0}, c05 = {0};          \
     V c10 = {0}, c11 = {0}, c12 = {0}, c13 = {0}, c14 = {0}, c15 = {0};          \
     int k;                                                                       \
@@ -181,16 +194,16 @@ static inline __attribute__((always_inline)) void sk_wide_##S(                  
     }                                                                            \
     if (K2 > 0) {                                                                \
         const T *a0 = b[0], *a1 = b[1];                                          \
-        SK_WIDE_STEPS(T, V, W, a0, a1, p[0] + 2 * W * K1, p[1] + 2 * W * K1,     \
-                      p[2] + 2 * W * K1, K2)                                     \
+        SK_WIDE_STEPS(T, V, W, a0, a1, p[0] + prs * K1, p[1] + prs * K1,         \
+                      p[2] + prs * K1, K2)                                       \
     }                                                                            \
     if (full) {                                                                  \
-        SK_STORE_ROW(T, V, W, C, 0, c00, c01);                                \
-        SK_STORE_ROW(T, V, W, C + 2 * W, 0, c02, c03);                        \
-        SK_STORE_ROW(T, V, W, C + 4 * W, 0, c04, c05);                        \
-        SK_STORE_ROW(T, V, W, C, 1, c10, c11);                                \
-        SK_STORE_ROW(T, V, W, C + 2 * W, 1, c12, c13);                        \
-        SK_STORE_ROW(T, V, W, C + 4 * W, 1, c14, c15);                        \
+        SK_STORE_ROW(T, V, W, C, 0, c00, c01);                                   \
+        SK_STORE_ROW(T, V, W, C + 2 * W, 0, c02, c03);                           \
+        SK_STORE_ROW(T, V, W, C + 4 * W, 0, c04, c05);                           \
+        SK_STORE_ROW(T, V, W, C, 1, c10, c11);                                   \
+        SK_STORE_ROW(T, V, W, C + 2 * W, 1, c12, c13);                           \
+        SK_STORE_ROW(T, V, W, C + 4 * W, 1, c14, c15);                           \
         return;                                                                  \
     }                                                                            \
     SK_SPILL(out, W, c00, c01, c02, c03, c04, c05, c10, c11, c12, c13, c14, c15);    \
@@ -205,7 +218,7 @@ SK_DEFINE_WIDE(d, double, sk_v4d, 4)
    SK_MR rows would run the panel's empty second vector as well. */
 #define SK_NARROW_STEPS(W, a, panel, K)                                          \
     for (k = 0; k < (K); k++) {                                                  \
-        memcpy(&b0, (panel) + 2 * W * k, sizeof b0);                             \
+        memcpy(&b0, (panel) + prs * k, sizeof b0);                               \
         c0 += a[0][k * aks] * b0; c1 += a[1][k * aks] * b0;                      \
         c2 += a[2][k * aks] * b0; c3 += a[3][k * aks] * b0;                      \
         c4 += a[4][k * aks] * b0; c5 += a[5][k * aks] * b0;                      \
@@ -216,19 +229,19 @@ SK_DEFINE_WIDE(d, double, sk_v4d, 4)
 
 #define SK_DEFINE_NARROW(S, T, V, W)                                             \
 static inline __attribute__((always_inline)) void sk_narrow_##S(                 \
-        const T *const *a, int K1, const T *const *b, int K2, const T *panel,   \
-        T *out, ptrdiff_t aks) {                                                 \
+        const T *const *a, int K1, const T *const *b, int K2, const T *panel,    \
+        T *out, ptrdiff_t aks, ptrdiff_t prs) {                                  \
     V c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0};                \
     V c6 = {0}, c7 = {0}, c8 = {0}, c9 = {0}, c10 = {0}, c11 = {0};              \
     V b0;                                                                        \
     int k;                                                                       \
     SK_NARROW_STEPS(W, a, panel, K1)                                             \
-    if (K2 > 0) SK_NARROW_STEPS(W, b, panel + 2 * W * K1, K2)                    \
-    memcpy(out + 0 * W, &c0, sizeof c0); memcpy(out + 1 * W, &c1, sizeof c1);     \
-    memcpy(out + 2 * W, &c2, sizeof c2); memcpy(out + 3 * W, &c3, sizeof c3);     \
-    memcpy(out + 4 * W, &c4, sizeof c4); memcpy(out + 5 * W, &c5, sizeof c5);     \
-    memcpy(out + 6 * W, &c6, sizeof c6); memcpy(out + 7 * W, &c7, sizeof c7);     \
-    memcpy(out + 8 * W, &c8, sizeof c8); memcpy(out + 9 * W, &c9, sizeof c9);     \
+    if (K2 > 0) SK_NARROW_STEPS(W, b, panel + prs * K1, K2)                      \
+    memcpy(out + 0 * W, &c0, sizeof c0); memcpy(out + 1 * W, &c1, sizeof c1);    \
+    memcpy(out + 2 * W, &c2, sizeof c2); memcpy(out + 3 * W, &c3, sizeof c3);    \
+    memcpy(out + 4 * W, &c4, sizeof c4); memcpy(out + 5 * W, &c5, sizeof c5);    \
+    memcpy(out + 6 * W, &c6, sizeof c6); memcpy(out + 7 * W, &c7, sizeof c7);    \
+    memcpy(out + 8 * W, &c8, sizeof c8); memcpy(out + 9 * W, &c9, sizeof c9);    \
     memcpy(out + 10 * W, &c10, sizeof c10); memcpy(out + 11 * W, &c11, sizeof c11); \
 }
 
@@ -238,17 +251,17 @@ SK_DEFINE_NARROW(d, double, sk_v4d, 4)
 #else
 
 #define SK_DEFINE_TILE(S, T)                                                     \
-static void sk_tile_##S(const T *const *a, int K1, const T *const *b, int K2,   \
-                        const T *panel, T *C, ptrdiff_t ldc, int accumulate,    \
-                        int full, T *out, ptrdiff_t aks) {                       \
+static void sk_tile_##S(const T *const *a, int K1, const T *const *b, int K2,    \
+                        const T *panel, T *C, ptrdiff_t ldc, int accumulate,     \
+                        int full, T *out, ptrdiff_t aks, ptrdiff_t prs) {        \
     int r, k, j;                                                                 \
     for (r = 0; r < SK_MR; r++)                                                  \
         for (j = 0; j < SK_NR_##S; j++) {                                        \
             T s = 0;                                                             \
             for (k = 0; k < K1; k++)                                             \
-                s += a[r][k * aks] * panel[k * SK_NR_##S + j];                   \
+                s += a[r][k * aks] * panel[k * prs + j];                         \
             for (k = 0; k < K2; k++)                                             \
-                s += b[r][k * aks] * panel[(K1 + k) * SK_NR_##S + j];            \
+                s += b[r][k * aks] * panel[(K1 + k) * prs + j];                  \
             if (!full)                                                           \
                 out[r * SK_NR_##S + j] = s;                                      \
             else if (accumulate)                                                 \
@@ -262,18 +275,18 @@ SK_DEFINE_TILE(f, float)
 SK_DEFINE_TILE(d, double)
 
 #define SK_DEFINE_WIDE(S, T)                                                     \
-static void sk_wide_##S(const T *const *a, int K1, const T *const *b, int K2,   \
-                        const T *const *p, T *C, ptrdiff_t ldc, int accumulate, \
-                        int full, T *out, ptrdiff_t aks) {                       \
+static void sk_wide_##S(const T *const *a, int K1, const T *const *b, int K2,    \
+                        const T *const *p, T *C, ptrdiff_t ldc, int accumulate,  \
+                        int full, T *out, ptrdiff_t aks, ptrdiff_t prs) {        \
     int r, q, k, j;                                                              \
     for (r = 0; r < 2; r++)                                                      \
         for (q = 0; q < 3; q++)                                                  \
             for (j = 0; j < SK_NR_##S; j++) {                                    \
                 T s = 0;                                                         \
                 for (k = 0; k < K1; k++)                                         \
-                    s += a[r][k * aks] * p[q][k * SK_NR_##S + j];                \
+                    s += a[r][k * aks] * p[q][k * prs + j];                      \
                 for (k = 0; k < K2; k++)                                         \
-                    s += b[r][k * aks] * p[q][(K1 + k) * SK_NR_##S + j];         \
+                    s += b[r][k * aks] * p[q][(K1 + k) * prs + j];               \
                 if (!full)                                                       \
                     out[(r * 3 + q) * SK_NR_##S + j] = s;                        \
                 else if (accumulate)                                             \
@@ -287,16 +300,17 @@ SK_DEFINE_WIDE(f, float)
 SK_DEFINE_WIDE(d, double)
 
 #define SK_DEFINE_NARROW(S, T)                                                   \
-static void sk_narrow_##S(const T *const *a, int K1, const T *const *b, int K2, \
-                          const T *panel, T *out, ptrdiff_t aks) {               \
+static void sk_narrow_##S(const T *const *a, int K1, const T *const *b, int K2,  \
+                          const T *panel, T *out, ptrdiff_t aks,                 \
+                          ptrdiff_t prs) {                                       \
     int r, k, j;                                                                 \
     for (r = 0; r < 12; r++)                                                     \
         for (j = 0; j < SK_NR_##S / 2; j++) {                                    \
             T s = 0;                                                             \
             for (k = 0; k < K1; k++)                                             \
-                s += a[r][k * aks] * panel[k * SK_NR_##S + j];                   \
+                s += a[r][k * aks] * panel[k * prs + j];                         \
             for (k = 0; k < K2; k++)                                             \
-                s += b[r][k * aks] * panel[(K1 + k) * SK_NR_##S + j];            \
+                s += b[r][k * aks] * panel[(K1 + k) * prs + j];                  \
             out[r * (SK_NR_##S / 2) + j] = s;                                    \
         }                                                                        \
 }
@@ -324,33 +338,37 @@ SK_DEFINE_NARROW(d, double)
 /* C (M x N, row stride ldc) = A1 B1 + A2 B2 + (accumulate ? C : 0): A1 is
    M x K1 (row stride lda1), A2 M x K2 (lda2; unread when K2 is 0), both aks
    apart along k (1: rows of A contiguous; a row stride of A's transpose:
-   A = D^T for a D whose rows are aks apart), B1 and B2 packed by sk_pack
-   into the first K1 and the next K2 rows of panels of Kp.
+   A = D^T for a D whose rows are aks apart). B's panels of SK_NR columns
+   start pstep apart, each of its rows prs apart (sk_pack's panels: Kp * NR
+   and NR; B read in place: NR and its row stride), B1 in each panel's first
+   K1 rows and B2 in the next K2. Each panel is read whole (a last panel that
+   runs on its own, as below, its first vector), so B's last panel must hold
+   SK_NR columns: sk_pack pads it with zeros, and sk_gemm_inplace reads only
+   whole panels in place.
    Three panels at a time (they stay in L1): tiles of SK_MR rows by one
    panel; one or two rows left over run by all three panels at once (a
    partial tile of SK_MR rows costs a full one, a wide one about half). A
    last panel whose columns fit one vector runs last, twelve rows at a time
    (sk_narrow). */
-#define SK_DEFINE_GEMM(S, T)                                                     \
-SK_CLONES static void sk_gemm_packed_##S(                                        \
-        int M, int N, const T *A1, ptrdiff_t lda1, int K1, const T *A2,         \
-        ptrdiff_t lda2, int K2, const T *packed, int Kp, T *C, ptrdiff_t ldc,   \
-        int accumulate, ptrdiff_t aks) {                                         \
-    const int NR = SK_NR_##S, W = NR / 2, all = (N + NR - 1) / NR;            \
-    /* a last panel of at most W columns runs on its own (sk_narrow), after */  \
+#define SK_DEFINE_GEMM_BODY(S, T)                                                \
+SK_ALWAYS_INLINE void sk_gemm_body_##S(                                          \
+        int M, int N, const T *A1, ptrdiff_t lda1, int K1, const T *A2,          \
+        ptrdiff_t lda2, int K2, const T *B, size_t step, ptrdiff_t prs, T *C,    \
+        ptrdiff_t ldc, int accumulate, ptrdiff_t aks) {                          \
+    const int NR = SK_NR_##S, W = NR / 2, all = (N + NR - 1) / NR;               \
+    /* a last panel of at most W columns runs on its own (sk_narrow), after */   \
     const int narrow = N % NR > 0 && N % NR <= W, panels = all - narrow;         \
     T thin[12 * SK_NR_##S / 2];                                                  \
     const T *a12[12], *b12[12];                                                  \
     /* rows in tiles of SK_MR (a last partial one when more than two are left) */ \
     const int Mt = M % SK_MR > 2 ? M : M - M % SK_MR;                            \
-    const size_t step = (size_t)Kp * NR;  /* from one panel to the next */       \
     T out[SK_MR * SK_NR_##S];                                                    \
     const T *a[SK_MR], *b[SK_MR], *p[3];                                         \
     int i0, j0, q, q0, r, j, mr, nr, full;                                       \
     if (K2 <= 0) A2 = A1, lda2 = lda1;  /* never read */                         \
-    for (q0 = 0; q0 < panels; q0 += 3) {  /* three panels stay in L1 */         \
+    for (q0 = 0; q0 < panels; q0 += 3) {  /* three panels stay in L1 */          \
         for (q = q0; q < q0 + 3 && q < panels; q++) {                            \
-            const T *panel = packed + (size_t)q * step;                          \
+            const T *panel = B + (size_t)q * step;                               \
             j0 = q * NR;                                                         \
             nr = N - j0 < NR ? N - j0 : NR;                                      \
             for (i0 = 0; i0 < Mt; i0 += SK_MR) {                                 \
@@ -359,20 +377,20 @@ SK_CLONES static void sk_gemm_packed_##S(                                       
                 SK_TILE_ROWS(a, SK_MR, A1, lda1, i0, mr)                         \
                 SK_TILE_ROWS(b, SK_MR, A2, lda2, i0, mr)                         \
                 sk_tile_##S(a, K1, b, K2, panel, C + i0 * ldc + j0, ldc,         \
-                            accumulate, full, out, aks);                         \
+                            accumulate, full, out, aks, prs);                    \
                 for (r = 0; r < mr && !full; r++)                                \
                     SK_PUT(C + (i0 + r) * ldc + j0, out + r * NR, nr);           \
             }                                                                    \
         }                                                                        \
         for (q = 0; q < 3; q++)                                                  \
-            p[q] = packed + (size_t)(q0 + q < panels ? q0 + q : q0) * step;      \
-        for (i0 = Mt; i0 < M; i0 += 2) {                                        \
+            p[q] = B + (size_t)(q0 + q < panels ? q0 + q : q0) * step;           \
+        for (i0 = Mt; i0 < M; i0 += 2) {                                         \
             mr = M - i0 < 2 ? M - i0 : 2;                                        \
             SK_TILE_ROWS(a, 2, A1, lda1, i0, mr)                                 \
             SK_TILE_ROWS(b, 2, A2, lda2, i0, mr)                                 \
             full = mr == 2 && N >= (q0 + 3) * NR;                                \
             sk_wide_##S(a, K1, b, K2, p, C + i0 * ldc + q0 * NR, ldc, accumulate,\
-                        full, out, aks);                                         \
+                        full, out, aks, prs);                                    \
             for (r = 0; r < mr && !full; r++)                                    \
                 for (q = 0; q < 3 && q0 + q < panels; q++) {                     \
                     j0 = (q0 + q) * NR;                                          \
@@ -382,17 +400,47 @@ SK_CLONES static void sk_gemm_packed_##S(                                       
         }                                                                        \
     }                                                                            \
     if (narrow) {                                                                \
-        const T *panel = packed + (size_t)panels * step;                         \
+        const T *panel = B + (size_t)panels * step;                              \
         j0 = panels * NR;                                                        \
         nr = N - j0;                                                             \
         for (i0 = 0; i0 < M; i0 += 12) {                                         \
             mr = M - i0 < 12 ? M - i0 : 12;                                      \
             SK_TILE_ROWS(a12, 12, A1, lda1, i0, mr)                              \
             SK_TILE_ROWS(b12, 12, A2, lda2, i0, mr)                              \
-            sk_narrow_##S(a12, K1, b12, K2, panel, thin, aks);                   \
+            sk_narrow_##S(a12, K1, b12, K2, panel, thin, aks, prs);              \
             for (r = 0; r < mr; r++)                                             \
                 SK_PUT(C + (i0 + r) * ldc + j0, thin + r * W, nr);               \
         }                                                                        \
+    }                                                                            \
+}
+
+/* The product on B1 and B2 packed by sk_pack into panels of Kp rows. */
+#define SK_DEFINE_GEMM(S, T)                                                     \
+SK_DEFINE_GEMM_BODY(S, T)                                                        \
+SK_CLONES static void sk_gemm_packed_##S(                                        \
+        int M, int N, const T *A1, ptrdiff_t lda1, int K1, const T *A2,          \
+        ptrdiff_t lda2, int K2, const T *packed, int Kp, T *C, ptrdiff_t ldc,    \
+        int accumulate, ptrdiff_t aks) {                                         \
+    sk_gemm_body_##S(M, N, A1, lda1, K1, A2, lda2, K2, packed,                   \
+                     (size_t)Kp * SK_NR_##S, SK_NR_##S, C, ldc, accumulate, aks);  \
+}                                                                                \
+                                                                                 \
+/* C (M x N) = A B (+ C), A as above (K2 = 0), B (K x N, rows ldb apart)         \
+   read in place for its whole panels; the columns after them (N mod SK_NR)      \
+   are packed into tail (room for K x SK_NR), so nothing past B's own values     \
+   is read. */                                                                   \
+SK_CLONES static void sk_gemm_inplace_##S(                                       \
+        int M, int N, const T *A, ptrdiff_t lda, int K, const T *B,              \
+        ptrdiff_t ldb, T *tail, T *C, ptrdiff_t ldc, int accumulate,             \
+        ptrdiff_t aks) {                                                         \
+    const int NR = SK_NR_##S, whole = N - N % NR;                                \
+    if (whole > 0)                                                               \
+        sk_gemm_body_##S(M, whole, A, lda, K, A, lda, 0, B, NR, ldb, C, ldc,     \
+                         accumulate, aks);                                       \
+    if (N > whole) {                                                             \
+        sk_pack_##S(B + whole, ldb, 1, K, N - whole, tail, 0, K);                \
+        sk_gemm_body_##S(M, N - whole, A, lda, K, A, lda, 0, tail, (size_t)K * NR, \
+                         NR, C + whole, ldc, accumulate, aks);                   \
     }                                                                            \
 }
 

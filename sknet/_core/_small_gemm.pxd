@@ -1,4 +1,4 @@
-"""Declarations of ``_small_gemm.h``'s packed products, with wrappers typed by ``floating``."""
+"""Declarations of ``_small_gemm.h``'s small products, with wrappers typed by ``floating``."""
 
 from cython cimport floating
 
@@ -15,6 +15,12 @@ cdef extern from "_small_gemm.h" nogil:
     void sk_gemm_packed_d(int M, int N, const double *A1, Py_ssize_t lda1, int K1,
                           const double *A2, Py_ssize_t lda2, int K2, const double *packed,
                           int Kp, double *C, Py_ssize_t ldc, int accumulate, Py_ssize_t aks)
+    void sk_gemm_inplace_f(int M, int N, const float *A, Py_ssize_t lda, int K, const float *B,
+                           Py_ssize_t ldb, float *tail, float *C, Py_ssize_t ldc,
+                           int accumulate, Py_ssize_t aks)
+    void sk_gemm_inplace_d(int M, int N, const double *A, Py_ssize_t lda, int K,
+                           const double *B, Py_ssize_t ldb, double *tail, double *C,
+                           Py_ssize_t ldc, int accumulate, Py_ssize_t aks)
 
 
 cdef inline void _pack(const floating *B, Py_ssize_t rs, Py_ssize_t cs, int K, int N,
@@ -39,3 +45,15 @@ cdef inline void _gemm_packed(int n, int N, const floating *a1, int lda1, int K1
     else:
         sk_gemm_packed_d(n, N, a1, lda1, K1, a2, lda2, K2, packed, Kp, out, ldo, accumulate,
                          aks)
+
+
+cdef inline void _gemm_inplace(int n, int N, const floating *a, int lda, int K,
+                               const floating *B, int ldb, floating *tail, floating *out,
+                               int ldo, bint accumulate, int aks=1) noexcept nogil:
+    """``out = a B (+ out)``, ``B`` (``K x N``, rows ``ldb`` apart) read in place but
+    for its columns past its last whole panel, packed into ``tail`` (room for
+    ``K`` rows of a panel)."""
+    if floating is float:
+        sk_gemm_inplace_f(n, N, a, lda, K, B, ldb, tail, out, ldo, accumulate, aks)
+    else:
+        sk_gemm_inplace_d(n, N, a, lda, K, B, ldb, tail, out, ldo, accumulate, aks)

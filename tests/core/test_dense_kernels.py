@@ -218,18 +218,21 @@ def test_a_step_split_into_parts_is_the_numpy_passes_on_any_thread_count(
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("parts, n", [(1, 150), (2, 150), (3, 150), (2, 37)])
-@pytest.mark.parametrize("room", ["packed", "blas"])
-def test_wide_layers_multiply_on_operands_packed_a_block_of_columns_at_a_time(
-        monkeypatch, room, parts, n, dtype):
+@pytest.mark.parametrize("room", ["small", "blas"])
+@pytest.mark.parametrize("widths", [(40, 100), (64, 128)])
+def test_wider_layers_multiply_on_operands_in_place_or_packed_a_block_of_columns_at_a_time(
+        monkeypatch, room, widths, parts, n, dtype):
     """By rows, a layer wider than the parts' room for a packed operand (sized by
-    the 4-wide output) runs its products on its operand packed a block of
-    columns at a time: 40 and 100 units take several blocks (the last one
-    partial) of the weights (forward) and of a part's deltas (gradient). With
-    no room, BLAS runs them. The numpy passes either way."""
+    the 4-wide output) runs its products on the small-product kernel with its
+    operand (the weights forward, a part's deltas for the gradient) read in
+    place, the columns past its last whole panel packed; where the operand's
+    rows are a multiple of 512 bytes apart (64 and 128 float64 units, 128
+    float32), packed a block of columns at a time (the last block partial).
+    With no room, BLAS runs them. The numpy passes either way."""
     if room == "blas":
         monkeypatch.setattr(_dense_fast, "NARROW_BYTES", 0)
     net = _network([("relu", {}), ("tanh", {})], "softmax", 4, dtype, dropout=[0.3, 0.2],
-                   widths=(40, 100))
+                   widths=widths)
     ws = net.workspace(n, fast_blas=True, threads=parts)
     assert ws.step.splits_by_rows(parts)
     X, Y = _data(4, "log_loss", dtype, n=n)
