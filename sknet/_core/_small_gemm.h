@@ -237,12 +237,7 @@ static inline __attribute__((always_inline)) void sk_narrow_##S(                
     int k;                                                                       \
     SK_NARROW_STEPS(W, a, panel, K1)                                             \
     if (K2 > 0) SK_NARROW_STEPS(W, b, panel + prs * K1, K2)                      \
-    memcpy(out + 0 * W, &c0, sizeof c0); memcpy(out + 1 * W, &c1, sizeof c1);    \
-    memcpy(out + 2 * W, &c2, sizeof c2); memcpy(out + 3 * W, &c3, sizeof c3);    \
-    memcpy(out + 4 * W, &c4, sizeof c4); memcpy(out + 5 * W, &c5, sizeof c5);    \
-    memcpy(out + 6 * W, &c6, sizeof c6); memcpy(out + 7 * W, &c7, sizeof c7);    \
-    memcpy(out + 8 * W, &c8, sizeof c8); memcpy(out + 9 * W, &c9, sizeof c9);    \
-    memcpy(out + 10 * W, &c10, sizeof c10); memcpy(out + 11 * W, &c11, sizeof c11); \
+    SK_SPILL(out, W, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11);          \
 }
 
 SK_DEFINE_NARROW(f, float, sk_v8f, 8)
