@@ -34,7 +34,7 @@ batch, the step, and the optimizer's pass (``_optim_loops.pxd``), with
 Python called only around each step. A step by rows on several threads
 takes the optimizer's pass in its own parallel region, each thread over its
 block of the parameters (:func:`_step_and_update`). The element-wise loops
-are C (``_dense_loops.h``), built for AVX2 and for the baseline.
+are C (``_dense_loops.h``), built for AVX-512, for AVX2 and for the baseline.
 
 The numpy reference every stage is tested against is
 :class:`sknet._core.network.Network`'s own forward and backward passes; the
@@ -95,7 +95,7 @@ cdef extern from *:
 
 
 cdef extern from "_dense_loops.h" nogil:
-    # the element-wise loops, built for AVX2 and for the baseline (_dense_loops.h)
+    # the element-wise loops, built for AVX-512, AVX2 and the baseline (_dense_loops.h)
     void sk_bias_activation_f(float* z, const float* b, Py_ssize_t n, Py_ssize_t m,
                               int kind, float p1, float p2)
     void sk_bias_activation_d(double* z, const double* b, Py_ssize_t n, Py_ssize_t m,

@@ -1,11 +1,12 @@
 /* The dense step's element-wise loops: bias and activation, the activation's
    derivative, column sums, and the sums of the parts' gradients.
 
-   They are compiled twice, for AVX2 (x86-64-v3) and for the baseline, and the
-   loader picks one by the processor (_small_gemm.h's SK_CLONES): AVX2 does
-   four doubles (eight floats) an instruction instead of two (four). Fused
-   multiply-adds are off here, so both builds do the same IEEE operations on
-   every element and give the same results bit for bit; floating-point
+   They are compiled three times, for AVX-512 (x86-64-v4), for AVX2
+   (x86-64-v3) and for the baseline, and the loader picks one by the
+   processor (_small_gemm.h's SK_CLONES): AVX2 does four doubles (eight
+   floats) an instruction instead of two (four), AVX-512 eight (sixteen).
+   Fused multiply-adds are off here, so every build does the same IEEE
+   operations on every element and gives the same results bit for bit; floating-point
    exceptions need not be kept exact, so that gcc if-converts (and so
    vectorizes) the loops that select with ?: .
 

@@ -76,9 +76,10 @@ cdef extern from *:
     #pragma GCC optimize ("no-trapping-math")
     #endif
 
-    /* The gate loops are compiled twice, for AVX2 (with FMA: x86-64-v3)
-       and for the baseline, and the loader picks one by the processor's
-       features (gcc on x86-64 Linux): _small_gemm.h's SK_CLONES. */
+    /* The gate loops are compiled three times, for AVX-512 (x86-64-v4), for
+       AVX2 (with FMA: x86-64-v3) and for the baseline, and the loader picks
+       one by the processor's features (gcc on x86-64 Linux): _small_gemm.h's
+       SK_CLONES. */
     #define SK_CLONES_f SK_CLONES
     #define SK_CLONES_d SK_CLONES
 
