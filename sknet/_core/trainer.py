@@ -287,7 +287,7 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
     choice = _thread_choice(ws, batch_size)
     batcher = _Batcher(X, Y, sample_weight, batch_size, network.dtype)
     compiled = _compiled_epoch(network, loss, ws, batcher, config, dropout_rng)
-    order = np.arange(n) if config.shuffle else None
+    order = np.arange(n, dtype=np.intp) if config.shuffle else None  # the kernels index with intp
     best = network.params.copy() if config.restore_best else None
     status = "one_epoch" if config.one_epoch else "max_iter"
     # buffers for the epoch's snapshot, allocated once for the whole fit
