@@ -5,9 +5,10 @@ matrix products with the weights (forward ``x_t W_ih^T + h_{t-1} W_hh^T``,
 backward ``dG_t W_hh``) and the gate arithmetic of each sequence in C loops.
 The backward loops also add each step's terms to the weight and bias
 gradients (``dG_t^T x_t``, ``dG_t^T h_{t-1}`` and the rows' sums of ``dG_t``)
-while the step's rows are in cache (the LSTM's two steps at a time, one
-product over both steps' rows); the gradient with respect to the layer's
-input, one product for all steps, stays with the caller.
+while the step's rows are in cache (the LSTM's several steps at a time, one
+product over their rows: four in a single layer, whose loop keeps one step's
+gate gradients, two where every step's are kept); the gradient with respect
+to the layer's input, one product for all steps, stays with the caller.
 
 Each sequence's loop is independent of the others', so a call cuts the
 batch's rows into ``parts`` blocks and runs ``threads`` of them at once on
@@ -307,6 +308,11 @@ cdef enum:
     # packed once per call (``_small_gemm.h``); above, BLAS, whose threads
     # (outside a fit's split, which holds it to one) then gain more than packing.
     _PACKED_MAX_ROWS = 128
+    # The LSTM's backward loop on one step's rows of dG (a single layer) adds
+    # the weight gradients' terms of this many steps at a time: one product
+    # over all their rows, so that a block's gradients are read and written
+    # once per that many steps.
+    _HELD_STEPS = 4
 
 #: The code that calls ``forward_step(t)`` / ``backward_step(t)`` back instead.
 CALLBACK = _CALLBACK
@@ -885,7 +891,7 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
     ``x``, the loop's input, and ``hs``, the states), one
     ``(gW_ih, gW_hh, gb_ih)`` per block: the loop also writes the weight
     gradients of the block's rows into its arrays, and the rows' sums of
-    ``dG`` into its ``gb_ih`` (see :func:`_step_gradients`); the caller sums
+    ``dG`` into its ``gb_ih`` (see :func:`_held_gradients`); the caller sums
     the blocks'.
     """
     cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], GH = dG.shape[2], H = GH // 4
@@ -913,24 +919,31 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
     cdef floating *spare = NULL
     cdef floating **g = NULL
     cdef size_t room = 0
+    cdef Py_ssize_t held = 1
     _start(dh, dh_last)
     memset(&dc[0, 0], 0, n * H * sizeof(floating))
     try:
         packed = _packed(<floating *>NULL, 0, &W_hh[0, 0], <int>H, <int>GH, rows)
         if with_grads:
             g = _gradient_pointers(grads, P, GH, F, H, False, &dG[0, 0, 0])
-            # two steps' rows packed (see _step_gradients)
-            scratch = _panels(&W_hh[0, 0], rows, <int>(2 * rows), <int>max(F, H), P)
-            room = _panel_room(&W_hh[0, 0], <int>(2 * rows), <int>max(F, H))
-            if dG.strides[0] == 0:  # one step's rows: a second step's go here
-                spare = <floating *>malloc(P * rows * GH * sizeof(floating))
+            # one step's rows of dG: _HELD_STEPS steps' gate gradients wait in
+            # spare for one product (_held_gradients); else two steps', one in
+            # dG and one in spare where dG holds one step (_step_gradients)
+            held = _HELD_STEPS if dG.strides[0] == 0 else 2
+            scratch = _panels(&W_hh[0, 0], rows, <int>(held * rows), <int>max(F, H), P)
+            room = _panel_room(&W_hh[0, 0], <int>(held * rows), <int>max(F, H))
+            if scratch == NULL:  # BLAS (more than _PACKED_MAX_ROWS rows): in pairs
+                held = 2
+            if dG.strides[0] == 0:
+                held = held if held > 2 else 1  # the steps spare holds
+                spare = <floating *>malloc(P * rows * GH * held * sizeof(floating))
                 if spare == NULL:
                     raise MemoryError()
         for c in prange(P, nogil=True, num_threads=nt, schedule="static", chunksize=1):
             _lstm_backward_rows(A, C, TC, W_hh, pad, reverse, dG, dh, dh_prev, dc, dout,
                                 record, hs, x, g + 4 * c if g != NULL else NULL,
                                 scratch + c * room if scratch != NULL else NULL,
-                                spare + c * rows * GH if spare != NULL else NULL, packed,
+                                spare + c * rows * GH * held if spare != NULL else NULL, packed,
                                 zero, _lo(c, n, P), _lo(c + 1, n, P))
     finally:
         free(zero)
@@ -952,10 +965,13 @@ cdef void _lstm_backward_rows(const floating[:, :, :] A, const floating[:, :, :]
                               Py_ssize_t r1) noexcept nogil:
     """Rows ``r0:r1`` of :func:`lstm_backward`'s loop; ``g``: the block's gradients or NULL.
 
-    The weight gradients' terms are added two steps at a time (one product
-    over both steps' rows, see :func:`_step_gradients`): a step's gate
-    gradients wait for the next step's, in ``dG`` or, where ``dG`` holds one
-    step's rows (a zero stride along time), the next step's go to ``spare``.
+    The weight gradients' terms are added several steps at a time, one
+    product over the steps' rows. Where ``dG`` holds one step's rows (a zero
+    stride along time) and the products are packed (``scratch``), the gate
+    gradients of ``_HELD_STEPS`` steps wait in ``spare``, one after the other
+    (:func:`_held_gradients`). Else two steps' (:func:`_step_gradients`): a
+    step's gate gradients wait for the next step's, in ``dG`` or, where
+    ``dG`` holds one step's rows, the next step's go to ``spare``.
     """
     cdef Py_ssize_t T = dG.shape[0], GH = dG.shape[2], H = GH // 4, n = r1 - r0
     cdef Py_ssize_t F = x.shape[2] if g != NULL else 0
@@ -970,12 +986,19 @@ cdef void _lstm_backward_rows(const floating[:, :, :] A, const floating[:, :, :]
     cdef const floating *waiting = NULL  # the step before's, its terms not yet added
     cdef const floating *x_w = NULL
     cdef const floating *h_w = NULL
+    cdef bint holds = spare != NULL and scratch != NULL
+    cdef int held = 0  # steps whose gate gradients wait in spare (holds)
+    cdef const floating *x_held[_HELD_STEPS]
+    cdef const floating *h_held[_HELD_STEPS]
     if g != NULL:
         _zero_block_gradients(g, GH, F, H)
     for s in range(T):
         t = s if reverse else T - 1 - s
         p = t + 1 if reverse else t - 1
-        d = spare if waiting != NULL and spare != NULL else &dG[t, r0, 0]
+        if holds:
+            d = spare + held * n * GH
+        else:
+            d = spare if waiting != NULL and spare != NULL else &dG[t, r0, 0]
         _take_output(cur, dout, record, t, r0, r1, H)
         for i in range(r0, r1):
             if masked and pad[t, i]:
@@ -990,7 +1013,14 @@ cdef void _lstm_backward_rows(const floating[:, :, :] A, const floating[:, :, :]
                                    d + (i - r0) * GH, H)
         if g != NULL:
             h_t = &hs[p, r0, 0] if s < T - 1 else NULL
-            if waiting == NULL and s < T - 1:
+            if holds:
+                x_held[held], h_held[held] = &x[t, r0, 0], h_t
+                held += 1
+                if held == _HELD_STEPS or s == T - 1:
+                    _held_gradients(spare, held, <int>GH, x_held, <int>ldx, <int>F, h_held,
+                                    <int>ldh, <int>H, <int>n, scratch, g)
+                    held = 0
+            elif waiting == NULL and s < T - 1:
                 waiting, x_w, h_w = d, &x[t, r0, 0], h_t
             else:
                 _step_gradients(waiting, d, waiting, d, <int>GH, x_w, &x[t, r0, 0], <int>ldx,
@@ -1226,6 +1256,27 @@ cdef void _step_gradients(const floating *dG_u, const floating *dG_t,
         if dGh_u != NULL:
             _add_rows(g[3], 0, dGh_u, GH, n, GH)
         _add_rows(g[3], 0, dGh_t, GH, n, GH)
+
+
+cdef void _held_gradients(const floating *dG, int steps, int GH, const floating **x, int ldx,
+                          int F, const floating **h, int ldh, int H, int n,
+                          floating *scratch, floating **g) noexcept nogil:
+    """Add the terms of ``steps`` steps, whose gate gradients lie one after the other
+    in ``dG`` (``steps * n`` rows), to a block's ``gW_ih``, ``gW_hh`` and
+    ``gb_ih`` (``g``): ``dG^T`` times the steps' rows of ``x`` (and of ``h``,
+    the states they read; a last step whose ``h`` is NULL reads the zero
+    state and adds no term to ``gW_hh``), each one packed product over all
+    the rows, in ``scratch``; the rows' sums of ``dG``.
+    """
+    cdef int k, K = steps * n, Kh = K if h[steps - 1] != NULL else K - n
+    for k in range(steps):
+        _pack(x[k], ldx, 1, n, F, scratch, k * n, K)
+    _gemm_packed(GH, F, dG, 1, K, NULL, 0, 0, scratch, K, g[0], F, True, GH)
+    if Kh > 0:
+        for k in range(Kh // n):
+            _pack(h[k], ldh, 1, n, H, scratch, k * n, Kh)
+        _gemm_packed(GH, H, dG, 1, Kh, NULL, 0, 0, scratch, Kh, g[1], H, True, GH)
+    _add_rows(g[2], 0, dG, GH, K, GH)
 
 
 cdef void _pair_product(const floating *a1, const floating *b1, const floating *a2,
