@@ -567,19 +567,23 @@ cdef unsigned char _load_rows(const floating[:, :, ::1] X, floating[:, :, ::1] x
                               unsigned char[:, ::1] pad, Py_ssize_t r0,
                               Py_ssize_t r1) noexcept nogil:
     """Rows ``r0:r1`` of :func:`load_steps`; whether one of their steps pads."""
-    cdef Py_ssize_t T = X.shape[1], F = X.shape[2], i, t
+    cdef Py_ssize_t T = X.shape[1], F = X.shape[2], i, t, f
     cdef unsigned char padded = 0, here
     cdef const floating *src
+    cdef floating *dst
     for i in range(r0, r1):
         for t in range(T):
             src = &X[i, t, 0]
+            dst = &x[t, i, 0]
             here = src[0] != src[0]
             pad[t, i] = here
             padded |= here
             if here:
-                memset(&x[t, i, 0], 0, F * sizeof(floating))
-            else:
-                memcpy(&x[t, i, 0], src, F * sizeof(floating))
+                for f in range(F):
+                    dst[f] = 0
+            else:  # a loop, not memcpy: a step's few features cost less than a call
+                for f in range(F):
+                    dst[f] = src[f]
     return padded
 
 
