@@ -6,9 +6,9 @@
    processor (_small_gemm.h's SK_CLONES): AVX2 does four doubles (eight
    floats) an instruction instead of two (four), AVX-512 eight (sixteen).
    Fused multiply-adds are off here, so every build does the same IEEE
-   operations on every element and gives the same results bit for bit; floating-point
-   exceptions need not be kept exact, so that gcc if-converts (and so
-   vectorizes) the loops that select with ?: .
+   operations on every element and gives the same results bit for bit;
+   floating-point exceptions need not be kept exact, so that gcc if-converts
+   (and so vectorizes) the loops that select with ?: .
 
    The activation codes are those of ACTIVATION_CODES in _dense_fast.pyx.
    Every loop is written for float (f) and double (d) by one macro. */

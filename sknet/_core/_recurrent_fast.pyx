@@ -915,7 +915,7 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
                      + _maybe("record", record), sizeof(floating))
     if dout is not None:
         _row_stride(dout.strides, sizeof(floating))
-    cdef Py_ssize_t P = _blocks(parts, n), c, rows = _block_rows(n, P)
+    cdef Py_ssize_t P = _blocks(parts, n), c, rows = _block_rows(n, P), steps
     cdef int nt = _team(threads, P)
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
     cdef floating *packed = NULL
@@ -923,32 +923,31 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
     cdef floating *spare = NULL
     cdef floating **g = NULL
     cdef size_t room = 0
-    cdef Py_ssize_t held = 1
+    cdef bint one_step = dG.strides[0] == 0
+    cdef Py_ssize_t slots = 0  # the steps' gate gradients spare holds per block
     _start(dh, dh_last)
     memset(&dc[0, 0], 0, n * H * sizeof(floating))
     try:
         packed = _packed(<floating *>NULL, 0, &W_hh[0, 0], <int>H, <int>GH, rows)
         if with_grads:
             g = _gradient_pointers(grads, P, GH, F, H, False, &dG[0, 0, 0])
-            # one step's rows of dG: _HELD_STEPS steps' gate gradients wait in
-            # spare for one product (_held_gradients); else two steps', one in
-            # dG and one in spare where dG holds one step (_step_gradients)
-            held = _HELD_STEPS if dG.strides[0] == 0 else 2
-            scratch = _panels(&W_hh[0, 0], rows, <int>(held * rows), <int>max(F, H), P)
-            room = _panel_room(&W_hh[0, 0], <int>(held * rows), <int>max(F, H))
-            if scratch == NULL:  # BLAS (more than _PACKED_MAX_ROWS rows): in pairs
-                held = 2
-            if dG.strides[0] == 0:
-                held = held if held > 2 else 1  # the steps spare holds
-                spare = <floating *>malloc(P * rows * GH * held * sizeof(floating))
+            # dG holding one step's rows: _HELD_STEPS steps' gate gradients wait
+            # in spare for one packed product (_held_gradients); else two steps'
+            # (_step_gradients), the second in spare where dG holds one step
+            steps = _HELD_STEPS if one_step else 2
+            scratch = _panels(&W_hh[0, 0], rows, <int>(steps * rows), <int>max(F, H), P)
+            room = _panel_room(&W_hh[0, 0], <int>(steps * rows), <int>max(F, H))
+            if one_step:  # no scratch: BLAS (over _PACKED_MAX_ROWS rows), in pairs
+                slots = _HELD_STEPS if scratch != NULL else 1
+                spare = <floating *>malloc(P * rows * GH * slots * sizeof(floating))
                 if spare == NULL:
                     raise MemoryError()
         for c in prange(P, nogil=True, num_threads=nt, schedule="static", chunksize=1):
             _lstm_backward_rows(A, C, TC, W_hh, pad, reverse, dG, dh, dh_prev, dc, dout,
                                 record, hs, x, g + 4 * c if g != NULL else NULL,
                                 scratch + c * room if scratch != NULL else NULL,
-                                spare + c * rows * GH * held if spare != NULL else NULL, packed,
-                                zero, _lo(c, n, P), _lo(c + 1, n, P))
+                                spare + c * rows * GH * slots if spare != NULL else NULL,
+                                packed, zero, _lo(c, n, P), _lo(c + 1, n, P))
     finally:
         free(zero)
         free(packed)
@@ -1272,14 +1271,16 @@ cdef void _held_gradients(const floating *dG, int steps, int GH, const floating 
     state and adds no term to ``gW_hh``), each one packed product over all
     the rows, in ``scratch``; the rows' sums of ``dG``.
     """
-    cdef int k, K = steps * n, Kh = K if h[steps - 1] != NULL else K - n
+    cdef int k, K = steps * n
+    cdef int with_h = steps if h[steps - 1] != NULL else steps - 1  # steps with a state
     for k in range(steps):
         _pack(x[k], ldx, 1, n, F, scratch, k * n, K)
     _gemm_packed(GH, F, dG, 1, K, NULL, 0, 0, scratch, K, g[0], F, True, GH)
-    if Kh > 0:
-        for k in range(Kh // n):
-            _pack(h[k], ldh, 1, n, H, scratch, k * n, Kh)
-        _gemm_packed(GH, H, dG, 1, Kh, NULL, 0, 0, scratch, Kh, g[1], H, True, GH)
+    if with_h > 0:
+        for k in range(with_h):
+            _pack(h[k], ldh, 1, n, H, scratch, k * n, with_h * n)
+        _gemm_packed(GH, H, dG, 1, with_h * n, NULL, 0, 0, scratch, with_h * n, g[1], H, True,
+                     GH)
     _add_rows(g[2], 0, dG, GH, K, GH)
 
 

@@ -41,7 +41,7 @@
    and gain its sixteen more registers, which keep more of their values out
    of memory; the loops the compiler vectorizes itself take 512-bit vectors
    (a float64 load_digits fit on one thread of an AMD EPYC with AVX-512:
-   1.035x to 1.055x faster than with the AVX2 build). A harness may define
+   1.036x to 1.058x faster than with the AVX2 build). A harness may define
    SK_CLONES itself (empty) to test one build. */
 #ifndef SK_CLONES
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
