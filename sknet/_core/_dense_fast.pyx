@@ -663,12 +663,15 @@ cdef void _rows_pass(Plan* p, const floating* X, const floating* Y, const floati
 
 cdef void _weights_pass(Plan* p, const floating* X, floating* params, floating* grad,
                         Py_ssize_t n, int c, int n_chunks, floating l2, floating l1,
-                        int n_frozen, bint training) noexcept nogil:
+                        int n_frozen, bint training, Update* u=NULL) noexcept nogil:
     """Part ``c`` of ``n_chunks`` of the trainable layers' gradients over all ``n`` rows.
 
     A part is a block of each weight matrix's rows (``a_in.T @ delta`` and the
     penalty's gradient) and of its bias's entries: every entry is computed
     whole by one thread, in the same order whatever the number of parts.
+    With ``u``, each block then takes the optimizer's step
+    (:func:`_update_range`) while it is in the thread's cache; nothing reads
+    a block's parameters after its gradient (every delta is computed before).
     """
     cdef int i
     cdef Py_ssize_t k, m, k0, k1, m0, m1
@@ -686,9 +689,13 @@ cdef void _weights_pass(Plan* p, const floating* X, floating* params, floating* 
                   <int>m, _layer_input(p, X, i, training, 0) + k0, <int>k, G, <int>m,
                   1 if l2 != 0 else 0)
             _penalty_gradient(W, G, (k1 - k0) * m, 0, l1)
+            if u != NULL:
+                _update_range(params, grad, u, p.w_off[i] + k0 * m, p.w_off[i] + k1 * m)
         m0, m1 = c * m // n_chunks, (c + 1) * m // n_chunks
         if m1 > m0:
             _column_sums(<floating*>p.deltas[i] + m0, grad + p.b_off[i] + m0, n, m1 - m0, m)
+            if u != NULL:
+                _update_range(params, grad, u, p.b_off[i] + m0, p.b_off[i] + m1)
 
 
 cdef void _delta_over_acts(Plan* p, floating* params, const floating* d, int i,
@@ -794,13 +801,21 @@ cdef void _update_block(Plan* p, floating* params, floating* grad, const floatin
                         Update* u, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     """Entries ``lo:hi`` of the gradient (:func:`_gradient_block`), then the
     optimizer's pass over them (``u``; those from ``u.offset`` on)."""
-    cdef Py_ssize_t a, off = u.offset
-    cdef const floating* factors
+    cdef Py_ssize_t a = u.offset if u.offset > lo else lo
     _gradient_block(p, params, grad, parts, size, P, l2, l1, n_frozen, lo, hi)
-    a = off if off > lo else lo
+    if hi > a:
+        sk_claim_lines(params + a, (hi - a) * sizeof(floating))  # read by the other parts
+    _update_range(params, grad, u, lo, hi)
+
+
+cdef void _update_range(floating* params, const floating* grad, Update* u, Py_ssize_t lo,
+                        Py_ssize_t hi) noexcept nogil:
+    """The optimizer's pass (``u``) over entries ``lo:hi`` of ``params``, those from
+    ``u.offset`` on, on this thread."""
+    cdef Py_ssize_t off = u.offset, a = u.offset if u.offset > lo else lo
+    cdef const floating* factors
     if hi <= a:
         return
-    sk_claim_lines(params + a, (hi - a) * sizeof(floating))  # read by the other parts
     factors = NULL if u.factors == NULL else <const floating*>u.factors + (a - off)
     if u.kind == ADAM_KERNEL:
         adam_pass(params + a, grad + a, <floating*>u.s1 + (a - off),
@@ -857,12 +872,99 @@ cdef void _step_and_update(Plan* p, const floating* X, const floating* Y,
             u.applied = isfinite(value)
 
 
+cdef void _part_penalty_sums(Plan* p, const floating* params, int c, int n_chunks,
+                             floating l2, floating l1, int n_frozen,
+                             double* sums) noexcept nogil:
+    """``sums`` = ``sum W^2`` and ``sum |W|`` over part ``c``'s blocks of the trainable
+    weights (the rows :func:`_weights_pass` gives it), before the step."""
+    cdef int i
+    cdef Py_ssize_t k, m, k0, k1
+    sums[0] = sums[1] = 0
+    for i in range(p.n_layers - 1, n_frozen - 1, -1):
+        k, m = p.units[i], p.units[i + 1]
+        k0, k1 = c * k // n_chunks, (c + 1) * k // n_chunks
+        if k1 > k0:
+            _penalty_sums(params + p.w_off[i] + k0 * m, (k1 - k0) * m, l2, l1, sums)
+
+
+cdef inline void _add_part_sums(const double* part_sums, int P, double* sums) noexcept nogil:
+    """Add the ``P`` parts' penalty sums to ``sums``, in part order."""
+    cdef int c
+    for c in range(P):
+        sums[0] += part_sums[2 * c]
+        sums[1] += part_sums[2 * c + 1]
+
+
+cdef void _weights_step_thread(Plan* p, const floating* X, const floating* Y,
+                               const floating* sw, floating* params, floating* grad,
+                               Py_ssize_t n, int code, floating scale, floating eps,
+                               floating l2, floating l1, int n_frozen, bint training, int P,
+                               int tid, int nt, double* part_sums, const Source* src,
+                               Update* u) noexcept nogil:
+    """Thread ``tid`` of ``nt``'s share of :func:`_weights_step`: parts ``tid``,
+    ``tid + nt``, ... of the rows pass (and of the penalty sums), a barrier,
+    then the same parts of the weights pass, with the optimizer's step
+    (``u``) where the batch's loss is finite."""
+    cdef int c = tid
+    cdef double sums[2]
+    cdef Update* update = NULL
+    while c < P:
+        _rows_pass(p, X, Y, sw, params, c * n // P, (c + 1) * n // P, code, scale, eps,
+                   n_frozen, training, src)
+        _part_penalty_sums(p, params, c, P, l2, l1, n_frozen, part_sums + 2 * c)
+        c = c + nt
+    sknet_barrier()
+    if u != NULL:
+        sums[0] = sums[1] = 0
+        _add_part_sums(part_sums, P, sums)
+        if isfinite(_batch_loss(_sum_rows(p.row_loss, n), u.alpha, u.l1, sums, u.sw_sum)):
+            update = u
+    c = tid
+    while c < P:
+        _weights_pass(p, X, params, grad, n, c, P, l2, l1, n_frozen, training, update)
+        c = c + nt
+
+
+cdef void _weights_step(Plan* p, const floating* X, const floating* Y, const floating* sw,
+                        floating* params, floating* grad, Py_ssize_t n, int code,
+                        floating scale, floating eps, floating l2, floating l1,
+                        int n_frozen, bint training, double* sums, int P, int T,
+                        double* part_sums, const Source* src, Update* u) noexcept nogil:
+    """A step by weights on ``T`` threads in one parallel region, and with ``u`` the
+    optimizer's step in it.
+
+    Each thread runs its parts of the rows pass (:func:`_rows_pass`) and
+    their penalty sums (into ``part_sums``, two per part, added in part
+    order: the same sums for any thread count); after a barrier every thread
+    has the batch's loss, and runs its parts of the weights pass
+    (:func:`_weights_pass`), each block stepped by the optimizer as soon as
+    its gradient is done, where the loss is finite. ``u`` covers the
+    trainable layers' parameters exactly (``u.offset`` is the lowest
+    trainable layer's).
+    """
+    cdef int tid, nt
+    if T <= 1:
+        _weights_step_thread(p, X, Y, sw, params, grad, n, code, scale, eps, l2, l1,
+                             n_frozen, training, P, 0, 1, part_sums, src, u)
+    else:
+        with parallel(num_threads=T):
+            tid = threadid()
+            nt = sknet_team_size()
+            _weights_step_thread(p, X, Y, sw, params, grad, n, code, scale, eps, l2, l1,
+                                 n_frozen, training, P, tid, nt, part_sums, src, u)
+    _add_part_sums(part_sums, P, sums)
+    if u != NULL:
+        u.applied = isfinite(_batch_loss(_sum_rows(p.row_loss, n), u.alpha, u.l1, sums,
+                                         u.sw_sum))
+
+
 cdef double _step(Plan* p, const floating* X, const floating* Y, const floating* sw,
                   floating* params, floating* grad, Py_ssize_t n, int code,
                   floating scale, floating eps, floating l2, floating l1, int n_frozen,
                   bint training, double* sums, int n_parts, int n_threads, bint by_rows,
                   floating* parts, floating* scratch, Py_ssize_t size,
-                  const Source* src, Update* update=NULL) noexcept nogil:
+                  const Source* src, Update* update=NULL,
+                  double* part_sums=NULL) noexcept nogil:
     """Forward and backward passes, the products through BLAS; returns the loss sum.
 
     The step is cut into ``n_parts`` parts, and ``n_threads`` OpenMP threads
@@ -877,8 +979,10 @@ cdef double _step(Plan* p, const floating* X, const floating* Y, const floating*
     call in a fixed order, so the result depends on the parts, not on the
     threads. With ``src``, each block of rows is gathered into ``X`` and ``Y``
     (the batch's buffers) by the thread that runs it, first. With ``update``,
-    a step by rows on more than one thread also takes the optimizer's step
-    (:func:`_step_and_update`); ``update.applied`` says whether it did.
+    a step by rows on more than one thread (:func:`_step_and_update`), and a
+    step by weights on any (:func:`_weights_step`, its penalty sums in
+    ``part_sums``, two per part), also takes the optimizer's step;
+    ``update.applied`` says whether it did.
     """
     cdef int c, P = <int>(n_parts if n_parts < n else n)
     cdef int T = n_threads if n_threads < P else P
@@ -901,18 +1005,10 @@ cdef double _step(Plan* p, const floating* X, const floating* Y, const floating*
                            scale, eps, n_frozen, training, src)
         _gradient_block(p, params, grad, parts, size, P, l2, l1, n_frozen,
                         p.w_off[n_frozen], size)
-    elif T <= 1:
-        for c in range(P):
-            _rows_pass(p, X, Y, sw, params, c * n // P, (c + 1) * n // P, code, scale,
-                       eps, n_frozen, training, src)
-        for c in range(P):
-            _weights_pass(p, X, params, grad, n, c, P, l2, l1, n_frozen, training)
     else:
-        for c in prange(P, num_threads=T, schedule="static"):
-            _rows_pass(p, X, Y, sw, params, c * n // P, (c + 1) * n // P, code, scale,
-                       eps, n_frozen, training, src)
-        for c in prange(P, num_threads=T, schedule="static"):
-            _weights_pass(p, X, params, grad, n, c, P, l2, l1, n_frozen, training)
+        _weights_step(p, X, Y, sw, params, grad, n, code, scale, eps, l2, l1, n_frozen,
+                      training, sums, P, T, part_sums, src, update)
+        return _sum_rows(p.row_loss, n)
     _all_penalty_sums(p, params, l2, l1, n_frozen, sums)
     return _sum_rows(p.row_loss, n)
 
@@ -952,6 +1048,7 @@ cdef class DenseStep:
     cdef object _parts  # the gradients of the row parts after the first (small networks)
     cdef object _scratch  # each row part's panel of a hidden delta, and W.T packed
     cdef void* _parts_data  # their addresses and sizes (items), kept for every batch
+    cdef object _part_sums_room  # each part's penalty sums (a step by weights)
     cdef void* _scratch_data
     cdef Py_ssize_t _parts_size, _scratch_size
     cdef readonly object dtype
@@ -1158,30 +1255,37 @@ cdef class DenseStep:
         cdef bint by_rows = self._by_rows(n_parts)
         cdef void* partp = NULL
         cdef void* scratchp = NULL
+        cdef double* part_sums = NULL
         cdef Py_ssize_t size = self._size()
         cdef double total
         if _forked:
             n_threads = 1
         sums[0] = sums[1] = 0
+        if update != NULL:
+            update.applied = False
         if by_rows:  # each part at least ROWS_PART_MIN_ROWS rows, or one part
             n_parts = max(1, min(n_parts, n // ROWS_PART_MIN_ROWS))
             partp, scratchp = self._part_gradients(n_parts), self._panels(n_parts)
         elif not self._has_deltas():
             raise ValueError(f"A step in {n_parts} parts by weights needs every layer's "
                              "delta buffer (set_deltas).")
+        else:
+            part_sums = self._part_sums(n_parts)
+            if update != NULL and update.offset != self.plan.w_off[frozen]:
+                update = NULL  # the weights pass steps the trainable layers' blocks only
         with nogil:
             if self.plan.double_precision:
                 total = _step(&self.plan, <const double*>X, <const double*>Y,
                               <const double*>sw, <double*>params, <double*>grad, n, code,
                               scale, <double>_EPS64, l2, l1, frozen, training, sums,
                               n_parts, n_threads, by_rows, <double*>partp,
-                              <double*>scratchp, size, src, update)
+                              <double*>scratchp, size, src, update, part_sums)
             else:
                 total = _step(&self.plan, <const float*>X, <const float*>Y,
                               <const float*>sw, <float*>params, <float*>grad, n, code,
                               <float>scale, <float>_EPS32, <float>l2, <float>l1, frozen,
                               training, sums, n_parts, n_threads, by_rows, <float*>partp,
-                              <float*>scratchp, size, src, update)
+                              <float*>scratchp, size, src, update, part_sums)
         return total
 
     def run_epoch(self, X, Y, sw, order, Xb, Yb, swb, params, grad, Py_ssize_t offset,
@@ -1408,6 +1512,12 @@ cdef class DenseStep:
             self._parts_data = <void*><size_t>self._parts.__array_interface__["data"][0]
             self._parts_size = size
         return self._parts_data
+
+    cdef double* _part_sums(self, int n_parts) except NULL:
+        """Room for each part's two penalty sums (a step by weights)."""
+        if self._part_sums_room is None or self._part_sums_room.size < 2 * n_parts:
+            self._part_sums_room = np.zeros(2 * n_parts)
+        return <double*><size_t>self._part_sums_room.__array_interface__["data"][0]
 
     cdef void* _panels(self, int n_parts) except? NULL:
         """Room for each part's panel of a hidden delta and packed ``W.T``, from a

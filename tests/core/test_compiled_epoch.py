@@ -76,11 +76,14 @@ class _TwoThreads:
         pass
 
 
-def _on_two_threads(monkeypatch):
-    """Every step of a fit in two parts, on two threads: a step by rows then takes
-    the optimizer's step in its own parallel region (where it is not clipped)."""
+def _on_two_threads(monkeypatch, by_weights=False):
+    """Every step of a fit in two parts, on two threads, by rows or (``by_weights``,
+    ``ROWS_GRADIENT_BYTES`` 0) by weights: either step then takes the optimizer's
+    step in its own parallel region (where it is not clipped)."""
     monkeypatch.setattr(Network, "split_parts", lambda self, batch, threads=None: 2)
     monkeypatch.setattr(trainer, "_thread_choice", lambda ws, batch_size: _TwoThreads())
+    if by_weights:
+        monkeypatch.setattr(_dense_fast, "ROWS_GRADIENT_BYTES", 0)
 
 
 def _assert_same_fit(a, b):
@@ -132,15 +135,18 @@ TWO_THREAD_CASES = [
 ]
 
 
+@pytest.mark.parametrize("by_weights", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("params", TWO_THREAD_CASES)
 def test_steps_on_two_threads_fit_the_python_loops_weights(monkeypatch, digits, dtype,
-                                                           params):
-    """Each thread of a step split in two sums its block of the parts' gradients,
-    adds the penalties' and takes Adam's or SGD's pass over it: the same bits as
-    the Python loop, whose step and optimizer run one after the other."""
+                                                           params, by_weights):
+    """Each thread of a step split in two by rows sums its block of the parts'
+    gradients, adds the penalties' and takes Adam's or SGD's pass over it; by
+    weights, it steps each block of the weights' rows and of the biases as soon
+    as it has the block's gradient: the same bits as the Python loop, whose step
+    and optimizer run one after the other."""
     X, y = digits
-    _on_two_threads(monkeypatch)
+    _on_two_threads(monkeypatch, by_weights)
     params = {"hidden_layer_sizes": (40,), "max_iter": 4, "random_state": 0, **params}
     compiled, python, n_compiled = _fit_both(
         monkeypatch, lambda: MLPClassifier(**params), X.astype(dtype), y)
@@ -193,7 +199,7 @@ def test_sample_weights_binary_and_regression_targets(monkeypatch, digits, dtype
         _assert_same_fit(compiled, python)
 
 
-@pytest.mark.parametrize("two_threads", [False, True])
+@pytest.mark.parametrize("two_threads", [False, "by rows", "by weights"])
 def test_transferred_layers_frozen_or_at_their_own_rate(monkeypatch, digits, two_threads):
     X, y = digits
     source = MLPClassifier((30, 20), max_iter=3, random_state=0).fit(X, y)
@@ -202,7 +208,7 @@ def test_transferred_layers_frozen_or_at_their_own_rate(monkeypatch, digits, two
             return MLPClassifier((30, 20), max_iter=3, random_state=2, transfer_from=source,
                                  n_transfer_layers=1, **extra)
         if two_threads:
-            _on_two_threads(monkeypatch)
+            _on_two_threads(monkeypatch, two_threads == "by weights")
         compiled, python, n_compiled = _fit_both(monkeypatch, make, X, y)
         monkeypatch.undo()
         assert n_compiled == 3
@@ -231,13 +237,13 @@ def test_partial_fit_and_warm_start_carry_the_optimizer(monkeypatch, digits):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("two_threads", [False, True])
+@pytest.mark.parametrize("two_threads", [False, "by rows", "by weights"])
 def test_a_diverging_fit_ends_as_the_python_loop_does(monkeypatch, digits, two_threads):
     """An epoch whose loss overflows (float32) is undone alike: the same error, and
     the estimator keeps the same weights (those of its first fit, warm started)."""
     X, y = digits
     if two_threads:
-        _on_two_threads(monkeypatch)
+        _on_two_threads(monkeypatch, two_threads == "by weights")
     X, Y = X.astype(np.float32), np.c_[y, -y] * 1e3
 
     def fit_twice():
@@ -335,11 +341,16 @@ def test_run_epoch_matches_the_steps_it_is_made_of():
     assert total == expected and opt.t == ref_opt.t == 4
 
 
-def test_run_epoch_on_two_threads_takes_no_step_for_a_non_finite_loss():
+@pytest.mark.parametrize("by_weights", [False, True])
+def test_run_epoch_on_two_threads_takes_no_step_for_a_non_finite_loss(monkeypatch,
+                                                                      by_weights):
     """A step's threads take the optimizer's step only where the batch's loss is
     finite: an epoch whose third batch holds an infinite row stops there, with the
     weights and Adam's count of the first two steps."""
+    if by_weights:
+        monkeypatch.setattr(_dense_fast, "ROWS_GRADIENT_BYTES", 0)
     net, ws, X, Y, Xb, Yb = _epoch_args(n=96, batch=32)
+    assert ws.step.splits_by_rows(2) != by_weights
     X[70] = np.inf
     start = net.params.copy()
     loss = get_loss("log_loss")
