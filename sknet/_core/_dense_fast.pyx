@@ -801,21 +801,25 @@ cdef void _update_block(Plan* p, floating* params, floating* grad, const floatin
                         Update* u, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     """Entries ``lo:hi`` of the gradient (:func:`_gradient_block`), then the
     optimizer's pass over them (``u``; those from ``u.offset`` on)."""
-    cdef Py_ssize_t a = u.offset if u.offset > lo else lo
     _gradient_block(p, params, grad, parts, size, P, l2, l1, n_frozen, lo, hi)
-    if hi > a:
-        sk_claim_lines(params + a, (hi - a) * sizeof(floating))  # read by the other parts
     _update_range(params, grad, u, lo, hi)
 
 
 cdef void _update_range(floating* params, const floating* grad, Update* u, Py_ssize_t lo,
                         Py_ssize_t hi) noexcept nogil:
     """The optimizer's pass (``u``) over entries ``lo:hi`` of ``params``, those from
-    ``u.offset`` on, on this thread."""
+    ``u.offset`` on, on this thread.
+
+    First the thread stores each of their cache lines back unchanged: the
+    other parts read them during the step, and the pass's own writes, each
+    behind a square root and a division, would otherwise stall one by one on
+    taking their lines over.
+    """
     cdef Py_ssize_t off = u.offset, a = u.offset if u.offset > lo else lo
     cdef const floating* factors
     if hi <= a:
         return
+    sk_claim_lines(params + a, (hi - a) * sizeof(floating))
     factors = NULL if u.factors == NULL else <const floating*>u.factors + (a - off)
     if u.kind == ADAM_KERNEL:
         adam_pass(params + a, grad + a, <floating*>u.s1 + (a - off),
