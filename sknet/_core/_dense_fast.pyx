@@ -942,9 +942,9 @@ cdef void _weights_step(Plan* p, const floating* X, const floating* Y, const flo
     order: the same sums for any thread count); after a barrier every thread
     has the batch's loss, and runs its parts of the weights pass
     (:func:`_weights_pass`), each block stepped by the optimizer as soon as
-    its gradient is done, where the loss is finite. ``u`` covers the
-    trainable layers' parameters exactly (``u.offset`` is the lowest
-    trainable layer's).
+    its gradient is done, where the loss is finite (the parameters from
+    ``u.offset`` on, which is not below the lowest trainable layer's first:
+    the weights pass has no block below it).
     """
     cdef int tid, nt
     if T <= 1:
@@ -1275,8 +1275,8 @@ cdef class DenseStep:
                              "delta buffer (set_deltas).")
         else:
             part_sums = self._part_sums(n_parts)
-            if update != NULL and update.offset != self.plan.w_off[frozen]:
-                update = NULL  # the weights pass steps the trainable layers' blocks only
+            if update != NULL and update.offset < self.plan.w_off[frozen]:
+                update = NULL  # the weights pass has blocks of the trainable layers only
         with nogil:
             if self.plan.double_precision:
                 total = _step(&self.plan, <const double*>X, <const double*>Y,

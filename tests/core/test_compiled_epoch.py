@@ -403,3 +403,29 @@ def test_no_epoch_runner_without_the_kernel_products():
     assert net.epoch_runner(get_loss("log_loss"), net.workspace(16)) is None  # numpy's BLAS
     ws = net.workspace(16, fast_blas=True)
     assert net.epoch_runner(get_loss("squared_error"), ws) is None  # softmax, squared error
+
+
+def test_run_epoch_by_weights_steps_only_the_parameters_from_offset(monkeypatch):
+    """Asked to step only a suffix of the parameters (``offset`` past the lowest
+    trainable layer's first), a step by weights steps in its threads the part of
+    each block from ``offset`` on: the Python loop's weights, and the parameters
+    before ``offset`` as they were."""
+    monkeypatch.setattr(_dense_fast, "ROWS_GRADIENT_BYTES", 0)
+    net, ws, X, Y, Xb, Yb = _epoch_args(n=64, batch=32)
+    assert not ws.step.splits_by_rows(2)
+    offset = net.params.size - 10  # the last layer's bias and two rows of its weights
+    start = net.params.copy()
+    loss = get_loss("log_loss")
+    opt = Adam(net.params.size, net.dtype)
+    ws.step.run_epoch(X, Y, None, None, Xb, Yb, None, net.params, ws.grad, offset,
+                      net._output_code(loss, None, ws), 0.01, 0.0, 0, False, opt, 0.01,
+                      None, None, _TwoThreads(), None, 2, 2)
+    got, net.params[...] = net.params.copy(), start
+    ref_opt = Adam(net.params.size, net.dtype)
+    for lo in (0, 32):
+        _, g, _ = net.loss_and_gradient(X[lo:lo + 32], Y[lo:lo + 32].astype(float), loss,
+                                        alpha=0.01, ws=ws, training=True)
+        ref_opt.step(net.params[offset:], g[offset:], 0.01)
+    np.testing.assert_array_equal(got, net.params)
+    np.testing.assert_array_equal(got[:offset], start[:offset])
+    assert not np.array_equal(got[offset:], start[offset:])
