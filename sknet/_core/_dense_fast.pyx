@@ -902,30 +902,37 @@ cdef inline void _add_part_sums(const double* part_sums, int P, double* sums) no
 cdef void _weights_step_thread(Plan* p, const floating* X, const floating* Y,
                                const floating* sw, floating* params, floating* grad,
                                Py_ssize_t n, int code, floating scale, floating eps,
-                               floating l2, floating l1, int n_frozen, bint training, int P,
-                               int tid, int nt, double* part_sums, const Source* src,
-                               Update* u) noexcept nogil:
+                               floating l2, floating l1, int n_frozen, bint training,
+                               double* sums, int P, int tid, int nt, double* part_sums,
+                               const Source* src, Update* u) noexcept nogil:
     """Thread ``tid`` of ``nt``'s share of :func:`_weights_step`: parts ``tid``,
     ``tid + nt``, ... of the rows pass (and of the penalty sums), a barrier,
     then the same parts of the weights pass, with the optimizer's step
-    (``u``) where the batch's loss is finite."""
+    (``u``) where the batch's loss is finite. Thread 0 adds the penalty sums
+    to ``sums`` and sets ``u.applied``."""
     cdef int c = tid
-    cdef double sums[2]
-    cdef Update* update = NULL
+    cdef double total[2]
+    cdef bint finite = False
     while c < P:
         _rows_pass(p, X, Y, sw, params, c * n // P, (c + 1) * n // P, code, scale, eps,
                    n_frozen, training, src)
         _part_penalty_sums(p, params, c, P, l2, l1, n_frozen, part_sums + 2 * c)
         c = c + nt
     sknet_barrier()
+    total[0] = total[1] = 0
+    _add_part_sums(part_sums, P, total)
     if u != NULL:
-        sums[0] = sums[1] = 0
-        _add_part_sums(part_sums, P, sums)
-        if isfinite(_batch_loss(_sum_rows(p.row_loss, n), u.alpha, u.l1, sums, u.sw_sum)):
-            update = u
+        finite = isfinite(_batch_loss(_sum_rows(p.row_loss, n), u.alpha, u.l1, total,
+                                      u.sw_sum))
+    if tid == 0:
+        sums[0] += total[0]
+        sums[1] += total[1]
+        if u != NULL:
+            u.applied = finite
     c = tid
     while c < P:
-        _weights_pass(p, X, params, grad, n, c, P, l2, l1, n_frozen, training, update)
+        _weights_pass(p, X, params, grad, n, c, P, l2, l1, n_frozen, training,
+                      u if finite else NULL)
         c = c + nt
 
 
@@ -949,17 +956,13 @@ cdef void _weights_step(Plan* p, const floating* X, const floating* Y, const flo
     cdef int tid, nt
     if T <= 1:
         _weights_step_thread(p, X, Y, sw, params, grad, n, code, scale, eps, l2, l1,
-                             n_frozen, training, P, 0, 1, part_sums, src, u)
+                             n_frozen, training, sums, P, 0, 1, part_sums, src, u)
     else:
         with parallel(num_threads=T):
             tid = threadid()
             nt = sknet_team_size()
             _weights_step_thread(p, X, Y, sw, params, grad, n, code, scale, eps, l2, l1,
-                                 n_frozen, training, P, tid, nt, part_sums, src, u)
-    _add_part_sums(part_sums, P, sums)
-    if u != NULL:
-        u.applied = isfinite(_batch_loss(_sum_rows(p.row_loss, n), u.alpha, u.l1, sums,
-                                         u.sw_sum))
+                                 n_frozen, training, sums, P, tid, nt, part_sums, src, u)
 
 
 cdef double _step(Plan* p, const floating* X, const floating* Y, const floating* sw,
@@ -985,13 +988,11 @@ cdef double _step(Plan* p, const floating* X, const floating* Y, const floating*
     (the batch's buffers) by the thread that runs it, first. With ``update``,
     a step by rows on more than one thread (:func:`_step_and_update`), and a
     step by weights on any (:func:`_weights_step`, its penalty sums in
-    ``part_sums``, two per part), also takes the optimizer's step;
-    ``update.applied`` says whether it did.
+    ``part_sums``, two per part), also takes the optimizer's step and sets
+    ``update.applied`` where it did (the caller clears it first).
     """
     cdef int c, P = <int>(n_parts if n_parts < n else n)
     cdef int T = n_threads if n_threads < P else P
-    if update != NULL:
-        update.applied = False
     if by_rows and T > 1 and update != NULL:
         _step_and_update(p, X, Y, sw, params, grad, n, code, scale, eps, l2, l1, n_frozen,
                          training, sums, P, T, parts, scratch, size, src, update)
