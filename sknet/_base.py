@@ -19,6 +19,7 @@ from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config, set_config
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -219,6 +220,24 @@ def _blas_plan(single):
     if own is not None:
         return partial(_one_blas_thread, [lib for lib in blas if lib.filepath == own]), True
     return nullcontext, len(blas) == 1  # shared by numpy and scipy
+
+
+@contextmanager
+def sklearn_config_kept():
+    """Put scikit-learn's configuration back as the block found it.
+
+    A Ctrl-C that lands inside one of scikit-learn's ``config_context`` blocks
+    (those its scorers' parameter validation opens, each epoch's validation
+    score among them) between its setting and its ``try`` leaves the block's
+    settings in force, ``skip_parameter_validation`` among them; the fit
+    swallows the interrupt, so nothing else would undo it (as the trainer
+    puts numpy's error state back).
+    """
+    config = get_config()
+    try:
+        yield
+    finally:
+        set_config(**config)
 
 
 _HOLDS_LOCK = threading.Lock()
@@ -528,7 +547,7 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
         task = start_fit_task(self, X, y, sample_weight,
                               max_epochs=1 if incremental else self.max_iter)
         fitted_before = hasattr(self, "coefs_")
-        with restore_on_error(self):
+        with restore_on_error(self), sklearn_config_kept():
             prepared = self._prepare_fit(hidden, X, y, sample_weight, incremental,
                                          X_val, y_val, sample_weight_val, classes)
             status = self._train(*prepared, incremental=incremental, task=task)

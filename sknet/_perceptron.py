@@ -18,6 +18,7 @@ from ._base import (
     _check_sample_weight_public,
     finite_output,
     restore_on_error,
+    sklearn_config_kept,
 )
 from ._core import Network, get_activation
 from ._core.perceptron import (
@@ -394,7 +395,8 @@ class PerceptronClassifier(VersionStamped, ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ #
     def _fit(self, X, y, *, sample_weight, coef_init=None, intercept_init=None,
              classes=None, incremental=False):
-        with restore_on_error(self):  # counters too: never half-set (Ctrl-C)
+        # counters too: never half-set (Ctrl-C); nor scikit-learn's configuration
+        with restore_on_error(self), sklearn_config_kept():
             results, n_samples = self._fit_units(X, y, sample_weight, coef_init,
                                                  intercept_init, classes, incremental)
             self._after_fit(results, n_samples, incremental)

@@ -944,6 +944,41 @@ def test_ctrl_c_inside_the_loops_overflow_check_leaves_numpys_error_state(
         np.seterr(**errors)
 
 
+@pytest.mark.parametrize("solver", ["adam", "lbfgs", "perceptron"])
+def test_ctrl_c_inside_a_scikit_learn_config_context_leaves_its_configuration(
+        monkeypatch, solver):
+    # A Ctrl-C landing inside one of scikit-learn's config_context blocks (each
+    # epoch's validation score opens one), after its set_config and before its
+    # try, leaves that block's settings in force; fit swallows the interrupt,
+    # so it must put scikit-learn's configuration back.
+    import scipy.optimize
+    import sklearn
+
+    import sknet._core.perceptron as perceptron
+    import sknet._core.trainer as trainer
+
+    def interrupted(*args, **kwargs):
+        sklearn.set_config(skip_parameter_validation=True, assume_finite=True)
+        raise KeyboardInterrupt
+
+    if solver == "lbfgs":
+        monkeypatch.setattr(scipy.optimize, "minimize", interrupted)
+    elif solver == "adam":
+        monkeypatch.setattr(trainer, "_epoch", interrupted)
+    else:
+        monkeypatch.setattr(perceptron, "_epoch", interrupted)
+    before = sklearn.get_config()
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    model = PerceptronClassifier(max_iter=5) if solver == "perceptron" else \
+        MLPClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=5)
+    try:
+        with pytest.warns(UserWarning, match="interrupted"):
+            model.fit(X, y)
+        assert sklearn.get_config() == before
+    finally:
+        sklearn.set_config(**before)
+
+
 @pytest.mark.skipif(not HAS_TIMER, reason="needs signal.setitimer")
 @pytest.mark.parametrize("early_stopping", [False, True], ids=["plain", "early-stopping"])
 @pytest.mark.parametrize("est", ESTIMATORS, ids=_est_id)
