@@ -207,6 +207,39 @@ def test_float32_trains_and_predicts_in_float32():
     assert clf.predict_proba(X.astype(np.float32)).dtype == np.float32
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_batches_gathered_as_they_load_train_as_batches_gathered_first(monkeypatch, dtype):
+    """The loop hands the network the whole X and each batch's indices; the same fit
+    with the batches' rows gathered by the loop itself gives the same model."""
+    from sknet._core.recurrent import RecurrentNetwork
+
+    seqs, y = _ragged(90)
+    X = _padded(seqs, 12).astype(dtype)
+    sw = np.random.default_rng(3).uniform(0.5, 2, len(y))
+    seen = []
+    original = RecurrentNetwork.loss_and_gradient
+
+    def spy(self, X, *args, rows=None, **kwargs):
+        seen.append(None if rows is None else (X.shape[0], len(rows)))
+        return original(self, X, *args, rows=rows, **kwargs)
+
+    def fit():
+        seen.clear()
+        params = dict(hidden_layer_sizes=(6,), cell="lstm", batch_size=16, max_iter=3)
+        return _small(**params).fit(X, y, sample_weight=sw)
+
+    monkeypatch.setattr(RecurrentNetwork, "loss_and_gradient", spy)
+    gathered_as_loaded = fit()
+    assert seen and seen[0] == (90, 16) and seen[-1] == (90, 90 % 16)
+    monkeypatch.setattr(RecurrentNetwork, "takes_rows", False)
+    gathered_first = fit()
+    assert seen and set(seen) == {None}
+    assert gathered_as_loaded.loss_curve_ == gathered_first.loss_curve_
+    for a, b in zip(gathered_as_loaded.coefs_ + gathered_as_loaded.intercepts_,
+                    gathered_first.coefs_ + gathered_first.intercepts_):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_warm_start_and_partial_fit_continue_the_fitted_network():
     X, y = _digits(200)
     warm = _small(max_iter=2, warm_start=True, learning_rate_init=0.01).fit(X, y)

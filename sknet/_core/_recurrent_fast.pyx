@@ -521,6 +521,33 @@ cdef floating **_gradient_pointers(grads, Py_ssize_t P, Py_ssize_t GH, Py_ssize_
     return out
 
 
+cdef void _sum_block_gradients(floating **g, Py_ssize_t P, Py_ssize_t GH, Py_ssize_t F,
+                               Py_ssize_t H, int threads) noexcept:
+    """The blocks' gradients (``g`` as :func:`_gradient_pointers` gives them) summed
+    into the first block's, in block order, each array cut into ``threads``
+    slices run at once."""
+    if P < 2:
+        return
+    cdef Py_ssize_t c
+    for c in prange(threads, nogil=True, num_threads=threads, schedule="static",
+                    chunksize=1):
+        _sum_block_slice(g, P, GH, F, H, c, threads)
+
+
+cdef void _sum_block_slice(floating **g, Py_ssize_t P, Py_ssize_t GH, Py_ssize_t F,
+                           Py_ssize_t H, Py_ssize_t c, Py_ssize_t S) noexcept nogil:
+    """Slice ``c`` of ``S`` of :func:`_sum_block_gradients`."""
+    cdef Py_ssize_t sizes[4]
+    cdef Py_ssize_t k, b, lo, hi
+    sizes[0], sizes[1], sizes[2], sizes[3] = GH * F, GH * H, GH, GH
+    for k in range(4):
+        if g[k] == NULL:
+            continue
+        lo, hi = _lo(c, sizes[k], S), _lo(c + 1, sizes[k], S)
+        for b in range(1, P):
+            _add_rows(g[k] + lo, 0, g[4 * b + k] + lo, 0, 1, hi - lo)
+
+
 cdef void _zero_block_gradients(floating **g, Py_ssize_t GH, Py_ssize_t F,
                                 Py_ssize_t H) noexcept nogil:
     """Zero the arrays a block's loop adds every step's terms to."""
@@ -535,9 +562,12 @@ cdef void _zero_block_gradients(floating **g, Py_ssize_t GH, Py_ssize_t F,
 # the batch, time-major                                                        #
 # --------------------------------------------------------------------------- #
 def load_steps(const floating[:, :, ::1] X, floating[:, :, ::1] x, unsigned char[:, ::1] pad,
-               Py_ssize_t parts=1, int threads=1):
+               Py_ssize_t parts=1, int threads=1, const Py_ssize_t[::1] rows=None):
     """Sequences ``X`` ``(n, T, F)`` time-major into ``x`` ``(T, n, F)``; returns
     whether any step pads.
+
+    With ``rows``, the batch is ``X[rows]`` (``n = len(rows)``), gathered in
+    the same pass.
 
     A step whose first feature is NaN is padding: its ``pad[t, i]`` is 1 and
     its row of ``x`` is 0 (NaN is moved, never computed with); the other
@@ -545,17 +575,24 @@ def load_steps(const floating[:, :, ::1] X, floating[:, :, ::1] x, unsigned char
     the time loops' calls with the same ``parts`` and ``threads``, so that
     each block's rows of ``x`` are written by the core that reads them next.
     """
-    cdef Py_ssize_t n = X.shape[0], T = X.shape[1], F = X.shape[2]
+    cdef Py_ssize_t n = X.shape[0] if rows is None else rows.shape[0]
+    cdef Py_ssize_t T = X.shape[1], F = X.shape[2], i
     _check([("x", x.shape, (T, n, F)), ("pad", pad.shape, (T, n))])
     if F < 1:
         raise ValueError("a step needs at least one feature")
+    if rows is not None:
+        for i in range(n):
+            if rows[i] < 0 or rows[i] >= X.shape[0]:
+                raise IndexError(f"rows[{i}] = {rows[i]} is out of bounds for "
+                                 f"{X.shape[0]} sequences")
+    cdef const Py_ssize_t *index = &rows[0] if rows is not None and n > 0 else NULL
     cdef Py_ssize_t P = _blocks(parts, n), c
     cdef int nt = _team(threads, P)
     cdef unsigned char *found = <unsigned char *>_zeros(P, 1)
     cdef bint padded = False
     try:
         for c in prange(P, nogil=True, num_threads=nt, schedule="static", chunksize=1):
-            found[c] = _load_rows(X, x, pad, _lo(c, n, P), _lo(c + 1, n, P))
+            found[c] = _load_rows(X, index, x, pad, _lo(c, n, P), _lo(c + 1, n, P))
         for c in range(P):
             padded = padded or found[c]
     finally:
@@ -563,17 +600,18 @@ def load_steps(const floating[:, :, ::1] X, floating[:, :, ::1] x, unsigned char
     return padded
 
 
-cdef unsigned char _load_rows(const floating[:, :, ::1] X, floating[:, :, ::1] x,
-                              unsigned char[:, ::1] pad, Py_ssize_t r0,
-                              Py_ssize_t r1) noexcept nogil:
-    """Rows ``r0:r1`` of :func:`load_steps`; whether one of their steps pads."""
+cdef unsigned char _load_rows(const floating[:, :, ::1] X, const Py_ssize_t *rows,
+                              floating[:, :, ::1] x, unsigned char[:, ::1] pad,
+                              Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Rows ``r0:r1`` of :func:`load_steps` (batch row ``i`` is ``X[rows[i]]``, or
+    ``X[i]`` without ``rows``); whether one of their steps pads."""
     cdef Py_ssize_t T = X.shape[1], F = X.shape[2], i, t, f
     cdef unsigned char padded = 0, here
     cdef const floating *src
     cdef floating *dst
     for i in range(r0, r1):
         for t in range(T):
-            src = &X[i, t, 0]
+            src = &X[rows[i] if rows != NULL else i, t, 0]
             dst = &x[t, i, 0]
             here = src[0] != src[0]
             pad[t, i] = here
@@ -895,8 +933,8 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
     ``x``, the loop's input, and ``hs``, the states), one
     ``(gW_ih, gW_hh, gb_ih)`` per block: the loop also writes the weight
     gradients of the block's rows into its arrays, and the rows' sums of
-    ``dG`` into its ``gb_ih`` (see :func:`_held_gradients`); the caller sums
-    the blocks'.
+    ``dG`` into its ``gb_ih`` (see :func:`_held_gradients`); then the blocks'
+    arrays are summed into the first block's (in block order, on the threads).
     """
     cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], GH = dG.shape[2], H = GH // 4
     cdef bint masked = pad is not None, with_grads = grads is not None
@@ -948,6 +986,8 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
                                 scratch + c * room if scratch != NULL else NULL,
                                 spare + c * rows * GH * slots if spare != NULL else NULL,
                                 packed, zero, _lo(c, n, P), _lo(c + 1, n, P))
+        if g != NULL:
+            _sum_block_gradients(g, P, GH, F, H, nt)
     finally:
         free(zero)
         free(packed)
@@ -1122,7 +1162,8 @@ def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
     ``x``, the loop's input), one ``(gW_ih, gW_hh, gb_ih, gb_hh)`` per
     block: the loop also writes the weight gradients of the block's rows
     into its arrays, and the rows' sums of ``dG`` into its ``gb_ih`` (see
-    :func:`_step_gradients`); ``gW_hh`` and ``gb_hh`` come from ``dGh``.
+    :func:`_step_gradients`); ``gW_hh`` and ``gb_hh`` come from ``dGh``. Then
+    the blocks' arrays are summed into the first block's, as in :func:`lstm_backward`.
     """
     cdef Py_ssize_t T = dG.shape[0], n = dG.shape[1], GH = dG.shape[2], H = GH // 3
     cdef bint masked = pad is not None, with_grads = grads is not None
@@ -1160,6 +1201,8 @@ def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
                                record, x, g + 4 * c if g != NULL else NULL,
                                scratch + c * room if scratch != NULL else NULL, packed, zero,
                                _lo(c, n, P), _lo(c + 1, n, P))
+        if g != NULL:
+            _sum_block_gradients(g, P, GH, F, H, nt)
     finally:
         free(zero)
         free(packed)

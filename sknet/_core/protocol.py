@@ -18,6 +18,11 @@ epoch of mini-batch steps in compiled code, or None where the network cannot
 run this fit that way (see :meth:`sknet._core.network.Network.epoch_runner`).
 Its epochs must be the loop's own steps, bit for bit; the loop runs its
 Python steps where a network lacks it or returns None.
+
+Another is ``takes_rows``: when True, :meth:`TrainableNetwork.loss_and_gradient`
+also takes ``rows=``, the indices of a shuffled batch in the ``X`` it is given,
+and gathers those rows itself (the loop then gathers only the targets and the
+sample weights). Absent or False, the loop hands it the batch's rows.
 """
 
 from typing import Optional, Protocol, runtime_checkable

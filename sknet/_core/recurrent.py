@@ -145,7 +145,7 @@ class RNNCell:
         step = partial(self._backward_step, b) if self._code == _fast.CALLBACK else None
         _fast.rnn_backward(b.hs, W_hh, pad, reverse, b.dG, work.dh[0], work.dh[1], dh_last,
                            dout, record, self._code, self._p1, self._p2, step, *_blocks_and_threads(split))
-        gW_ih, gW_hh, gb_ih, _ = grads[0]  # _sum_parts copies b_ih's into b_hh's
+        gW_ih, gW_hh, gb_ih, _ = grads[0]  # the layer copies b_ih's into b_hh's
         _fast.rnn_weight_gradients(b.dG, x, b.hs, reverse, gW_ih, gW_hh, gb_ih,
                                    *_blocks_and_threads(split))
 
@@ -433,8 +433,8 @@ class _Trace:
                 self.dropped[i] = alloc(f"dropped{i}", shape)
         self.dropped_now = [False] * L
         self.inputs = [None] * L
-        self.feat = alloc("feat", (n, D))
-        self.feat_in = self.feat
+        self.feat_room = alloc("feat", (n, D))  # the features, where copied
+        self.feat = self.feat_in = self.feat_room
         self.P = alloc("P", (n, k))
         act = net.output.activation
         self.Z = alloc("Z", (n, k)) if act.derivative_of == "input" else None
@@ -624,8 +624,11 @@ class RecurrentLayer:
         return lt.out
 
     def final_states(self, lt, out):
-        """Each direction's state after its last step, side by side in ``out``."""
+        """Each direction's state after its last step, side by side in ``out``; with
+        one direction, that state itself (a view of the trace, nothing copied)."""
         H, T = self.hidden, lt.out.shape[0]
+        if self.n_directions == 1 and lt.dirs[0].hs[T - 1].flags.c_contiguous:
+            return lt.dirs[0].hs[T - 1]
         for d in range(self.n_directions):
             np.copyto(out[:, d * H:(d + 1) * H], lt.dirs[d].hs[T - 1 if d == 0 else 0])
         return out
@@ -661,28 +664,18 @@ class RecurrentLayer:
             dout = lt.dout[:, :, cols] if dtop is None else None
             blocks = split.blocks(n) if split is not None and self.cell.step_gradients else 1
             parts = lt.gradient_parts(d, grads[d], blocks)
+            # the loops sum the blocks' gradients into the first's, grads[d] itself
             self.cell.backward(lt.dirs[d], x, W_hh, tr.pad_mask, d == 1, lt, dh_last, dout,
                                record, parts, split)
             record = None
-            _sum_parts(parts, self.cell.name != "gru")
+            if self.cell.name != "gru":  # b_hh's gradient is b_ih's
+                np.copyto(parts[0][3], parts[0][2])
             if dx2d is not None:
                 dG = lt.dirs[d].dG.reshape(T * n, -1)
                 if d == 0:
                     np.matmul(dG, W_ih, out=dx2d)
                 else:
                     dx2d += np.matmul(dG, W_ih, out=lt.dx)
-
-
-
-def _sum_parts(parts, same_bias):
-    """The weight and bias gradients of a batch from its blocks': the sum, into the
-    first block's (the gradient's own views); ``same_bias``: ``b_hh``'s is ``b_ih``'s."""
-    first, summed = parts[0], 3 if same_bias else 4
-    for other in parts[1:]:
-        for g, extra in zip(first[:summed], other[:summed]):
-            g += extra
-    if same_bias:
-        np.copyto(first[3], first[2])
 
 
 # --------------------------------------------------------------------------- #
@@ -755,6 +748,11 @@ class RecurrentNetwork(LayerStack):
     >>> sorted(net.weights()[0][0])[:3]
     ['bias_hh', 'bias_hh_reverse', 'bias_ih']
     """
+
+    #: :meth:`loss_and_gradient` takes ``rows``: the training loop hands it the
+    #: whole ``X`` and a batch's indices, and the rows are gathered as they are
+    #: loaded time-major (one pass over them instead of two).
+    takes_rows = True
 
     def __init__(self, n_features, hidden_sizes, n_outputs, cell="lstm",
                  output_activation=None, bidirectional=False, activation=None,
@@ -922,11 +920,12 @@ class RecurrentNetwork(LayerStack):
                 f"got {X.shape}.")
         return X
 
-    def _load(self, X, tr):
-        """``X`` time-major into ``tr.x``, padding found and zeroed there (each
-        block of rows on the thread that runs its time loops)."""
+    def _load(self, X, tr, rows=None):
+        """``X`` (or its sequences ``rows``) time-major into ``tr.x``, padding found
+        and zeroed there (each block of rows on the thread that runs its time loops)."""
         X = np.ascontiguousarray(X, dtype=self.dtype)
-        padded = _fast.load_steps(X, tr.x, tr.pad_steps, *_blocks_and_threads(tr.split))
+        padded = _fast.load_steps(X, tr.x, tr.pad_steps, *_blocks_and_threads(tr.split),
+                                  rows=rows)
         tr.pad_mask = tr.pad_steps if padded else None
 
     def _forward(self, X, tr, training=False, rng=None):
@@ -934,17 +933,18 @@ class RecurrentNetwork(LayerStack):
         feat = self._features(X, tr, training, rng)
         return self.output.forward(feat, tr.P, tr.add_rows, tr.ones_n, pre=tr.Z)
 
-    def _features(self, X, tr, training=False, rng=None):
-        """The recurrent layers' pass recording in ``tr``; returns what the output
-        layer reads (``tr.feat_in``: the features, after dropout when training)."""
-        self._load(X, tr)
+    def _features(self, X, tr, training=False, rng=None, rows=None):
+        """The recurrent layers' pass recording in ``tr`` (over ``X[rows]`` with
+        ``rows``); returns what the output layer reads (``tr.feat_in``: the
+        features, after dropout when training)."""
+        self._load(X, tr, rows)
         x, last = tr.x, len(self.recurrent) - 1
         for k, layer in enumerate(self.recurrent):
             tr.inputs[k] = x
             out = layer.forward(x, tr.layers[k], tr)
             if k < last:
                 x = self._drop(k, out, tr, training, rng)
-        feat = self.recurrent[-1].final_states(tr.layers[-1], tr.feat)
+        tr.feat = feat = self.recurrent[-1].final_states(tr.layers[-1], tr.feat_room)
         tr.feat_in = self._drop(last, feat, tr, training, rng)
         return tr.feat_in
 
@@ -977,7 +977,8 @@ class RecurrentNetwork(LayerStack):
         X = self._check(X)
         tr = self._fresh_trace(X.shape[0], X.shape[1])
         self._forward(X, tr)
-        return tr.feat
+        # a view of the last step's states would keep every step's alive
+        return tr.feat if tr.feat is tr.feat_room else tr.feat.copy()
 
     def sequence_output(self, X, layer=-1):
         """The output sequence of recurrent ``layer``, ``(N, T, H * n_directions)``.
@@ -1067,14 +1068,16 @@ class RecurrentNetwork(LayerStack):
         return (total + penalty) / sw_sum
 
     def loss_and_gradient(self, X, Y, loss, sample_weight=None, alpha=0.0, l1=0.0,
-                          ws=None, grad=None, training=False, rng=None):
+                          ws=None, grad=None, training=False, rng=None, rows=None):
         """Penalized mean loss and its gradient with respect to ``params``.
 
         Parameters
         ----------
         X : ndarray of shape (n_samples, n_steps, n_features)
-            NaN-padded at the end of shorter sequences; never modified.
+            NaN-padded at the end of shorter sequences; never modified. With
+            ``rows``, the sequences the batch is taken from.
         Y : ndarray of shape (n_samples, n_outputs)
+            The batch's targets (``len(rows)`` of them with ``rows``).
         loss : Loss
         sample_weight : ndarray of shape (n_samples,), default=None
             Scales each sequence's loss.
@@ -1087,6 +1090,9 @@ class RecurrentNetwork(LayerStack):
         training : bool, default=False
             Apply dropout (needs ``rng``, a numpy Generator).
         rng : numpy.random.Generator, default=None
+        rows : ndarray of shape (n_samples,) of intp, default=None
+            The batch is ``X[rows]``, gathered as it is loaded (see
+            :attr:`takes_rows`).
 
         Returns
         -------
@@ -1096,12 +1102,12 @@ class RecurrentNetwork(LayerStack):
             The weight sum the gradient was divided by (0 means no update).
         """
         X = self._check(X)
-        n, T = X.shape[:2]
+        n, T = X.shape[:2] if rows is None else (len(rows), X.shape[1])
         ws = self.workspace(n) if ws is None else ws
         tr = ws.trace(n, T)
         tr.split = getattr(ws, "split", None)
         sw_sum = float(n if sample_weight is None else np.sum(sample_weight))
-        feat = self._features(X, tr, training, rng)
+        feat = self._features(X, tr, training, rng, rows)
         code = self._head_code(loss, ws, n)
         off = self.trainable_offset
         ws.grad[:off] = 0

@@ -95,25 +95,34 @@ class _Batcher:
     """Gathers mini-batches into buffers allocated once per fit.
 
     ``Y`` may be stored compactly (one-hot ``uint8`` targets); its batches
-    are converted to the network's dtype as they are gathered.
+    are converted to the network's dtype as they are gathered. With
+    ``rows_to_network`` (a network that ``takes_rows``, ``X`` C-contiguous
+    in its dtype), a shuffled batch's ``X`` is left to the network: ``get``
+    hands back the whole ``X`` and the batch's indices.
     """
 
-    def __init__(self, X, Y, sw, batch_size, dtype):
+    def __init__(self, X, Y, sw, batch_size, dtype, rows_to_network=False):
         self.X, self.Y, self.sw = X, Y, sw
         self.dense = not sp.issparse(X)
+        self.rows_to_network = (rows_to_network and self.dense and X.dtype == dtype
+                                and X.flags.c_contiguous)
         # batches that gather_rows copies (on the step's threads): large ones,
         # whose rows come from memory; numpy's take is faster on small ones
         self.rows_in_c = (self.dense and X.ndim == 2 and X.dtype in (np.float32, np.float64)
                           and X.flags.c_contiguous
                           and batch_size * X.shape[1] * X.itemsize >= GATHER_BYTES)
-        self.Xb = np.empty((batch_size,) + X.shape[1:], X.dtype) if self.dense else None
+        self.Xb = np.empty((batch_size,) + X.shape[1:], X.dtype) \
+            if self.dense and not self.rows_to_network else None
         self.Yb = np.empty((batch_size,) + Y.shape[1:], dtype)
         self.Yraw = None if Y.dtype == dtype else np.empty(self.Yb.shape, Y.dtype)
         self.swb = None if sw is None else np.empty(batch_size, sw.dtype)
 
     def get(self, order, start, stop, threads=1):
-        """Rows ``start:stop`` of the epoch's ``order`` (None: in place), on ``threads`` threads."""
+        """Rows ``start:stop`` of the epoch's ``order`` (None: in place), on ``threads``
+        threads: ``(Xb, Yb, swb, rows)``, with ``rows`` None, or the batch's
+        indices into ``Xb = X`` (``rows_to_network``)."""
         n = stop - start
+        rows = None
         # mode="clip" skips the bounds check (the indices are a permutation),
         # which would otherwise gather through a temporary: 3x slower.
         if order is None:
@@ -122,7 +131,9 @@ class _Batcher:
             swb = None if self.sw is None else self.sw[idx]
         else:
             idx = order[start:stop]
-            if self.rows_in_c:
+            if self.rows_to_network:
+                Xb, rows = self.X, idx
+            elif self.rows_in_c:
                 Xb = self.Xb[:n]
                 gather_rows(self.X, idx, Xb, threads)
             else:
@@ -135,7 +146,7 @@ class _Batcher:
         if Yb.dtype != self.Yb.dtype:  # compact targets: convert into the buffer
             np.copyto(self.Yb[:n], Yb)
             Yb = self.Yb[:n]
-        return Xb, Yb, swb
+        return Xb, Yb, swb, rows
 
 
 def _augmented(augment, Xb, rng, is_view):
@@ -231,11 +242,15 @@ def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
         if choice is not None:
             ws.threads = choice.start(stop - start)
             threads = optimizer.threads = ws.threads if getattr(ws, "openmp", True) else 1
-        Xb, Yb, swb = get(order, start, stop, threads)
+        Xb, Yb, swb, rows = get(order, start, stop, threads)
         if augment is not None:
             Xb = _augmented(augment, Xb, dropout_rng, order is None)
-        value, _, sw_sum = loss_and_gradient(Xb, Yb, loss, swb, alpha, l1, ws=ws,
-                                             training=True, rng=dropout_rng)
+        if rows is None:
+            value, _, sw_sum = loss_and_gradient(Xb, Yb, loss, swb, alpha, l1, ws=ws,
+                                                 training=True, rng=dropout_rng)
+        else:  # the network gathers the batch's rows of X itself
+            value, _, sw_sum = loss_and_gradient(Xb, Yb, loss, swb, alpha, l1, ws=ws,
+                                                 training=True, rng=dropout_rng, rows=rows)
         if not math.isfinite(value):
             return value
         total += value * (stop - start)
@@ -285,7 +300,9 @@ def fit_stochastic(network, loss, optimizer, schedule, stopping, X, Y,
     batch_size = min(config.batch_size, n)
     ws = network.workspace(batch_size, fast_blas=config.fast_blas, threads=config.threads)
     choice = _thread_choice(ws, batch_size)
-    batcher = _Batcher(X, Y, sample_weight, batch_size, network.dtype)
+    batcher = _Batcher(X, Y, sample_weight, batch_size, network.dtype,
+                       rows_to_network=(getattr(network, "takes_rows", False)
+                                        and config.augment is None))
     compiled = _compiled_epoch(network, loss, ws, batcher, config, dropout_rng)
     order = np.arange(n, dtype=np.intp) if config.shuffle else None  # the kernels index with intp
     best = network.params.copy() if config.restore_best else None

@@ -40,9 +40,11 @@ def load_steps(X):
     return x, pad.view(np.uint8), bool(pad.any())
 
 
-def _load(network, X, tr):
-    """The network's ``_load`` (a batch into its trace) on :func:`load_steps`."""
-    x, pad, padded = load_steps(np.asarray(X, dtype=network.dtype))
+def _load(network, X, tr, rows=None):
+    """The network's ``_load`` (a batch, ``X[rows]`` with ``rows``, into its trace)
+    on :func:`load_steps`."""
+    X = np.asarray(X, dtype=network.dtype)
+    x, pad, padded = load_steps(X if rows is None else X[rows])
     tr.x[...] = x
     tr.pad_steps[...] = pad
     tr.pad_mask = tr.pad_steps if padded else None

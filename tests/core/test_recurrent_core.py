@@ -425,12 +425,35 @@ def test_batches_load_time_major_as_the_numpy_reference(parts, threads, dtype):
     np.testing.assert_array_equal(x, reference.load_steps(X)[0])
 
 
-def test_loading_checks_the_shapes():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("parts, threads", [(1, 1), (3, 1), (3, 3), (9, 2)])
+def test_batches_load_their_rows_of_the_data_as_the_numpy_reference(parts, threads, dtype):
+    X = _sequences(7, 6, 3, [6, 3, 1, 6, 4, 2, 5]).astype(dtype)
+    X[5, 0, 2] = np.nan
+    rows = np.array([5, 2, 2, 0, 6], dtype=np.intp)  # shuffled, one sequence twice
+    x, pad = np.full((6, 5, 3), 7, dtype), np.full((6, 5), 7, np.uint8)
+    padded = fast.load_steps(X, x, pad, parts, threads, rows=rows)
+    ref_x, ref_pad, ref_padded = reference.load_steps(X[rows])
+    assert padded is ref_padded is True
+    np.testing.assert_array_equal(pad, ref_pad)
+    np.testing.assert_array_equal(x, ref_x)
+    x, pad = np.full((6, 2, 3), 7, dtype), np.full((6, 2), 7, np.uint8)
+    assert fast.load_steps(X, x, pad, parts, threads, rows=np.array([3, 0])) is False
+    np.testing.assert_array_equal(x, reference.load_steps(X[[3, 0]])[0])
+
+
+def test_loading_checks_the_shapes_and_the_rows():
     X = np.zeros((4, 3, 2))
     with pytest.raises(ValueError, match="x has shape"):
         fast.load_steps(X, np.zeros((4, 3, 2)), np.zeros((3, 4), np.uint8))
     with pytest.raises(ValueError, match="pad has shape"):
         fast.load_steps(X, np.zeros((3, 4, 2)), np.zeros((4, 3), np.uint8))
+    x, pad = np.zeros((3, 2, 2)), np.zeros((3, 2), np.uint8)
+    with pytest.raises(ValueError, match="x has shape"):  # n is len(rows), not len(X)
+        fast.load_steps(X, x, pad, rows=np.array([0, 1, 2]))
+    for bad in (4, -1):
+        with pytest.raises(IndexError, match=rf"rows\[1\] = {bad} is out of bounds for 4"):
+            fast.load_steps(X, x, pad, rows=np.array([0, bad]))
 
 
 @pytest.mark.parametrize("cell", CELLS)
