@@ -590,6 +590,8 @@ def load_steps(const floating[:, :, ::1] X, floating[:, :, ::1] x, unsigned char
     cdef int nt = _team(threads, P)
     cdef unsigned char *found = <unsigned char *>_zeros(P, 1)
     cdef bint padded = False
+    if T * n > 0:
+        memset(&pad[0, 0], 0, T * n)
     try:
         for c in prange(P, nogil=True, num_threads=nt, schedule="static", chunksize=1):
             found[c] = _load_rows(X, index, x, pad, _lo(c, n, P), _lo(c + 1, n, P))
@@ -604,7 +606,12 @@ cdef unsigned char _load_rows(const floating[:, :, ::1] X, const Py_ssize_t *row
                               floating[:, :, ::1] x, unsigned char[:, ::1] pad,
                               Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
     """Rows ``r0:r1`` of :func:`load_steps` (batch row ``i`` is ``X[rows[i]]``, or
-    ``X[i]`` without ``rows``); whether one of their steps pads."""
+    ``X[i]`` without ``rows``); whether one of their steps pads.
+
+    ``pad`` comes zeroed: only a padding step's byte is written (the blocks'
+    bytes of a step share a cache line, which the threads would otherwise
+    pass to and fro at every step).
+    """
     cdef Py_ssize_t T = X.shape[1], F = X.shape[2], i, t, f
     cdef unsigned char padded = 0, here
     cdef const floating *src
@@ -614,9 +621,9 @@ cdef unsigned char _load_rows(const floating[:, :, ::1] X, const Py_ssize_t *row
             src = &X[rows[i] if rows != NULL else i, t, 0]
             dst = &x[t, i, 0]
             here = src[0] != src[0]
-            pad[t, i] = here
             padded |= here
             if here:
+                pad[t, i] = 1
                 for f in range(F):
                     dst[f] = 0
             else:  # a loop, not memcpy: a step's few features cost less than a call
