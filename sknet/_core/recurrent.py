@@ -924,6 +924,8 @@ class RecurrentNetwork(LayerStack):
         """``X`` (or its sequences ``rows``) time-major into ``tr.x``, padding found
         and zeroed there (each block of rows on the thread that runs its time loops)."""
         X = np.ascontiguousarray(X, dtype=self.dtype)
+        if rows is not None:
+            rows = np.ascontiguousarray(rows, dtype=np.intp)
         padded = _fast.load_steps(X, tr.x, tr.pad_steps, *_blocks_and_threads(tr.split),
                                   rows=rows)
         tr.pad_mask = tr.pad_steps if padded else None

@@ -470,6 +470,19 @@ def test_padding_length_changes_neither_predictions_nor_gradients(cell):
 
 
 @pytest.mark.parametrize("cell", CELLS)
+def test_a_batch_of_rows_of_the_data_is_the_batch_of_those_sequences(cell):
+    X = _sequences(6, 8, 3, [8, 3, 1, 8, 5, 2])
+    rows = [4, 1, 1, 5]  # shuffled, one twice, as a list
+    Y = np.random.default_rng(2).normal(size=(4, 2))
+    net = _network(cell, [4, 3], True, n_features=3, seed=5)
+    value, grad, _ = net.loss_and_gradient(X[rows], Y, SQUARED, alpha=0.1)
+    grad = grad.copy()
+    value_rows, grad_rows, _ = net.loss_and_gradient(X, Y, SQUARED, alpha=0.1, rows=rows)
+    assert value_rows == value
+    np.testing.assert_array_equal(grad_rows, grad)
+
+
+@pytest.mark.parametrize("cell", CELLS)
 def test_a_padded_sequence_predicts_as_it_does_alone(cell):
     lengths = [9, 4, 1, 6]
     X = _sequences(4, 9, 3, lengths)
