@@ -44,6 +44,7 @@ from . import activations as _activations
 from ._dense_fast import ACTIVATION_CODES, OUTPUT_CODES, DenseStep, openmp_threads
 from .activations import get_activation
 from .blas import add_rows_for, axpy_for
+from .buffers import empty_aligned
 from .initializers import initialize_layer, resolve_initializer
 from .layers import Dense, LayerStack, make_dropout
 from .losses import kernel_output, output_delta
@@ -340,13 +341,14 @@ class _Arena:
 
     def __call__(self, key, shape, dtype=None, fill=None):
         dtype = self.dtype if dtype is None else np.dtype(dtype)
+        # on a cache line: the time loops' row blocks then write lines of their own
         if not self.reuse:
-            view = np.empty(shape, dtype=dtype)
+            view = empty_aligned(shape, dtype)
         else:
             size = int(np.prod(shape))
             flat = self._flat.get(key)
             if flat is None or flat.size < size:
-                flat = self._flat[key] = np.empty(size, dtype=dtype)
+                flat = self._flat[key] = empty_aligned(size, dtype)
             view = flat[:size].reshape(shape)
         if fill is not None:
             view.fill(fill)
