@@ -80,6 +80,42 @@ def test_a_network_of_the_callers_own_trains_through_the_stochastic_loop():
     np.testing.assert_allclose(model.params, w, atol=2e-2)
 
 
+class RowsLinearModel(LinearModel):
+    """The same model, gathering its shuffled batches itself (``takes_rows``)."""
+
+    takes_rows = True
+
+    def __init__(self, n_features):
+        super().__init__(n_features)
+        self.given = []  # (rows of the X handed over, rows of the batch) per batch
+
+    def loss_and_gradient(self, X, Y, loss, sample_weight=None, alpha=0.0, l1=0.0,
+                          ws=None, grad=None, training=False, rng=None, rows=None):
+        self.given.append((X.shape[0], None if rows is None else len(rows)))
+        X = X if rows is None else X[rows]
+        return super().loss_and_gradient(X, Y, loss, sample_weight, alpha, l1, ws, grad,
+                                         training, rng)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_a_network_that_takes_rows_trains_as_one_handed_its_batches(shuffle):
+    X, Y, _ = _regression(2)
+    fitted = []
+    for model in (LinearModel(3), RowsLinearModel(3)):
+        optimizer = make_optimizer("adam", model.params.size, model.dtype)
+        fit_stochastic(
+            model, get_loss("squared_error"), optimizer, Schedule("constant", 0.05),
+            StoppingRule(0.0, 10 ** 6, False), X, Y, None,
+            config=TrainConfig(max_iter=5, batch_size=24, shuffle=shuffle), history=History(),
+            rng=np.random.RandomState(0), dropout_rng=None)
+        fitted.append(model)
+    np.testing.assert_array_equal(fitted[0].params, fitted[1].params)
+    # shuffled: the whole X and each batch's indices (24, 24, 16); in order: the batches
+    expected = [(64, 24), (64, 24), (64, 16)] if shuffle else [(24, None), (24, None),
+                                                               (16, None)]
+    assert fitted[1].given == expected * 5
+
+
 def test_a_network_of_the_callers_own_trains_through_lbfgs():
     X, Y, w = _regression(1)
     model = LinearModel(3)
