@@ -629,7 +629,7 @@ class RecurrentLayer:
         """Each direction's state after its last step, side by side in ``out``; with
         one direction, that state itself (a view of the trace, nothing copied)."""
         H, T = self.hidden, lt.out.shape[0]
-        if self.n_directions == 1 and lt.dirs[0].hs[T - 1].flags.c_contiguous:
+        if self.n_directions == 1:  # hs is the whole of lt.out: its rows contiguous
             return lt.dirs[0].hs[T - 1]
         for d in range(self.n_directions):
             np.copyto(out[:, d * H:(d + 1) * H], lt.dirs[d].hs[T - 1 if d == 0 else 0])
