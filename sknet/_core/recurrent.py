@@ -14,9 +14,12 @@ the reverse direction. All of them are views into the network's flat
 direction by direction in the order just given; the output :class:`Dense`
 layer comes last.
 
-Sequences are batch-major ``(N, T, F)`` at the interface and time-major
-``(T, N, F)`` inside; a batch is loaded time-major by compiled code, each
-block of rows by the thread that runs its time loops. The loops, forward and
+Sequences are batch-major ``(N, T, F)`` at the interface and ``(T, N, F)``
+inside: time-major, or, where the time loops run on several blocks of rows,
+*blocked* (each block's rows time-major among themselves and apart from the
+other blocks', see :mod:`sknet._core._recurrent_fast`), so that each thread
+streams through memory of its own. A batch is loaded so by compiled code,
+each block of rows by the thread that runs its time loops. The loops, forward and
 back through time, are compiled (:mod:`sknet._core._recurrent_fast`): per
 step the products with the weights (one of ``[x_t, h_{t-1}]``, two for the
 GRU) and the gate arithmetic in C, without the GIL. The LSTM's and GRU's backward loops add
@@ -414,7 +417,16 @@ class _LayerTrace:
 
 
 class _Trace:
-    """Everything a forward pass records for a batch of ``n`` sequences of ``T`` steps."""
+    """Everything a forward pass records for a batch of ``n`` sequences of ``T`` steps.
+
+    Its per-step arrays ``(T, n, W)`` are in the time loops' layout (blocked
+    by :attr:`parts`, see :mod:`sknet._core._recurrent_fast`).
+    """
+
+    @property
+    def parts(self):
+        """The blocks of rows the per-step arrays are laid out in (``split``'s)."""
+        return 1 if self.split is None else self.split.parts
 
     def __init__(self, net, n, T, alloc, backward, add_rows, axpy):
         L, D, k = len(net.recurrent), net.recurrent[-1].n_out, net.n_outputs
@@ -625,14 +637,16 @@ class RecurrentLayer:
             cell.forward(b, x, W_ih, W_hh, bias, tr.pad_mask, d == 1, tr.split)
         return lt.out
 
-    def final_states(self, lt, out):
+    def final_states(self, lt, out, parts=1):
         """Each direction's state after its last step, side by side in ``out``; with
-        one direction, that state itself (a view of the trace, nothing copied)."""
+        one direction on one block of rows, that state itself (a view of the
+        trace, nothing copied). ``parts``: the blocks of the trace's layout."""
         H, T = self.hidden, lt.out.shape[0]
         if self.n_directions == 1:  # hs is the whole of lt.out: its rows contiguous
-            return lt.dirs[0].hs[T - 1]
+            return _fast.step_rows(lt.dirs[0].hs, T - 1, parts, out)
         for d in range(self.n_directions):
-            np.copyto(out[:, d * H:(d + 1) * H], lt.dirs[d].hs[T - 1 if d == 0 else 0])
+            np.copyto(out[:, d * H:(d + 1) * H],
+                      _fast.step_rows(lt.dirs[d].hs, T - 1 if d == 0 else 0, parts))
         return out
 
     # ------------------------------------------------------------------ #
@@ -753,7 +767,7 @@ class RecurrentNetwork(LayerStack):
 
     #: :meth:`loss_and_gradient` takes ``rows``: the training loop hands it the
     #: whole ``X`` and a batch's indices, and the rows are gathered as they are
-    #: loaded time-major (one pass over them instead of two).
+    #: loaded (one pass over them instead of two).
     takes_rows = True
 
     def __init__(self, n_features, hidden_sizes, n_outputs, cell="lstm",
@@ -923,8 +937,9 @@ class RecurrentNetwork(LayerStack):
         return X
 
     def _load(self, X, tr, rows=None):
-        """``X`` (or its sequences ``rows``) time-major into ``tr.x``, padding found
-        and zeroed there (each block of rows on the thread that runs its time loops)."""
+        """``X`` (or its sequences ``rows``) into ``tr.x`` in the time loops' layout,
+        padding found and zeroed there (each block of rows on the thread that runs
+        its time loops)."""
         X = np.ascontiguousarray(X, dtype=self.dtype)
         if rows is not None:
             rows = np.ascontiguousarray(rows, dtype=np.intp)
@@ -948,14 +963,24 @@ class RecurrentNetwork(LayerStack):
             out = layer.forward(x, tr.layers[k], tr)
             if k < last:
                 x = self._drop(k, out, tr, training, rng)
-        tr.feat = feat = self.recurrent[-1].final_states(tr.layers[-1], tr.feat_room)
+        tr.feat = feat = self.recurrent[-1].final_states(tr.layers[-1], tr.feat_room,
+                                                         tr.parts)
         tr.feat_in = self._drop(last, feat, tr, training, rng)
         return tr.feat_in
 
     def _drop(self, k, a, tr, training, rng):
         drop = self.dropouts[k]
         tr.dropped_now[k] = dropped = training and drop is not None
-        return drop.forward(a, tr.masks[k], tr.dropped[k], rng) if dropped else a
+        if not dropped:
+            return a
+        if a.ndim == 2 or min(tr.parts, tr.n) == 1:
+            return drop.forward(a, tr.masks[k], tr.dropped[k], rng)
+        # An output sequence in blocks: its units are drawn time-major, as on one
+        # block, so that what is dropped does not depend on the number of threads.
+        out = drop.forward(_fast.time_major(a, tr.parts), tr.masks[k], tr.dropped[k], rng)
+        np.copyto(tr.masks[k], _fast.blocked(tr.masks[k], tr.parts))
+        np.copyto(out, _fast.blocked(out, tr.parts))
+        return out
 
     def _fresh_trace(self, n, T, backward=False):
         """A trace of its own (nothing shared with any other call)."""
@@ -992,7 +1017,7 @@ class RecurrentNetwork(LayerStack):
         X = self._check(X)
         tr = self._fresh_trace(X.shape[0], X.shape[1])
         self._forward(X, tr)
-        out = tr.layers[layer].out.transpose(1, 0, 2).copy()
+        out = _fast.time_major(tr.layers[layer].out, tr.parts).transpose(1, 0, 2).copy()
         np.copyto(out, 0, where=tr.pad.transpose(1, 0, 2))
         return out
 

@@ -407,7 +407,7 @@ def test_kernels_reject_arrays_of_the_wrong_shape():
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("parts, threads", [(1, 1), (3, 1), (3, 3), (9, 2)])
-def test_batches_load_time_major_as_the_numpy_reference(parts, threads, dtype):
+def test_batches_load_blocked_as_the_numpy_reference(parts, threads, dtype):
     X = _sequences(7, 6, 3, [6, 3, 1, 6, 4, 2, 5]).astype(dtype)
     X[0, 2, 1] = X[5, 0, 2] = np.nan  # NaN in another feature of a real step: no padding
     X[3, 4, 0] = -0.0
@@ -415,14 +415,15 @@ def test_batches_load_time_major_as_the_numpy_reference(parts, threads, dtype):
     padded = fast.load_steps(X, x, pad, parts, threads)
     ref_x, ref_pad, ref_padded = reference.load_steps(X)
     assert padded is ref_padded is True
-    np.testing.assert_array_equal(pad, ref_pad)
+    np.testing.assert_array_equal(pad, ref_pad)  # pad: time-major, whatever the blocks
+    x = fast.time_major(x, parts)
     np.testing.assert_array_equal(x, ref_x)  # NaN where NaN, and the zeros' signs:
     np.testing.assert_array_equal(np.signbit(x), np.signbit(ref_x))
     X = X[[0, 3, 6]][:, :5]  # full-length sequences: no padding
     x, pad = np.empty((5, 3, 3), dtype), np.full((5, 3), 7, np.uint8)
     assert fast.load_steps(np.ascontiguousarray(X), x, pad, parts, threads) is False
     assert not pad.any()
-    np.testing.assert_array_equal(x, reference.load_steps(X)[0])
+    np.testing.assert_array_equal(fast.time_major(x, parts), reference.load_steps(X)[0])
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -436,10 +437,57 @@ def test_batches_load_their_rows_of_the_data_as_the_numpy_reference(parts, threa
     ref_x, ref_pad, ref_padded = reference.load_steps(X[rows])
     assert padded is ref_padded is True
     np.testing.assert_array_equal(pad, ref_pad)
-    np.testing.assert_array_equal(x, ref_x)
+    np.testing.assert_array_equal(fast.time_major(x, parts), ref_x)
     x, pad = np.full((6, 2, 3), 7, dtype), np.full((6, 2), 7, np.uint8)
     assert fast.load_steps(X, x, pad, parts, threads, rows=np.array([3, 0])) is False
-    np.testing.assert_array_equal(x, reference.load_steps(X[[3, 0]])[0])
+    np.testing.assert_array_equal(fast.time_major(x, parts), reference.load_steps(X[[3, 0]])[0])
+
+
+def _blocked_by_hand(a, P):
+    """``a`` ``(T, n, W)`` blocked, entry by entry: block ``c`` (rows ``c n // P``
+    to ``(c + 1) n // P``) fills rows ``T lo`` onward of the ``(T n, W)`` result,
+    its step ``t``'s rows after step ``t - 1``'s."""
+    T, n = a.shape[:2]
+    flat = np.empty((T * n,) + a.shape[2:], a.dtype)
+    for c in range(P):
+        lo, hi = c * n // P, (c + 1) * n // P
+        for t in range(T):
+            for i in range(lo, hi):
+                flat[T * lo + t * (hi - lo) + (i - lo)] = a[t, i]
+    return flat.reshape(a.shape)
+
+
+@pytest.mark.parametrize("n, parts", [(7, 1), (7, 3), (6, 2), (3, 5), (1, 2), (64, 2)])
+def test_the_blocked_layout_keeps_each_block_s_steps_together(n, parts):
+    T = 4
+    a = np.random.default_rng(0).normal(size=(T, n, 3))
+    P = min(parts, n)
+    want = _blocked_by_hand(a, P)
+    got = fast.blocked(a, parts)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(fast.time_major(got, parts), a)
+    for t in range(T):
+        np.testing.assert_array_equal(fast.step_rows(got, t, parts), a[t])
+        # a direction's columns of a wider array: the rows by their place, not a copy's
+        wide = np.concatenate([got, got[:, :, :2]], axis=2)
+        np.testing.assert_array_equal(fast.step_rows(wide[:, :, 3:], t, parts), a[t, :, :2])
+    if P == 1:  # time-major: nothing moves
+        np.testing.assert_array_equal(got, a)
+        assert fast.time_major(a, parts) is a
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_a_batch_loads_each_block_of_rows_into_memory_of_its_own(parts):
+    """Block c's rows of every step lie together, time-major, rows T lo onward."""
+    T, n, F = 5, 7, 2
+    X = np.random.default_rng(1).normal(size=(n, T, F))
+    x, pad = np.empty((T, n, F)), np.empty((T, n), np.uint8)
+    fast.load_steps(X, x, pad, parts, 1)
+    flat = x.reshape(T * n, F)
+    for c in range(parts):
+        lo, hi = c * n // parts, (c + 1) * n // parts
+        np.testing.assert_array_equal(flat[T * lo:T * hi],
+                                      X[lo:hi].transpose(1, 0, 2).reshape(-1, F))
 
 
 def test_loading_checks_the_shapes_and_the_rows():
@@ -955,14 +1003,16 @@ def test_the_rnn_weight_gradients_are_products_over_every_step(reverse, parts):
     rng = np.random.default_rng(0)
     dG, x, hs = rng.normal(size=(T, n, H)), rng.normal(size=(T, n, F)), rng.normal(size=(T, n, H))
     gW_ih, gW_hh, gb_ih = np.empty((H, F)), np.empty((H, H)), np.empty(H)
-    fast.rnn_weight_gradients(dG, x, hs, reverse, gW_ih, gW_hh, gb_ih, parts, parts)
+    # the arrays in the blocked layout of the parts (time-major with one)
+    fast.rnn_weight_gradients(*(fast.blocked(a, parts) for a in (dG, x, hs)), reverse, gW_ih,
+                              gW_hh, gb_ih, parts, parts)
     # step t reads the state of step t - 1 (t + 1 in reverse); the first step, zeros
     earlier = [t + 1 if reverse else t - 1 for t in range(T)]
     want_hh = sum(dG[t].T @ hs[e] for t, e in enumerate(earlier) if 0 <= e < T)
     np.testing.assert_allclose(gW_ih, sum(dG[t].T @ x[t] for t in range(T)), rtol=1e-12)
     np.testing.assert_allclose(gW_hh, want_hh, rtol=1e-12)
     np.testing.assert_allclose(gb_ih, dG.sum(axis=(0, 1)), rtol=1e-12)
-    with pytest.raises(ValueError, match="must follow each other's rows"):
+    with pytest.raises(ValueError, match="must follow"):
         fast.rnn_weight_gradients(dG, x[:, ::-1], hs, reverse, gW_ih, gW_hh, gb_ih)
 
 
