@@ -475,21 +475,29 @@ def time_major(a, Py_ssize_t parts):
     return out
 
 
-def step_rows(a, Py_ssize_t t, Py_ssize_t parts, out=None):
-    """Step ``t``'s rows ``(n, W)`` of the blocked per-step array ``a``: a view with
-    one block, else copied into ``out`` (a new array when None)."""
-    T, n = a.shape[:2]
-    P = _blocks(parts, n)
-    if P == 1:
-        return a[t]
-    out = np.empty((n,) + a.shape[2:], a.dtype) if out is None else out
-    for c in range(P):
-        lo, hi = _lo(c, n, P), _lo(c + 1, n, P)
-        # block c's step t: rows T lo + t (hi - lo) onward of a seen as (T n, W),
-        # at [r // n, r % n] of a itself (its steps follow each other's rows)
-        rows = np.arange(T * lo + t * (hi - lo), T * lo + (t + 1) * (hi - lo))
-        out[lo:hi] = a[rows // n, rows % n]
-    return out
+cdef floating *_last_rows(floating[:, :] last, Py_ssize_t n, Py_ssize_t H,
+                          Py_ssize_t *ld) except? NULL:
+    """Where a forward loop copies each sequence's last state: ``last`` ``(n, H)``
+    (rows ``ld`` apart, each contiguous), or NULL for None."""
+    ld[0] = 0
+    if last is None:
+        return NULL
+    _check([("last", last.shape, (n, H))])
+    if last.strides[1] != sizeof(floating) or last.strides[0] % sizeof(floating):
+        raise ValueError("last: each row must be contiguous")
+    ld[0] = last.strides[0] // sizeof(floating)
+    return &last[0, 0] if n > 0 else NULL
+
+
+cdef inline void _keep_last(floating *last, Py_ssize_t ldl, const floating *h,
+                            Py_ssize_t ldh, Py_ssize_t n, Py_ssize_t H) noexcept nogil:
+    """A block's ``n`` states ``h`` (rows ``ldh`` apart) into ``last`` (``ldl`` apart;
+    nothing for NULL): on the thread whose caches hold them."""
+    cdef Py_ssize_t i
+    if last == NULL:
+        return
+    for i in range(n):
+        _copy_row(last + i * ldl, h + i * ldh, H)
 
 
 cdef inline void _copy_row(floating *dst, const floating *src, Py_ssize_t H) noexcept nogil:
@@ -728,9 +736,10 @@ def rnn_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floating
                 floating[:, :, :] hs, const floating[:, ::1] W_hh, const floating[::1] bias,
                 const unsigned char[:, :] pad, bint reverse, int code, double p1=0.0,
                 double p2=1.0, double upper=0.0, forward_step=None, Py_ssize_t parts=1,
-                int threads=1):
+                int threads=1, floating[:, :] last=None):
     """``h_t = f(x_t W_ih^T + h_{t-1} W_hh^T + bias)`` over every step; ``A_t`` gets the
-    pre-activation.
+    pre-activation; ``last`` (or None), ``(n, H)``, each sequence's state after
+    the last step (the first in ``reverse``).
 
     ``code`` is one of :data:`ACTIVATION_CODES` (``p1``: leaky_relu's slope
     or elu's alpha, ``p2``: elu's scale, ``upper``: exp's clip), or
@@ -749,6 +758,8 @@ def rnn_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floating
     _row_stride(x.strides, x.shape, sizeof(floating))
     if code == _CALLBACK and forward_step is None:
         raise ValueError("a registered activation needs forward_step")
+    cdef Py_ssize_t ldl
+    cdef floating *lastp = _last_rows(last, n, H, &ldl)
     cdef Py_ssize_t P = 1 if code == _CALLBACK else _blocks(parts, n), c
     cdef int nt = _team(threads, P)
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
@@ -759,6 +770,7 @@ def rnn_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floating
         for c in prange(P, nogil=True, num_threads=nt, schedule="static", chunksize=1):
             _rnn_forward_rows(x, W_ih, A, hs, W_hh, bias, pad, reverse, code, <floating>p1,
                               <floating>p2, <floating>upper, step, packed, zero,
+                              lastp + _lo(c, n, P) * ldl if lastp != NULL else NULL, ldl,
                               _lo(c, n, P), _lo(c + 1, n, P))
     finally:
         free(zero)
@@ -770,9 +782,9 @@ cdef int _rnn_forward_rows(const floating[:, :, :] x, const floating[:, ::1] W_i
                            const floating[:, ::1] W_hh, const floating[::1] bias,
                            const unsigned char[:, :] pad, bint reverse, int code, floating p1,
                            floating p2, floating upper, void *forward_step,
-                           const floating *packed, floating *zero, Py_ssize_t r0,
-                           Py_ssize_t r1) except -1 nogil:
-    """Rows ``r0:r1`` of :func:`rnn_forward`'s loop."""
+                           const floating *packed, floating *zero, floating *last,
+                           Py_ssize_t ldl, Py_ssize_t r0, Py_ssize_t r1) except -1 nogil:
+    """Rows ``r0:r1`` of :func:`rnn_forward`'s loop (``last``: their rows of it, or NULL)."""
     cdef Py_ssize_t T = A.shape[0], H = A.shape[2], F = x.shape[2], n = r1 - r0
     cdef Py_ssize_t ldh = hs.strides[1] // sizeof(floating)
     cdef Py_ssize_t ldx = x.strides[1] // sizeof(floating)
@@ -806,6 +818,8 @@ cdef int _rnn_forward_rows(const floating[:, :, :] x, const floating[:, ::1] W_i
                     _copy_row(hb + t * hss + i * ldh, hb + p * hss + i * ldh if s > 0 else zero,
                               H)
         p = t
+    if T > 0:
+        _keep_last(last, ldl, hb + p * hss, ldh, n, H)
     return 0
 
 
@@ -960,9 +974,11 @@ def lstm_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floatin
                  floating[:, :, :] hs, floating[:, :, :] C, floating[:, :, :] TC,
                  const floating[:, ::1] W_hh, const floating[::1] bias,
                  const unsigned char[:, :] pad, bint reverse, Py_ssize_t parts=1,
-                 int threads=1):
+                 int threads=1, floating[:, :] last=None):
     """Gates ``i, f, g, o`` (of ``x_t W_ih^T + h_{t-1} W_hh^T + bias``) into ``A``,
-    ``c_t`` into ``C``, ``tanh c_t`` into ``TC``, ``h_t`` into ``hs``.
+    ``c_t`` into ``C``, ``tanh c_t`` into ``TC``, ``h_t`` into ``hs``; ``last``
+    (or None), ``(n, H)``, each sequence's state after the last step (the
+    first in ``reverse``), copied by the thread that computed it.
 
     Each sequence's loop is independent of the others', so the batch's rows
     run in ``parts`` blocks (``min(parts, n)``), ``threads`` of them at once
@@ -982,6 +998,8 @@ def lstm_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floatin
                      sizeof(floating))
     _row_stride(hs.strides, hs.shape, sizeof(floating))
     _row_stride(x.strides, x.shape, sizeof(floating))
+    cdef Py_ssize_t ldl
+    cdef floating *lastp = _last_rows(last, n, H, &ldl)
     cdef Py_ssize_t P = _blocks(parts, n), c
     cdef int nt = _team(threads, P)
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
@@ -990,6 +1008,7 @@ def lstm_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floatin
         packed = _packed(&W_ih[0, 0], <int>F, &W_hh[0, 0], <int>H, <int>GH, _block_rows(n, P))
         for c in prange(P, nogil=True, num_threads=nt, schedule="static", chunksize=1):
             _lstm_forward_rows(x, W_ih, A, hs, C, TC, W_hh, bias, pad, reverse, packed, zero,
+                               lastp + _lo(c, n, P) * ldl if lastp != NULL else NULL, ldl,
                                _lo(c, n, P), _lo(c + 1, n, P))
     finally:
         free(zero)
@@ -1001,8 +1020,9 @@ cdef void _lstm_forward_rows(const floating[:, :, :] x, const floating[:, ::1] W
                              floating[:, :, :] TC, const floating[:, ::1] W_hh,
                              const floating[::1] bias, const unsigned char[:, :] pad,
                              bint reverse, const floating *packed, floating *zero,
-                             Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
-    """Rows ``r0:r1`` of :func:`lstm_forward`'s loop."""
+                             floating *last, Py_ssize_t ldl, Py_ssize_t r0,
+                             Py_ssize_t r1) noexcept nogil:
+    """Rows ``r0:r1`` of :func:`lstm_forward`'s loop (``last``: their rows of it, or NULL)."""
     cdef Py_ssize_t T = A.shape[0], GH = A.shape[2], H = GH // 4, F = x.shape[2]
     cdef Py_ssize_t ldh = hs.strides[1] // sizeof(floating)
     cdef Py_ssize_t ldx = x.strides[1] // sizeof(floating)
@@ -1031,6 +1051,8 @@ cdef void _lstm_forward_rows(const floating[:, :, :] x, const floating[:, ::1] W
                 sk_lstm_forward_d(Ab + t * As + i * GH, &bias[0], c_prev, Cb + t * Cs + i * H,
                                   TCb + t * TCs + i * H, hb + t * hss + i * ldh, H)
         p = t
+    if T > 0:
+        _keep_last(last, ldl, hb + p * hss, ldh, n, H)
 
 
 def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
@@ -1205,8 +1227,9 @@ def gru_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floating
                 floating[:, :, :] hs, floating[:, :, :] GHn, floating[:, ::1] gh,
                 const floating[:, ::1] W_hh, const floating[::1] bias,
                 const floating[::1] b_hn, const unsigned char[:, :] pad, bint reverse,
-                Py_ssize_t parts=1, int threads=1):
-    """Gates ``r, z, n`` into ``A``, ``h_{t-1} W_hn^T + b_hn`` into ``GHn``, ``h_t`` into ``hs``.
+                Py_ssize_t parts=1, int threads=1, floating[:, :] last=None):
+    """Gates ``r, z, n`` into ``A``, ``h_{t-1} W_hn^T + b_hn`` into ``GHn``, ``h_t`` into ``hs``;
+    ``last`` as :func:`lstm_forward`'s.
 
     ``bias`` is ``b_ih`` plus ``b_hh``'s ``r`` and ``z`` blocks; ``gh`` is an
     ``(n, 3 H)`` work array. The rows run in blocks as in :func:`lstm_forward`.
@@ -1222,6 +1245,8 @@ def gru_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floating
     _rows_contiguous((_strided("A", A), _strided("GHn", GHn)), sizeof(floating))
     _row_stride(hs.strides, hs.shape, sizeof(floating))
     _row_stride(x.strides, x.shape, sizeof(floating))
+    cdef Py_ssize_t ldl
+    cdef floating *lastp = _last_rows(last, n, H, &ldl)
     cdef Py_ssize_t P = _blocks(parts, n), c
     cdef int nt = _team(threads, P)
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
@@ -1230,7 +1255,8 @@ def gru_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floating
         packed = _packed(&W_ih[0, 0], <int>F, &W_hh[0, 0], <int>H, <int>GH, _block_rows(n, P))
         for c in prange(P, nogil=True, num_threads=nt, schedule="static", chunksize=1):
             _gru_forward_rows(x, W_ih, A, hs, GHn, gh, W_hh, bias, b_hn, pad, reverse, packed,
-                              zero, _lo(c, n, P), _lo(c + 1, n, P))
+                              zero, lastp + _lo(c, n, P) * ldl if lastp != NULL else NULL, ldl,
+                              _lo(c, n, P), _lo(c + 1, n, P))
     finally:
         free(zero)
         free(packed)
@@ -1241,9 +1267,9 @@ cdef void _gru_forward_rows(const floating[:, :, :] x, const floating[:, ::1] W_
                             floating[:, ::1] gh, const floating[:, ::1] W_hh,
                             const floating[::1] bias, const floating[::1] b_hn,
                             const unsigned char[:, :] pad, bint reverse,
-                            const floating *packed, floating *zero, Py_ssize_t r0,
-                            Py_ssize_t r1) noexcept nogil:
-    """Rows ``r0:r1`` of :func:`gru_forward`'s loop."""
+                            const floating *packed, floating *zero, floating *last,
+                            Py_ssize_t ldl, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Rows ``r0:r1`` of :func:`gru_forward`'s loop (``last``: their rows of it, or NULL)."""
     cdef Py_ssize_t T = A.shape[0], GH = A.shape[2], H = GH // 3, F = x.shape[2], n = r1 - r0
     cdef Py_ssize_t ldh = hs.strides[1] // sizeof(floating)
     cdef Py_ssize_t ldx = x.strides[1] // sizeof(floating)
@@ -1274,6 +1300,8 @@ cdef void _gru_forward_rows(const floating[:, :, :] x, const floating[:, ::1] W_
                 sk_gru_forward_d(Ab + t * As + i * GH, &bias[0], &gh[r0 + i, 0], &b_hn[0],
                                  h_prev, Nb + t * Ns + i * H, hb + t * hss + i * ldh, H)
         p = t
+    if T > 0:
+        _keep_last(last, ldl, hb + p * hss, ldh, n, H)
 
 
 def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,

@@ -132,12 +132,13 @@ class RNNCell:
         """Whether the time loops may run on blocks of rows (not with a callback)."""
         return self._code != _fast.CALLBACK
 
-    def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
-        """The pre-activations into ``A``, the states into ``hs``, every step."""
+    def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None, last=None):
+        """The pre-activations into ``A``, the states into ``hs``, every step; each
+        sequence's final state into ``last`` (unless None)."""
         upper = float(np.log(np.finfo(b.A.dtype).max) - 1.0)  # exp's clip
         step = partial(self._forward_step, b) if self._code == _fast.CALLBACK else None
         _fast.rnn_forward(x, W_ih, b.A, b.hs, W_hh, bias, pad, reverse, self._code, self._p1,
-                          self._p2, upper, step, *_blocks_and_threads(split))
+                          self._p2, upper, step, *_blocks_and_threads(split), last=last)
 
     # Its gradients' per-step products (H rows, not 3 H or 4 H) are too small
     # to pay for their packing: one product for all steps after the loop.
@@ -209,10 +210,11 @@ class LSTMCell:
     splits = True
     step_gradients = True  # the backward loop adds each step's terms
 
-    def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
-        """Activated gates in ``A``, ``c_t`` in ``C``, ``h_t`` in ``hs``, every step."""
+    def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None, last=None):
+        """Activated gates in ``A``, ``c_t`` in ``C``, ``h_t`` in ``hs``, every step;
+        each sequence's final state into ``last`` (unless None)."""
         _fast.lstm_forward(x, W_ih, b.A, b.hs, b.C, b.TC, W_hh, bias, pad, reverse,
-                           *_blocks_and_threads(split))
+                           *_blocks_and_threads(split), last=last)
 
     def backward(self, b, x, W_hh, pad, reverse, work, dh_last, dout, record, grads,
                  split=None):
@@ -279,10 +281,11 @@ class GRUCell:
     splits = True
     step_gradients = True  # the backward loop adds each step's terms
 
-    def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
-        """``r, z, n`` in ``A``, ``gh_n`` in ``GHn``, ``h_t`` in ``hs``, every step."""
+    def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None, last=None):
+        """``r, z, n`` in ``A``, ``gh_n`` in ``GHn``, ``h_t`` in ``hs``, every step;
+        each sequence's final state into ``last`` (unless None)."""
         _fast.gru_forward(x, W_ih, b.A, b.hs, b.GHn, b.gh, W_hh, bias, b.b_hn, pad, reverse,
-                          *_blocks_and_threads(split))
+                          *_blocks_and_threads(split), last=last)
 
     def backward(self, b, x, W_hh, pad, reverse, work, dh_last, dout, record, grads,
                  split=None):
@@ -447,8 +450,7 @@ class _Trace:
                 self.dropped[i] = alloc(f"dropped{i}", shape)
         self.dropped_now = [False] * L
         self.inputs = [None] * L
-        self.feat_room = alloc("feat", (n, D))  # the features, where copied
-        self.feat = self.feat_in = self.feat_room
+        self.feat = self.feat_in = alloc("feat", (n, D))  # the final states
         self.P = alloc("P", (n, k))
         act = net.output.activation
         self.Z = alloc("Z", (n, k)) if act.derivative_of == "input" else None
@@ -628,26 +630,20 @@ class RecurrentLayer:
         return self
 
     # ------------------------------------------------------------------ #
-    def forward(self, x, lt, tr):
-        """Run every direction over ``x`` of shape ``(T, n, n_in)``; fills ``lt.out``."""
-        cell = self.cell
+    def forward(self, x, lt, tr, final=None):
+        """Run every direction over ``x`` of shape ``(T, n, n_in)``; fills ``lt.out``.
+
+        With ``final`` ``(n, n_out)``, each direction's state after its last
+        step goes there too, side by side (the time loops copy each block's
+        rows on the thread that computed them).
+        """
+        cell, H = self.cell, self.hidden
         for d, weights in enumerate(self.directions):
             b = lt.dirs[d]
             W_ih, W_hh, bias = cell.prepare(b, *weights)
-            cell.forward(b, x, W_ih, W_hh, bias, tr.pad_mask, d == 1, tr.split)
+            last = None if final is None else final[:, d * H:(d + 1) * H]
+            cell.forward(b, x, W_ih, W_hh, bias, tr.pad_mask, d == 1, tr.split, last)
         return lt.out
-
-    def final_states(self, lt, out, parts=1):
-        """Each direction's state after its last step, side by side in ``out``; with
-        one direction on one block of rows, that state itself (a view of the
-        trace, nothing copied). ``parts``: the blocks of the trace's layout."""
-        H, T = self.hidden, lt.out.shape[0]
-        if self.n_directions == 1:  # hs is the whole of lt.out: its rows contiguous
-            return _fast.step_rows(lt.dirs[0].hs, T - 1, parts, out)
-        for d in range(self.n_directions):
-            np.copyto(out[:, d * H:(d + 1) * H],
-                      _fast.step_rows(lt.dirs[d].hs, T - 1 if d == 0 else 0, parts))
-        return out
 
     # ------------------------------------------------------------------ #
     def backward(self, x, lt, tr, grads, dtop=None, dx=None, record=None):
@@ -960,12 +956,10 @@ class RecurrentNetwork(LayerStack):
         x, last = tr.x, len(self.recurrent) - 1
         for k, layer in enumerate(self.recurrent):
             tr.inputs[k] = x
-            out = layer.forward(x, tr.layers[k], tr)
+            out = layer.forward(x, tr.layers[k], tr, tr.feat if k == last else None)
             if k < last:
                 x = self._drop(k, out, tr, training, rng)
-        tr.feat = feat = self.recurrent[-1].final_states(tr.layers[-1], tr.feat_room,
-                                                         tr.parts)
-        tr.feat_in = self._drop(last, feat, tr, training, rng)
+        tr.feat_in = self._drop(last, tr.feat, tr, training, rng)
         return tr.feat_in
 
     def _drop(self, k, a, tr, training, rng):
@@ -1006,8 +1000,7 @@ class RecurrentNetwork(LayerStack):
         X = self._check(X)
         tr = self._fresh_trace(X.shape[0], X.shape[1])
         self._forward(X, tr)
-        # a view of the last step's states would keep every step's alive
-        return tr.feat if tr.feat is tr.feat_room else tr.feat.copy()
+        return tr.feat
 
     def sequence_output(self, X, layer=-1):
         """The output sequence of recurrent ``layer``, ``(N, T, H * n_directions)``.

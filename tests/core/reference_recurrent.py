@@ -82,7 +82,7 @@ class _ReferenceLoop:
     splits = False  # the whole batch at once
     step_gradients = False  # the weight gradients after the loop, from every step's dG
 
-    def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None):
+    def forward(self, b, x, W_ih, W_hh, bias, pad, reverse, split=None, last=None):
         T, n = x.shape[:2]
         np.matmul(x.reshape(T * n, -1), W_ih.T, out=b.A.reshape(T * n, -1))
         b.A += bias
@@ -95,6 +95,8 @@ class _ReferenceLoop:
                     states = getattr(b, name)
                     np.copyto(states[t], s.zeros if p is None else states[p], where=rows)
             p = t
+        if last is not None:  # the state after the direction's last step
+            np.copyto(last, b.hs[p])
 
     def backward(self, b, x, W_hh, pad, reverse, work, dh_last, dout, record, grads,
                  split=None):

@@ -32,7 +32,7 @@ def test_a_recurrent_batch_gives_each_block_of_rows_lines_of_its_own(bidirection
     net = RecurrentNetwork(3, [64, 64], 2, cell="lstm", bidirectional=bidirectional,
                            dtype=np.float32).initialize("sklearn", np.random.RandomState(0))
     tr = net.workspace(64).trace(64, 10)
-    arrays = [tr.x, tr.feat_room, tr.P, tr.delta, tr.dfeat]
+    arrays = [tr.x, tr.feat, tr.P, tr.delta, tr.dfeat]
     for lt in tr.layers:
         arrays += [a for a in (lt.out, lt.dout, lt.dc, *lt.dh) if a is not None]
         for d in lt.dirs:

@@ -466,11 +466,6 @@ def test_the_blocked_layout_keeps_each_block_s_steps_together(n, parts):
     got = fast.blocked(a, parts)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(fast.time_major(got, parts), a)
-    for t in range(T):
-        np.testing.assert_array_equal(fast.step_rows(got, t, parts), a[t])
-        # a direction's columns of a wider array: the rows by their place, not a copy's
-        wide = np.concatenate([got, got[:, :, :2]], axis=2)
-        np.testing.assert_array_equal(fast.step_rows(wide[:, :, 3:], t, parts), a[t, :, :2])
     if P == 1:  # time-major: nothing moves
         np.testing.assert_array_equal(got, a)
         assert fast.time_major(a, parts) is a
@@ -488,6 +483,45 @@ def test_a_batch_loads_each_block_of_rows_into_memory_of_its_own(parts):
         lo, hi = c * n // parts, (c + 1) * n // parts
         np.testing.assert_array_equal(flat[T * lo:T * hi],
                                       X[lo:hi].transpose(1, 0, 2).reshape(-1, F))
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("parts", [1, 3])
+@pytest.mark.parametrize("cell", CELLS)
+def test_the_forward_loops_copy_each_sequence_s_final_state(cell, parts, reverse):
+    """``last`` gets the state after the direction's last step (step 0 in reverse),
+    padding steps carrying the state of a sequence's last real step."""
+    T, n, F, H = 6, 7, 3, 4
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    rng = np.random.default_rng(5)
+    X = _sequences(n, T, F, [6, 3, 1, 6, 4, 2, 5])
+    x, pad = np.empty((T, n, F)), np.empty((T, n), np.uint8)
+    padded = fast.load_steps(X, x, pad, parts, 1)
+    W_ih, W_hh = rng.normal(size=(G * H, F)), rng.normal(size=(G * H, H)) * 0.5
+    bias = rng.normal(size=G * H)
+    A, hs = np.empty((T, n, G * H)), np.empty((T, n, H))
+    wide = np.full((n, 2 * H + 1), 7.0)  # a direction's columns of a wider array
+    last = wide[:, 1:H + 1]
+    args = (pad if padded else None, reverse)
+    if cell == "rnn":
+        fast.rnn_forward(x, W_ih, A, hs, W_hh, bias, *args, fast.ACTIVATION_CODES["tanh"],
+                         parts=parts, last=last)
+    elif cell == "lstm":
+        C, TC = np.empty((T, n, H)), np.empty((T, n, H))
+        fast.lstm_forward(x, W_ih, A, hs, C, TC, W_hh, bias, *args, parts=parts, last=last)
+    else:
+        fast.gru_forward(x, W_ih, A, hs, np.empty((T, n, H)), np.empty((n, G * H)), W_hh,
+                         bias, np.zeros(H), *args, parts=parts, last=last)
+    states = fast.time_major(hs, parts)
+    np.testing.assert_array_equal(last, states[0 if reverse else T - 1])
+    assert (wide[:, 0] == 7).all() and (wide[:, H + 1:] == 7).all()
+    if not reverse:  # a forward direction ends on each sequence's last real step
+        lengths = [6, 3, 1, 6, 4, 2, 5]
+        np.testing.assert_array_equal(last, [states[k - 1, i] for i, k in enumerate(lengths)])
+    with pytest.raises(ValueError, match="last has shape"):
+        fast.lstm_forward(x, np.zeros((4 * H, F)), np.empty((T, n, 4 * H)), hs, hs.copy(),
+                          hs.copy(), np.zeros((4 * H, H)), np.zeros(4 * H), None, False,
+                          last=np.empty((n, H + 1)))
 
 
 def test_loading_checks_the_shapes_and_the_rows():
