@@ -655,7 +655,7 @@ cdef void _zero_block_gradients(floating **g, Py_ssize_t GH, Py_ssize_t F,
 
 
 # --------------------------------------------------------------------------- #
-# the batch, time-major                                                        #
+# the batch, in the loops' layout                                            #
 # --------------------------------------------------------------------------- #
 def load_steps(const floating[:, :, ::1] X, floating[:, :, ::1] x, unsigned char[:, ::1] pad,
                Py_ssize_t parts=1, int threads=1, const Py_ssize_t[::1] rows=None):

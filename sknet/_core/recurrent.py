@@ -426,11 +426,6 @@ class _Trace:
     by :attr:`parts`, see :mod:`sknet._core._recurrent_fast`).
     """
 
-    @property
-    def parts(self):
-        """The blocks of rows the per-step arrays are laid out in (``split``'s)."""
-        return 1 if self.split is None else self.split.parts
-
     def __init__(self, net, n, T, alloc, backward, add_rows, axpy):
         L, D, k = len(net.recurrent), net.recurrent[-1].n_out, net.n_outputs
         self.n, self.T, self.add_rows, self.axpy = n, T, add_rows, axpy
@@ -458,6 +453,11 @@ class _Trace:
         if backward:
             self.delta = alloc("delta", (n, k))
             self.dfeat = alloc("dfeat", (n, D))
+
+    @property
+    def parts(self):
+        """The blocks of rows the per-step arrays are laid out in (``split``'s)."""
+        return 1 if self.split is None else self.split.parts
 
 
 def _head_step(output, batch_size, dtype):
