@@ -420,15 +420,23 @@ cdef inline void _back_product(const floating *dG, int GH, const floating *W_hh,
         _gemm(b"N", b"N", H, n, GH, W_hh, H, dG, GH, beta, out, H)
 
 
-cdef inline Py_ssize_t _row_stride(Py_ssize_t[8] strides, Py_ssize_t[8] shape,
+cdef inline Py_ssize_t _row_stride(name, Py_ssize_t[8] strides, Py_ssize_t[8] shape,
                                    Py_ssize_t itemsize) except -1:
     """The row stride in items of a blocked ``(T, n, H)`` array whose rows are
     contiguous (and whose steps follow each other's rows)."""
     if strides[2] != itemsize or strides[1] % itemsize:
-        raise ValueError("the rows of the states must be contiguous and aligned")
-    if shape[0] > 1 and strides[0] != 0 and strides[0] != shape[1] * strides[1]:
-        raise ValueError("each step's rows must follow the step before's")
+        raise ValueError(f"{name}: its rows must be contiguous and aligned")
+    _steps_follow(name, shape[0], shape[1], strides[0], strides[1])
     return strides[1] // itemsize
+
+
+cdef int _steps_follow(name, Py_ssize_t T, Py_ssize_t n, Py_ssize_t step,
+                       Py_ssize_t row) except -1:
+    """A blocked per-step array's steps (``step`` bytes apart) are its ``n`` rows
+    (``row`` bytes apart) apart, or 0 apart (one step's rows)."""
+    if T > 1 and step != 0 and step != n * row:
+        raise ValueError(f"{name}: each step's rows must follow the step before's")
+    return 0
 
 
 cdef inline floating *_steps_of(const floating *a, Py_ssize_t[8] strides, Py_ssize_t T,
@@ -445,13 +453,14 @@ cdef inline floating *_steps_of(const floating *a, Py_ssize_t[8] strides, Py_ssi
     return <floating *>a + T * r0 * ld
 
 
-def blocked(a, Py_ssize_t parts):
-    """A time-major ``(T, n, W)`` array in the blocked layout of ``parts`` blocks
-    (a new C-contiguous array; see the module's notes)."""
+def blocked(a, Py_ssize_t parts, out=None):
+    """A time-major ``(T, n, W)`` array in the blocked layout of ``parts`` blocks,
+    into ``out`` (C-contiguous, apart from ``a``; a new array when None; see the
+    module's notes)."""
     a = np.asarray(a)
     T, n = a.shape[:2]
     P = _blocks(parts, n)
-    out = np.empty_like(a, order="C")
+    out = np.empty_like(a, order="C") if out is None else out
     flat = out.reshape((T * n,) + a.shape[2:])
     for c in range(P):
         lo, hi = _lo(c, n, P), _lo(c + 1, n, P)
@@ -459,15 +468,19 @@ def blocked(a, Py_ssize_t parts):
     return out
 
 
-def time_major(a, Py_ssize_t parts):
+def time_major(a, Py_ssize_t parts, out=None):
     """The time-major ``(T, n, W)`` array of ``a``, in the blocked layout of ``parts``
-    blocks (``a`` itself for one block, else a new array)."""
+    blocks, into ``out`` (apart from ``a``; when None, ``a`` itself for one block,
+    else a new array)."""
     a = np.asarray(a)
     T, n = a.shape[:2]
     P = _blocks(parts, n)
     if P == 1:
-        return a
-    out = np.empty(a.shape, a.dtype)
+        if out is None:
+            return a
+        np.copyto(out, a)
+        return out
+    out = np.empty(a.shape, a.dtype) if out is None else out
     flat = np.ascontiguousarray(a).reshape((T * n,) + a.shape[2:])
     for c in range(P):
         lo, hi = _lo(c, n, P), _lo(c + 1, n, P)
@@ -542,13 +555,7 @@ def _rows_contiguous(arrays, Py_ssize_t itemsize):
     for name, strides, shape in arrays:
         if strides[2] != itemsize or strides[1] != shape[2] * itemsize:
             raise ValueError(f"{name}: each step's rows must be contiguous")
-        _steps_follow(name, strides, shape)
-
-
-def _steps_follow(name, strides, shape):
-    """A blocked per-step array's steps are ``n`` rows apart (or 0 apart)."""
-    if shape[0] > 1 and strides[0] != 0 and strides[0] != shape[1] * strides[1]:
-        raise ValueError(f"{name}: each step's rows must follow the step before's")
+        _steps_follow(name, shape[0], shape[1], strides[0], strides[1])
 
 
 def _check(shapes):
@@ -754,8 +761,8 @@ def rnn_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floating
             ("bias", bias.shape, (H,))]
            + ([("pad", pad.shape, (T, n))] if masked else []))
     _rows_contiguous((_strided("A", A),), sizeof(floating))
-    _row_stride(hs.strides, hs.shape, sizeof(floating))
-    _row_stride(x.strides, x.shape, sizeof(floating))
+    _row_stride("hs", hs.strides, hs.shape, sizeof(floating))
+    _row_stride("x", x.strides, x.shape, sizeof(floating))
     if code == _CALLBACK and forward_step is None:
         raise ValueError("a registered activation needs forward_step")
     cdef Py_ssize_t ldl
@@ -844,9 +851,9 @@ def rnn_backward(const floating[:, :, :] hs, const floating[:, ::1] W_hh,
     _rows_contiguous((_strided("dG", dG),) + _maybe("record", record), sizeof(floating))
     if code == _CALLBACK and backward_step is None:
         raise ValueError("a registered activation needs backward_step")
-    _row_stride(hs.strides, hs.shape, sizeof(floating))
+    _row_stride("hs", hs.strides, hs.shape, sizeof(floating))
     if dout is not None:
-        _row_stride(dout.strides, dout.shape, sizeof(floating))
+        _row_stride("dout", dout.strides, dout.shape, sizeof(floating))
     cdef Py_ssize_t P = 1 if code == _CALLBACK else _blocks(parts, n), c
     cdef int nt = _team(threads, P)
     cdef floating *packed = NULL
@@ -925,8 +932,8 @@ def rnn_weight_gradients(const floating[:, :, :] dG, const floating[:, :, :] x,
             ("gW_ih", gW_ih.shape, (H, F)), ("gW_hh", gW_hh.shape, (H, H)),
             ("gb_ih", gb_ih.shape, (H,))])
     _rows_contiguous((_strided("dG", dG),), sizeof(floating))
-    cdef Py_ssize_t ldx = _row_stride(x.strides, x.shape, sizeof(floating))
-    cdef Py_ssize_t ldh = _row_stride(hs.strides, hs.shape, sizeof(floating))
+    cdef Py_ssize_t ldx = _row_stride("x", x.strides, x.shape, sizeof(floating))
+    cdef Py_ssize_t ldh = _row_stride("hs", hs.strides, hs.shape, sizeof(floating))
     if T > 1 and (x.strides[0] != n * x.strides[1] or hs.strides[0] != n * hs.strides[1]):
         raise ValueError("the steps of x and hs must follow each other's rows")
     cdef Py_ssize_t P = _blocks(parts, H), c, R = _blocks(parts, n)
@@ -996,8 +1003,8 @@ def lstm_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floatin
            + ([("pad", pad.shape, (T, n))] if masked else []))
     _rows_contiguous((_strided("A", A), _strided("C", C), _strided("TC", TC)),
                      sizeof(floating))
-    _row_stride(hs.strides, hs.shape, sizeof(floating))
-    _row_stride(x.strides, x.shape, sizeof(floating))
+    _row_stride("hs", hs.strides, hs.shape, sizeof(floating))
+    _row_stride("x", x.strides, x.shape, sizeof(floating))
     cdef Py_ssize_t ldl
     cdef floating *lastp = _last_rows(last, n, H, &ldl)
     cdef Py_ssize_t P = _blocks(parts, n), c
@@ -1083,12 +1090,12 @@ def lstm_backward(const floating[:, :, :] A, const floating[:, :, :] C,
               ("dc", dc.shape, (n, H))]
            + ([("x", x.shape, (T, n, F))] if with_grads else []))
     if with_grads:
-        _row_stride(hs.strides, hs.shape, sizeof(floating))
-        _row_stride(x.strides, x.shape, sizeof(floating))
+        _row_stride("hs", hs.strides, hs.shape, sizeof(floating))
+        _row_stride("x", x.strides, x.shape, sizeof(floating))
     _rows_contiguous((_strided("A", A), _strided("C", C), _strided("TC", TC), _strided("dG", dG))
                      + _maybe("record", record), sizeof(floating))
     if dout is not None:
-        _row_stride(dout.strides, dout.shape, sizeof(floating))
+        _row_stride("dout", dout.strides, dout.shape, sizeof(floating))
     cdef Py_ssize_t P = _blocks(parts, n), c, rows = _block_rows(n, P), steps
     cdef int nt = _team(threads, P)
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))
@@ -1243,8 +1250,8 @@ def gru_forward(const floating[:, :, :] x, const floating[:, ::1] W_ih, floating
             ("bias", bias.shape, (GH,)), ("b_hn", b_hn.shape, (H,))]
            + ([("pad", pad.shape, (T, n))] if masked else []))
     _rows_contiguous((_strided("A", A), _strided("GHn", GHn)), sizeof(floating))
-    _row_stride(hs.strides, hs.shape, sizeof(floating))
-    _row_stride(x.strides, x.shape, sizeof(floating))
+    _row_stride("hs", hs.strides, hs.shape, sizeof(floating))
+    _row_stride("x", x.strides, x.shape, sizeof(floating))
     cdef Py_ssize_t ldl
     cdef floating *lastp = _last_rows(last, n, H, &ldl)
     cdef Py_ssize_t P = _blocks(parts, n), c
@@ -1332,11 +1339,11 @@ def gru_backward(const floating[:, :, :] A, const floating[:, :, :] GHn,
            + ([("x", x.shape, (T, n, F))] if with_grads else []))
     _rows_contiguous((_strided("A", A), _strided("GHn", GHn), _strided("dG", dG),
                       _strided("dGh", dGh)) + _maybe("record", record), sizeof(floating))
-    _row_stride(hs.strides, hs.shape, sizeof(floating))
+    _row_stride("hs", hs.strides, hs.shape, sizeof(floating))
     if with_grads:
-        _row_stride(x.strides, x.shape, sizeof(floating))
+        _row_stride("x", x.strides, x.shape, sizeof(floating))
     if dout is not None:
-        _row_stride(dout.strides, dout.shape, sizeof(floating))
+        _row_stride("dout", dout.strides, dout.shape, sizeof(floating))
     cdef Py_ssize_t P = _blocks(parts, n), c, rows = _block_rows(n, P)
     cdef int nt = _team(threads, P)
     cdef floating *zero = <floating *>_zeros(H, sizeof(floating))

@@ -429,6 +429,7 @@ class _Trace:
     def __init__(self, net, n, T, alloc, backward, add_rows, axpy):
         L, D, k = len(net.recurrent), net.recurrent[-1].n_out, net.n_outputs
         self.n, self.T, self.add_rows, self.axpy = n, T, add_rows, axpy
+        self.alloc = alloc  # for buffers made on first use
         self.x = alloc("x", (T, n, net.n_features))
         self.pad = alloc("pad", (T, n, 1), dtype=bool)
         self.pad_steps = self.pad.reshape(T, n).view(np.uint8)  # pad as 0/1, (T, n)
@@ -971,10 +972,10 @@ class RecurrentNetwork(LayerStack):
             return drop.forward(a, tr.masks[k], tr.dropped[k], rng)
         # An output sequence in blocks: its units are drawn time-major, as on one
         # block, so that what is dropped does not depend on the number of threads.
-        out = drop.forward(_fast.time_major(a, tr.parts), tr.masks[k], tr.dropped[k], rng)
-        np.copyto(tr.masks[k], _fast.blocked(tr.masks[k], tr.parts))
-        np.copyto(out, _fast.blocked(out, tr.parts))
-        return out
+        seq, mask = (tr.alloc(f"drop{k}{name}", a.shape) for name in ("seq", "mask"))
+        drop.forward(_fast.time_major(a, tr.parts, out=seq), mask, seq, rng)
+        _fast.blocked(mask, tr.parts, out=tr.masks[k])
+        return _fast.blocked(seq, tr.parts, out=tr.dropped[k])
 
     def _fresh_trace(self, n, T, backward=False):
         """A trace of its own (nothing shared with any other call)."""

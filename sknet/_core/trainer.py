@@ -245,12 +245,10 @@ def _run_epoch(network, loss, optimizer, schedule, batcher, order, ws, config,
         Xb, Yb, swb, rows = get(order, start, stop, threads)
         if augment is not None:
             Xb = _augmented(augment, Xb, dropout_rng, order is None)
-        if rows is None:
-            value, _, sw_sum = loss_and_gradient(Xb, Yb, loss, swb, alpha, l1, ws=ws,
-                                                 training=True, rng=dropout_rng)
-        else:  # the network gathers the batch's rows of X itself
-            value, _, sw_sum = loss_and_gradient(Xb, Yb, loss, swb, alpha, l1, ws=ws,
-                                                 training=True, rng=dropout_rng, rows=rows)
+        # with rows, the network gathers the batch's rows of X itself
+        value, _, sw_sum = loss_and_gradient(Xb, Yb, loss, swb, alpha, l1, ws=ws,
+                                             training=True, rng=dropout_rng,
+                                             **({} if rows is None else {"rows": rows}))
         if not math.isfinite(value):
             return value
         total += value * (stop - start)

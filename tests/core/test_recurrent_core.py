@@ -400,6 +400,13 @@ def test_kernels_reject_arrays_of_the_wrong_shape():
     with pytest.raises(ValueError, match="contiguous"):
         fast.rnn_forward(np.zeros((3, 2, 8))[:, :, ::2], W4, np.zeros((3, 2, 4)),
                          np.zeros((3, 2, 4)), np.zeros((4, 4)), np.zeros(4), None, False, 1)
+    # the blocked layout needs each step's rows right after the step before's
+    gappy = np.zeros((3, 3, 4))[:, :2]
+    with pytest.raises(ValueError, match="x: each step's rows must follow"):
+        fast.rnn_forward(gappy, W4, np.zeros((3, 2, 4)), np.zeros((3, 2, 4)), W4,
+                         np.zeros(4), None, False, 1)
+    with pytest.raises(ValueError, match="A: each step's rows must follow"):
+        fast.rnn_forward(x4, W4, gappy, np.zeros((3, 2, 4)), W4, np.zeros(4), None, False, 1)
 
 
 # --------------------------------------------------------------------------- #
@@ -466,6 +473,12 @@ def test_the_blocked_layout_keeps_each_block_s_steps_together(n, parts):
     got = fast.blocked(a, parts)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(fast.time_major(got, parts), a)
+    room = np.full_like(a, np.nan)  # into a buffer of the caller's
+    assert fast.blocked(a, parts, out=room) is room
+    np.testing.assert_array_equal(room, want)
+    back = np.full_like(a, np.nan)
+    assert fast.time_major(room, parts, out=back) is back
+    np.testing.assert_array_equal(back, a)
     if P == 1:  # time-major: nothing moves
         np.testing.assert_array_equal(got, a)
         assert fast.time_major(a, parts) is a
