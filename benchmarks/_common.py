@@ -14,6 +14,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 
@@ -23,6 +24,8 @@ import scipy.sparse as sp
 __all__ = [
     "environment_lines",
     "gemm_peak",
+    "core_speeds",
+    "core_speeds_line",
     "interleaved",
     "median",
     "paired_ratio",
@@ -130,6 +133,71 @@ def gemm_peak(dtype, n=2048, repeats=7):
         times.append(time.perf_counter() - start)
     flops = 2.0 * n ** 3
     return flops / min(times), flops / statistics.median(times)
+
+
+def core_speeds(dtype=np.float64, n=128, products=100, repeats=3):
+    """Seconds of one thread's matrix products now, alone and on two threads at once.
+
+    Each thread multiplies two ``n x n`` matrices ``products`` times with
+    BLAS held to one thread (numpy lets go of the GIL while it multiplies).
+    On two free cores, each of two threads at once takes about the time of
+    one alone. Where the machine gives a core only part of its time (a
+    virtual core sharing its physical core with other work), a thread takes
+    longer: a step split between two threads then waits for the slower.
+
+    Returns
+    -------
+    alone : float
+        One thread's seconds (median of ``repeats``).
+    together : tuple of float
+        The two threads' seconds when both run at once (each the median of
+        ``repeats``, the first thread's first).
+    None where threadpoolctl is not installed.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
+
+    def products_seconds(out, slot, barrier=None):
+        c = np.empty((n, n), dtype=dtype)
+        if barrier is not None:
+            barrier.wait()
+        start = time.perf_counter()
+        for _ in range(products):
+            np.matmul(a, b, out=c)
+        out[slot] = time.perf_counter() - start
+
+    alone, together = [], []
+    with threadpool_limits(1):
+        products_seconds([0.0], 0)  # warm up
+        for _ in range(repeats):
+            one = [0.0]
+            products_seconds(one, 0)
+            alone.append(one[0])
+            two = [0.0, 0.0]
+            barrier = threading.Barrier(2)
+            threads = [threading.Thread(target=products_seconds, args=(two, i, barrier))
+                       for i in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            together.append(two)
+    return (statistics.median(alone),
+            tuple(statistics.median(t[i] for t in together) for i in range(2)))
+
+
+def core_speeds_line(speeds):
+    """``core_speeds``'s result in words: each thread's time at once over one's alone."""
+    if speeds is None:
+        return "not measured (threadpoolctl not installed)"
+    alone, (first, second) = speeds
+    return (f"one thread's products {1e3 * alone:.1f} ms alone; two threads' at once "
+            f"{first / alone:.2f} and {second / alone:.2f} times that (1 on two free cores)")
 
 
 def forward_flops(layer_units, n_samples):

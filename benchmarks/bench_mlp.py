@@ -32,6 +32,8 @@ import scipy.sparse as sp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import (  # noqa: E402
+    core_speeds,
+    core_speeds_line,
     environment_lines,
     format_table,
     forward_flops,
@@ -534,6 +536,7 @@ class Result:
     memory: dict
     notes: list
     gemm_now: tuple = ()  # GEMM FLOP/s measured just before and after the runs
+    cores_now: tuple = ()  # core_speeds just before and after the runs
 
 
 def run_workload(w, dtype, datasets, args, tmpdir, log):
@@ -547,8 +550,10 @@ def run_workload(w, dtype, datasets, args, tmpdir, log):
     runners = timed_runners(w, impls, data)
     repeats = args.repeats * (3 if w.kind == "predict" else 1)
     gemm_before = gemm_peak(np.dtype(dtype), n=1024, repeats=3)[0]
+    cores_before = core_speeds(np.dtype(dtype))
     runs = interleaved(runners, repeats, progress=log if args.verbose else None)
     gemm_now = (gemm_before, gemm_peak(np.dtype(dtype), n=1024, repeats=3)[0])
+    cores_now = (cores_before, core_speeds(np.dtype(dtype)))
     memory = {}
     if args.memory:
         prefix = os.path.join(tmpdir, f"{w.data}_{dtype}")
@@ -558,7 +563,7 @@ def run_workload(w, dtype, datasets, args, tmpdir, log):
             memory[impl.name] = memory_in_subprocess(w, impl.name, dtype, prefix, args)
     flops = workload_flops(w, data[0], data[1], data[0].shape[0])
     return Result(w, dtype, data[0].shape[0], flops, n_steps(w, data[0].shape[0]),
-                  runs, memory, notes + run_notes(w, runs, dtype), gemm_now)
+                  runs, memory, notes + run_notes(w, runs, dtype), gemm_now, cores_now)
 
 
 def run_notes(w, runs, dtype):
@@ -638,6 +643,9 @@ def print_results(results, peaks, markdown):
             now = ", ".join("%.0f%%" % (100 * g / peaks[res.dtype]) for g in res.gemm_now)
             print(f"note: {res.workload.name} {res.dtype}: GEMM speed just before and "
                   f"after its runs: {now} of the peak (below 100%: a busy machine)")
+        for when, speeds in zip(("before", "after"), res.cores_now):
+            print(f"note: {res.workload.name} {res.dtype}: cores {when} its runs: "
+                  f"{core_speeds_line(speeds)}")
         for note in res.notes:
             print(f"note: {res.workload.name} {res.dtype}: {note}")
         for name, mem in res.memory.items():
@@ -788,6 +796,7 @@ def to_json(results, peaks, path, header):
             workload=res.workload.name, title=res.workload.title, dtype=res.dtype,
             epochs=res.workload.epochs, rows=res.n_rows, flops=res.flops, notes=res.notes,
             runs=res.runs, memory=res.memory, gemm_now=res.gemm_now,
+            cores_now=res.cores_now,
             summary=summarize(res, peaks[res.dtype])))
     with open(path, "w") as f:
         json.dump(out, f, indent=1, default=str)

@@ -8,7 +8,9 @@ sequences: 64 per batch, 50 steps of 16 features. The repeats are interleaved
 (A B, B A, ...) because the machine's speed drifts. Printed per cell and
 width: the median fit time, the ratio PyTorch / sknet (paired per round;
 above 1 means sknet is faster), the test accuracy of each, and the peak
-memory of one fit (RSS growth in a fresh process; tracemalloc for sknet).
+memory of one fit (RSS growth in a fresh process; tracemalloc for sknet),
+and how the two cores ran one thread's matrix products just before and after
+the runs (``_common.core_speeds``: near 1 on two free cores).
 
     python benchmarks/bench_recurrent.py                 # every cell, H = 64 and 128
     python benchmarks/bench_recurrent.py --cell lstm --hidden 64 --repeats 7
@@ -34,6 +36,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import (  # noqa: E402
+    core_speeds,
+    core_speeds_line,
     environment_lines,
     format_table,
     interleaved,
@@ -171,7 +175,9 @@ def main(argv=None):
         for hidden in args.hidden:
             runners = {impl: partial(run_one, impl, cell, hidden, data, args.epochs)
                        for impl in IMPLS}
+            cores = [core_speeds(np.float32)]
             runs = interleaved(runners, args.repeats)
+            cores.append(core_speeds(np.float32))
             times = {k: [r["seconds"] for r in v] for k, v in runs.items()}
             ratio, low, high = paired_ratio(times["pytorch"], times["sknet"])
             mem = {impl: memory(impl, cell, hidden, args.n) if args.memory else {}
@@ -186,6 +192,8 @@ def main(argv=None):
                 _mib(mem["pytorch"].get("rss")),
             ])
             print(f"{cell} H={hidden}: pytorch/sknet {ratio:.2f}x", flush=True)
+            for when, speeds in zip(("before", "after"), cores):
+                print(f"  cores {when} its runs: {core_speeds_line(speeds)}", flush=True)
     header = ["cell", "H", "sknet s", "torch s", "torch/sknet", "sknet acc", "torch acc",
               "sknet RSS MiB", "sknet traced MiB", "torch RSS MiB"]
     print()
