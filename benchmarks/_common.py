@@ -1,9 +1,10 @@
 """Helpers shared by sknet's benchmark scripts.
 
-Timing with interleaved repeats, the machine's peak GEMM speed, peak memory
-of one call, medians and paired ratios, and plain or Markdown tables. Only
-numpy and the standard library are needed (threadpoolctl is used for the
-header when it is installed, as it is with scikit-learn).
+Timing with interleaved repeats, the machine's peak GEMM speed, how fast its
+cores run one thread each now, peak memory of one call, medians and paired
+ratios, and plain or Markdown tables. Only numpy and the standard library are
+needed (threadpoolctl is used for the header and the cores' check when it is
+installed, as it is with scikit-learn).
 """
 
 import gc
@@ -147,12 +148,10 @@ def core_speeds(dtype=np.float64, n=128, products=100, repeats=3):
 
     Returns
     -------
-    alone : float
-        One thread's seconds (median of ``repeats``).
-    together : tuple of float
-        The two threads' seconds when both run at once (each the median of
-        ``repeats``, the first thread's first).
-    None where threadpoolctl is not installed.
+    speeds : tuple ``(alone, together)`` or None
+        ``alone``: one thread's seconds (median of ``repeats``); ``together``:
+        the two threads' seconds when both run at once (each the median of
+        ``repeats``). None where threadpoolctl is not installed.
     """
     try:
         from threadpoolctl import threadpool_limits
