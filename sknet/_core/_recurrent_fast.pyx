@@ -934,8 +934,10 @@ def rnn_weight_gradients(const floating[:, :, :] dG, const floating[:, :, :] x,
     _rows_contiguous((_strided("dG", dG),), sizeof(floating))
     cdef Py_ssize_t ldx = _row_stride("x", x.strides, x.shape, sizeof(floating))
     cdef Py_ssize_t ldh = _row_stride("hs", hs.strides, hs.shape, sizeof(floating))
-    if T > 1 and (x.strides[0] != n * x.strides[1] or hs.strides[0] != n * hs.strides[1]):
-        raise ValueError("the steps of x and hs must follow each other's rows")
+    # _row_stride lets one step's rows stand for every step (a zero stride along
+    # time); the products over all T n rows need every step's own rows
+    if T > 1 and n > 0 and (x.strides[0] == 0 or hs.strides[0] == 0):
+        raise ValueError("x and hs must hold every step's rows, not one step's")
     cdef Py_ssize_t P = _blocks(parts, H), c, R = _blocks(parts, n)
     cdef int nt = _team(threads, P)
     if n == 0:

@@ -1059,8 +1059,11 @@ def test_the_rnn_weight_gradients_are_products_over_every_step(reverse, parts):
     np.testing.assert_allclose(gW_ih, sum(dG[t].T @ x[t] for t in range(T)), rtol=1e-12)
     np.testing.assert_allclose(gW_hh, want_hh, rtol=1e-12)
     np.testing.assert_allclose(gb_ih, dG.sum(axis=(0, 1)), rtol=1e-12)
-    with pytest.raises(ValueError, match="must follow"):
+    with pytest.raises(ValueError, match="x: each step's rows must follow"):
         fast.rnn_weight_gradients(dG, x[:, ::-1], hs, reverse, gW_ih, gW_hh, gb_ih)
+    with pytest.raises(ValueError, match="every step's rows, not one step's"):
+        fast.rnn_weight_gradients(dG, x, np.broadcast_to(hs[:1], hs.shape), reverse, gW_ih,
+                                  gW_hh, gb_ih)
 
 
 def test_the_backward_loops_need_one_set_of_gradients_per_block():
