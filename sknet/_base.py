@@ -661,7 +661,7 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
             self.validation_loss_curve_ = [] if self.early_stopping else None
 
     def _train(self, X, Y, sw, val, network, rng, *, incremental, task):
-        loss = get_loss(self._loss_name)
+        loss = self._reported_loss(get_loss(self._loss_name), Y.shape[1])
         if self.solver == "lbfgs":
             return self._train_lbfgs(network, loss, X, Y.astype(X.dtype, copy=False),
                                      sw, val, task)
@@ -669,6 +669,11 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
             X, Y, sw, val = self._split_validation(X, Y, sw, rng)
         return self._train_stochastic(network, loss, X, Y, sw, val, rng, incremental,
                                       task)
+
+    def _reported_loss(self, loss, n_outputs):
+        """The loss the fit reports and its stopping rule watches (``loss`` itself
+        here; see :func:`sknet._core.losses.with_data_scale`)."""
+        return loss
 
     def _epoch_callbacks(self, network, task):
         """What the trainer calls after every epoch: ``callbacks``, then scikit-learn's.

@@ -10,6 +10,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._base import BaseNetworkEstimator
+from ._core.losses import with_data_scale
 from ._docs import SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._metrics import r2_score_without_overflow
 from ._validation import check_option
@@ -400,6 +401,14 @@ class RegressorHead:
             return "exp", "poisson"
         return "identity", "squared_error"
 
+    def _reported_loss(self, loss, n_outputs):
+        # As scikit-learn: the squared error's mean over the outputs (1 / k of
+        # the objective whose gradient is followed) is the loss reported, the
+        # one tol is measured on, and the value L-BFGS is handed.
+        if loss.name == "squared_error" and n_outputs > 1:
+            return with_data_scale(loss, 1.0 / n_outputs)
+        return loss
+
     def _check_params(self):
         check_option("loss", self.loss, ("squared_error", "poisson"))
         return super()._check_params()
@@ -475,14 +484,12 @@ class MLPRegressor(RegressorHead, RegressorMixin, BaseNetworkEstimator):
 
     Notes
     -----
-    With several outputs, the squared-error loss sknet reports
-    (``loss_``, ``loss_curve_``, ``best_loss_``, ``validation_loss_curve_``)
-    is ``0.5 * mean_i sum_j (P_ij - Y_ij)^2``: summed over the ``k`` outputs,
-    the objective whose gradient both libraries follow. scikit-learn reports
-    its mean over the outputs, ``k`` times smaller (plus the same L2 term);
-    with the stochastic solvers the fitted weights are the same (scikit-learn's
-    L-BFGS is handed a loss that does not match its gradient, so there they
-    differ). With one output the two agree.
+    With several outputs, the squared-error loss reported (``loss_``,
+    ``loss_curve_``, ``best_loss_``, ``validation_loss_curve_``), the one
+    ``tol`` is measured on and the value L-BFGS is handed are scikit-learn's:
+    ``0.5 * mean_ij (P_ij - Y_ij)^2`` (plus the L2 term), the mean over the
+    ``k`` outputs. The gradient followed is, as in scikit-learn, that of the
+    sum over the outputs, ``k`` times the reported value's.
 
     Examples
     --------

@@ -133,22 +133,20 @@ def test_classifier_methods():
 # --------------------------------------------------------------------------- #
 # drop-in: sknet reproduces scikit-learn's fit                                  #
 # --------------------------------------------------------------------------- #
-def _assert_same_fit(ref, ours, rtol=1e-9, atol=1e-12, loss_factor=1.0):
+def _assert_same_fit(ref, ours, rtol=1e-9, atol=1e-12):
     for a, b in zip(ref.coefs_ + ref.intercepts_, ours.coefs_ + ours.intercepts_, strict=True):
         assert a.dtype == b.dtype
         np.testing.assert_allclose(b, a, rtol=rtol, atol=atol)
     assert (ours.n_iter_, ours.t_) == (ref.n_iter_, ref.t_)
-    assert ours.loss_ == pytest.approx(loss_factor * ref.loss_, rel=rtol)
+    assert ours.loss_ == pytest.approx(ref.loss_, rel=rtol)
     if hasattr(ref, "loss_curve_"):
-        np.testing.assert_allclose(ours.loss_curve_, loss_factor * np.array(ref.loss_curve_),
-                                   rtol=rtol, atol=atol)
+        np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=rtol, atol=atol)
     for name in ("best_loss_", "validation_scores_", "best_validation_score_"):
         if getattr(ref, name, None) is None:
             assert getattr(ours, name, None) is None, name
         else:
-            factor = loss_factor if name == "best_loss_" else 1.0
-            np.testing.assert_allclose(getattr(ours, name), factor * np.asarray(getattr(ref, name)),
-                                       rtol=rtol, err_msg=name)
+            np.testing.assert_allclose(getattr(ours, name), getattr(ref, name), rtol=rtol,
+                                       err_msg=name)
     if hasattr(ref, "classes_"):
         np.testing.assert_array_equal(ours.classes_, ref.classes_)
 
@@ -207,17 +205,50 @@ def test_reproduces_scikit_learns_weighted_fit(kind, early_stopping):
     _assert_same_fit(ref, ours_cls(**params).fit(X, y, sample_weight=sw))
 
 
-def test_multi_output_squared_error_is_the_sum_over_outputs():
-    """sknet's loss sums the squared error over the k outputs where scikit-learn averages:
-    the weights (same gradients) agree and the reported losses differ by the factor k."""
+@pytest.mark.parametrize("params", [
+    dict(solver="adam"),
+    dict(solver="sgd", learning_rate="adaptive"),
+    dict(solver="adam", early_stopping=True),
+    dict(solver="adam", alpha=0.0),
+], ids=["adam", "sgd-adaptive", "early-stopping", "no-penalty"])
+def test_multi_output_squared_error_is_reported_and_stopped_on_as_scikit_learn(params):
+    """scikit-learn reports the squared error of k outputs as its mean over the outputs,
+    1/k of the objective whose gradient both libraries follow: the loss curve, tol's
+    stopping rule and the adaptive rate all see that value, so the fits stop at the
+    same epoch with the same weights."""
     X, Y = _data("multioutput")
-    ref = SKRegressor(random_state=0, alpha=0.0, **SMALL).fit(X, Y)
-    _assert_same_fit(ref, _fitted("multioutput", alpha=0.0), loss_factor=Y.shape[1])
-    # with an L2 penalty the weights still agree
-    ref = SKRegressor(random_state=0, **SMALL).fit(X, Y)
-    ours = _fitted("multioutput")
-    for a, b in zip(ref.coefs_, ours.coefs_, strict=True):
-        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+    params = dict(hidden_layer_sizes=(8,), max_iter=300, tol=1e-3, learning_rate_init=0.01,
+                  random_state=0, **params)
+    ref = SKRegressor(**params).fit(X, Y)
+    assert ref.n_iter_ < params["max_iter"]  # the stopping rule ended the fit
+    _assert_same_fit(ref, MLPRegressor(**params).fit(X, Y))
+
+
+@requires_sklearn_1_7
+def test_weighted_multi_output_squared_error_is_scikit_learns():
+    X, Y = _data("multioutput")
+    sw = np.random.default_rng(0).uniform(0.0, 2.0, X.shape[0])
+    params = dict(hidden_layer_sizes=(8,), max_iter=300, tol=1e-3, learning_rate_init=0.01,
+                  random_state=0)
+    ref = SKRegressor(**params).fit(X, Y, sample_weight=sw)
+    assert ref.n_iter_ < params["max_iter"]
+    _assert_same_fit(ref, MLPRegressor(**params).fit(X, Y, sample_weight=sw))
+
+
+def test_multi_output_lbfgs_gets_scikit_learns_loss_value():
+    """scikit-learn hands L-BFGS the mean over the outputs with the objective's
+    gradient; sknet hands it the same pair, so the iterations agree."""
+    X, Y = _data("multioutput")
+    ref = SKRegressor(random_state=0, solver="lbfgs", **SMALL).fit(X, Y)
+    _assert_same_fit(ref, _fitted("multioutput", solver="lbfgs"), rtol=1e-6, atol=1e-8)
+
+
+def test_multi_output_validation_loss_is_the_half_mean_squared_error():
+    X, Y = _data("multioutput")
+    Xv, Yv = X[:20] + 0.1, Y[:20]
+    reg = _fitted("multioutput").fit(X, Y, X_val=Xv, y_val=Yv)
+    assert reg.validation_loss_curve_[-1] == pytest.approx(
+        0.5 * np.mean((reg.predict(Xv) - Yv) ** 2), rel=1e-9)
 
 
 @pytest.mark.parametrize("kind", ["multiclass", "regression"])

@@ -1296,7 +1296,7 @@ cdef class DenseStep:
     def run_epoch(self, X, Y, sw, order, Xb, Yb, swb, params, grad, Py_ssize_t offset,
                   int code, double alpha, double l1, int n_frozen, bint training,
                   optimizer, double lr, scale=None, clip_norm=None, choice=None, draw=None,
-                  int n_parts=1, int n_threads=1, bint openmp=True):
+                  int n_parts=1, int n_threads=1, bint openmp=True, double data_scale=1.0):
         """One epoch of training: :meth:`run` and the optimizer's step on each mini-batch.
 
         The mini-batches are ``Xb.shape[0]`` rows of ``X``, ``Y`` and ``sw``
@@ -1310,8 +1310,8 @@ cdef class DenseStep:
            without ``openmp``);
         2. ``draw(rows)``, when given: the dropout draws into the masks;
         3. the step, as :meth:`run` with ``scale = 1 / sum(sw)`` (the rows
-           without ``sw``), and the loss ``(loss_sum + alpha * sum W^2 / 2 +
-           l1 * sum |W|) * scale``;
+           without ``sw``), and the loss ``(data_scale * loss_sum + alpha *
+           sum W^2 / 2 + l1 * sum |W|) * scale``;
         4. when the loss is finite, the optimizer's step of ``params[offset:]``
            from ``grad[offset:]``, as ``optimizer.step(params[offset:],
            grad[offset:], lr, scale, gscale)`` takes it (from the state and
@@ -1341,6 +1341,9 @@ cdef class DenseStep:
             Per-parameter step factors of ``params[offset:]``, C-contiguous in
             its dtype.
         clip_norm : float or None
+        data_scale : float, default=1.0
+            The factor on each batch's data term in its loss (not in its
+            gradient; see :func:`sknet._core.losses.with_data_scale`).
 
         Returns
         -------
@@ -1436,7 +1439,7 @@ cdef class DenseStep:
             value = self._run_batch(x, y, s, pp, gp, rows, code, scale_rows,
                                     alpha * scale_rows, l1 * scale_rows, n_frozen, training,
                                     sums, n_parts, threads, source, fused)
-            value = _batch_loss(value, alpha, l1, sums, sw_sum)
+            value = _batch_loss(data_scale * value, alpha, l1, sums, sw_sum)
             if not isfinite(value):
                 return value
             total += value * rows

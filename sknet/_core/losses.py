@@ -4,6 +4,9 @@ Each :class:`Loss` gives
 
 * ``value(Y, P, sample_weight)``: the per-sample loss summed over outputs,
   averaged over samples with the sample weights (as scikit-learn's MLP does);
+* ``data_scale``: the factor the training loops put on ``value`` where they
+  report the loss (1, except for a loss reported as scikit-learn's
+  multi-output squared error is, see :func:`with_data_scale`);
 * ``gradient(Y, P)``: dL_i/dP for each sample, for the general chain rule;
 * ``canonical``: the output activation for which the gradient with respect to
   the output layer's pre-activation collapses to ``P - Y`` (the canonical link).
@@ -12,13 +15,14 @@ Each :class:`Loss` gives
 general chain rule through the activation's derivative for any other pair.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 import numpy as np
 from scipy.special import xlogy
 
-__all__ = ["Loss", "LOSSES", "get_loss", "output_delta", "kernel_output"]
+__all__ = ["Loss", "LOSSES", "get_loss", "with_data_scale", "output_delta",
+           "kernel_output"]
 
 
 _EPS = {c: float(np.finfo(c).eps) for c in "fd"}  # looked up once, not per batch
@@ -99,12 +103,17 @@ class Loss:
         ``gradient(Y, P) -> dL/dP`` per sample (not averaged, not weighted).
     canonical : str or None
         The output activation whose pairing gives the delta ``P - Y``.
+    data_scale : float, default=1.0
+        The factor on ``value`` in the loss a network returns with its
+        gradient (and so in the loss the fit reports and its stopping rule
+        watches), never on the gradient itself.
     """
 
     name: str
     value: Callable
     gradient: Callable
     canonical: Optional[str]
+    data_scale: float = 1.0
 
 
 LOSSES = {
@@ -122,6 +131,18 @@ def get_loss(name):
     if name not in LOSSES:
         raise ValueError(f"Unknown loss {name!r}; known losses are {sorted(LOSSES)}.")
     return LOSSES[name]
+
+
+def with_data_scale(loss, data_scale):
+    """``loss`` whose value the networks return ``data_scale`` times as large.
+
+    The gradient stays that of ``loss.value``. scikit-learn's MLP reports the
+    squared error with ``k`` outputs as ``0.5 * mean_ij (P_ij - Y_ij)^2``: its
+    mean over the outputs, ``1 / k`` of the objective whose gradient it
+    follows (and hands that pair to L-BFGS). ``with_data_scale(loss, 1 / k)``
+    reports and stops on the same values.
+    """
+    return replace(loss, data_scale=float(data_scale))
 
 
 def is_canonical(loss, activation):

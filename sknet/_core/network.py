@@ -175,7 +175,7 @@ class Network(LayerStack):
                 X, Y, sw, order, Xb, Yb, swb, self.params, ws.grad, self.trainable_offset,
                 code, alpha, l1, self.n_frozen, bool(dropping), optimizer, lr, scale,
                 clip_norm, choice, draw if dropping else None, ws.parts, ws.threads,
-                getattr(ws, "openmp", True))
+                getattr(ws, "openmp", True), loss.data_scale)
         return run
 
     def split_parts(self, batch_size, threads=None):
@@ -377,7 +377,8 @@ class Network(LayerStack):
         code = self._output_code(loss, fused, ws)
         if code is not None and sw_sum > 0:
             value = self._compiled_loss_and_gradient(X, Y, code, sample_weight, sw_sum,
-                                                     alpha, l1, ws, training, rng)
+                                                     alpha, l1, ws, training, rng,
+                                                     loss.data_scale)
             if grad is None:
                 return value, ws.grad, sw_sum
             grad[...] = ws.grad
@@ -387,7 +388,7 @@ class Network(LayerStack):
             ws.grad[self.trainable_offset:] = 0
             value = 0.0
         else:
-            value = loss.value(Y, P, sample_weight)
+            value = loss.data_scale * loss.value(Y, P, sample_weight)
             value += penalty_value(self.coefs[self.n_frozen:], alpha, l1) / sw_sum
             self.backward(loss, Y, ws, ws.grad_views, sample_weight, 1.0 / sw_sum,
                           alpha, l1, fused=fused)
@@ -409,8 +410,9 @@ class Network(LayerStack):
         return OUTPUT_CODES[name]
 
     def _compiled_loss_and_gradient(self, X, Y, code, sample_weight, sw_sum, alpha, l1,
-                                    ws, training, rng):
-        """The penalized mean loss; the gradient goes into ``ws.grad``.
+                                    ws, training, rng, data_scale=1.0):
+        """The penalized mean loss (its data term times ``data_scale``); the gradient
+        goes into ``ws.grad``.
 
         The same quantities as the numpy passes (:meth:`forward`,
         :meth:`backward`), computed by :class:`~sknet._core._dense_fast.DenseStep`.
@@ -437,7 +439,7 @@ class Network(LayerStack):
             total, squares, absolutes = self._staged(
                 X, Y, sw, code, scale, alpha, l1, ws, rows, dropping,
                 (params, grad, coefs, g_coefs))
-        return (total + 0.5 * alpha * squares + l1 * absolutes) / sw_sum
+        return (data_scale * total + 0.5 * alpha * squares + l1 * absolutes) / sw_sum
 
     def _staged(self, X, Y, sw, code, scale, alpha, l1, ws, rows, dropping, arrays):
         """The compiled step's stages, with numpy doing the matrix products.

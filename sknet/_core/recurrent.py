@@ -1071,10 +1071,11 @@ class RecurrentNetwork(LayerStack):
         name = kernel_output(loss, self.output.activation, self.n_outputs)
         return None if name is None else OUTPUT_CODES[name]
 
-    def _compiled_head(self, tr, ws, feat, Y, sample_weight, sw_sum, code, alpha, l1):
+    def _compiled_head(self, tr, ws, feat, Y, sample_weight, sw_sum, code, alpha, l1,
+                       data_scale=1.0):
         """The output layer's loss, delta and gradients in its compiled step
         (``ws.head``), then the recurrent layers' backward pass; returns the
-        penalized mean loss."""
+        penalized mean loss (its data term times ``data_scale``)."""
         L, dt, n = len(self.recurrent), self.dtype, feat.shape[0]
         Y = np.ascontiguousarray(Y, dtype=dt)
         sw = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=dt)
@@ -1088,7 +1089,7 @@ class RecurrentNetwork(LayerStack):
         if self._n_frozen < L:
             dtop = np.matmul(ws.head_delta[:n], self.output.W.T, out=tr.dfeat)
             self._backward_layers(tr, dtop, scale, alpha, l1, ws.grad_views, self._n_frozen)
-        return (total + penalty) / sw_sum
+        return (data_scale * total + penalty) / sw_sum
 
     def loss_and_gradient(self, X, Y, loss, sample_weight=None, alpha=0.0, l1=0.0,
                           ws=None, grad=None, training=False, rng=None, rows=None):
@@ -1139,10 +1140,10 @@ class RecurrentNetwork(LayerStack):
             value = 0.0
         elif code is not None:
             value = self._compiled_head(tr, ws, feat, Y, sample_weight, sw_sum, code, alpha,
-                                        l1)
+                                        l1, loss.data_scale)
         else:
             P = self.output.forward(feat, tr.P, tr.add_rows, tr.ones_n, pre=tr.Z)
-            value = loss.value(Y, P, sample_weight)
+            value = loss.data_scale * loss.value(Y, P, sample_weight)
             value += penalty_value(self._penalized(), alpha, l1) / sw_sum
             self._backward(tr, loss, Y, sample_weight, 1.0 / sw_sum, alpha, l1,
                            ws.grad_views, self._n_frozen)

@@ -195,10 +195,10 @@ class TiedNetwork(Network):
         return params, grad, u_coefs, g_coefs
 
     def _compiled_loss_and_gradient(self, X, Y, code, sample_weight, sw_sum, alpha, l1,
-                                    ws, training, rng):
+                                    ws, training, rng, data_scale=1.0):
         """The compiled step on the untied copy, its gradient tied into ``ws.grad``."""
         value = super()._compiled_loss_and_gradient(X, Y, code, sample_weight, sw_sum,
-                                                    0.0, 0.0, ws, training, rng)
+                                                    0.0, 0.0, ws, training, rng, data_scale)
         self._tie(ws.untied[3], ws.grad_views, 1.0 / sw_sum, alpha, l1, ws.axpy)
         if alpha or l1:
             trainable = self.coefs[self.n_frozen:self.n_encoder_layers]

@@ -6,7 +6,10 @@ import sklearn
 from sklearn.neural_network import _base as sk_base
 
 from sknet._core import LOSSES, get_activation, get_loss, output_delta
-from sknet._core.losses import is_canonical
+from sknet._core.losses import is_canonical, with_data_scale
+from sknet._core.network import Network
+from sknet._core.recurrent import RecurrentNetwork
+from sknet._core.tied import TiedNetwork
 
 # scikit-learn 1.7 added sample weights to its MLP and loss functions, and the
 # Poisson loss: comparisons that need them run from that version on.
@@ -60,8 +63,9 @@ def test_squared_error_single_output_equals_scikit_learns(weighted):
 
 @pytest.mark.parametrize("k", [2, 5])
 def test_squared_error_sums_over_outputs_where_scikit_learn_averages(k):
-    """sknet's squared error is 0.5 * mean_i sum_j (P - Y)^2, the objective whose
-    gradient is P - Y; scikit-learn reports the mean over the k outputs: k times smaller."""
+    """The squared error's value is 0.5 * mean_i sum_j (P - Y)^2, the objective whose
+    gradient is P - Y; scikit-learn reports the mean over the k outputs, k times smaller
+    (what the regressors report through ``with_data_scale``, tested below)."""
     Y, P = _data("squared_error", k=k)
     by_hand = 0.5 * np.mean(np.sum((P - Y) ** 2, axis=1))
     value = get_loss("squared_error").value(Y, P, None)
@@ -151,3 +155,53 @@ def test_log_loss_clips_probabilities_of_zero_and_one():
 def test_unknown_loss_names_the_known_ones():
     with pytest.raises(ValueError, match="squared_error"):
         get_loss("hinge")
+
+
+def _dense():
+    net = Network([4, 5, 3], [get_activation("tanh"), get_activation("identity")])
+    return net, np.random.default_rng(2).normal(size=(9, 4)), {}
+
+
+def _tied():
+    net = TiedNetwork([3, 2, 3], [get_activation("tanh"), get_activation("identity")])
+    return net, np.random.default_rng(2).normal(size=(9, 3)), {}
+
+
+def _recurrent(numpy_head):
+    net = RecurrentNetwork(2, [4], 3, cell="gru")
+    X = np.random.default_rng(2).normal(size=(9, 5, 2))
+    # a batch longer than the workspace's runs the output layer in numpy
+    return net, X, {"ws": net.workspace(4 if numpy_head else 9)}
+
+
+@pytest.mark.parametrize("make, fused", [
+    (_dense, None), (_dense, False), (_tied, None), (_tied, False),
+    (lambda: _recurrent(False), None), (lambda: _recurrent(True), None),
+], ids=["dense", "dense-numpy", "tied", "tied-numpy", "recurrent", "recurrent-numpy"])
+def test_data_scale_scales_the_returned_loss_and_not_its_gradient(make, fused):
+    """``with_data_scale(loss, 1 / k)``: the loss scikit-learn reports for k outputs,
+    ``0.5 * mean_ij (P - Y)^2`` plus the penalty, with the gradient of the objective
+    ``0.5 * mean_i sum_j (P - Y)^2`` (plus the penalty): in each network's compiled
+    and numpy paths."""
+    net, X, kw = make()
+    if fused is not None:
+        kw["fused"] = fused
+    rng = np.random.default_rng(3)
+    net.params[...] = rng.normal(scale=0.5, size=net.params.size)
+    k = 3
+    Y = rng.normal(size=(X.shape[0], k))
+    sw = rng.uniform(0.5, 2.0, X.shape[0])
+    plain = get_loss("squared_error")
+    reported = with_data_scale(plain, 1.0 / k)
+    data, _, _ = net.loss_and_gradient(X, Y, plain, sw, **kw)
+    P = net.predict(X)
+    assert data == pytest.approx(0.5 * np.average(np.sum((P - Y) ** 2, axis=1), weights=sw),
+                                 rel=1e-12)
+    value, grad, _ = net.loss_and_gradient(X, Y, plain, sw, alpha=0.3, l1=0.1, **kw)
+    grad = grad.copy()
+    penalty = value - data
+    assert penalty > 0
+    scaled, scaled_grad, _ = net.loss_and_gradient(X, Y, reported, sw, alpha=0.3, l1=0.1, **kw)
+    by_hand = 0.5 * np.average(np.mean((P - Y) ** 2, axis=1), weights=sw)  # scikit-learn's
+    assert scaled == pytest.approx(by_hand + penalty, rel=1e-12)
+    np.testing.assert_array_equal(scaled_grad, grad)
