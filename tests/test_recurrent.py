@@ -400,3 +400,18 @@ def test_prediction_runs_its_small_per_step_products_on_one_blas_thread(monkeypa
         after = {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
     assert seen and set(seen) == {1}
     assert after == {2}
+
+
+def test_multi_output_regressor_reports_the_squared_errors_mean_over_outputs():
+    """As MLPRegressor (and scikit-learn's): the loss of k targets is half the mean of
+    the squared error over them; a step too small to move the weights shows the
+    loss of the model as fitted."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(40, 6, 3)), rng.normal(size=(40, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = RecurrentRegressor(hidden_layer_sizes=(5,), solver="sgd", momentum=0.0,
+                                 learning_rate_init=1e-12, max_iter=1, batch_size=40,
+                                 shuffle=False, alpha=0.0, random_state=0).fit(X, Y)
+    assert reg.loss_curve_[0] == pytest.approx(0.5 * np.mean((reg.predict(X) - Y) ** 2),
+                                               rel=1e-9)
