@@ -536,13 +536,6 @@ cdef class PerceptronUnit:
         """The unit's weights ``wscale * v`` (a new array) and intercept."""
         return self.w * self.w.dtype.type(self.s.wscale), self.s.intercept
 
-    def raw_weights(self):
-        """The stored vector ``v`` (a view; the weights are ``wscale * v``) and the
-        intercept. scikit-learn scores its validation set with these: an L2 or
-        elastic-net shrink changes ``wscale`` only, so the score sees the vector
-        before the shrinks since ``wscale`` was last multiplied in."""
-        return self.w, self.s.intercept
-
     def finish(self):
         """Multiply the scale into the weights (in place); returns ``(w, intercept)``."""
         if self.s.wscale != 1.0:

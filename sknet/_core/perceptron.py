@@ -214,11 +214,7 @@ def perceptron_fit_bytes(n_samples, n_features, n_units, dtype, *, n_threads=1,
 # epochs and stopping                                                          #
 # --------------------------------------------------------------------------- #
 def _validation_score(validation, w, b):
-    """Accuracy of the threshold output ``w . x + b > 0`` on the held-out samples.
-
-    As scikit-learn's: ``w`` is the unit's stored vector, without the scale
-    an L2 or elastic-net penalty keeps apart (see ``PerceptronUnit.raw_weights``).
-    """
+    """Accuracy of the unit's threshold output on the held-out samples."""
     X_val, t_val, sw_val = validation
     s = (X_val @ w if sp.issparse(X_val) else np.dot(X_val, w)) + b
     return float(np.average((s > 0) == (t_val > 0), weights=sw_val))
@@ -255,7 +251,7 @@ def _after_epoch(cfg, unit, stopping, validation, totals, epoch, n_train, starte
     _report(cfg, unit, epoch, epoch * n_train, loss, n_train, started)
     if cfg.stop_on_no_mistakes and updates == 0 and not unit.penalized:
         return "no_mistakes"
-    score = None if validation is None else _validation_score(validation, *unit.raw_weights())
+    score = None if validation is None else _validation_score(validation, *unit.weights())
     stopping.update(objective / n_train, score)
     if not stopping.triggered:
         return None
