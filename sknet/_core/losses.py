@@ -115,6 +115,11 @@ class Loss:
     canonical: Optional[str]
     data_scale: float = 1.0
 
+    def scaled_value(self, Y, P, sample_weight=None):
+        """``data_scale * value(Y, P, sample_weight)``: the data term of the loss a
+        network returns with its gradient."""
+        return self.data_scale * float(self.value(Y, P, sample_weight))
+
 
 LOSSES = {
     "squared_error": Loss("squared_error", _squared_value, _squared_gradient,

@@ -388,7 +388,7 @@ class Network(LayerStack):
             ws.grad[self.trainable_offset:] = 0
             value = 0.0
         else:
-            value = loss.data_scale * loss.value(Y, P, sample_weight)
+            value = loss.scaled_value(Y, P, sample_weight)
             value += penalty_value(self.coefs[self.n_frozen:], alpha, l1) / sw_sum
             self.backward(loss, Y, ws, ws.grad_views, sample_weight, 1.0 / sw_sum,
                           alpha, l1, fused=fused)

@@ -1143,7 +1143,7 @@ class RecurrentNetwork(LayerStack):
                                         l1, loss.data_scale)
         else:
             P = self.output.forward(feat, tr.P, tr.add_rows, tr.ones_n, pre=tr.Z)
-            value = loss.data_scale * loss.value(Y, P, sample_weight)
+            value = loss.scaled_value(Y, P, sample_weight)
             value += penalty_value(self._penalized(), alpha, l1) / sw_sum
             self._backward(tr, loss, Y, sample_weight, 1.0 / sw_sum, alpha, l1,
                            ws.grad_views, self._n_frozen)

@@ -268,8 +268,7 @@ def _validate(network, loss, validation, history):
         P = np.array([np.nan])
     if np.all(np.isfinite(P)):
         score = float(validation.score(P))
-        val_loss = loss.data_scale * float(loss.value(validation.Y, P,
-                                                      validation.sample_weight))
+        val_loss = loss.scaled_value(validation.Y, P, validation.sample_weight)
     else:
         score = val_loss = np.nan
     history.validation_scores.append(score)
