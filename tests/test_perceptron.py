@@ -631,14 +631,37 @@ def test_huge_initial_weights_train_without_runtime_warnings(params, capsys):
     np.testing.assert_array_equal(clf.predict(X), theirs.predict(X))
 
 
+@pytest.mark.parametrize("scale", [1e160, 1e250])
+@pytest.mark.parametrize("params", [{}, {"penalty": "l2"}, {"early_stopping": True}],
+                         ids=["plain", "l2", "early-stopping"])
+def test_overflowing_scores_alone_do_not_stop_training_as_in_scikit_learn(scale, params):
+    """Scores of about scale**2 overflow while the weights (about scale) stay
+    finite: scikit-learn's loop raises only on non-finite weights, so both
+    fits run to the same weights and epochs, with an infinite loss that the
+    tol rule reads the same way (and validation scores that overflow, without
+    a RuntimeWarning from sknet)."""
+    X, y = _data(n=120, n_classes=3)
+    y = np.random.RandomState(0).permutation(y)  # mistakes with infinite scores
+    params = dict(max_iter=30, random_state=0, **params)
+    ours = _quiet_fit(PerceptronClassifier(stop_on_no_mistakes=False, **params), X * scale, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scikit-learn's validation scores
+        theirs = _quiet_fit(SkPerceptron(**params), X * scale, y)
+    assert np.abs(X).max() * scale > np.sqrt(np.finfo(float).max)  # the scores overflow
+    assert np.all(np.isfinite(ours.coef_)) and np.abs(ours.coef_).max() > scale / 100
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-12)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-12)
+    assert (ours.n_iter_, ours.t_) == (theirs.n_iter_, theirs.t_)
+
+
 def test_an_error_in_a_thread_is_raised_and_changes_nothing():
     import threading
 
     X, y = _data(n=120, n_classes=3)
     clf = _quiet_fit(PerceptronClassifier(max_iter=5, n_jobs=2), X, y)
     before = _state(clf)
-    with pytest.raises(ValueError, match="overflow"):
-        clf.fit(X * 1e306, y)
+    with pytest.raises(ValueError, match="overflow"):  # the weights overflow
+        clf.fit(X * 1e10, y, sample_weight=np.full(len(y), 1e300))
     _assert_same_state(before, clf)
     assert not [t for t in threading.enumerate() if t.name.startswith("sknet-perceptron")]
 
@@ -729,7 +752,8 @@ BAD_CALLS = [
     ("fit", lambda X, y: ((X, y), {"sample_weight": -np.ones(len(y))}), "Negative"),
     ("fit", lambda X, y: ((X, y), {"coef_init": np.zeros((2, X.shape[1]))}), "coef_init"),
     ("fit", lambda X, y: ((X, y), {"intercept_init": np.zeros(5)}), "intercept_init"),
-    ("fit", lambda X, y: ((X * 1e306, y), {}), "overflow"),
+    ("fit", lambda X, y: ((X * 1e10, y), {"sample_weight": np.full(len(y), 1e300)}),
+     "overflow"),
     ("partial_fit", lambda X, y: ((X, y + 7), {}), "not in classes"),
     ("partial_fit", lambda X, y: ((X[:, :3], y), {}), "features"),
     ("partial_fit", lambda X, y: ((X, y), {"classes": [0, 1]}), "classes"),

@@ -95,7 +95,6 @@ cdef struct Totals:
     double objective
     Py_ssize_t n_updates
     bint stopped
-    bint overflow        # a score was not finite
 
 
 # --------------------------------------------------------------------------- #
@@ -200,8 +199,6 @@ cdef inline void _sample(const floating *x, const int *ind, Py_ssize_t nnz,
     cdef double z = score * t
     cdef double update = 0.0
     cdef floating nrm
-    if not isfinite(score):
-        out.overflow = True
     if z <= 0.0:
         out.sumloss -= z
         out.objective -= z
@@ -454,8 +451,8 @@ cdef class PerceptronUnit:
         -------
         totals : tuple (loss_sum, objective_sum, n_updates) or None
             The summed perceptron loss, the summed objective (loss plus
-            penalty) and the number of updates (both sums infinite when a
-            score overflowed); None when ``stop`` ended the pass part-way
+            penalty) and the number of updates (a score that overflowed
+            makes the sums infinite, as in scikit-learn's loop); None when ``stop`` ended the pass part-way
             (the unit is then part-way through an epoch: see
             :meth:`restore`).
         """
@@ -464,15 +461,12 @@ cdef class PerceptronUnit:
         out.objective = 0.0
         out.n_updates = 0
         out.stopped = False
-        out.overflow = False
         if self.is64:
             self._epoch64(&out)
         else:
             self._epoch32(&out)
         if out.stopped:
             return None
-        if out.overflow:
-            return np.inf, np.inf, out.n_updates
         return out.sumloss, out.objective, out.n_updates
 
     cdef void _epoch64(self, Totals *out):

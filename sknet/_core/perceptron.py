@@ -214,9 +214,14 @@ def perceptron_fit_bytes(n_samples, n_features, n_units, dtype, *, n_threads=1,
 # epochs and stopping                                                          #
 # --------------------------------------------------------------------------- #
 def _validation_score(validation, w, b):
-    """Accuracy of the unit's threshold output on the held-out samples."""
+    """Accuracy of the unit's threshold output on the held-out samples.
+
+    Scores that overflow count as scikit-learn's do: ``inf`` on its side,
+    ``nan`` (``inf - inf``) on the negative side.
+    """
     X_val, t_val, sw_val = validation
-    s = (X_val @ w if sp.issparse(X_val) else np.dot(X_val, w)) + b
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = (X_val @ w if sp.issparse(X_val) else np.dot(X_val, w)) + b
     return float(np.average((s > 0) == (t_val > 0), weights=sw_val))
 
 
@@ -237,9 +242,14 @@ def _epoch(unit):
     return unit.epoch()
 
 
-def _check_finite(unit, loss, epoch):
-    """Raise scikit-learn's error when a score, a weight or the intercept overflowed."""
-    if not (np.isfinite(loss) and unit.finite()):
+def _check_finite(unit, epoch):
+    """Raise scikit-learn's error when a weight or the intercept overflowed.
+
+    As in scikit-learn's loop, a score that overflowed (inputs or weights
+    near the largest float) does not stop training by itself: its loss is
+    infinite, its update finite.
+    """
+    if not unit.finite():
         raise ValueError(
             "Floating-point under-/overflow occurred at epoch #%d. Scaling "
             "input data with StandardScaler or MinMaxScaler might help." % epoch)
@@ -284,7 +294,7 @@ def _train_unit(unit, n_train, validation, cfg, stop):
             if totals is None:  # the stop flag ended the epoch part-way
                 unit.restore()
                 return UnitResult(done, "interrupted", n_updates)
-            _check_finite(unit, totals[0], done + 1)
+            _check_finite(unit, done + 1)
             done, running = done + 1, False
             n_updates += totals[2]
             status = _after_epoch(cfg, unit, stopping, validation, totals, done, n_train,

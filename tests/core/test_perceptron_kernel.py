@@ -221,5 +221,20 @@ def test_zero_samples_weight_and_huge_weights_are_handled():
     assert b == 0.5
     huge = _unit(X, t, w0=np.full(X.shape[1], 1e300))
     assert np.isfinite(huge.epoch()[0]) and huge.finite()
-    overflow = _unit(X * 1e306, t, w0=np.full(X.shape[1], 1e306))
-    assert overflow.epoch()[0] == np.inf  # a score overflowed: reported, not hidden
+
+
+def test_overflowing_scores_count_as_in_scikit_learns_loop():
+    """A margin of -inf is a mistake with an infinite loss and a finite step;
+    a NaN score (inf - inf) is no mistake: no loss and no step."""
+    w0 = np.array([1e306, 1e306])
+    mistake = _unit(np.array([[1e306, 1e306]]), np.array([-1], dtype=np.int8), w0=w0, b0=0.0)
+    loss, objective, n_updates = mistake.epoch()
+    assert (loss, objective, n_updates) == (np.inf, np.inf, 1) and mistake.finite()
+    w, b = mistake.finish()
+    np.testing.assert_array_equal(w, [0.0, 0.0])  # w0 - x
+    assert b == -1.0
+    undecided = _unit(np.array([[1e306, -1e306]]), np.array([-1], dtype=np.int8), w0=w0, b0=0.0)
+    assert undecided.epoch() == (0.0, 0.0, 0)
+    w, b = undecided.finish()
+    np.testing.assert_array_equal(w, w0)
+    assert b == 0.0
