@@ -634,10 +634,28 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
             network.initialize(self.weight_init, rng, init_names)
             self._reset_training_state(n_outputs, out_name)
         else:
+            self._check_warm_layout(
+                {"hidden_layer_sizes": tuple(np.shape(W)[1] for W in self.coefs_[:-1])},
+                {"hidden_layer_sizes": tuple(hidden)})
             network.set_weights(self.coefs_, self.intercepts_)
         self._n_transferred = self._setup_transfer(network, first)
         self._loss_name = loss_name
         return network
+
+    @staticmethod
+    def _check_warm_layout(fitted, current):
+        """Refuse to go on training a fitted network the parameters no longer describe.
+
+        ``fitted`` and ``current`` map the parameters that shape the weights to
+        their values in the fitted network and in the current parameters.
+        """
+        if fitted != current:
+            def show(layout):
+                return ", ".join(f"{name}={value!r}" for name, value in layout.items())
+            raise ValueError(
+                f"warm_start and partial_fit continue the fitted network ({show(fitted)}), "
+                f"but the current parameters give {show(current)}. Set them back or fit "
+                "from scratch.")
 
     def _reset_training_state(self, n_outputs, out_name):
         self.n_iter_ = 0

@@ -365,10 +365,21 @@ class _RecurrentBase(BaseNetworkEstimator):
             network.initialize(self.weight_init, rng, forget_bias=self.forget_bias)
             self._reset_training_state(n_outputs, out_name)
         else:
+            self._check_warm_layout(self._fitted_layout(),
+                                    {"hidden_layer_sizes": tuple(hidden), "cell": self.cell,
+                                     "bidirectional": bool(self.bidirectional)})
             network.set_weights(self.recurrent_weights_, self.coefs_, self.intercepts_)
         self._n_transferred = self._setup_transfer(network, first)
         self._loss_name = loss_name
         return network
+
+    def _fitted_layout(self):
+        """The layer sizes, cell and direction the fitted weights have."""
+        hidden = tuple(int(W["weight_hh"].shape[1]) for W in self.recurrent_weights_)
+        gates = self.recurrent_weights_[0]["weight_hh"].shape[0] // hidden[0]
+        cell = next(name for name, c in _CELLS.items() if c.n_gates == gates)
+        return {"hidden_layer_sizes": hidden, "cell": cell,
+                "bidirectional": "weight_hh_reverse" in self.recurrent_weights_[0]}
 
     def _fit_bytes(self, hidden, X, n_outputs, batch):
         n_steps, n_features = X.shape[1:]

@@ -3,6 +3,7 @@
 import copy
 import inspect
 import pickle
+import re
 import warnings
 from functools import lru_cache
 
@@ -313,6 +314,34 @@ def test_reproduces_scikit_learns_warm_start(solver):
         ours.fit(X, y)
     assert len(ours.loss_curve_) == 30
     _assert_same_fit(ref, ours)
+
+
+@pytest.mark.parametrize("method", ["partial_fit", "warm_start"])
+@pytest.mark.parametrize("sizes", [(9,), (8, 4), ()])
+def test_changed_hidden_layer_sizes_are_refused_where_training_continues(method, sizes):
+    """partial_fit and a warm start go on training the fitted layers: sizes the
+    fitted weights do not have raise an error naming both, and change nothing.
+    (scikit-learn trains the old layers on for a width and fails inside numpy
+    for another depth.)"""
+    X, y = _data("multiclass")
+    model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0,
+                          warm_start=method == "warm_start")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    before = copy.deepcopy(model.__dict__)
+    model.set_params(hidden_layer_sizes=sizes)
+    call = model.partial_fit if method == "partial_fit" else model.fit
+    with pytest.raises(ValueError, match=r"fitted network \(hidden_layer_sizes=\(8,\)\), "
+                                         rf"but .* give hidden_layer_sizes={re.escape(repr(sizes))}"):
+        call(X, y)
+    assert model.n_iter_ == before["n_iter_"] and model.t_ == before["t_"]
+    for W, W0 in zip(model.coefs_ + model.intercepts_,
+                     before["coefs_"] + before["intercepts_"], strict=True):
+        np.testing.assert_array_equal(W, W0)
+    model.set_params(hidden_layer_sizes=[8])  # the same layers, as a list
+    call(X, y)
+    assert model.t_ > before["t_"]  # trained on
 
 
 def test_edited_coefs_change_predictions_and_warm_starts():

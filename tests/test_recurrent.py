@@ -5,7 +5,9 @@ differences, PyTorch); here: the input forms, the errors, the MLP features
 the estimators share, and what they learn.
 """
 
+import copy
 import pickle
+import re
 import threading
 import warnings
 
@@ -253,6 +255,27 @@ def test_warm_start_and_partial_fit_continue_the_fitted_network():
     for _ in range(3):
         inc.partial_fit(X, y, classes=np.arange(10))
     assert inc.n_iter_ == 1 and inc.t_ == 3 * len(X)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("change", [{"hidden_layer_sizes": (9,)}, {"hidden_layer_sizes": (8, 4)},
+                                    {"cell": "other"}, {"bidirectional": True}],
+                         ids=["width", "depth", "cell", "direction"])
+def test_a_changed_layout_is_refused_where_training_continues(cell, change):
+    X, y = _digits(100)
+    model = _small(cell=cell, max_iter=1, warm_start=True).fit(X, y)
+    before = copy.deepcopy(model.recurrent_weights_), model.t_
+    if change.get("cell") == "other":
+        change = {"cell": "gru" if cell != "gru" else "lstm"}
+    model.set_params(**change)
+    fitted = f"hidden_layer_sizes=(8,), cell='{cell}', bidirectional=False"
+    for call in (model.fit, lambda X, y: model.partial_fit(X, y, classes=np.arange(10))):
+        with pytest.raises(ValueError, match=re.escape(f"fitted network ({fitted}), but")):
+            call(X, y)
+    assert model.t_ == before[1]
+    for W, W0 in zip(model.recurrent_weights_, before[0], strict=True):
+        for name in W0:
+            np.testing.assert_array_equal(W[name], W0[name])
 
 
 def test_early_stopping_on_a_validation_set_of_ones_own_restores_the_best_epoch():
