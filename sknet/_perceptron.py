@@ -299,8 +299,8 @@ class PerceptronClassifier(VersionStamped, ClassifierMixin, BaseEstimator):
         return X, y
 
     def _set_classes(self, y, classes, incremental):
-        if not incremental:
-            self.classes_ = np.unique(y)
+        if not incremental:  # scikit-learn's labels: strings held as objects become str_
+            self.classes_ = unique_labels(np.unique(y))
         elif not hasattr(self, "classes_"):
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")

@@ -10,6 +10,7 @@ import copy
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 import sklearn
@@ -452,6 +453,31 @@ def test_sparse_rows_with_empty_rows_match_the_plain_loop(shuffle):
                       seed=binary_shuffle_seed(0) if shuffle else None)
     np.testing.assert_array_equal(clf.coef_[0], w)
     assert clf.intercept_[0] == b
+
+
+@pytest.mark.parametrize("labels", [
+    np.array(["no", "yes", "maybe"], dtype=object),
+    pd.Series(["no", "yes", "maybe"], dtype="category"),
+    pd.Series(["no", "yes", "maybe"], dtype="string"),
+    np.array([True, False, True]),
+    np.array([-5, 7, 2**40]),
+], ids=["object-strings", "categorical", "pandas-string", "bool", "int"])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_labels_come_back_as_scikit_learn_returns_them(labels, method):
+    """classes_ and predict have scikit-learn's values and dtype (strings held
+    as objects come back as numpy strings, as scikit-learn's unique_labels
+    returns them)."""
+    X, codes = _data(n=60, n_classes=3)
+    y = labels.take(codes % len(labels)) if isinstance(labels, pd.Series) else labels[codes % len(labels)]
+    kwargs = {"classes": np.unique(np.asarray(y))} if method == "partial_fit" else {}
+    ours = getattr(PerceptronClassifier(max_iter=5), method)(X, y, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = getattr(SkPerceptron(max_iter=5), method)(X, y, **kwargs)
+    assert ours.classes_.dtype == theirs.classes_.dtype
+    np.testing.assert_array_equal(ours.classes_, theirs.classes_)
+    assert ours.predict(X).dtype == theirs.predict(X).dtype
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
 
 
 def test_sparse_rows_match_scikit_learn_with_weights_and_classes():
