@@ -451,10 +451,10 @@ cdef class PerceptronUnit:
         -------
         totals : tuple (loss_sum, objective_sum, n_updates) or None
             The summed perceptron loss, the summed objective (loss plus
-            penalty) and the number of updates (a score that overflowed
-            makes the sums infinite, as in scikit-learn's loop); None when ``stop`` ended the pass part-way
-            (the unit is then part-way through an epoch: see
-            :meth:`restore`).
+            penalty) and the number of updates (a mistake whose score
+            overflowed makes the sums infinite, as in scikit-learn's loop);
+            None when ``stop`` ended the pass part-way (the unit is then
+            part-way through an epoch: see :meth:`restore`).
         """
         cdef Totals out
         out.sumloss = 0.0

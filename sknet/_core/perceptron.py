@@ -216,8 +216,8 @@ def perceptron_fit_bytes(n_samples, n_features, n_units, dtype, *, n_threads=1,
 def _validation_score(validation, w, b):
     """Accuracy of the unit's threshold output on the held-out samples.
 
-    Scores that overflow count as scikit-learn's do: ``inf`` on its side,
-    ``nan`` (``inf - inf``) on the negative side.
+    A score that overflowed counts as scikit-learn counts it: by its sign
+    when infinite, for the negative class when NaN (``inf - inf``).
     """
     X_val, t_val, sw_val = validation
     with np.errstate(over="ignore", invalid="ignore"):
