@@ -666,6 +666,9 @@ def test_overflowing_scores_alone_do_not_stop_training_as_in_scikit_learn(scale,
     fits run to the same weights and epochs, with an infinite loss that the
     tol rule reads the same way (and validation scores that overflow, without
     a RuntimeWarning from sknet)."""
+    if params.get("penalty") == "l2" and not SKLEARN_1_7:
+        pytest.skip("scikit-learn < 1.7 trains a shuffled, penalized one-vs-rest fit "
+                    "differently; sknet follows the current behaviour")
     X, y = _data(n=120, n_classes=3)
     y = np.random.RandomState(0).permutation(y)  # mistakes with infinite scores
     params = dict(max_iter=30, random_state=0, **params)
