@@ -7,6 +7,7 @@ definition (one sample at a time, in Python).
 """
 
 import copy
+import re
 import warnings
 
 import numpy as np
@@ -681,6 +682,34 @@ def test_overflowing_scores_alone_do_not_stop_training_as_in_scikit_learn(scale,
     np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-12)
     np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-12)
     assert (ours.n_iter_, ours.t_) == (theirs.n_iter_, theirs.t_)
+
+
+def _verbose_lines(model, X, y, capsys):
+    capsys.readouterr()
+    _quiet_fit(model, X, y)
+    return [re.sub(r"[0-9.]+ seconds", "", line)
+            for line in capsys.readouterr().out.splitlines()]
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+@pytest.mark.parametrize("params", [{}, {"penalty": "l2", "alpha": 0.01},
+                                    {"penalty": "elasticnet", "alpha": 0.01},
+                                    {"early_stopping": True}],
+                         ids=["plain", "l2", "elasticnet", "early-stopping"])
+def test_verbose_prints_scikit_learns_lines(params, sparse, capsys):
+    """The same lines as scikit-learn's verbose fit: its running norm (over
+    the last updated row's features on sparse rows), the loss and objective,
+    the validation score."""
+    X, y = _data(n=90, n_classes=3)
+    if sparse:
+        X = sp.csr_matrix(np.where(np.abs(X) > 0.7, X, 0.0))
+    params = dict(verbose=1, max_iter=6, random_state=0, **params)
+    theirs = _verbose_lines(SkPerceptron(**params), X, y, capsys)
+    ours = _verbose_lines(PerceptronClassifier(stop_on_no_mistakes=False, **params), X, y,
+                          capsys)
+    if not any("Objective" in line for line in theirs):  # scikit-learn < 1.8 leaves it out
+        ours = [re.sub(r", Objective: [-0-9.infa]+", "", line) for line in ours]
+    assert len(ours) > 12 and ours == theirs
 
 
 def test_an_error_in_a_thread_is_raised_and_changes_nothing():

@@ -78,6 +78,7 @@ cdef struct Params:
     double weight_pos
     bint fit_intercept
     bint penalized       # the objective has a penalty term
+    bint norms           # the running norms are kept (a penalty, or verbose output)
     bint l2
     bint l1
 
@@ -212,7 +213,7 @@ cdef inline void _sample(const floating *x, const int *ind, Py_ssize_t nnz,
     if p.l2:
         _scale(w, n_features, <floating>p.shrink, s)
     if update != 0.0:
-        _add(x, ind, nnz, w, <floating>update, s, p.penalized)
+        _add(x, ind, nnz, w, <floating>update, s, p.norms)
         out.n_updates += 1
         if p.fit_intercept:
             s.intercept += update * p.decay
@@ -382,7 +383,8 @@ cdef class PerceptronUnit:
     def __init__(self, X, Py_ssize_t n_features, t, w0, double b0, *, double eta0,
                  penalty, double alpha, double l1_ratio, bint fit_intercept,
                  double decay, double weight_neg, double weight_pos,
-                 sample_weight, bint shuffle, seed, skip=None, stop=None):
+                 sample_weight, bint shuffle, seed, skip=None, stop=None,
+                 bint track_norms=False):
         self.sparse = isinstance(X, tuple)
         if self.sparse:
             self._data, self._indices, self._indptr = X
@@ -412,6 +414,7 @@ cdef class PerceptronUnit:
         self.p.alpha = alpha if penalty is not None else 0.0
         self.p.l1_ratio = l1_ratio
         self.p.penalized = penalty is not None
+        self.p.norms = self.p.penalized or track_norms
         self.p.l2 = penalty in ("l2", "elasticnet")
         self.p.l1 = penalty in ("l1", "elasticnet")
         self.p.shrink = max(0.0, 1.0 - (1.0 - l1_ratio) * eta0 * alpha)
@@ -525,6 +528,17 @@ cdef class PerceptronUnit:
             with nogil:
                 ok = _finite(&w32[0], w32.shape[0], self.s.intercept)
         return ok
+
+    @property
+    def running_norm(self):
+        """The L2 norm scikit-learn's rule keeps as it goes (with a penalty or ``track_norms``).
+
+        As scikit-learn's, a step on a row recomputes it over the row's
+        features only and a shrink scales it, but the L1 truncation does not
+        move it: on sparse rows, or with an L1 term, it drifts from the
+        weights' own norm. Verbose fits print it, as scikit-learn's do.
+        """
+        return sqrt(self.s.sq_norm)
 
     def weights(self):
         """The unit's weights ``wscale * v`` (a new array) and intercept."""

@@ -225,15 +225,17 @@ def _validation_score(validation, w, b):
     return float(np.average((s > 0) == (t_val > 0), weights=sw_val))
 
 
-def _report(cfg, unit, epoch, n_seen, loss, n_train, started):
+def _report(cfg, unit, epoch, n_seen, totals, n_train, score, started):
+    """scikit-learn's verbose lines for an epoch, its running norm included."""
     if not cfg.verbose:
         return
     w, b = unit.weights()
-    top = float(np.max(np.abs(w)))  # the norm scaled first: no overflow on huge weights
-    norm = top * float(np.linalg.norm(w / top)) if 0 < top < np.inf else top
+    loss, objective, _ = totals
+    n = max(n_train, 1)
     print("-- Epoch %d" % epoch)
-    print("Norm: %.2f, NNZs: %d, Bias: %.6f, T: %d, Avg. loss: %f"
-          % (norm, np.count_nonzero(w), b, n_seen, loss / max(n_train, 1)))
+    print("Norm: %.2f, NNZs: %d, Bias: %.6f, T: %d, Avg. loss: %f, Objective: %f%s"
+          % (unit.running_norm, np.count_nonzero(w), b, n_seen, loss / n, objective / n,
+             "" if score is None else ", Validation score: %f" % score))
     print("Total training time: %.2f seconds." % (time.perf_counter() - started))
 
 
@@ -258,10 +260,10 @@ def _check_finite(unit, epoch):
 def _after_epoch(cfg, unit, stopping, validation, totals, epoch, n_train, started):
     """Report the epoch and apply the stopping rules: the status that ends training, or None."""
     loss, objective, updates = totals
-    _report(cfg, unit, epoch, epoch * n_train, loss, n_train, started)
+    score = None if validation is None else _validation_score(validation, *unit.weights())
+    _report(cfg, unit, epoch, epoch * n_train, totals, n_train, score, started)
     if cfg.stop_on_no_mistakes and updates == 0 and not unit.penalized:
         return "no_mistakes"
-    score = None if validation is None else _validation_score(validation, *unit.weights())
     stopping.update(objective / n_train, score)
     if not stopping.triggered:
         return None
@@ -327,7 +329,8 @@ def _make_unit(network, k, rows, t, shared, cfg, seed, class_weight, stop):
         alpha=cfg.alpha, l1_ratio=cfg.l1_ratio, fit_intercept=cfg.fit_intercept,
         decay=shared["decay"], weight_neg=float(class_weight[0]),
         weight_pos=float(class_weight[1]), sample_weight=shared["sample_weight"],
-        shuffle=cfg.shuffle, seed=seed, skip=shared["skip"], stop=stop)
+        shuffle=cfg.shuffle, seed=seed, skip=shared["skip"], stop=stop,
+        track_norms=bool(cfg.verbose))
 
 
 def _fit_unit(network, k, rows, targets, shared, cfg, seed, class_weight, stop):
