@@ -712,6 +712,15 @@ def test_verbose_prints_scikit_learns_lines(params, sparse, capsys):
     assert len(ours) > 12 and ours == theirs
 
 
+def test_verbose_says_when_the_no_mistakes_rule_ends_training(capsys):
+    X = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])  # the lecture's OR
+    lines = _verbose_lines(PerceptronClassifier(verbose=1, random_state=0), X,
+                           np.array([0, 1, 1, 1]), capsys)
+    model = PerceptronClassifier(random_state=0).fit(X, [0, 1, 1, 1])
+    assert model.n_iter_ < 1000  # the rule ended it, not max_iter
+    assert lines[-1] == f"Convergence after {model.n_iter_} epochs took "
+
+
 def test_an_error_in_a_thread_is_raised_and_changes_nothing():
     import threading
 

@@ -263,14 +263,16 @@ def _after_epoch(cfg, unit, stopping, validation, totals, epoch, n_train, starte
     score = None if validation is None else _validation_score(validation, *unit.weights())
     _report(cfg, unit, epoch, epoch * n_train, totals, n_train, score, started)
     if cfg.stop_on_no_mistakes and updates == 0 and not unit.penalized:
-        return "no_mistakes"
-    stopping.update(objective / n_train, score)
-    if not stopping.triggered:
-        return None
+        status = "no_mistakes"
+    else:
+        stopping.update(objective / n_train, score)
+        if not stopping.triggered:
+            return None
+        status = "validation" if validation is not None else "tol"
     if cfg.verbose:
         print("Convergence after %d epochs took %.2f seconds"
               % (epoch, time.perf_counter() - started))
-    return "validation" if validation is not None else "tol"
+    return status
 
 
 def _train_unit(unit, n_train, validation, cfg, stop):
