@@ -705,10 +705,11 @@ def test_verbose_prints_scikit_learns_lines(params, sparse, capsys):
         X = sp.csr_matrix(np.where(np.abs(X) > 0.7, X, 0.0))
     params = dict(verbose=1, max_iter=6, random_state=0, **params)
     theirs = _verbose_lines(SkPerceptron(**params), X, y, capsys)
+    if not any("Objective" in line for line in theirs):
+        pytest.skip("an older scikit-learn prints other verbose lines (no objective or "
+                    "validation score, another running norm); sknet prints the current ones")
     ours = _verbose_lines(PerceptronClassifier(stop_on_no_mistakes=False, **params), X, y,
                           capsys)
-    if not any("Objective" in line for line in theirs):  # scikit-learn < 1.8 leaves it out
-        ours = [re.sub(r", Objective: [-0-9.infa]+", "", line) for line in ours]
     assert len(ours) > 12 and ours == theirs
 
 
