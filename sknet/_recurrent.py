@@ -8,6 +8,8 @@ read here into one float array ``(n_samples, n_steps, n_features)`` whose
 trailing steps are NaN where a sequence is shorter than the longest.
 """
 
+from collections.abc import Iterator
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import ClassifierMixin, RegressorMixin
@@ -101,8 +103,8 @@ def as_sequences(X):
         A 3-D array ``(n_samples, n_timesteps, n_features)``, possibly padded
         at the end with NaN; a 2-D array ``(n_samples, n_timesteps)`` of
         univariate sequences of equal length (no NaN: in a 2-D array it would
-        be a missing value, as everywhere in scikit-learn); or a list of 2-D
-        arrays
+        be a missing value, as everywhere in scikit-learn); or a list (or a
+        1-D object array, or a pandas Series) of 2-D arrays
         ``(n_timesteps_i, n_features)`` (or 1-D arrays) of unequal lengths.
 
     Returns
@@ -122,6 +124,11 @@ def as_sequences(X):
     if sp.issparse(X):
         raise TypeError("Sequences cannot be sparse: pass a dense 2-D or 3-D array "
                         "or a list of 2-D arrays.")
+    if isinstance(X, Iterator):
+        raise TypeError(f"Sequences must be an array or a list of arrays, not an iterator "
+                        f"({type(X).__name__}): pass list(X).")
+    if getattr(getattr(X, "dtype", None), "kind", None) == "O" and getattr(X, "ndim", 0) == 1:
+        X = list(X)  # an object array (or Series) holding one sequence per sample
     seqs = _ragged(X)
     if seqs is not None:
         X = _pad(seqs)
@@ -132,6 +139,9 @@ def as_sequences(X):
     if X.ndim != 3:
         raise ValueError(f"Sequences must be a 2-D or 3-D array or a list of 2-D arrays; "
                          f"got an array of {X.ndim} dimensions.")
+    if X.shape[0] and not X.shape[1]:
+        raise ValueError(f"X has 0 time steps (shape {X.shape}): every sequence needs at "
+                         "least one time step.")
     return _check_padding(X)
 
 

@@ -12,6 +12,7 @@ import threading
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_digits
@@ -116,6 +117,7 @@ def test_as_sequences_pads_a_ragged_list_with_nan():
     (np.array([[[1.0], [np.inf]]]), "infinity"),
     (np.array([[1.0, np.nan]]), "NaN"),  # in a 2-D table NaN is a missing value
     (np.ones((2, 2, 2, 2)), "2-D or 3-D"),
+    (np.ones((2, 0, 1)), "0 time steps"),
 ])
 def test_malformed_sequences_are_refused_clearly(X, message):
     with pytest.raises(ValueError, match=message):
@@ -125,6 +127,24 @@ def test_malformed_sequences_are_refused_clearly(X, message):
     with pytest.raises(ValueError, match=message):
         model.fit(X, y)
     assert not hasattr(model, "coefs_")
+
+
+@pytest.mark.parametrize("ragged", [True, False], ids=["ragged", "equal"])
+def test_an_object_array_or_series_of_sequences_is_read_as_a_list(ragged):
+    seqs, y = _ragged()
+    if not ragged:
+        seqs = [s[:3] for s in seqs]
+    held = np.empty(len(seqs), dtype=object)
+    held[:] = seqs
+    np.testing.assert_array_equal(as_sequences(held), as_sequences(seqs))
+    clf = _small(max_iter=2).fit(held, y)
+    np.testing.assert_array_equal(clf.predict_proba(pd.Series(held)), clf.predict_proba(seqs))
+
+
+def test_an_iterator_of_sequences_is_refused_clearly():
+    seqs, y = _ragged()
+    with pytest.raises(TypeError, match=r"not an iterator \(generator\): pass list\(X\)"):
+        _small().fit((s for s in seqs), y)
 
 
 def test_sparse_input_is_refused():
