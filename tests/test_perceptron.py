@@ -471,9 +471,9 @@ def test_labels_come_back_as_scikit_learn_returns_them(labels, method):
     X, codes = _data(n=60, n_classes=3)
     y = labels.take(codes % len(labels)) if isinstance(labels, pd.Series) else labels[codes % len(labels)]
     kwargs = {"classes": np.unique(np.asarray(y))} if method == "partial_fit" else {}
-    ours = getattr(PerceptronClassifier(max_iter=5), method)(X, y, **kwargs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = getattr(PerceptronClassifier(max_iter=5), method)(X, y, **kwargs)
         theirs = getattr(SkPerceptron(max_iter=5), method)(X, y, **kwargs)
     assert ours.classes_.dtype == theirs.classes_.dtype
     np.testing.assert_array_equal(ours.classes_, theirs.classes_)
