@@ -119,7 +119,8 @@ default='constant'
 
     transfer_from : estimator, default=None
         A fitted sknet ``MLPClassifier``, ``MLPRegressor`` or
-        ``AutoencoderTransformer`` (its encoder) whose first layers start
+        ``AutoencoderTransformer`` (its encoder), or scikit-learn's fitted
+        ``MLPClassifier`` or ``MLPRegressor``, whose first layers start
         this network. Wrap it in :class:`sklearn.frozen.FrozenEstimator` to
         keep it through ``clone`` and ``GridSearchCV``. Layers are copied at
         the start of a fresh fit; ``warm_start`` and ``partial_fit`` continue

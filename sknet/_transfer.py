@@ -5,8 +5,9 @@ a target network; the copied layers are frozen (not updated during backprop)
 or fine-tuned (updated)." A layer is a hidden layer's weight matrix and bias;
 the output layer is never copied. The source is a fitted sknet
 ``MLPClassifier``, ``MLPRegressor`` or ``AutoencoderTransformer`` (whose
-encoder layers are used), or a recurrent estimator (its recurrent layers:
-every weight and bias of a layer), possibly wrapped in
+encoder layers are used), a recurrent estimator (its recurrent layers:
+every weight and bias of a layer), or scikit-learn's own fitted
+``MLPClassifier`` or ``MLPRegressor``, possibly wrapped in
 :class:`sklearn.frozen.FrozenEstimator` so that it survives ``clone``.
 """
 
@@ -14,23 +15,27 @@ import inspect
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
+from sklearn.neural_network import MLPClassifier as _SklearnMLPClassifier
+from sklearn.neural_network import MLPRegressor as _SklearnMLPRegressor
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["source_layers", "apply_transfer", "transfer_lr_scale"]
 
 
 def _unwrap(source):
-    """The fitted sknet network behind ``source`` (FrozenEstimator unwrapped)."""
+    """The fitted network behind ``source`` (FrozenEstimator unwrapped)."""
     inner = source
     if type(source).__name__ == "FrozenEstimator":
         inner = source.estimator
     from ._base import BaseNetworkEstimator
 
-    if not isinstance(inner, BaseNetworkEstimator):
+    if not isinstance(inner, (BaseNetworkEstimator, _SklearnMLPClassifier,
+                              _SklearnMLPRegressor)):
         raise TypeError(
             "transfer_from must be a fitted sknet MLPClassifier, MLPRegressor, "
-            "AutoencoderTransformer, RecurrentClassifier or RecurrentRegressor (or a "
-            f"FrozenEstimator of one); got {type(inner).__name__}."
+            "AutoencoderTransformer, RecurrentClassifier or RecurrentRegressor, or "
+            "scikit-learn's MLPClassifier or MLPRegressor (or a FrozenEstimator of "
+            f"one); got {type(inner).__module__}.{type(inner).__name__}."
         )
     try:
         check_is_fitted(inner, "coefs_")
@@ -46,6 +51,8 @@ def _unwrap(source):
 def source_layers(source):
     """The arrays of each of the source's transferable layers (weights, bias, ...)."""
     inner = _unwrap(source)
+    if isinstance(inner, (_SklearnMLPClassifier, _SklearnMLPRegressor)):
+        return list(zip(inner.coefs_[:-1], inner.intercepts_[:-1]))  # its hidden layers
     return [inner._transferable_layer(i) for i in range(inner._n_transferable_layers())]
 
 

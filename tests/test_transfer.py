@@ -124,8 +124,12 @@ def test_an_unfitted_source_says_to_wrap_it_in_frozen_estimator(source):
 
 
 def test_a_wrong_source_type_is_refused():
+    from sklearn.linear_model import LogisticRegression
+
     with pytest.raises(TypeError, match="transfer_from"):
         MLPClassifier(transfer_from="model.pkl").fit(X, Y)
+    with pytest.raises(TypeError, match="got sklearn.linear_model.*LogisticRegression"):
+        MLPClassifier(transfer_from=LogisticRegression().fit(X, Y)).fit(X, Y)
 
 
 def test_frozen_estimator_source_survives_clone_and_grid_search(source):
@@ -133,6 +137,28 @@ def test_frozen_estimator_source_survives_clone_and_grid_search(source):
     grid = GridSearchCV(base, {"alpha": [1e-4, 1e-2]}, cv=2).fit(X, Y)
     best = grid.best_estimator_
     assert best.coefs_[0].tobytes() == source.coefs_[0].tobytes()
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["fitted", "frozen-estimator"])
+def test_scikit_learns_fitted_mlp_is_a_source(frozen):
+    """A network trained with scikit-learn starts an sknet one: its hidden
+    layers are copied (never its output layer) and frozen ones stay its own,
+    through clone and a grid search when it is wrapped in FrozenEstimator."""
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    theirs = SkMLPClassifier((32, 16), max_iter=20, random_state=0).fit(X, Y % 2)
+    source = FrozenEstimator(theirs) if frozen else theirs
+    target = _target(source, freeze_transferred=True, max_iter=3)
+    if frozen:
+        target = GridSearchCV(target, {"alpha": [1e-4, 1e-2]}, cv=2).fit(X, Y).best_estimator_
+    else:
+        target.fit(X, Y)
+    for i in range(2):
+        assert target.coefs_[i].tobytes() == theirs.coefs_[i].tobytes()
+        assert target.intercepts_[i].tobytes() == theirs.intercepts_[i].tobytes()
+    assert target.coefs_[2].shape == (16, 8)
+    with pytest.raises(ValueError, match="only 2 transferable hidden layers"):
+        _target(source, n_transfer_layers=3).fit(X, Y)
 
 
 def test_transfer_from_an_autoencoder_uses_its_encoder():
