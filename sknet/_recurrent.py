@@ -359,12 +359,16 @@ class _RecurrentBase(BaseNetworkEstimator):
         return X, y
 
     # -- the network ---------------------------------------------------- #
-    def _make_network(self, hidden, n_features, n_outputs, dtype, out_name):
+    def _make_network(self, hidden, n_features, n_outputs, dtype, out_name, cell=None,
+                      bidirectional=None):
+        """The network of this layout (``cell`` and ``bidirectional``: the parameters'
+        unless given)."""
         names = self._hidden_activation_names(len(hidden))
         return RecurrentNetwork(
-            n_features, hidden, n_outputs, cell=self.cell,
+            n_features, hidden, n_outputs, cell=self.cell if cell is None else cell,
             output_activation=get_activation(out_name),
-            bidirectional=self.bidirectional, activation=[self._activation(n) for n in names],
+            bidirectional=self.bidirectional if bidirectional is None else bidirectional,
+            activation=[self._activation(n) for n in names],
             dropout=self._dropout_list(len(hidden)), dropout_kind=dropout_kinds(names),
             dtype=dtype)
 
@@ -411,10 +415,12 @@ class _RecurrentBase(BaseNetworkEstimator):
 
     # -- prediction ----------------------------------------------------- #
     def _fitted_network(self, out):
-        """A network holding a copy of the fitted weights, with output activation ``out``."""
-        hidden = [W["weight_hh"].shape[1] for W in self.recurrent_weights_]
-        network = self._make_network(hidden, self.n_step_features_, self.n_outputs_,
-                                     self.coefs_[0].dtype, out)
+        """A network holding a copy of the fitted weights, with output activation ``out``
+        (the layout the weights have, whatever the parameters say now)."""
+        layout = self._fitted_layout()
+        network = self._make_network(list(layout["hidden_layer_sizes"]), self.n_step_features_,
+                                     self.n_outputs_, self.coefs_[0].dtype, out,
+                                     layout["cell"], layout["bidirectional"])
         return network.set_weights(self.recurrent_weights_, self.coefs_, self.intercepts_)
 
     def _forward(self, X, output_activation=True):

@@ -21,6 +21,8 @@ from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["source_layers", "apply_transfer", "transfer_lr_scale"]
 
+_SKLEARN_MLPS = (_SklearnMLPClassifier, _SklearnMLPRegressor)
+
 
 def _unwrap(source):
     """The fitted network behind ``source`` (FrozenEstimator unwrapped)."""
@@ -29,8 +31,7 @@ def _unwrap(source):
         inner = source.estimator
     from ._base import BaseNetworkEstimator
 
-    if not isinstance(inner, (BaseNetworkEstimator, _SklearnMLPClassifier,
-                              _SklearnMLPRegressor)):
+    if not isinstance(inner, (BaseNetworkEstimator, *_SKLEARN_MLPS)):
         raise TypeError(
             "transfer_from must be a fitted sknet MLPClassifier, MLPRegressor, "
             "AutoencoderTransformer, RecurrentClassifier or RecurrentRegressor, or "
@@ -51,7 +52,7 @@ def _unwrap(source):
 def source_layers(source):
     """The arrays of each of the source's transferable layers (weights, bias, ...)."""
     inner = _unwrap(source)
-    if isinstance(inner, (_SklearnMLPClassifier, _SklearnMLPRegressor)):
+    if isinstance(inner, _SKLEARN_MLPS):
         return list(zip(inner.coefs_[:-1], inner.intercepts_[:-1]))  # its hidden layers
     return [inner._transferable_layer(i) for i in range(inner._n_transferable_layers())]
 

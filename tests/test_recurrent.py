@@ -298,6 +298,15 @@ def test_a_changed_layout_is_refused_where_training_continues(cell, change):
             np.testing.assert_array_equal(W[name], W0[name])
 
 
+@pytest.mark.parametrize("change", [{"hidden_layer_sizes": (9,)}, {"cell": "gru"},
+                                    {"bidirectional": True}], ids=["width", "cell", "direction"])
+def test_predictions_follow_the_fitted_layout_not_changed_parameters(change):
+    X, y = _digits(100)
+    model = _small(cell="lstm", max_iter=1).fit(X, y)
+    before = model.predict_proba(X)
+    np.testing.assert_array_equal(model.set_params(**change).predict_proba(X), before)
+
+
 def test_early_stopping_on_a_validation_set_of_ones_own_restores_the_best_epoch():
     X, y = _digits(400)
     clf = _small(max_iter=30, early_stopping=True, n_iter_no_change=3,
