@@ -916,13 +916,15 @@ def _interrupted_fit(model, X, y):
     return returned, caught, log.getvalue()
 
 
-@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+@pytest.mark.parametrize("solver", ["adam", "lbfgs", "perceptron"])
 def test_ctrl_c_inside_the_loops_overflow_check_leaves_numpys_error_state(
         monkeypatch, solver):
-    # A Ctrl-C landing inside np.errstate's exit leaves its "raise" state in
-    # force; fit swallows the interrupt, so it must put the state back.
+    # A Ctrl-C landing inside np.errstate's entry or exit leaves its state in
+    # force (the MLPs' "raise", the perceptron's validation score's
+    # "ignore"); fit swallows the interrupt, so it must put the state back.
     import scipy.optimize
 
+    import sknet._core.perceptron as perceptron
     import sknet._core.trainer as trainer
 
     def interrupted(*args, **kwargs):
@@ -932,13 +934,18 @@ def test_ctrl_c_inside_the_loops_overflow_check_leaves_numpys_error_state(
     # (the interrupt comes from the call that holds the errstate block)
     if solver == "lbfgs":
         monkeypatch.setattr(scipy.optimize, "minimize", interrupted)
-    else:
+    elif solver == "adam":
         monkeypatch.setattr(trainer, "_epoch", interrupted)
+    else:
+        monkeypatch.setattr(perceptron, "_validation_score", interrupted)
     errors = np.geterr()
     X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    model = PerceptronClassifier(early_stopping=True, max_iter=5) \
+        if solver == "perceptron" else \
+        MLPClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=5)
     try:
         with pytest.warns(UserWarning, match="interrupted"):
-            MLPClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=5).fit(X, y)
+            model.fit(X, y)
         assert np.geterr() == errors
     finally:
         np.seterr(**errors)

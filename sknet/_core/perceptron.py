@@ -498,9 +498,17 @@ def fit_perceptron(network, X, Y, sample_weight, config, *, seeds, class_weights
     stop = np.zeros(1, dtype=np.intc)
     tasks = [partial(_fit_unit, network, k, rows, Y[:, k], shared, config, int(seeds[k]),
                      class_weights[k], stop) for k in range(Y.shape[1])]
+    errors = np.geterr()
     if n_threads <= 1 or len(tasks) == 1:
-        return _run_in_turn(tasks, stop)
-    return _run_in_threads(tasks, min(int(n_threads), len(tasks)), stop)
+        results = _run_in_turn(tasks, stop)
+    else:
+        results = _run_in_threads(tasks, min(int(n_threads), len(tasks)), stop)
+    if stop[0]:
+        # A Ctrl-C that lands inside np.errstate's entry or exit (the validation
+        # score's) leaves its "ignore" state behind; the fit swallows the
+        # interrupt, so nothing else would undo it.
+        np.seterr(**errors)
+    return results
 
 
 def perceptron_scores(X, coef, intercept):
