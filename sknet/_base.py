@@ -115,11 +115,11 @@ OUTPUT_ONLY_ACTIVATIONS = ("softmax", "exp", "step")
 
 def check_hidden_activation(name, value):
     """A hidden layer's activation: a registered one that is not output-only."""
+    hidden = sorted(a for a in ACTIVATIONS if a not in OUTPUT_ONLY_ACTIVATIONS)
     if isinstance(value, str) and value in OUTPUT_ONLY_ACTIVATIONS:
-        hidden = sorted(a for a in ACTIVATIONS if a not in OUTPUT_ONLY_ACTIVATIONS)
         raise ValueError(f"{name}={value!r} is an output activation and cannot be used "
                          f"in hidden layers; choose one of {hidden}.")
-    check_option(name, value, ACTIVATIONS)
+    check_option(name, value, hidden)
 
 
 def dropout_kinds(activation_names):

@@ -883,7 +883,7 @@ CLASSIFIER_BAD_CALLS = {
         {"early_stopping": True}, lambda e: e.fit(X_MC, Y_MC, X_val=X_MC[:1], y_val=Y_MC[:1]),
         ValueError, "X_val has 1 sample"),
     "unknown-activation": ({"activation": "rleu"}, lambda e: e.fit(X_MC, Y_MC), ValueError,
-                           "'activation'.*Did you mean 'relu'"),
+                           "^(?!.*'softmax').*'activation'.*Did you mean 'relu'"),  # lists hidden ones only
     "unknown-solver": ({"solver": "adma"}, lambda e: e.fit(X_MC, Y_MC), ValueError,
                        "'solver'.*Did you mean 'adam'"),
     "unknown-layer-activation": ({"hidden_layer_sizes": (8, 4), "activation": ["relu", "tahn"]},
