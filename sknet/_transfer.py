@@ -65,19 +65,24 @@ def _copies(n_transfer_layers, n):
     return f"n_transfer_layers={n_transfer_layers}"
 
 
+def _layers(n, noun):
+    """``n`` and ``noun``, plural unless ``n`` is 1."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def n_layers_to_copy(source, n_transfer_layers, n_target_hidden):
     """How many layers to copy, checked against the source and the target."""
     available = len(source_layers(source))
     n = available if n_transfer_layers is None else n_transfer_layers
     if n > available:
         raise ValueError(
-            f"{_copies(n_transfer_layers, n)} but the source has only {available} "
-            "transferable hidden layers."
+            f"{_copies(n_transfer_layers, n)} but the source has only "
+            f"{_layers(available, 'transferable hidden layer')}."
         )
     if n > n_target_hidden:
         raise ValueError(
             f"{_copies(n_transfer_layers, n)} but this network has only "
-            f"{n_target_hidden} hidden layers (the output layer is never copied): "
+            f"{_layers(n_target_hidden, 'hidden layer')} (the output layer is never copied): "
             "set n_transfer_layers, or add hidden layers with hidden_layer_sizes."
         )
     return n

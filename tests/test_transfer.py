@@ -112,7 +112,7 @@ def test_mismatched_shapes_name_both_shapes(source):
 def test_too_many_layers_are_refused(source):
     with pytest.raises(ValueError, match="n_transfer_layers=3 but the source has only 2"):
         _target(source, n_transfer_layers=3).fit(X, Y)
-    with pytest.raises(ValueError, match="only 1 hidden layers"):
+    with pytest.raises(ValueError, match=r"only 1 hidden layer \(the output"):
         _target(source, hidden_layer_sizes=(32,)).fit(X, Y)
 
 
