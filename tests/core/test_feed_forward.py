@@ -22,6 +22,10 @@ def test_blocks_of_rows_give_the_whole_forward_pass(monkeypatch, sparse):
     expected = np.exp(Z - Z.max(axis=1, keepdims=True))
     expected /= expected.sum(axis=1, keepdims=True)
     monkeypatch.setattr(network, "_BLOCK_BYTES", 8 * 9 * 300)  # blocks of 300 rows
+    rows, block = [], network._feed_forward_block
+    monkeypatch.setattr(network, "_feed_forward_block",
+                        lambda X, *args: rows.append(X.shape[0]) or block(X, *args))
     P = network.feed_forward(sp.csr_matrix(X) if sparse else X, coefs, intercepts, acts)
+    assert rows == [300, 300, 300, 100]  # no more than a block's activations at once
     assert P.shape == (1000, 4) and P.flags.c_contiguous
     np.testing.assert_allclose(P, expected, rtol=1e-12, atol=1e-15)
