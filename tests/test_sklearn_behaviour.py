@@ -203,6 +203,8 @@ def test_diverging_fit_with_early_stopping_keeps_the_best_weights_as_scikit_lear
                                rtol=1e-8)
     assert np.isnan(reference.validation_scores_[len(scores) - 1])
     assert model.best_validation_score_ == reference.best_validation_score_
+    # every epoch, the diverged one too, counts its training rows as scikit-learn's
+    assert model.t_ == model.n_iter_ * (reference.t_ // reference.n_iter_)
     for W, W_ref in zip(model.coefs_ + model.intercepts_,
                         reference.coefs_ + reference.intercepts_, strict=True):
         assert np.isfinite(W).all()
