@@ -119,10 +119,6 @@ class Network(LayerStack):
         self._offsets = self._lay_out()
         self._bind(np.zeros(self._offsets[-1], dtype=self.dtype))
 
-    # Whether the compiled step (:mod:`sknet._core._dense_fast`) may train this
-    # network, over the flat layout of ``_step_offsets``.
-    _compiled = True
-
     def _step_offsets(self):
         """Where each layer's parameters start in the compiled step's flat vectors.
 
@@ -202,7 +198,7 @@ class Network(LayerStack):
         None when some layer's activation has no compiled form (a registered
         one, ``exp``), or softmax is not only the output's.
         """
-        if not self._compiled or self.dtype.char not in "fd":
+        if self.dtype.char not in "fd":
             return None
         kernels = []
         for i, act in enumerate(self.activations):

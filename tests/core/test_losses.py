@@ -152,6 +152,22 @@ def test_log_loss_clips_probabilities_of_zero_and_one():
     assert value == pytest.approx(-0.5 * np.log(np.finfo(float).eps), rel=1e-6)
 
 
+@pytest.mark.parametrize("name, Y, P", [
+    ("log_loss", [[1.0], [0.0]], [[0.0], [1.0]]),  # one logistic unit, two classes
+    ("binary_log_loss", [[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]]),
+])
+def test_two_class_log_losses_clip_both_ends(name, Y, P):
+    # Clipped to [eps, 1 - eps] as scikit-learn clips, each saturated wrong
+    # probability costs -log(eps): -log(eps) for P = 0 and Y = 1, and
+    # -log(1 - (1 - eps)) = -log(eps) (exactly: 1 - eps is a double) for P = 1, Y = 0.
+    Y, P = np.array(Y), np.array(P)
+    eps = np.finfo(float).eps
+    per_row = Y.shape[1]
+    assert get_loss(name).value(Y, P, None) == pytest.approx(-per_row * np.log(eps), rel=1e-12)
+    grad = get_loss(name).gradient(Y, P)
+    assert np.isfinite(grad).all()
+
+
 def test_unknown_loss_names_the_known_ones():
     with pytest.raises(ValueError, match="squared_error"):
         get_loss("hinge")
