@@ -355,15 +355,19 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 out = "logistic" if _in_unit_interval(Y) else "identity"
             self.out_activation_ = out
             self._loss_name = _MATCHING_LOSS[out] if self.loss == "auto" else self.loss
+        return self._check_data_range(Y, "X")
+
+    def _encode_validation_targets(self, y):
+        Y = y.toarray() if sp.issparse(y) else np.asarray(y)
+        return self._check_data_range(Y, "X_val")
+
+    def _check_data_range(self, Y, name):
         if self._loss_name == "binary_log_loss" and not _in_unit_interval(Y):
             raise ValueError(
-                "The binary_log_loss loss needs data in [0, 1], but X has values "
+                f"The binary_log_loss loss needs data in [0, 1], but {name} has values "
                 f"in [{Y.min():g}, {Y.max():g}]. Scale the data, or refit with "
                 "out_activation='identity'.")
         return Y
-
-    def _encode_validation_targets(self, y):
-        return self._encode_targets(y, False, False, None)
 
     def _output_setup(self, n_outputs):
         return self.out_activation_, self._loss_name

@@ -408,6 +408,9 @@ def test_output_follows_the_data_range():
     assert AutoencoderTransformer(2, **FAST).fit(X - 0.5).out_activation_ == "identity"
     ae = AutoencoderTransformer(2, out_activation="identity", **FAST).fit(X)
     assert ae.out_activation_ == "identity"
+    # the training data decide, not a validation set in [0, 1]
+    ae = AutoencoderTransformer(2, early_stopping=True, **FAST).fit(X - 0.5, X_val=X[:20])
+    assert ae.out_activation_ == "identity"
 
 
 @pytest.mark.parametrize("out_activation, loss", [
@@ -489,8 +492,13 @@ def test_bad_parameters_raise_clear_errors(params, error, match):
 
 
 def test_binary_log_loss_needs_unit_interval_data():
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(ValueError, match=r"\[0, 1\], but X has"):
         AutoencoderTransformer(2, loss="binary_log_loss", **FAST).fit(_small_data() * 2)
+    fitted = AutoencoderTransformer(2, **FAST).fit(_small_data() - 0.5)  # identity output
+    before = pickle.dumps(fitted)
+    with pytest.raises(ValueError, match=r"\[0, 1\], but X_val has"):
+        fitted.set_params(early_stopping=True).fit(_small_data(), X_val=_small_data() * 2)
+    assert pickle.dumps(fitted.set_params(early_stopping=False)) == before
 
 
 def test_bad_input_at_transform_time():
