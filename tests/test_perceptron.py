@@ -773,6 +773,28 @@ def test_interrupted_fit_keeps_the_last_complete_epoch(monkeypatch):
     np.testing.assert_array_equal(clf.intercept_, expected.intercept_)
 
 
+def test_ctrl_c_while_a_unit_is_copied_out_copies_it_and_stops_the_rest(monkeypatch):
+    X, y = _data(n=200, n_classes=3)
+    expected = PerceptronClassifier(random_state=0).fit(X, y)
+
+    class InterruptedOnce(core.PerceptronUnit):
+        interrupted = []
+
+        def finish(self):  # Ctrl-C while the first unit's weights are copied out
+            if not self.interrupted:
+                self.interrupted.append(True)
+                raise KeyboardInterrupt
+            return super().finish()
+
+    monkeypatch.setattr(core, "PerceptronUnit", InterruptedOnce)
+    clf = PerceptronClassifier(random_state=0)
+    with pytest.warns(UserWarning, match="interrupted"):
+        clf.fit(X, y)
+    np.testing.assert_array_equal(clf.coef_[0], expected.coef_[0])  # copied again
+    assert clf.intercept_[0] == expected.intercept_[0]
+    assert not clf.coef_[1:].any() and not clf.intercept_[1:].any()  # never trained
+
+
 def test_fit_too_big_for_memory_is_refused_before_allocating(monkeypatch):
     """20 classes of a million sparse features need 320 MB of weights alone."""
     import tracemalloc
