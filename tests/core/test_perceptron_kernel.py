@@ -238,3 +238,17 @@ def test_overflowing_scores_count_as_in_scikit_learns_loop():
     w, b = undecided.finish()
     np.testing.assert_array_equal(w, w0)
     assert b == 0.0
+
+
+def test_a_units_result_counts_every_epochs_updates():
+    from sknet._core import Network, get_activation
+    from sknet._core.perceptron import PerceptronConfig, fit_perceptron
+
+    X, t = _problem(n=200)
+    network = Network([X.shape[1], 1], [get_activation("step")])
+    config = PerceptronConfig(max_iter=4, tol=None, shuffle=False, stop_on_no_mistakes=False)
+    (result,) = fit_perceptron(network, X, t[:, None], None, config, seeds=[1],
+                               class_weights=np.ones((1, 2)))
+    _, _, ref = reference_fit(X, t, 4)
+    assert (result.n_iter, result.status) == (4, "max_iter")
+    assert result.n_updates == sum(n for _, _, n in ref) > 4
