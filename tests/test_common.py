@@ -5,7 +5,9 @@ the checks fast; add new estimators there. ``EXPECTED_FAILED_CHECKS`` lists, per
 estimator class name, each check that is expected to fail and why.
 """
 
+import ast
 import inspect
+import re
 import warnings
 
 import pytest
@@ -14,7 +16,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import estimator_checks as ec
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sknet import MLPClassifier, MLPRegressor, RecurrentClassifier, RecurrentRegressor
+from sknet import (
+    AutoencoderTransformer,
+    MLPClassifier,
+    MLPRegressor,
+    PerceptronClassifier,
+    RecurrentClassifier,
+    RecurrentRegressor,
+)
 
 # scikit-learn's own test suite runs its MLPs with max_iter=100.
 ESTIMATORS = [
@@ -86,3 +95,28 @@ def test_feature_name_and_output_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         check(type(estimator).__name__, estimator)
+
+
+def _documented_defaults(cls):
+    """``{parameter: default}`` as the class docstring's Parameters section states them."""
+    section = cls.__doc__.split("Parameters\n    ----------\n")[1].split("\n    Attributes\n")[0]
+    out = {}
+    for name, text in re.findall(r"^    (\w+) : [^\n]*?default=(.+?)\s*$", section, re.M):
+        try:
+            out[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[name] = text  # a name such as None reads as a literal; anything else as text
+    return out
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor, RecurrentClassifier,
+                                 RecurrentRegressor, AutoencoderTransformer,
+                                 PerceptronClassifier], ids=lambda c: c.__name__)
+def test_every_parameter_documents_its_default(cls):
+    documented = _documented_defaults(cls)
+    for name, param in inspect.signature(cls).parameters.items():
+        assert name in documented, f"{cls.__name__}: {name} has no 'default=' in its docstring"
+        default = param.default
+        assert documented[name] == default or documented[name] == repr(default), (
+            f"{cls.__name__}.{name}: the docstring says default={documented[name]!r}, "
+            f"the signature {default!r}")
