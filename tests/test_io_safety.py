@@ -287,6 +287,14 @@ def test_a_binarizer_that_disagrees_with_classes_is_refused():
     _refused(file, r"classes_ has 3 classes")
 
 
+@pytest.mark.parametrize("key, value", [("neg_label", -1), ("pos_label", 2),
+                                        ("sparse_output", True)])
+def test_a_binarizer_that_encodes_labels_otherwise_is_refused(key, value):
+    file = SkopsFile.of("mlp-multiclass")
+    file.set_json(("_label_binarizer", key), value)
+    _refused(file, r"_label_binarizer does not encode labels as sknet does")
+
+
 def test_a_wrong_output_activation_is_refused():
     file = SkopsFile.of("mlp-multiclass")
     file.set_json(("out_activation_",), "identity")
