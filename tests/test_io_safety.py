@@ -506,6 +506,19 @@ def test_a_nested_but_readable_schema_is_refused_before_skops_reads_it():
         file.load()
 
 
+def test_the_depth_limit_counts_the_root_as_level_one():
+    def nested(levels):  # lists around a node naming a file: with its string, ``levels``
+        node = {"file": "deepest.npy"}
+        for _ in range(levels - 2):
+            node = [node]
+        return node
+
+    limit = sknet.io.MAX_SCHEMA_DEPTH
+    assert sknet.io._members_read(nested(limit), "f.skops") == ["deepest.npy"]
+    with pytest.raises(ValueError, match=rf"nests more than {limit} levels"):
+        sknet.io._members_read(nested(limit + 1), "f.skops")
+
+
 @pytest.mark.parametrize("key", ["__loader__", "__class__", "content", "protocol"])
 def test_a_schema_missing_a_key_is_a_value_error(key):
     file = SkopsFile.of("mlp-multiclass")
