@@ -135,6 +135,28 @@ def test_string_labels_and_nocl(digits):
     assert_array_equal(clf.classes_[indices], clf.predict(X))
 
 
+@pytest.mark.parametrize("estimator", [MLPClassifier, PerceptronClassifier])
+def test_output_class_labels_adds_the_classes_as_scikit_learns_export_does(digits,
+                                                                           estimator):
+    from sklearn.linear_model import Perceptron
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    X, y = _data(digits, np.float32)
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven",
+                      "eight", "nine"])[y]
+    params = FAST if estimator is MLPClassifier else dict(max_iter=5, random_state=0)
+    peer = SkMLPClassifier if estimator is MLPClassifier else Perceptron
+    for labels in (y, names):
+        clf, ref = estimator(**params).fit(X, labels), peer(**params).fit(X, labels)
+        for flag in (False, True):
+            got = _run(_export(clf, X, output_class_labels=flag), X[:5])
+            want = _run(_export(ref, X, output_class_labels=flag), X[:5])
+            assert len(got) == len(want) == 2 + flag
+            assert_array_equal(got[0], clf.predict(X[:5]))
+        assert_array_equal(got[2], clf.classes_)
+        assert got[2].dtype == want[2].dtype
+
+
 def test_double_graph_with_zipmap_is_refused_with_the_fix(digits):
     X, y = _data(digits, np.float64)
     clf = MLPClassifier(**FAST).fit(X, y)
