@@ -202,6 +202,24 @@ def test_regressor_exports_predict(digits, fit, dtype):
     _close(pred, expected.reshape(pred.shape), dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_exp_output_saturates_where_sknets_does(digits, dtype):
+    # The output layer's weights zeroed: every row's pre-activation is the
+    # intercept, set around the point where the exponential saturates (one
+    # below the log of the dtype's largest value), so a graph that clipped
+    # elsewhere, or not at all, would disagree or overflow.
+    X, y = _data(digits, dtype)
+    reg = _poisson(X, y)
+    reg.coefs_[-1][:] = 0
+    overflow = float(np.log(np.finfo(dtype).max))
+    for z in (overflow - 1.5, overflow - 1.1, overflow - 0.9, overflow + 5.0):
+        reg.intercepts_[-1][:] = z
+        (pred,) = _run(skl2onnx.to_onnx(reg, X[:1]), X[:3])
+        expected = reg.predict(X[:3])
+        assert np.all(np.isfinite(expected))
+        _close(pred, expected.reshape(pred.shape), dtype)
+
+
 # --------------------------------------------------------------------------- #
 # PerceptronClassifier                                                         #
 # --------------------------------------------------------------------------- #
