@@ -300,6 +300,11 @@ def test_to_onnx_takes_whole_sparse_or_integer_data(digits):
     _close(proba, clf.predict_proba(X_int), np.float64)
     onx = sknet.onnx.to_onnx(clf, sp.csr_matrix(X_int[:5]), options={"zipmap": False})
     assert onx.graph.input[0].type.tensor_type.shape.dim[1].dim_value == X.shape[1]
+    # a list of rows, as fit takes it: a 2-D table for a feed-forward model
+    onx = sknet.onnx.to_onnx(clf, X_int[:5].tolist(), options={"zipmap": False})
+    assert [d.dim_value for d in onx.graph.input[0].type.tensor_type.shape.dim] == [
+        0, X.shape[1]]
+    _close(_run(onx, X_int.astype(np.float64))[1], clf.predict_proba(X_int), np.float64)
 
 
 def test_to_onnx_refuses_an_unfitted_model(digits):
