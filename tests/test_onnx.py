@@ -236,6 +236,20 @@ def test_perceptron_exports_labels_and_decision_scores(digits, n_classes, dtype)
     assert_array_equal(labels, perceptron.predict(X))
 
 
+@pytest.mark.parametrize("n_classes", [2, 10])
+def test_perceptron_takes_raw_scores_as_scikit_learns_export_does(digits, n_classes):
+    from sklearn.linear_model import Perceptron
+
+    X, y = _data(digits, np.float32)
+    perceptron = PerceptronClassifier(random_state=0).fit(X, y % n_classes)
+    reference = Perceptron(random_state=0).fit(X, y % n_classes)  # the same weights
+    for raw_scores in (False, True):
+        labels, scores = _run(_export(perceptron, X, raw_scores=raw_scores), X)
+        want_labels, want_scores = _run(_export(reference, X, raw_scores=raw_scores), X)
+        assert_array_equal(labels, want_labels)
+        _close(scores, want_scores, np.float32)
+
+
 def test_sparsified_perceptron_exports_the_same_graph(digits):
     X, y = _data(digits, np.float32)
     perceptron = PerceptronClassifier(random_state=0).fit(X, y)
