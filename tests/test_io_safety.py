@@ -309,6 +309,54 @@ def test_counters_must_be_non_negative_integers(attr, value):
     _refused(file, rf"MLPClassifier\.{attr} must be an integer >= 0")
 
 
+@pytest.mark.parametrize("value", [[], "abc"])
+def test_the_layers_must_be_a_non_empty_list(value):
+    file = SkopsFile.of("mlp-multiclass")
+    file.set_json(("coefs_",), value)
+    _refused(file, rf"MLPClassifier\.coefs_ must be a non-empty list, got {type(value).__name__}")
+
+
+@pytest.mark.parametrize("value", [{"t": 1, "m": [0.0]}, ["t", "m", "v"]],
+                         ids=["a-dict-without-v", "a-list-of-the-keys"])
+def test_an_optimizer_state_must_be_a_dict_of_its_keys(value):
+    file = SkopsFile.of("mlp-multiclass")
+    file.set_json(("_optimizer_state",), value)
+    _refused(file, r"_optimizer_state must be a dict with the keys t, m and v \(adam\)")
+
+
+def test_a_binary_binarizer_with_three_classes_is_refused():
+    file = SkopsFile.of("mlp-binary-strings-sgd-early-stopping")
+    file.set_array(("_label_binarizer", "classes_"), np.array(["eggs", "ham", "spam"]))
+    _refused(file, r"MLPClassifier\.classes_ has 3 classes, which does not match")
+
+
+def _named_columns_file():
+    pd = pytest.importorskip("pandas")
+    X, y = _data()
+    model = _fit(lambda: MLPClassifier(hidden_layer_sizes=(3,), **FAST).fit(
+        pd.DataFrame(X, columns=list("abcd")), y))
+    return SkopsFile(sio.dumps(model))
+
+
+def test_feature_names_of_the_wrong_length_or_type_are_refused():
+    match = r"feature_names_in_ must be an array of 4 strings \(n_features_in_\)"
+    file = _named_columns_file()
+    node = file.attrs["feature_names_in_"]
+    del node["content"][3]
+    # a shape node of its own: the 4 it holds is shared with n_features_in_
+    node["shape"]["content"][0] = {"__class__": "int", "__module__": "builtins",
+                                   "__loader__": "JsonNode", "content": "3", "is_json": True,
+                                   "__id__": 1}
+    _refused(file, match)
+    file = _named_columns_file()
+    file.attrs["feature_names_in_"]["content"][2]["content"] = "5"  # a number
+    _refused(file, match)
+    file = _named_columns_file()
+    file.set_json(("feature_names_in_",), list("abcd"))  # a list, not an array
+    _refused(file, match)
+    assert _named_columns_file().load().feature_names_in_.tolist() == list("abcd")
+
+
 def test_a_loss_curve_must_hold_numbers():
     file = SkopsFile.of("mlp-multiclass")
     file.set_json(("loss_curve_",), [0.5, "0.4"])
@@ -366,6 +414,13 @@ def test_an_autoencoder_with_an_odd_layout_is_refused():
     file = SkopsFile.of("autoencoder-tied")
     del file.attrs["intercepts_"]["content"][3]
     _refused(file, r"AutoencoderTransformer\.coefs_ has 2 matrices and intercepts_ 3")
+
+
+def test_an_autoencoder_with_an_odd_number_of_layers_is_refused():
+    file = SkopsFile.of("autoencoder-untied")  # 4 matrices and biases, less one of each
+    del file.attrs["intercepts_"]["content"][3]
+    del file.attrs["coefs_"]["content"][3]
+    _refused(file, r"AutoencoderTransformer\.coefs_ has 3 matrices and intercepts_ 3")
 
 
 def test_an_untied_decoder_that_does_not_mirror_the_encoder_is_refused():
@@ -477,6 +532,13 @@ def test_a_perceptron_with_one_class_is_refused():
     file = SkopsFile.of("perceptron-binary")
     file.set_array(("classes_",), np.array([0]))
     _refused(file, r"PerceptronClassifier\.classes_ has 1 classes")
+
+
+@pytest.mark.parametrize("value", [-1.0, "5", float("inf")])
+def test_a_perceptron_t_must_be_a_non_negative_number(value):
+    file = SkopsFile.of("perceptron-binary")
+    file.set_json(("t_",), value)
+    _refused(file, r"PerceptronClassifier\.t_ must be a non-negative number")
 
 
 def test_a_perceptron_intercept_with_nan_is_refused():
