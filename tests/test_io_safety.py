@@ -324,6 +324,20 @@ def test_an_optimizer_state_must_be_a_dict_of_its_keys(value):
     _refused(file, r"_optimizer_state must be a dict with the keys t, m and v \(adam\)")
 
 
+def test_a_binarizer_whose_classes_are_a_list_is_refused():
+    file = SkopsFile.of("mlp-binary-strings-sgd-early-stopping")
+    file.set_json(("_label_binarizer", "classes_"), ["eggs", "spam"])
+    _refused(file, r"_label_binarizer\.classes_ must equal classes_")
+
+
+def test_n_outputs_must_be_the_output_layers_width():
+    X, y = _data()
+    model = _fit(lambda: MLPClassifier(hidden_layer_sizes=(5, 4), **FAST).fit(X, y % 3))
+    file = SkopsFile(sio.dumps(model))
+    file.set_json(("n_outputs_",), 4)  # the last hidden layer's width
+    _refused(file, r"MLPClassifier\.n_outputs_ is 4, but the output layer gives 3")
+
+
 def test_a_binary_binarizer_with_three_classes_is_refused():
     file = SkopsFile.of("mlp-binary-strings-sgd-early-stopping")
     file.set_array(("_label_binarizer", "classes_"), np.array(["eggs", "ham", "spam"]))

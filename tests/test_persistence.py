@@ -350,7 +350,8 @@ def jitter(X_batch, rng):
     return X_batch + rng.normal(0.0, 0.01, size=X_batch.shape)
 
 
-def test_a_users_augment_function_is_trusted_by_name():
+@pytest.mark.parametrize("how", ["name", "function"])
+def test_a_users_augment_function_is_trusted_by_name_or_itself(how):
     X, y = _data("classes")
     model = MLPClassifier(augment=jitter, **FAST)
     with warnings.catch_warnings():
@@ -361,7 +362,7 @@ def test_a_users_augment_function_is_trusted_by_name():
     name = f"{jitter.__module__}.jitter"
     with pytest.raises(TypeError, match=name.replace(".", r"\.")):
         load(io.BytesIO(buffer.getvalue()))
-    copy = load(io.BytesIO(buffer.getvalue()), trusted=[name])
+    copy = load(io.BytesIO(buffer.getvalue()), trusted=[name if how == "name" else jitter])
     assert copy.augment is jitter
     np.testing.assert_array_equal(copy.predict_proba(X), model.predict_proba(X))
 
