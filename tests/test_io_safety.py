@@ -555,6 +555,30 @@ def test_a_perceptron_t_must_be_a_non_negative_number(value):
     _refused(file, r"PerceptronClassifier\.t_ must be a non-negative number")
 
 
+def _json_node(value, node_id):
+    return {"__class__": type(value).__name__, "__module__": "builtins",
+            "__loader__": "JsonNode", "content": json.dumps(value), "is_json": True,
+            "__id__": node_id}
+
+
+def test_perceptron_classes_must_be_distinct_comparable_numbers_or_strings():
+    file = SkopsFile.of("perceptron-binary")
+    file.set_array(("classes_",), np.array([1 + 0j, 2 + 0j]))
+    _refused(file, r"PerceptronClassifier\.classes_ must hold numbers or strings, "
+                   r"got complex128")
+    file = SkopsFile.of("perceptron-binary")
+    file.set_array(("classes_",), np.array([1, 1]))
+    _refused(file, r"PerceptronClassifier\.classes_ must hold distinct, comparable labels")
+    file = SkopsFile.of("perceptron-binary")  # an object array of 1 and "a": no order
+    file.attrs["classes_"] = {
+        "__class__": "ndarray", "__module__": "numpy", "__loader__": "NdArrayNode",
+        "type": "json", "content": [_json_node(1, 1), _json_node("a", 2)],
+        "shape": {"__class__": "tuple", "__module__": "builtins", "__loader__": "TupleNode",
+                  "content": [_json_node(2, 3)], "__id__": 4},
+        "__id__": 5}
+    _refused(file, r"PerceptronClassifier\.classes_ must hold distinct, comparable labels")
+
+
 def test_a_perceptron_intercept_with_nan_is_refused():
     file = SkopsFile.of("perceptron-binary")
     file.set_array(("intercept_",), np.array([np.nan]))
