@@ -686,6 +686,21 @@ def test_a_file_that_unpacks_beyond_memory_is_refused(monkeypatch):
         file.load()
 
 
+def test_a_sparse_member_that_unpacks_beyond_memory_is_refused(monkeypatch):
+    # the .npz member of a sparse matrix is a zip of its own: what its arrays
+    # unpack to counts too, not only its own size in the file
+    file = SkopsFile.of("perceptron-sparse")
+    member = file.node("coef_")["file"]
+    inner = io.BytesIO()
+    np.savez_compressed(inner, data=np.zeros(500_000))  # 4 MB in a few kB
+    file.members[member] = inner.getvalue()
+    outer = 2 * sum(len(content) for content in file.members.values())
+    assert outer < 1_000_000 < 2 * 4_000_000
+    monkeypatch.setattr(sknet.io, "available_memory_bytes", lambda: 1_000_000)
+    with pytest.raises(ValueError, match=r"would unpack about .* GiB"):
+        file.load()
+
+
 def test_untrusted_types_are_still_refused_by_name():
     file = SkopsFile.of("mlp-multiclass")
     file.attrs["coefs_"].update(__module__="os", __class__="system")
