@@ -577,6 +577,8 @@ def test_perceptron_classes_must_be_distinct_comparable_numbers_or_strings():
                   "content": [_json_node(2, 3)], "__id__": 4},
         "__id__": 5}
     _refused(file, r"PerceptronClassifier\.classes_ must hold distinct, comparable labels")
+    file.attrs["classes_"]["content"][0] = _json_node(None, 1)  # None and "a"
+    _refused(file, r"PerceptronClassifier\.classes_ must hold numbers or strings, got object")
 
 
 def test_a_perceptron_intercept_with_nan_is_refused():

@@ -5,6 +5,7 @@ a new estimator joins by being appended there.
 """
 
 import copy
+import functools
 import io
 import json
 import pickle
@@ -53,6 +54,14 @@ MODELS = [
     ("AutoencoderTransformer-tied-early-stopping",
      AutoencoderTransformer(n_components=2, tied_weights=True, early_stopping=True,
                             **FAST), "unsupervised", "fit"),
+    # no hidden layer (two biases) and two of them (six): the odd-layout check
+    # of a loaded file must let every even depth through
+    ("AutoencoderTransformer-shallow",
+     AutoencoderTransformer(n_components=2, hidden_layer_sizes=(), max_iter=5, random_state=0),
+     "unsupervised", "fit"),
+    ("AutoencoderTransformer-deep-untied",
+     AutoencoderTransformer(n_components=2, hidden_layer_sizes=(5, 3), tied_weights=False,
+                            max_iter=5, random_state=0), "unsupervised", "fit"),
     ("MLPClassifier-augmented",
      MLPClassifier(augment=Compose([GaussianNoise(std=0.05)]), **FAST), "classes",
      "fit"),
@@ -400,7 +409,8 @@ def test_load_refuses_what_is_not_a_skops_file(tmp_path, content):
         load(path)
 
 
-@pytest.mark.parametrize("trusted", [True, 3, [3]])
+@pytest.mark.parametrize("trusted", [True, 3, [3], [functools.partial(len)], [sys]],
+                         ids=["True", "3", "[3]", "a-nameless-callable", "a-module"])
 def test_load_rejects_a_malformed_trusted_argument(tmp_path, trusted):
     model, _ = _fit(MLPRegressor(**FAST), "two_outputs", "fit")
     dump(model, tmp_path / "model.skops")
