@@ -410,6 +410,17 @@ def test_a_tampered_model_inside_a_pipeline_is_refused():
     _refused(file, r"MLPClassifier\.intercepts_\[0\] has shape \(9,\)")
 
 
+def test_a_tampered_model_inside_an_object_array_is_refused():
+    # as a search's cv_results_ holds estimator-valued parameters
+    models = np.empty(1, dtype=object)
+    models[0] = MODELS["mlp-multiclass"][0]
+    file = SkopsFile(sio.dumps({"models": models}))
+    mlp = file.schema["content"]["models"]["content"][0]["content"]["content"]
+    node = file._resolved(mlp["intercepts_"]["content"][0])
+    file.members[node["file"]] = _npy(np.zeros(9))
+    _refused(file, r"MLPClassifier\.intercepts_\[0\] has shape \(9,\)")
+
+
 def _npy(array):
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
