@@ -338,6 +338,14 @@ def test_n_outputs_must_be_the_output_layers_width():
     _refused(file, r"MLPClassifier\.n_outputs_ is 4, but the output layer gives 3")
 
 
+@pytest.mark.parametrize("value", ["continuous", ["binary"], 3])
+def test_a_binarizer_of_another_target_type_is_refused(value):
+    file = SkopsFile.of("mlp-multiclass")
+    file.set_json(("_label_binarizer", "y_type_"), value)
+    _refused(file, r"_label_binarizer\.y_type_ must be one of \['binary', 'multiclass', "
+                   r"'multilabel-indicator'\]")
+
+
 def test_a_binary_binarizer_with_three_classes_is_refused():
     file = SkopsFile.of("mlp-binary-strings-sgd-early-stopping")
     file.set_array(("_label_binarizer", "classes_"), np.array(["eggs", "ham", "spam"]))
