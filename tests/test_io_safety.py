@@ -532,6 +532,15 @@ def test_csr_indices_out_of_order_are_refused():
     _refused(_edit_csr(edit), r"coef_ must have sorted column indices")
 
 
+def test_csr_duplicate_indices_are_refused():
+    def edit(matrix):  # sorted, but a row's first column given twice
+        row = np.flatnonzero(np.diff(matrix.indptr) >= 2)[0]
+        start = matrix.indptr[row]
+        matrix.indices[start + 1] = matrix.indices[start]
+
+    _refused(_edit_csr(edit), r"coef_ must have sorted column indices without duplicates")
+
+
 def test_csr_row_pointers_that_decrease_are_refused():
     def edit(matrix):
         matrix.indptr[1:3] = matrix.indptr[1:3][::-1].copy()
@@ -733,6 +742,18 @@ def test_a_class_swapped_for_another_trusted_one_is_refused():
     file = SkopsFile.of("mlp-multiclass")
     file.schema.update(__class__="MLPRegressor")
     _refused(file, r"MLPRegressor\.loss \(a parameter\) is missing")
+
+
+def test_a_one_class_classifier_and_a_one_feature_model_load():
+    # the smallest shapes a fit gives: one class (one logistic unit, as
+    # scikit-learn's), one input feature
+    X, y = _data()
+    one_class = _fit(lambda: MLPClassifier(hidden_layer_sizes=(3,), **FAST).fit(X, 0 * y))
+    one_feature = _fit(lambda: MLPRegressor(hidden_layer_sizes=(3,), **FAST).fit(X[:, :1], y))
+    for model, X_in in ((one_class, X), (one_feature, X[:, :1])):
+        copy = SkopsFile(sio.dumps(model)).load()
+        for method, expected in _outputs(model, X_in).items():
+            np.testing.assert_array_equal(getattr(copy, method)(X_in), expected)
 
 
 def test_an_unfitted_estimator_loads():
