@@ -229,6 +229,14 @@ def test_a_weight_matrix_of_the_wrong_shape_is_refused():
     _refused(file, r"MLPClassifier\.coefs_\[1\] has shape \(6, 3\)")
 
 
+@pytest.mark.parametrize("shape", [(1, 5), (0,)])
+def test_a_bias_must_be_a_non_empty_vector(shape):
+    file = SkopsFile.of("mlp-multiclass")
+    file.set_array(("intercepts_", 0), np.zeros(shape))
+    _refused(file, rf"intercepts_\[0\] must be a non-empty 1-D array, got shape "
+                   rf"{re.escape(str(shape))}")
+
+
 def test_a_missing_layer_is_refused():
     file = SkopsFile.of("mlp-multiclass")
     for attr in ("coefs_", "intercepts_"):
