@@ -599,6 +599,11 @@ def _json_node(value, node_id):
 
 def test_perceptron_classes_must_be_distinct_comparable_numbers_or_strings():
     file = SkopsFile.of("perceptron-binary")
+    file.set_array(("classes_",), np.array([[0, 1]]))
+    _refused(file, r"PerceptronClassifier\.classes_ must be a 1-D numpy array")
+    file.set_json(("classes_",), [0, 1])
+    _refused(file, r"PerceptronClassifier\.classes_ must be a 1-D numpy array")
+    file = SkopsFile.of("perceptron-binary")
     file.set_array(("classes_",), np.array([1 + 0j, 2 + 0j]))
     _refused(file, r"PerceptronClassifier\.classes_ must hold numbers or strings, "
                    r"got complex128")
