@@ -136,6 +136,34 @@ def test_random_affine_rotation_turns_a_bar():
     assert out.reshape(200, 9, 9)[:, 0, 4].max() > 0.5
 
 
+def test_random_affine_zooms_and_shifts_a_ramp_as_the_formulas_say():
+    # On a ramp I(r, c) = r bilinear interpolation is exact, so an output
+    # pixel's value is the row it was read from: (r - 4) / z + 4 - s for a
+    # zoom z about the centre and a shift s along the rows.
+    ramp = np.repeat(np.arange(9.0), 9).reshape(1, 81)
+    zoomed = RandomAffine((9, 9), max_shift=0, max_rotation=0, zoom_range=(2.0, 2.0))(
+        ramp, np.random.default_rng(0)).reshape(9, 9)
+    np.testing.assert_allclose(zoomed, np.repeat((np.arange(9.0) - 4) / 2 + 4, 9).reshape(9, 9),
+                               atol=1e-12)
+    moved = RandomAffine((9, 9), max_shift=(2.0, 0.0), max_rotation=0)(
+        np.repeat(ramp, 400, axis=0), np.random.default_rng(1)).reshape(400, 9, 9)
+    shifts = 4.0 - moved[:, 4, 4]
+    np.testing.assert_allclose(moved[:, 3, 4], 3.0 - shifts, atol=1e-12)  # a whole shift
+    assert np.all(np.abs(shifts) <= 2.0)
+    assert shifts.min() < -1.5 and shifts.max() > 1.5 and abs(shifts.mean()) < 0.25
+
+
+@pytest.mark.parametrize("params, expected", [
+    ({"fill": np.inf}, "'fill' parameter of RandomAffine must be a finite number; got inf."),
+    ({"max_rotation": -10}, "must be a finite number >= 0; got -10."),
+    ({"zoom_range": (0.0, 1.0)}, "must be a finite number > 0; got 0.0."),
+])
+def test_random_affine_errors_say_the_range_expected(params, expected):
+    with pytest.raises(ValueError) as info:
+        RandomAffine((8, 8), **params)
+    assert str(info.value).endswith(expected)
+
+
 def test_image_shape_must_match_the_features():
     with pytest.raises(ValueError, match="image_shape"):
         RandomAffine((8, 7))(X[:2], np.random.default_rng(0))
