@@ -153,6 +153,39 @@ def test_random_affine_zooms_and_shifts_a_ramp_as_the_formulas_say():
     assert shifts.min() < -1.5 and shifts.max() > 1.5 and abs(shifts.mean()) < 0.25
 
 
+def test_random_affine_rotation_is_a_rotation():
+    # Row and column ramps, with the same draws (same seed): their outputs
+    # are the rows and columns each pixel is read from, so the two fitted
+    # planes give the map's matrix, which must be [[cos, sin], [-sin, cos]]:
+    # a rotation (zoom 1), angles either way up to max_rotation.
+    rows, cols = np.meshgrid(np.arange(9.0), np.arange(9.0), indexing="ij")
+    centre = (np.abs(rows - 4) <= 2) & (np.abs(cols - 4) <= 2)  # stays inside
+    design = np.column_stack([rows[centre] - 4, cols[centre] - 4, np.ones(centre.sum())])
+    aug = RandomAffine((9, 9), max_shift=0, max_rotation=30)
+    read = [aug(np.repeat(ramp.reshape(1, 81), 40, axis=0),
+                np.random.default_rng(2)).reshape(40, 9, 9) for ramp in (rows, cols)]
+    angles = []
+    for i in range(40):
+        (a, b, _), (c, d, _) = (np.linalg.lstsq(design, r[i][centre], rcond=None)[0]
+                                for r in read)
+        np.testing.assert_allclose([c, d], [-b, a], atol=1e-9)
+        np.testing.assert_allclose(a * a + b * b, 1.0, atol=1e-9)
+        angles.append(np.degrees(np.arctan2(b, a)))
+    assert max(np.abs(angles)) <= 30 + 1e-9 and min(angles) < -10 and max(angles) > 10
+
+
+def test_brightness_contrast_scales_rows_both_ways():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 6))
+    out = BrightnessContrast(brightness=0.0, contrast=0.5)(X, np.random.default_rng(1))
+    centred = X - X.mean(axis=1, keepdims=True)
+    factors = (out - X.mean(axis=1, keepdims=True))[:, 0] / centred[:, 0]
+    np.testing.assert_allclose(out - X.mean(axis=1, keepdims=True),
+                               factors[:, None] * centred, atol=1e-12)
+    assert factors.min() < 0.6 and factors.max() > 1.4
+    assert np.all((factors >= 0.5 - 1e-12) & (factors <= 1.5 + 1e-12))
+
+
 @pytest.mark.parametrize("params, expected", [
     ({"fill": np.inf}, "'fill' parameter of RandomAffine must be a finite number; got inf."),
     ({"max_rotation": -10}, "must be a finite number >= 0; got -10."),

@@ -24,6 +24,7 @@ from sknet import (
     RecurrentClassifier,
     RecurrentRegressor,
 )
+from sknet.augment import BrightnessContrast, GaussianNoise, RandomAffine
 
 # scikit-learn's own test suite runs its MLPs with max_iter=100.
 ESTIMATORS = [
@@ -111,10 +112,13 @@ def _documented_defaults(cls):
 
 @pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor, RecurrentClassifier,
                                  RecurrentRegressor, AutoencoderTransformer,
-                                 PerceptronClassifier], ids=lambda c: c.__name__)
+                                 PerceptronClassifier, GaussianNoise, BrightnessContrast,
+                                 RandomAffine], ids=lambda c: c.__name__)
 def test_every_parameter_documents_its_default(cls):
     documented = _documented_defaults(cls)
     for name, param in inspect.signature(cls).parameters.items():
+        if param.default is inspect.Parameter.empty:  # required: RandomAffine's image_shape
+            continue
         assert name in documented, f"{cls.__name__}: {name} has no 'default=' in its docstring"
         default = param.default
         assert documented[name] == default or documented[name] == repr(default), (
