@@ -156,12 +156,12 @@ def test_random_affine_zooms_and_shifts_a_ramp_as_the_formulas_say():
 def test_random_affine_rotation_is_a_rotation():
     # Row and column ramps, with the same draws (same seed): their outputs
     # are the rows and columns each pixel is read from, so the two fitted
-    # planes give the map's matrix, which must be [[cos, sin], [-sin, cos]]:
-    # a rotation (zoom 1), angles either way up to max_rotation.
+    # planes give the map's matrix, which must be [[cos, sin], [-sin, cos]] / z:
+    # a rotation and a zoom by z = 2, angles either way up to max_rotation.
     rows, cols = np.meshgrid(np.arange(9.0), np.arange(9.0), indexing="ij")
     centre = (np.abs(rows - 4) <= 2) & (np.abs(cols - 4) <= 2)  # stays inside
     design = np.column_stack([rows[centre] - 4, cols[centre] - 4, np.ones(centre.sum())])
-    aug = RandomAffine((9, 9), max_shift=0, max_rotation=30)
+    aug = RandomAffine((9, 9), max_shift=0, max_rotation=30, zoom_range=(2.0, 2.0))
     read = [aug(np.repeat(ramp.reshape(1, 81), 40, axis=0),
                 np.random.default_rng(2)).reshape(40, 9, 9) for ramp in (rows, cols)]
     angles = []
@@ -169,7 +169,7 @@ def test_random_affine_rotation_is_a_rotation():
         (a, b, _), (c, d, _) = (np.linalg.lstsq(design, r[i][centre], rcond=None)[0]
                                 for r in read)
         np.testing.assert_allclose([c, d], [-b, a], atol=1e-9)
-        np.testing.assert_allclose(a * a + b * b, 1.0, atol=1e-9)
+        np.testing.assert_allclose(a * a + b * b, 0.25, atol=1e-9)
         angles.append(np.degrees(np.arctan2(b, a)))
     assert max(np.abs(angles)) <= 30 + 1e-9 and min(angles) < -10 and max(angles) > 10
 

@@ -549,6 +549,10 @@ def test_same_random_state_same_model(params):
     np.testing.assert_array_equal(c.coefs_[0], a.coefs_[0])
     d = MLPClassifier(random_state=1, **SMALL, **params).fit(X, y)
     assert not np.array_equal(d.coefs_[0], a.coefs_[0])
+    if not params:  # the largest seed numpy takes is valid, and draws as scikit-learn's
+        e = MLPClassifier(random_state=2**32 - 1, max_iter=1).fit(X, y)
+        ref = SKClassifier(random_state=2**32 - 1, max_iter=1).fit(X, y)
+        np.testing.assert_allclose(e.coefs_[0], ref.coefs_[0], rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["multiclass", "regression"])
