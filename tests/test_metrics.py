@@ -40,6 +40,10 @@ def test_r2_keeps_scikit_learns_constant_target_conventions():
     constant = np.full(20, 1e300)
     assert r2_score_without_overflow(constant, constant) == 1.0
     assert r2_score_without_overflow(constant, P[:, 0] * 1e300) == 0.0
+    # a constant whose mean rounds (0.1 * 20 / 20 is not 0.1) is constant still
+    tenth = np.full(20, 0.1)
+    assert np.mean(tenth) != 0.1
+    assert r2_score_without_overflow(tenth, P[:, 0] * 1e300) == 0.0
 
 
 @pytest.mark.parametrize("scale", [1.0, 1e150, 1e300])
