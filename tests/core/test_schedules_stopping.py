@@ -60,9 +60,12 @@ def test_adaptive_divides_by_five_until_1e_6_like_scikit_learn():
     assert s.lr == history[-1] <= 1e-6
 
 
-@pytest.mark.parametrize("decay_rate", [0.5, 0.95])
+@pytest.mark.parametrize("decay_rate", [0.5, 0.95, None], ids=["0.5", "0.95", "default"])
 def test_exponential_schedule(decay_rate):
-    s = Schedule("exponential", 0.2, decay_rate=decay_rate)
+    if decay_rate is None:  # the documented default, the estimators' default too
+        s, decay_rate = Schedule("exponential", 0.2), 0.95
+    else:
+        s = Schedule("exponential", 0.2, decay_rate=decay_rate)
     for epoch in range(1, 6):
         s.epoch_end(epoch * 10, epoch)
         assert s.lr == pytest.approx(0.2 * decay_rate ** epoch, rel=1e-14)
