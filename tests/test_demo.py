@@ -1,5 +1,8 @@
 """``python -m sknet``: a fair comparison that says what it is doing."""
 
+import subprocess
+import sys
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -35,3 +38,17 @@ def test_every_row_fits_on_one_thread_and_the_first_line_comes_first(
     # the announcement precedes the table's first row
     first_row = next(i for i, line in enumerate(lines) if "stand-in" in line)
     assert any("one thread (BLAS and OpenMP)" in line for line in lines[:first_row])
+
+
+def test_python_m_sknet_prints_the_six_rows_of_the_readme():
+    # the README's first command, as a user runs it: the module's __main__ guard,
+    # the table, and sknet's MLP at scikit-learn's accuracy on the same split
+    out = subprocess.run([sys.executable, "-m", "sknet"], capture_output=True, text=True,
+                         check=True, timeout=600).stdout
+    rows = {line[:56].strip(): float(line[56:66]) for line in out.splitlines()
+            if line[56:66].strip().replace(".", "", 1).isdigit()}
+    assert list(rows) == [name for name, _ in demo._rows()]
+    # the same weights to rounding: at most one of the 450 test images apart
+    assert abs(rows["sknet MLPClassifier"] - rows["scikit-learn MLPClassifier"]) < 1 / 450 + 1e-4
+    assert rows["sknet MLPClassifier"] > 0.95
+    assert min(rows.values()) > 0.9
