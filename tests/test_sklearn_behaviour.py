@@ -559,6 +559,36 @@ def test_the_threads_a_fit_runs_on_do_not_change_its_result(monkeypatch, solver)
     assert free.loss_ == held.loss_
 
 
+@pytest.mark.parametrize("parts", [2, 1])
+def test_lbfgs_takes_the_stochastic_solvers_blas_thread_rule(monkeypatch, parts):
+    """Large products: one BLAS thread where the step splits between threads, else numpy's."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import sknet._base as base
+    from sknet._core.network import Network
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("a BLAS of two threads needs two cores")
+    monkeypatch.setattr(Network, "split_parts", lambda self, batch_size, threads=None: parts)
+    seen, real = {}, base.fit_lbfgs
+
+    def recording(*args, **kwargs):
+        seen["blas"] = {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+        seen["threads"] = kwargs["threads"]
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(base, "fit_lbfgs", recording)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(1000, 400)), rng.integers(3, size=1000)  # 2 n 400 40: 32 MFLOP
+    with threadpool_limits(limits=2):
+        MLPClassifier(hidden_layer_sizes=(40,), solver="lbfgs", max_iter=2).fit(X, y)
+    assert seen["threads"] == parts
+    if parts > 1:  # every BLAS held to one thread: the parts' threads do the products
+        assert seen["blas"] == {1}
+    else:  # numpy's BLAS keeps its threads (scipy's own, if it has one, is held to one)
+        assert 2 in seen["blas"]
+
+
 def test_overlapping_fits_run_their_steps_on_one_thread_each():
     from sknet._base import _blas_plan, _threads_now
 
