@@ -205,6 +205,16 @@ def test_partial_fit_warm_start_and_initial_weights_match_scikit_learn():
     np.testing.assert_array_equal(b.intercept_, a.intercept_)
     np.testing.assert_array_equal(coef, given)  # the caller's array is not written to
 
+    # two classes: one unit, whose initial weights scikit-learn also takes as a vector of
+    # n_features (or a 1 x n_features matrix) and whose intercept as a scalar
+    binary = y == y[0]
+    for coef_init in (coef[0], coef[:1]):
+        a = _quiet_fit(SkPerceptron(), X, binary, coef_init=coef_init.copy(), intercept_init=0.5)
+        b = _quiet_fit(PerceptronClassifier(), X, binary, coef_init=coef_init,
+                       intercept_init=0.5)
+        np.testing.assert_array_equal(b.coef_, a.coef_)
+        np.testing.assert_array_equal(b.intercept_, a.intercept_)
+
 
 def test_convergence_warning_as_scikit_learn():
     X, y = _data(seed=5)
