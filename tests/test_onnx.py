@@ -521,6 +521,16 @@ def test_recurrent_export_takes_sequences_of_any_length():
     _check_classifier(clf, onx, longer, X[:, :2], short, X[:1])
 
 
+@pytest.mark.parametrize("opset", [12, 13])
+def test_recurrent_export_at_the_opsets_either_side_of_reduce_sums_change(opset):
+    # ReduceSum took its axes as an attribute up to opset 12, as an input from 13
+    X, padded, y = _sequences(np.float32)
+    clf = RecurrentClassifier((6,), cell="gru", **TINY).fit(padded, y)
+    onx = skl2onnx.to_onnx(clf, X[:1], options={"zipmap": False}, target_opset=opset)
+    assert max(o.version for o in onx.opset_import if o.domain in ("", "ai.onnx")) == opset
+    _check_classifier(clf, onx, padded)
+
+
 def test_recurrent_zipmap_string_labels_and_nocl():
     X, padded, y = _sequences(np.float32)
     names = np.array(["down", "flat", "up"])[y]
@@ -545,8 +555,13 @@ def test_recurrent_input_of_the_wrong_width_is_refused():
     clf = RecurrentClassifier((4,), cell="gru", **TINY).fit(X, y)
     with pytest.raises(ValueError, match=r"3 feature\(s\) per step"):
         _export(clf, X[:, :, :2])
-    with pytest.raises(ValueError, match=r"3 feature\(s\) per step"):
+    with pytest.raises(ValueError, match=r"3 feature\(s\) per step") as info:
         _export(clf, X[:, :, 0])
+    assert "or (n_samples, n_steps)" not in str(info.value)  # 2-D input: one feature only
+    univariate = RecurrentClassifier((4,), cell="gru", **TINY).fit(X[:, :, :1], y)
+    with pytest.raises(ValueError, match=r"1 feature\(s\) per step: its exported input is "
+                                         r"\(n_samples, n_steps, 1\) or \(n_samples, n_steps\)"):
+        _export(univariate, X[:, :, :2])
 
 
 def test_to_onnx_takes_a_list_of_sequences_of_unequal_lengths():
