@@ -112,6 +112,21 @@ def test_logistic_outputs_export_probabilities_and_labels(digits, fit, dtype):
     assert_array_equal(labels, clf.predict(X))  # a 0/1 matrix for multilabel
 
 
+def _two_labels(X, y):
+    return MLPClassifier(activation=["tanh"], **FAST).fit(X, np.stack([y % 2, y > 4], axis=1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_a_two_label_multilabel_classifier_exports_a_0_1_matrix(digits, dtype):
+    # two logistic outputs: two labels, not a binary classifier's two columns
+    X, y = _data(digits, dtype)
+    clf = _two_labels(X, y)
+    labels, proba = _run(_export(clf, X), X)
+    _close(proba, clf.predict_proba(X), dtype)
+    assert labels.shape == (X.shape[0], 2)
+    assert_array_equal(labels, clf.predict(X))
+
+
 @pytest.mark.parametrize("fit", [_binary, _multilabel], ids=["binary", "multilabel"])
 def test_zipmap_gives_one_dict_of_probabilities_per_row(digits, fit):
     X, y = _data(digits, np.float32)
@@ -387,6 +402,9 @@ def test_register_onnx_activation_refuses_to_replace_without_overwrite(onnx_acti
                                                overwrite=True) is builder
     with pytest.raises(TypeError, match="callable"):
         sknet.onnx.register_onnx_activation("softsign_test", "Softsign", overwrite=True)
+    for name in ("", 3):
+        with pytest.raises(ValueError, match="non-empty string"):
+            sknet.onnx.register_onnx_activation(name, builder)
 
 
 # --------------------------------------------------------------------------- #
