@@ -381,6 +381,20 @@ def test_custom_activation_exports_through_its_registered_builder(digits, onnx_a
     assert_array_equal(labels, clf.predict(X))
 
 
+def test_a_builtin_name_registered_anew_does_not_export_as_the_builtin(digits, monkeypatch,
+                                                                        onnx_activations):
+    from sknet._core.activations import ACTIVATIONS
+
+    monkeypatch.setitem(ACTIVATIONS, "relu", ACTIVATIONS["relu"])  # the built-in, put back
+    register_activation("relu", lambda z: z / (1 + np.abs(z)),
+                        lambda z, g: g / (1 + np.abs(z)) ** 2, derivative_of="input",
+                        overwrite=True)
+    X, y = _data(digits, np.float32)
+    clf = MLPClassifier(activation="relu", **FAST).fit(X, y)
+    with pytest.raises(ValueError, match=r"'relu'.*register_onnx_activation"):
+        _export(clf, X)
+
+
 def test_builder_must_return_a_tensor_name(digits, onnx_activations):
     _register_softsign(onnx_activations, "softsign_test")
     sknet.onnx.register_onnx_activation("softsign_test", lambda graph, x: None)
