@@ -188,6 +188,13 @@ def _dicts(tree):
             stack.extend(item)
 
 
+def _json_node(value, node_id):
+    """A plain value's node, with an id of its own (not shared with another node)."""
+    return {"__class__": type(value).__name__, "__module__": "builtins",
+            "__loader__": "JsonNode", "content": json.dumps(value), "is_json": True,
+            "__id__": node_id}
+
+
 def _refused(file, match):
     with pytest.raises(ValueError, match=match) as info:
         file.load()
@@ -374,9 +381,7 @@ def test_feature_names_of_the_wrong_length_or_type_are_refused():
     node = file.attrs["feature_names_in_"]
     del node["content"][3]
     # a shape node of its own: the 4 it holds is shared with n_features_in_
-    node["shape"]["content"][0] = {"__class__": "int", "__module__": "builtins",
-                                   "__loader__": "JsonNode", "content": "3", "is_json": True,
-                                   "__id__": 1}
+    node["shape"]["content"][0] = _json_node(3, 1)
     _refused(file, match)
     file = _named_columns_file()
     file.attrs["feature_names_in_"]["content"][2]["content"] = "5"  # a number
@@ -589,12 +594,6 @@ def test_a_perceptron_t_must_be_a_non_negative_number(value):
     file = SkopsFile.of("perceptron-binary")
     file.set_json(("t_",), value)
     _refused(file, r"PerceptronClassifier\.t_ must be a non-negative number")
-
-
-def _json_node(value, node_id):
-    return {"__class__": type(value).__name__, "__module__": "builtins",
-            "__loader__": "JsonNode", "content": json.dumps(value), "is_json": True,
-            "__id__": node_id}
 
 
 def test_perceptron_classes_must_be_distinct_comparable_numbers_or_strings():

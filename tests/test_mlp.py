@@ -549,10 +549,13 @@ def test_same_random_state_same_model(params):
     np.testing.assert_array_equal(c.coefs_[0], a.coefs_[0])
     d = MLPClassifier(random_state=1, **SMALL, **params).fit(X, y)
     assert not np.array_equal(d.coefs_[0], a.coefs_[0])
-    if not params:  # the largest seed numpy takes is valid, and draws as scikit-learn's
-        e = MLPClassifier(random_state=2**32 - 1, max_iter=1).fit(X, y)
-        ref = SKClassifier(random_state=2**32 - 1, max_iter=1).fit(X, y)
-        np.testing.assert_allclose(e.coefs_[0], ref.coefs_[0], rtol=1e-10, atol=1e-12)
+
+
+def test_the_largest_seed_is_valid_and_draws_as_scikit_learns():
+    X, y = _data("multiclass")
+    ours = MLPClassifier(random_state=2**32 - 1, max_iter=1).fit(X, y)
+    ref = SKClassifier(random_state=2**32 - 1, max_iter=1).fit(X, y)
+    np.testing.assert_allclose(ours.coefs_[0], ref.coefs_[0], rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["multiclass", "regression"])
