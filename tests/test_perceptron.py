@@ -694,6 +694,22 @@ def test_overflowing_scores_alone_do_not_stop_training_as_in_scikit_learn(scale,
     assert (ours.n_iter_, ours.t_) == (theirs.n_iter_, theirs.t_)
 
 
+@pytest.mark.parametrize("eta0, epoch", [(8.0, 3), (10.0, 1)])
+def test_overflowing_weights_raise_scikit_learns_error_naming_the_epoch(eta0, epoch):
+    """Weights that overflow stop the fit with scikit-learn's message, which
+    counts epochs from 1, and leave an unfitted model unfitted."""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(20, 3) * 1e307, rng.randint(0, 2, 20)
+    params = dict(eta0=eta0, max_iter=50, tol=None, random_state=0)
+    with pytest.raises(ValueError) as theirs:
+        SkPerceptron(**params).fit(X, y)
+    assert f"epoch #{epoch}." in str(theirs.value)  # this data's epoch, by scikit-learn
+    model = PerceptronClassifier(**params)
+    with pytest.raises(ValueError, match=re.escape(str(theirs.value))):
+        model.fit(X, y)
+    assert not hasattr(model, "coef_")
+
+
 def _verbose_lines(model, X, y, capsys):
     capsys.readouterr()
     _quiet_fit(model, X, y)
