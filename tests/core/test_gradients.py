@@ -195,8 +195,11 @@ def test_all_zero_sample_weights_give_a_zero_gradient_and_no_warning():
 
 @pytest.mark.parametrize("path", ["compiled-blas", "compiled-numpy-products", "numpy"])
 @pytest.mark.parametrize("penalty", ["none", "both"])
-def test_tied_network_gradient_matches_finite_differences(path, penalty):
-    """Each shared matrix's gradient sums its encoder and decoder parts."""
+@pytest.mark.parametrize("weight_scale", [1.0, 0.05], ids=["weights", "weights-below-1-in-all"])
+def test_tied_network_gradient_matches_finite_differences(path, penalty, weight_scale):
+    """Each shared matrix's gradient sums its encoder and decoder parts; the
+    penalty counts each shared matrix once, however small the batch's total
+    weight."""
     rng = np.random.default_rng(11)
     net = TiedNetwork([4, 3, 2, 3, 4], [get_activation(n) for n in
                                         ("tanh", "elu", "tanh", "logistic")])
@@ -204,7 +207,7 @@ def test_tied_network_gradient_matches_finite_differences(path, penalty):
     X = rng.random((6, 4))
     loss = get_loss("binary_log_loss")
     alpha, l1 = PENALTIES[penalty]
-    sw = rng.random(6) + 0.1
+    sw = (rng.random(6) + 0.1) * weight_scale
     ws = net.workspace(6, fast_blas=path == "compiled-blas")
     assert ws.step is not None
     if path == "numpy":
@@ -212,3 +215,7 @@ def test_tied_network_gradient_matches_finite_differences(path, penalty):
     else:
         assert ws.blas_in_kernel == (path == "compiled-blas")
     _check(net, X, X, loss, sample_weight=sw, alpha=alpha, l1=l1, ws=ws)
+    value = net.loss_and_gradient(X, X, loss, sample_weight=sw, alpha=alpha, l1=l1, ws=ws)[0]
+    plain = net.loss_and_gradient(X, X, loss, sample_weight=sw, ws=ws)[0]
+    by_hand = sum(0.5 * alpha * np.sum(W ** 2) + l1 * np.sum(np.abs(W)) for W in net.coefs[:2])
+    np.testing.assert_allclose(value - plain, by_hand / sw.sum(), rtol=1e-10, atol=1e-15)
