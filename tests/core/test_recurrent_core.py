@@ -701,6 +701,24 @@ def test_predicting_in_blocks_equals_predicting_at_once(monkeypatch):
     np.testing.assert_allclose(net.predict(X), whole, rtol=1e-13)
 
 
+def test_predicting_holds_a_few_tens_of_mb_however_many_sequences():
+    """An LSTM's trace takes about 18 KB a sequence here (40 steps, 8 units):
+    4,000 and 8,000 sequences at once would take 70 and 140 MB."""
+    import tracemalloc
+
+    net = _network("lstm", [8], False)
+    peaks = []
+    for n in (4000, 8000):
+        X = _sequences(n, 40, 2)
+        tracemalloc.start()
+        try:
+            net.predict(X)
+            peaks.append(tracemalloc.get_traced_memory()[1] / 2 ** 20)
+        finally:
+            tracemalloc.stop()
+    assert max(peaks) < 64 and peaks[1] < 1.1 * peaks[0], peaks
+
+
 def test_threads_may_predict_on_one_network_at_once():
     batches = [_sequences(64, 20, 2, np.random.default_rng(i).integers(1, 21, 64), seed=i)
                for i in range(4)]
