@@ -492,6 +492,29 @@ def test_lbfgs_chooses_blas_threads_by_the_stochastic_solvers_rule(monkeypatch):
     assert seen and all(threads == [1] * len(start) for threads in seen)
 
 
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_blas_is_held_to_one_thread_exactly_where_the_kernel_does_the_products(
+        monkeypatch, solver):
+    """On one OpenMP thread, the step's products below 16 million floating-point
+    operations run in the compiled step, on one BLAS thread; from 16 million
+    on, numpy's threaded BLAS does them. 200 rows of 400 inputs: 99 hidden
+    units make 15.84 million, 100 make 16 million."""
+    import sknet._base as base
+    from threadpoolctl import threadpool_limits
+
+    plans, plan = [], base._blas_plan
+    monkeypatch.setattr(base, "_blas_plan", lambda single: plans.append(single) or plan(single))
+    made = _recorded_workspaces(monkeypatch)
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(200, 400)), np.arange(200) % 2
+    with threadpool_limits(1, user_api="openmp"):
+        for units in (99, 100):
+            MLPClassifier(hidden_layer_sizes=(units,), solver=solver, batch_size=200,
+                          max_iter=1, random_state=0).fit(X, y)
+    assert [ws.parts for ws in made] == [1, 1]
+    assert [ws.blas_in_kernel for ws in made] == plans == [True, False]
+
+
 # --------------------------------------------------------------------------- #
 # steps split between OpenMP threads                                           #
 # --------------------------------------------------------------------------- #
