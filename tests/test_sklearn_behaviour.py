@@ -499,8 +499,9 @@ def test_blas_is_held_to_one_thread_exactly_where_the_kernel_does_the_products(
     operations run in the compiled step, on one BLAS thread; from 16 million
     on, numpy's threaded BLAS does them. 200 rows of 400 inputs: 99 hidden
     units make 15.84 million, 100 make 16 million."""
-    import sknet._base as base
     from threadpoolctl import threadpool_limits
+
+    import sknet._base as base
 
     plans, plan = [], base._blas_plan
     monkeypatch.setattr(base, "_blas_plan", lambda single: plans.append(single) or plan(single))
