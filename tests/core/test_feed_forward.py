@@ -29,3 +29,22 @@ def test_blocks_of_rows_give_the_whole_forward_pass(monkeypatch, sparse):
     assert rows == [300, 300, 300, 100]  # no more than a block's activations at once
     assert P.shape == (1000, 4) and P.flags.c_contiguous
     np.testing.assert_allclose(P, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_a_prediction_holds_its_output_and_about_4_mb_whatever_the_rows():
+    """512 float64 units a row: all 40,000 rows' activations at once would take 160 MB."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    coefs = [rng.normal(size=(20, 512)) * 0.1, rng.normal(size=(512, 10)) * 0.1]
+    intercepts = [np.zeros(512), np.zeros(10)]
+    acts = [get_activation("relu"), get_activation("softmax")]
+    for n in (20000, 40000):
+        X = rng.normal(size=(n, 20))
+        tracemalloc.start()
+        try:
+            P = network.feed_forward(X, coefs, intercepts, acts)
+            beyond_output = (tracemalloc.get_traced_memory()[1] - P.nbytes) / 2 ** 20
+        finally:
+            tracemalloc.stop()
+        assert beyond_output < 6, (n, beyond_output)
