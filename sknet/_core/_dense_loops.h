@@ -168,7 +168,7 @@ SK_CLONES static void sk_activation_gradient_##S(T *a, const T *d, T *out,      
     case SK_D_LEAKY_RELU:                                                           \
         for (k = 0; k < size; k++) {                                                \
             x = d[k];                                                               \
-            out[k] = a[k] < 0 ? x * p1 : x;                                         \
+            out[k] = a[k] <= 0 ? x * p1 : x;                                        \
         }                                                                           \
         break;                                                                      \
     case SK_D_ELU: /* f' = scale for z > 0, f(z) + scale * alpha otherwise */       \

@@ -168,7 +168,7 @@ cdef extern from *:
             for (j = 0; j < H; j++) g[j] = h[j] > 0 ? dh[j] : 0;                       \\
             break;                                                                     \\
         case SK_LEAKY_RELU:                                                            \\
-            for (j = 0; j < H; j++) g[j] = h[j] < 0 ? dh[j] * p1 : dh[j];              \\
+            for (j = 0; j < H; j++) g[j] = h[j] <= 0 ? dh[j] * p1 : dh[j];             \\
             break;                                                                     \\
         case SK_ELU:                                                                   \\
             for (j = 0; j < H; j++) g[j] = dh[j] * (h[j] > 0 ? p2 : h[j] + p2 * p1);   \\

@@ -127,8 +127,9 @@ def _make_leaky_relu(negative_slope):
         return np.multiply(z, negative_slope, out=z, where=z < 0)
 
     def backward(a, grad):
-        # a < 0 exactly where z < 0 because the slope is positive.
-        return np.multiply(grad, negative_slope, out=grad, where=a < 0)
+        # a <= 0 exactly where z <= 0 because the slope is positive. At the kink
+        # the slope is taken, as relu takes 0 there: the limit of a slope of 0.
+        return np.multiply(grad, negative_slope, out=grad, where=a <= 0)
 
     return forward, backward
 

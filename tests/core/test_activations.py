@@ -76,6 +76,43 @@ def test_activation_derivative_matches_finite_differences(name):
     np.testing.assert_allclose(_derivative(act, z), numeric, rtol=1e-6, atol=1e-8)
 
 
+# At z = 0 exactly, relu's derivative is 0, as in scikit-learn; the other kinked
+# activations take their left-hand derivative there too, so that leaky_relu's
+# tends to relu's as its slope goes to 0.
+KINKS = [("relu", {}, 0.0), ("leaky_relu", {"negative_slope": 0.2}, 0.2),
+         ("elu", {"alpha": 0.7}, 0.7), ("selu", {}, SELU_LAMBDA * SELU_ALPHA)]
+
+
+@pytest.mark.parametrize("name, params, left", KINKS, ids=[k[0] for k in KINKS])
+def test_at_the_kink_the_derivative_is_the_left_hand_one(name, params, left):
+    act = get_activation(name, **params)
+    np.testing.assert_allclose(_derivative(act, np.zeros(4)), left, rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("path", ["compiled", "numpy"])
+@pytest.mark.parametrize("name, params, left", KINKS, ids=[k[0] for k in KINKS])
+def test_the_training_step_takes_the_left_hand_derivative_at_the_kink(name, params, left, path):
+    """Zero inputs and zero biases put every hidden pre-activation at 0: the
+    hidden biases' gradient is the identity network's times f'(0), and the
+    rest of the gradient is the identity network's."""
+    X, Y = np.zeros((5, 2)), np.random.default_rng(1).normal(size=(5, 1))
+    grads = []
+    for act in (get_activation(name, **params), get_activation("identity")):
+        net = Network([2, 3, 1], [act, get_activation("identity")])
+        net.params[...] = np.random.default_rng(0).normal(size=net.params.size)
+        net.views(net.params)[1][0][...] = 0.0
+        ws = net.workspace(5, fast_blas=True)
+        assert ws.step is not None
+        if path == "numpy":
+            ws.step = None
+        grads.append(net.loss_and_gradient(X, Y, get_loss("squared_error"), ws=ws)[1].copy())
+    expected = grads[1].copy()
+    hidden_biases = net.views(expected)[1][0]
+    assert np.all(hidden_biases != 0)
+    hidden_biases *= left
+    np.testing.assert_allclose(grads[0], expected, rtol=1e-9, atol=0)  # SELU to 10 digits
+
+
 def test_softmax_matches_closed_form_and_sums_to_one():
     z = _points(np.random.default_rng(2), (6, 4))
     expected = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)

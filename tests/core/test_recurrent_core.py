@@ -300,6 +300,20 @@ def test_every_rnn_activation_is_compiled_and_matches_the_reference(name, params
     _assert_matches_reference(net, X, Y)
 
 
+@pytest.mark.parametrize("name, params", [case for case in RNN_ACTIVATIONS
+                                          if case[0] in ("relu", "leaky_relu", "elu", "selu")])
+def test_a_kinked_activation_at_its_kink_matches_the_reference(name, params):
+    """Zero inputs and zero biases hold every pre-activation at 0, where the
+    numpy activations take the left-hand derivative (tests/core/test_activations.py)."""
+    net = RecurrentNetwork(3, [5], 2, cell="rnn", activation=get_activation(name, **params))
+    net.params[...] = np.random.default_rng(0).normal(scale=0.5, size=net.params.size)
+    for key, value in net.weights()[0][0].items():
+        if key.startswith("bias"):
+            value[...] = 0.0
+    X = np.zeros((4, 3, 3))
+    _assert_matches_reference(net, X, np.random.default_rng(2).normal(size=(4, 2)))
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_a_registered_activation_is_called_back_from_the_compiled_loop(activation_registry,
                                                                         dtype):
