@@ -123,11 +123,13 @@ def test_gradient_for_a_single_step_or_a_single_sequence(cell, n, T):
     _check_gradient(_network(cell, [3, 2], True), X, Y, alpha=0.1)
 
 
+@pytest.mark.parametrize("rates", [[0.3, 0.4], [0.3, 0.0], [0.0, 0.4]],
+                         ids=["both-layers", "lower-layer", "upper-layer"])
 @pytest.mark.parametrize("kind", ["dropout", "alpha_dropout"])
-def test_gradient_with_dropout_matches_finite_differences_for_a_fixed_mask(kind):
+def test_gradient_with_dropout_matches_finite_differences_for_a_fixed_mask(kind, rates):
     X = _sequences(4, 5, 2, lengths=[5, 2, 4, 3])
     Y = np.random.default_rng(2).normal(size=(4, 2))
-    net = _network("lstm", [3, 2], True, dropout=[0.3, 0.4], dropout_kind=kind)
+    net = _network("lstm", [3, 2], True, dropout=rates, dropout_kind=kind)
     assert net.uses_rng
     grad = _check_gradient(net, X, Y, seed=7, training=True, alpha=0.1)
     # the masks matter: without dropout the gradient differs
