@@ -173,6 +173,7 @@ PARITY = [
     ("tanh", "multiclass", dict(activation="tanh")),
     ("identity", "binary", dict(activation="identity")),
     ("batch-16-no-shuffle", "multiclass", dict(batch_size=16, shuffle=False)),
+    ("batch-1", "multiclass", dict(batch_size=1, max_iter=5)),
     ("adam-ignores-sgd-schedules", "multiclass", dict(learning_rate="invscaling")),
     ("two-hidden-layers", "multiclass", dict(hidden_layer_sizes=(7, 5))),
     ("reg-adam", "regression", {}),
