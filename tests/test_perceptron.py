@@ -8,6 +8,7 @@ definition (one sample at a time, in Python).
 
 import copy
 import re
+import threading
 import warnings
 
 import numpy as np
@@ -635,6 +636,20 @@ def test_threads_give_the_same_units():
     assert two.n_iter_ == one.n_iter_
 
 
+
+def test_n_jobs_trains_units_at_the_same_time_on_threads_of_their_own(monkeypatch):
+    barrier, original, seen = threading.Barrier(2, timeout=5), core._fit_unit, []
+
+    def fit_unit(*args):
+        seen.append(threading.get_ident())
+        if len(seen) <= 2:
+            barrier.wait()  # passes only while the first two units run at once
+        return original(*args)
+
+    monkeypatch.setattr(core, "_fit_unit", fit_unit)
+    _quiet_fit(PerceptronClassifier(n_jobs=2), *_data(n_classes=3))
+    assert len(seen) == 3 and len(set(seen)) == 2 and threading.get_ident() not in seen
+
 @pytest.mark.parametrize("params", [{"penalty": "l1", "alpha": 0.001},
                                     {"early_stopping": True, "n_iter_no_change": 2}],
                          ids=["sparse-l1", "sparse-early-stopping"])
@@ -798,6 +813,30 @@ def test_interrupted_fit_keeps_the_last_complete_epoch(monkeypatch):
     np.testing.assert_array_equal(clf.coef_, expected.coef_)
     np.testing.assert_array_equal(clf.intercept_, expected.intercept_)
 
+
+
+def test_ctrl_c_after_an_epoch_ended_keeps_that_epoch(monkeypatch):
+    """An interrupt while the stopping rules read the third epoch (its
+    validation score, its verbose line) keeps the three epochs' weights."""
+    X, y = _data(n=200, n_classes=2)
+    expected = PerceptronClassifier(tol=None, max_iter=3, shuffle=False,
+                                    stop_on_no_mistakes=False).fit(X, y)
+    original, calls = core._after_epoch, []
+
+    def after_epoch(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(*args)
+
+    monkeypatch.setattr(core, "_after_epoch", after_epoch)
+    clf = PerceptronClassifier(tol=None, max_iter=10, shuffle=False,
+                               stop_on_no_mistakes=False)
+    with pytest.warns(UserWarning, match="interrupted"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 3
+    np.testing.assert_array_equal(clf.coef_, expected.coef_)
+    np.testing.assert_array_equal(clf.intercept_, expected.intercept_)
 
 def test_ctrl_c_while_a_unit_is_copied_out_copies_it_and_stops_the_rest(monkeypatch):
     X, y = _data(n=200, n_classes=3)
