@@ -516,6 +516,24 @@ def test_blas_is_held_to_one_thread_exactly_where_the_kernel_does_the_products(
     assert [ws.blas_in_kernel for ws in made] == plans == [True, False]
 
 
+def test_a_recurrent_fit_holds_blas_to_one_thread_below_16_million_operations(monkeypatch):
+    """The largest product of an LSTM step is the batch's input projection,
+    ``2 * 200 rows * 4 gates * units * 50 steps * 4 features``: 15.68 million
+    for 49 units, 16 million for 50."""
+    import sknet._base as base
+    from sknet import RecurrentRegressor
+
+    plans, plan = [], base._blas_plan
+    monkeypatch.setattr(base, "_blas_plan", lambda single: plans.append(single) or plan(single))
+    monkeypatch.setattr(base, "_split_parts", lambda *args, **kwargs: 1)
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(200, 50, 4)), rng.normal(size=200)
+    for units in (49, 50):
+        RecurrentRegressor(hidden_layer_sizes=(units,), cell="lstm", batch_size=200,
+                           max_iter=1, random_state=0).fit(X, y)
+    assert plans == [True, False]
+
+
 # --------------------------------------------------------------------------- #
 # steps split between OpenMP threads                                           #
 # --------------------------------------------------------------------------- #
