@@ -40,7 +40,7 @@ Y_BINARY = np.arange(30) % 2
 # Wrong types, out-of-range numbers, non-finite numbers, sequences, strings.
 # Booleans are left out: scikit-learn takes True as the number 1 where it
 # wants a number, sknet refuses it (see docs/differences.rst).
-BAD_VALUES = ["x", "auto", None, -1, 0, 2, 1.5, -0.5, 0.0, 1.0, 3.0, np.nan, np.inf,
+BAD_VALUES = ["x", "auto", None, -1, 0, 1, 2, 1.5, -0.5, 0.0, 1.0, 3.0, np.nan, np.inf,
               -np.inf, [1], (0,), (-1,), (1.5,), ("a",)]
 
 PAIRS = {"MLPClassifier": (SKClassifier, MLPClassifier),
@@ -97,6 +97,27 @@ def test_bad_parameter_raises_the_class_scikit_learn_raises(estimator, param):
             mismatches.append((value, expected, got))
     assert not mismatches, mismatches
 
+
+
+def _flat_tags(estimator):
+    from dataclasses import asdict
+
+    def flat(tags, prefix=""):
+        for key, value in tags.items():
+            if isinstance(value, dict):
+                yield from flat(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}", value
+
+    return dict(flat(asdict(estimator.__sklearn_tags__())))
+
+
+@pytest.mark.parametrize("estimator", list(PAIRS))
+def test_tags_are_scikit_learns(estimator):
+    """Multi-label targets, sparse input, no NaN, the estimator type: what
+    scikit-learn's checks and meta-estimators read from the tags."""
+    sk_cls, own_cls = PAIRS[estimator]
+    assert _flat_tags(own_cls()) == _flat_tags(sk_cls())
 
 @pytest.mark.parametrize("estimator", ["MLPClassifier", "MLPRegressor", "Perceptron"])
 @pytest.mark.parametrize("param", ["max_iter", "tol", "alpha"])
@@ -559,14 +580,18 @@ def _digits_part(n=400):
 
 
 @pytest.mark.skipif(openmp_threads() < 2, reason="needs sknet built with OpenMP, 2 threads")
+@pytest.mark.parametrize("units", [50, 700])  # products below, and above, 16 million
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
-def test_a_dense_fit_splits_its_steps_between_the_openmp_threads(monkeypatch, solver):
+def test_a_dense_fit_splits_its_steps_between_the_openmp_threads(monkeypatch, solver, units):
+    from threadpoolctl import threadpool_limits
+
     made = _recorded_workspaces(monkeypatch)
     seen = []
     X, y = _digits_part()
-    MLPClassifier(hidden_layer_sizes=(50,), solver=solver, max_iter=2, random_state=0,
-                  callbacks=[lambda model, history: seen.append(_blas_threads())]
-                  ).fit(X, y)
+    with threadpool_limits(2, user_api="blas"):  # the suite runs with one BLAS thread
+        MLPClassifier(hidden_layer_sizes=(units,), solver=solver, max_iter=2, random_state=0,
+                      callbacks=[lambda model, history: seen.append(_blas_threads())]
+                      ).fit(X, y)
     ws = made[0]
     rows = 200 if solver != "lbfgs" else X.shape[0]
     assert ws.blas_in_kernel
