@@ -96,9 +96,9 @@ _CHANGED_PARAMETERS = """\
 
     dropout : float or list of float, default=0.0
         Dropout rate of the hidden layers: one for all, or one per encoder
-        layer (hidden layers, then the bottleneck), mirrored in the decoder.
-        Inverted dropout, active during training only. Needs a stochastic
-        solver.
+        layer (hidden layers, then the bottleneck), mirrored in the decoder;
+        each in [0, 1). Inverted dropout, active during training only. Needs
+        a stochastic solver.
 
     weight_init : str, default='auto'
         'auto' picks by activation (Glorot for logistic/tanh/identity, He for

@@ -497,8 +497,9 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
                 raise ValueError("augment transforms mini-batches and needs a "
                                  "stochastic solver ('sgd' or 'adam'); it cannot be "
                                  "used with solver='lbfgs'.")
-        if getattr(self, "transfer_from", None) is None:
+        if not hasattr(self, "transfer_from"):
             return
+        # checked with or without a source, as scikit-learn checks every parameter
         check_int("n_transfer_layers", self.n_transfer_layers, 1, allow_none=True)
         check_bool("freeze_transferred", self.freeze_transferred)
         check_real("transfer_lr_factor", self.transfer_lr_factor, 0, None, "left")

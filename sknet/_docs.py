@@ -91,12 +91,12 @@ default='constant'
 
     dropout : float or list of float, default=0.0
         Dropout rate of the hidden layers: one for all, or one per hidden
-        layer. Inverted dropout, active during training only; on a 'selu'
-        layer it is alpha dropout. Needs a stochastic solver.
+        layer, each in [0, 1). Inverted dropout, active during training only;
+        on a 'selu' layer it is alpha dropout. Needs a stochastic solver.
 
     l1 : float, default=0.0
         Strength of the L1 penalty on the weights, scaled like ``alpha``:
-        ``l1 * |W|_1 / n_samples``.
+        ``l1 * |W|_1 / n_samples``. Non-negative.
 
     weight_init : str, default='sklearn'
         'sklearn' draws exactly scikit-learn's initial weights. 'auto' picks
@@ -105,17 +105,17 @@ default='constant'
         'he_uniform', 'he_normal', 'lecun_uniform', 'lecun_normal'.
 
     decay_rate : float, default=0.95
-        Per-epoch factor of ``learning_rate='exponential'``.
+        Per-epoch factor of ``learning_rate='exponential'``, in (0, 1].
 
     clip_norm : float, default=None
-        Rescale each mini-batch gradient whose L2 norm exceeds this value.
-        Needs a stochastic solver.
+        Rescale each mini-batch gradient whose L2 norm exceeds this value
+        (positive). Needs a stochastic solver.
 
     leaky_relu_slope : float, default=0.01
-        Slope of 'leaky_relu' for negative inputs.
+        Slope of 'leaky_relu' for negative inputs. Positive.
 
     elu_alpha : float, default=1.0
-        The alpha of 'elu'.
+        The alpha of 'elu'. Positive.
 
     transfer_from : estimator, default=None
         A fitted sknet ``MLPClassifier``, ``MLPRegressor`` or

@@ -205,9 +205,9 @@ _CHANGED_PARAMETERS = """\
     dropout : float or list of float, default=0.0
         Dropout rate after each recurrent layer, one for all or one per
         layer: on the whole output sequence between layers, on the sequence's
-        final state before the output layer. Inverted dropout (alpha dropout
-        after a 'selu' RNN layer), active during training only. Needs a
-        stochastic solver.
+        final state before the output layer; each in [0, 1). Inverted dropout
+        (alpha dropout after a 'selu' RNN layer), active during training
+        only. Needs a stochastic solver.
 
     weight_init : str, default='sklearn'
         'sklearn' draws the recurrent layers as PyTorch does,

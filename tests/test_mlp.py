@@ -986,6 +986,34 @@ def test_early_stopping_with_validation_fraction_zero_names_the_parameter():
         MLPRegressor(early_stopping=True, validation_fraction=0.0, **SMALL).fit(X_R, Y_R)
 
 
+
+# sknet's own parameters, at their documented ranges' edges: (refused, taken).
+OWN_RANGES = {
+    "l1": ([-1e-300, np.nan, np.inf], [0.0, 1e300]),
+    "decay_rate": ([0.0, 1.0000001, 2.0, np.nan], [1e-300, 1.0]),
+    "dropout": ([-1e-300, 1.0, np.nan], [0.0, 0.999]),
+    "clip_norm": ([0.0, -1.0, np.nan, np.inf], [None, 1e-300]),
+    "leaky_relu_slope": ([0.0, -0.1, np.nan, np.inf], [1e-300, 5.0]),
+    "elu_alpha": ([0.0, -1.0, np.nan, np.inf], [1e-300, 5.0]),
+    "transfer_lr_factor": ([-1e-300, np.nan, np.inf], [0.0, 5.0]),
+    "n_transfer_layers": ([0, -1, 1.5], [None, 1]),
+    "freeze_transferred": ([1, "yes"], [False, True]),
+}
+
+
+@pytest.mark.parametrize("name", list(OWN_RANGES))
+def test_own_parameters_refuse_values_outside_their_range_by_name(name):
+    """As scikit-learn does for every parameter, whether or not the fit uses it
+    (the transfer parameters without ``transfer_from``)."""
+    refused, taken = OWN_RANGES[name]
+    for value in refused:
+        with pytest.raises((ValueError, TypeError), match=f"'{name}'"):
+            MLPClassifier(**SMALL, **{name: value}).fit(X_MC, Y_MC)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for value in taken:
+            MLPClassifier(**SMALL, **{name: value}).fit(X_MC, Y_MC)
+
 def test_a_mini_batch_whose_weights_are_all_zero_is_skipped():
     """scikit-learn's MLP divides by zero here; sknet skips the batch's update."""
     X, y = _data("multiclass")
