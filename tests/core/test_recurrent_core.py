@@ -302,6 +302,22 @@ def test_every_rnn_activation_is_compiled_and_matches_the_reference(name, params
     _assert_matches_reference(net, X, Y)
 
 
+def test_the_exp_activation_saturates_where_the_dense_one_does():
+    """At ``log(max) - 1``: a state of ``exp(708.5)`` is kept, one of ``exp(720)``
+    becomes ``max / e``, in the compiled loop as in the numpy activation."""
+    net = RecurrentNetwork(1, [2], 1, cell="rnn", activation=get_activation("exp"))
+    (layer,), (W,), (b,) = net.weights()
+    for value in layer.values():
+        value[...] = 0.0
+    layer["weight_ih"][...] = [[708.5], [720.0]]
+    W[...], b[...] = [[1e-300], [1e-300]], 0.0
+    X = np.ones((3, 2, 1))
+    states = np.array([np.exp(708.5), np.finfo(float).max / np.e])
+    np.testing.assert_allclose(net.predict(X), states.sum() * 1e-300, rtol=1e-12)
+    with reference.reference_cells(net):
+        np.testing.assert_allclose(net.predict(X), states.sum() * 1e-300, rtol=1e-12)
+
+
 @pytest.mark.parametrize("name, params", [case for case in RNN_ACTIVATIONS
                                           if case[0] in ("relu", "leaky_relu", "elu", "selu")])
 def test_a_kinked_activation_at_its_kink_matches_the_reference(name, params):
