@@ -183,12 +183,18 @@ def test_float32_network_computes_in_float32():
     np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-6)
 
 
-def test_all_zero_sample_weights_give_a_zero_gradient_and_no_warning():
+@pytest.mark.parametrize("tied", [False, True], ids=["network", "tied-network"])
+def test_all_zero_sample_weights_give_a_zero_gradient_and_no_warning(tied):
     rng = np.random.default_rng(10)
-    X, Y = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
-    net = _network("relu", "identity", 2)
+    X = rng.normal(size=(4, 3))
+    if tied:
+        net = TiedNetwork([3, 2, 3], [get_activation("tanh"), get_activation("identity")])
+        net.params[...] = rng.normal(size=net.params.size)
+        Y = X
+    else:
+        net, Y = _network("relu", "identity", 2), rng.normal(size=(4, 2))
     value, grad, sw_sum = net.loss_and_gradient(X, Y, get_loss("squared_error"),
-                                                sample_weight=np.zeros(4), alpha=0.5)
+                                                sample_weight=np.zeros(4), alpha=0.5, l1=0.1)
     assert sw_sum == 0.0 and value == 0.0
     np.testing.assert_array_equal(grad, 0.0)
 
