@@ -838,6 +838,26 @@ def test_ctrl_c_after_an_epoch_ended_keeps_that_epoch(monkeypatch):
     np.testing.assert_array_equal(clf.coef_, expected.coef_)
     np.testing.assert_array_equal(clf.intercept_, expected.intercept_)
 
+
+def test_ctrl_c_between_units_keeps_the_trained_ones_and_stops_the_rest(monkeypatch):
+    """One unit after another (``n_jobs=1``): a Ctrl-C that reaches the loop
+    itself, as the second unit starts, ends the fit with the first unit's weights."""
+    X, y = _data(n=200, n_classes=3)
+    expected = PerceptronClassifier(random_state=0).fit(X, y)
+    original = core._fit_unit
+
+    def fit_unit(network, k, *args):
+        if k == 1:
+            raise KeyboardInterrupt
+        return original(network, k, *args)
+
+    monkeypatch.setattr(core, "_fit_unit", fit_unit)
+    clf = PerceptronClassifier(random_state=0)
+    with pytest.warns(UserWarning, match="interrupted"):
+        clf.fit(X, y)
+    np.testing.assert_array_equal(clf.coef_[0], expected.coef_[0])
+    assert not clf.coef_[1:].any() and not clf.intercept_[1:].any()
+
 def test_ctrl_c_while_a_unit_is_copied_out_copies_it_and_stops_the_rest(monkeypatch):
     X, y = _data(n=200, n_classes=3)
     expected = PerceptronClassifier(random_state=0).fit(X, y)
