@@ -1585,7 +1585,7 @@ EDGE_PARAMETERS = {
     "dropout": [0.0, 0.9], "momentum": [0.0, 1.0], "beta_1": [0.0, 0.999999],
     "beta_2": [0.0, 0.999999], "epsilon": [1e-300, 1e10], "tol": [0.0, 1e300],
     "power_t": [0.0, 10.0], "decay_rate": [1e-300, 1.0], "eta0": [1e-300, 1e300],
-    "validation_fraction": [0.2, 0.5], "leaky_relu_slope": [0.0, 1e3],
+    "validation_fraction": [0.2, 0.5], "leaky_relu_slope": [1e-300, 1e3],
     "elu_alpha": [1e-300, 1e3], "noise": [0.0, 1e300],
 }
 # Magnitudes of accepted inputs, from the smallest normal float to the largest
