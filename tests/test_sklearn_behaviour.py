@@ -240,17 +240,19 @@ def _fitted_multilabel_model():
     return _multilabel_model()
 
 
-def _multilabel_model():
+def _multilabel_model(n_labels=3):
     from sklearn.datasets import make_multilabel_classification
 
-    X, Y = make_multilabel_classification(60, 4, n_classes=3, random_state=0)
+    X, Y = make_multilabel_classification(60, 4, n_classes=n_labels, random_state=0)
     model = MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit(X, Y)
     return model, X
 
 
+@pytest.mark.parametrize("n_labels", [2, 3])
 @pytest.mark.parametrize("scale", [1.0, 1e2, 1e4, 1e8])
-def test_multilabel_predict_log_proba_is_the_log_of_predict_proba(scale):
-    model, X = _multilabel_model()
+def test_multilabel_predict_log_proba_is_the_log_of_predict_proba(scale, n_labels):
+    model, X = _multilabel_model(n_labels)
+    assert model.n_outputs_ == n_labels
     X = X * scale  # large inputs: logits where expit rounds to 1 or to 0
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)

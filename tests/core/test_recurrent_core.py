@@ -123,6 +123,13 @@ def test_gradient_for_a_single_step_or_a_single_sequence(cell, n, T):
     _check_gradient(_network(cell, [3, 2], True), X, Y, alpha=0.1)
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_gradient_with_one_unit_a_layer(cell):
+    X = _sequences(4, 5, 2, lengths=[5, 3, 1, 4])
+    Y = np.random.default_rng(2).normal(size=(4, 2))
+    _check_gradient(_network(cell, [1, 1], True), X, Y, alpha=0.1)
+
+
 @pytest.mark.parametrize("rates", [[0.3, 0.4], [0.3, 0.0], [0.0, 0.4]],
                          ids=["both-layers", "lower-layer", "upper-layer"])
 @pytest.mark.parametrize("kind", ["dropout", "alpha_dropout"])
