@@ -197,9 +197,10 @@ def test_reproduces_scikit_learns_fit(kind, params):
 @requires_sklearn_1_7
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
 @pytest.mark.parametrize("early_stopping", [False, True])
-def test_reproduces_scikit_learns_weighted_fit(kind, early_stopping):
+@pytest.mark.parametrize("high", [2.0, 0.9], ids=["weights-to-2", "weights-below-1"])
+def test_reproduces_scikit_learns_weighted_fit(kind, early_stopping, high):
     X, y = _data(kind)
-    sw = np.random.default_rng(0).uniform(0.0, 2.0, X.shape[0])
+    sw = np.random.default_rng(0).uniform(0.0, high, X.shape[0])
     ref_cls, ours_cls = ((SKRegressor, MLPRegressor) if kind == "regression"
                          else (SKClassifier, MLPClassifier))
     params = dict(SMALL, random_state=0, early_stopping=early_stopping)
