@@ -18,6 +18,7 @@ estimator exactly as it was.
 
 import copy
 import inspect
+import os
 import re
 import signal
 import threading
@@ -1266,6 +1267,17 @@ def test_network_too_big_for_memory_is_refused_before_allocating(est):
         tracemalloc.stop()
     assert peak < 50 * 2**20
     assert not hasattr(model, "coefs_")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/meminfo"), reason="Linux's /proc/meminfo")
+def test_available_memory_is_the_kernels_estimate_in_bytes():
+    from sknet._base import available_memory_bytes
+
+    with open("/proc/meminfo") as meminfo:
+        kib = next(int(line.split()[1]) for line in meminfo if line.startswith("MemAvailable:"))
+    # the two reads are moments apart: other processes may allocate in between
+    assert abs(available_memory_bytes() - 1024 * kib) <= 0.1 * 1024 * kib
+    assert available_memory_bytes() <= os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def test_memory_guard_compares_with_available_memory(monkeypatch):
