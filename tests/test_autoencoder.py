@@ -284,6 +284,17 @@ def test_tied_network_rejects_unmirrored_units():
         TiedNetwork([5, 3, 4], acts)
 
 
+def test_tied_network_set_weights_takes_the_encoders_matrices_and_every_bias():
+    net = TiedNetwork([4, 3, 4], [get_activation("tanh")] * 2)
+    W, b1, b2 = np.ones((4, 3)), np.full(3, 2.0), np.full(4, 3.0)
+    net.set_weights([W], [b1, b2])
+    np.testing.assert_array_equal(net.coefs[1], W.T)  # the decoder shares it
+    np.testing.assert_array_equal(net.intercepts[1], b2)
+    for coefs, intercepts in (([W, W.T], [b1, b2]), ([W], [b1]), ([], [b1, b2])):
+        with pytest.raises(ValueError, match="expects 1 weight matrices .* and 2 bias"):
+            net.set_weights(coefs, intercepts)
+
+
 # --------------------------------------------------------------------------- #
 # denoising                                                                    #
 # --------------------------------------------------------------------------- #

@@ -1076,6 +1076,8 @@ def test_scipy_blas_is_told_apart_from_numpys_by_its_package_folder():
                "/env/site-packages/scipy/.dylibs/libscipy_openblas.dylib")
     assert _scipy_own_blas(mac) == "/env/site-packages/scipy/.dylibs/libscipy_openblas.dylib"
     assert _scipy_own_blas(libs("/opt/conda/lib/libopenblasp-r0.3.so")) is None
+    # scipy's library the only one: numpy's calls go to it too, so it is shared
+    assert _scipy_own_blas(libs("/env/site-packages/scipy.libs/libscipy_openblas-2.so")) is None
 
 
 @pytest.mark.parametrize("y, classes", [

@@ -368,6 +368,23 @@ def test_early_stopping_on_a_validation_set_too_small_to_score_is_refused(
     assert not hasattr(model, "coefs_")
 
 
+@pytest.mark.parametrize("fraction", [0.05, 0.1])  # 1 and 2 of 20 rows held out
+def test_a_split_of_one_validation_row_is_refused_as_by_scikit_learn(fraction):
+    X = RNG.normal(size=(20, 3))
+    y = X @ [1.0, 2.0, 3.0]
+    params = dict(hidden_layer_sizes=(3,), max_iter=3, early_stopping=True,
+                  validation_fraction=fraction, random_state=0)
+    outcomes = []
+    for cls in (SKRegressor, MLPRegressor):
+        try:
+            cls(**params).fit(X, y)
+            outcomes.append("fitted")
+        except ValueError as exc:
+            assert "validation set is too small" in str(exc)
+            outcomes.append("refused")
+    assert outcomes[1] == outcomes[0] == ("refused" if fraction == 0.05 else "fitted")
+
+
 # --------------------------------------------------------------------------- #
 # the perceptron's early stopping scores the true weights                      #
 # --------------------------------------------------------------------------- #
