@@ -791,50 +791,30 @@ def test_random_initial_weights_are_small_and_seeded():
     assert a.intercept_[0] == pytest.approx(b)
 
 
-def test_interrupted_fit_keeps_the_last_complete_epoch(monkeypatch):
+@pytest.mark.parametrize("where, kept", [("_epoch", 2), ("_after_epoch", 3)],
+                         ids=["during-the-third-epoch", "after-it"])
+def test_interrupted_fit_keeps_the_last_complete_epoch(monkeypatch, where, kept):
+    """A Ctrl-C while the third epoch moves the weights rolls it back; one
+    while the stopping rules read it (its validation score, its verbose line)
+    keeps it."""
     X, y = _data(n=200, n_classes=2)
-    expected = PerceptronClassifier(tol=None, max_iter=2, shuffle=False,
+    expected = PerceptronClassifier(tol=None, max_iter=kept, shuffle=False,
                                     stop_on_no_mistakes=False).fit(X, y)
-    original, calls = core._epoch, []
+    original, calls = getattr(core, where), []
 
-    def epoch(unit):
+    def interrupted_third(*args):
         calls.append(1)
-        totals = original(unit)
-        if len(calls) == 3:  # the third epoch has moved the weights, then Ctrl-C
+        result = original(*args)
+        if len(calls) == 3:  # the third epoch has moved the weights, or been read
             raise KeyboardInterrupt
-        return totals
+        return result
 
-    monkeypatch.setattr(core, "_epoch", epoch)
+    monkeypatch.setattr(core, where, interrupted_third)
     clf = PerceptronClassifier(tol=None, max_iter=10, shuffle=False,
                                stop_on_no_mistakes=False)
     with pytest.warns(UserWarning, match="interrupted"):
         clf.fit(X, y)
-    assert clf.n_iter_ == 2
-    np.testing.assert_array_equal(clf.coef_, expected.coef_)
-    np.testing.assert_array_equal(clf.intercept_, expected.intercept_)
-
-
-
-def test_ctrl_c_after_an_epoch_ended_keeps_that_epoch(monkeypatch):
-    """An interrupt while the stopping rules read the third epoch (its
-    validation score, its verbose line) keeps the three epochs' weights."""
-    X, y = _data(n=200, n_classes=2)
-    expected = PerceptronClassifier(tol=None, max_iter=3, shuffle=False,
-                                    stop_on_no_mistakes=False).fit(X, y)
-    original, calls = core._after_epoch, []
-
-    def after_epoch(*args):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return original(*args)
-
-    monkeypatch.setattr(core, "_after_epoch", after_epoch)
-    clf = PerceptronClassifier(tol=None, max_iter=10, shuffle=False,
-                               stop_on_no_mistakes=False)
-    with pytest.warns(UserWarning, match="interrupted"):
-        clf.fit(X, y)
-    assert clf.n_iter_ == 3
+    assert clf.n_iter_ == kept
     np.testing.assert_array_equal(clf.coef_, expected.coef_)
     np.testing.assert_array_equal(clf.intercept_, expected.intercept_)
 
