@@ -838,6 +838,27 @@ def test_ctrl_c_between_units_keeps_the_trained_ones_and_stops_the_rest(monkeypa
     np.testing.assert_array_equal(clf.coef_[0], expected.coef_[0])
     assert not clf.coef_[1:].any() and not clf.intercept_[1:].any()
 
+
+def test_ctrl_c_as_the_threads_start_stops_them_and_ends_the_fit(monkeypatch):
+    """With ``n_jobs=2``, a Ctrl-C that reaches the main thread as the units
+    start raises the stop flag: every thread ends, and the fit warns and returns."""
+    X, y = _data(n=400, n_classes=4)
+    original, calls = core._wait_for, []
+
+    def wait_for(workers, stop):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return original(workers, stop)
+
+    monkeypatch.setattr(core, "_wait_for", wait_for)
+    clf = PerceptronClassifier(n_jobs=2, random_state=0, max_iter=1000, tol=None,
+                               stop_on_no_mistakes=False)
+    with pytest.warns(UserWarning, match="interrupted"):
+        clf.fit(X, y)
+    assert calls == [1, 1] and clf.n_iter_ < 1000 and np.all(np.isfinite(clf.coef_))
+    assert not [t for t in threading.enumerate() if t.name.startswith("sknet-perceptron")]
+
 def test_ctrl_c_while_a_unit_is_copied_out_copies_it_and_stops_the_rest(monkeypatch):
     X, y = _data(n=200, n_classes=3)
     expected = PerceptronClassifier(random_state=0).fit(X, y)
