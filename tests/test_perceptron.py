@@ -636,7 +636,6 @@ def test_threads_give_the_same_units():
     assert two.n_iter_ == one.n_iter_
 
 
-
 def test_n_jobs_trains_units_at_the_same_time_on_threads_of_their_own(monkeypatch):
     barrier, original, seen = threading.Barrier(2, timeout=5), core._fit_unit, []
 
@@ -649,6 +648,7 @@ def test_n_jobs_trains_units_at_the_same_time_on_threads_of_their_own(monkeypatc
     monkeypatch.setattr(core, "_fit_unit", fit_unit)
     _quiet_fit(PerceptronClassifier(n_jobs=2), *_data(n_classes=3))
     assert len(seen) == 3 and len(set(seen)) == 2 and threading.get_ident() not in seen
+
 
 @pytest.mark.parametrize("params", [{"penalty": "l1", "alpha": 0.001},
                                     {"early_stopping": True, "n_iter_no_change": 2}],
@@ -858,6 +858,7 @@ def test_ctrl_c_as_the_threads_start_stops_them_and_ends_the_fit(monkeypatch):
         clf.fit(X, y)
     assert calls == [1, 1] and clf.n_iter_ < 1000 and np.all(np.isfinite(clf.coef_))
     assert not [t for t in threading.enumerate() if t.name.startswith("sknet-perceptron")]
+
 
 def test_ctrl_c_while_a_unit_is_copied_out_copies_it_and_stops_the_rest(monkeypatch):
     X, y = _data(n=200, n_classes=3)

@@ -519,12 +519,17 @@ def test_blas_limits_of_overlapping_fits_are_counted():
         assert _blas_threads() == start
 
 
-def test_lbfgs_chooses_blas_threads_by_the_stochastic_solvers_rule(monkeypatch):
+def _recorded_plans(monkeypatch):
+    """The ``single`` argument (one BLAS thread for everything) of each coming fit's plan."""
     import sknet._base as base
 
     plans, plan = [], base._blas_plan
-    monkeypatch.setattr(base, "_blas_plan",
-                        lambda single: plans.append(single) or plan(single))
+    monkeypatch.setattr(base, "_blas_plan", lambda single: plans.append(single) or plan(single))
+    return plans
+
+
+def test_lbfgs_chooses_blas_threads_by_the_stochastic_solvers_rule(monkeypatch):
+    plans = _recorded_plans(monkeypatch)
     from threadpoolctl import threadpool_limits
 
     seen = []
@@ -547,10 +552,7 @@ def test_blas_is_held_to_one_thread_exactly_where_the_kernel_does_the_products(
     units make 15.84 million, 100 make 16 million."""
     from threadpoolctl import threadpool_limits
 
-    import sknet._base as base
-
-    plans, plan = [], base._blas_plan
-    monkeypatch.setattr(base, "_blas_plan", lambda single: plans.append(single) or plan(single))
+    plans = _recorded_plans(monkeypatch)
     made = _recorded_workspaces(monkeypatch)
     rng = np.random.RandomState(0)
     X, y = rng.normal(size=(200, 400)), np.arange(200) % 2
@@ -569,8 +571,7 @@ def test_a_recurrent_fit_holds_blas_to_one_thread_below_16_million_operations(mo
     import sknet._base as base
     from sknet import RecurrentRegressor
 
-    plans, plan = [], base._blas_plan
-    monkeypatch.setattr(base, "_blas_plan", lambda single: plans.append(single) or plan(single))
+    plans = _recorded_plans(monkeypatch)
     monkeypatch.setattr(base, "_split_parts", lambda *args, **kwargs: 1)
     rng = np.random.RandomState(0)
     X, y = rng.normal(size=(200, 50, 4)), rng.normal(size=200)
