@@ -317,7 +317,7 @@ def test_a_wrong_output_activation_is_refused():
 
 
 @pytest.mark.parametrize("attr, value", [("n_iter_", -1), ("t_", 2.5), ("n_iter_", True),
-                                         ("t_", "300")])
+                                         ("t_", "300"), ("_no_improvement_count", -2)])
 def test_counters_must_be_non_negative_integers(attr, value):
     file = SkopsFile.of("mlp-multiclass")
     file.set_json((attr,), value)
@@ -509,6 +509,21 @@ def test_step_features_must_match_the_first_layer():
     _refused(file, r"weight_ih'\] has shape \(9, 3\), expected \(9, 4\)")
 
 
+def test_recurrent_features_in_must_match_the_step_features():
+    file = SkopsFile.of("recurrent-gru-regressor")
+    file.set_json(("n_features_in_",), 4)
+    _refused(file, r"RecurrentRegressor\.n_features_in_ is 4, but n_step_features_ gives 3")
+
+
+def test_recurrent_classes_that_do_not_match_the_output_layer_are_refused():
+    file = SkopsFile.of("recurrent-lstm-bidirectional")
+    file.set_json(("n_outputs_",), 4)
+    _refused(file, r"RecurrentClassifier\.n_outputs_ is 4, but the output layer gives 3")
+    file = SkopsFile.of("recurrent-lstm-bidirectional")
+    file.set_array(("_label_binarizer", "classes_"), np.arange(4))
+    _refused(file, r"RecurrentClassifier\.classes_ has 4 classes")
+
+
 # the perceptron ------------------------------------------------------------- #
 def _set_npz(file, attr, **changes):
     """Rewrite the ``.npz`` of a sparse attribute with some of its arrays changed."""
@@ -594,6 +609,13 @@ def test_a_perceptron_t_must_be_a_non_negative_number(value):
     file = SkopsFile.of("perceptron-binary")
     file.set_json(("t_",), value)
     _refused(file, r"PerceptronClassifier\.t_ must be a non-negative number")
+
+
+def test_a_perceptron_t_of_zero_loads():
+    # "non-negative": 0 is the bound, and a file may hold it
+    file = SkopsFile.of("perceptron-binary")
+    file.set_json(("t_",), 0.0)
+    assert file.load().t_ == 0.0
 
 
 def test_perceptron_classes_must_be_distinct_comparable_numbers_or_strings():
@@ -706,6 +728,11 @@ def test_a_truncated_file_is_a_value_error():
     for end in (10, len(data) // 2, len(data) - 10):
         with pytest.raises(ValueError, match="not a skops file|damaged"):
             load(io.BytesIO(data[:end]))
+
+
+def test_an_empty_file_is_not_a_skops_file():
+    with pytest.raises(ValueError, match="not a skops file.*: it is empty"):
+        load(io.BytesIO(b""))
 
 
 def test_a_zip_without_a_schema_is_not_a_skops_file():

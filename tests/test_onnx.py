@@ -333,6 +333,62 @@ def test_to_onnx_takes_whole_sparse_or_integer_data(digits):
     _close(_run(onx, X_int.astype(np.float64))[1], clf.predict_proba(X_int), np.float64)
 
 
+def _declared(onx):
+    """Each graph output's name, element type and shape, as the ONNX file declares them."""
+    return [(o.name, o.type.tensor_type.elem_type,
+             [d.dim_value or d.dim_param for d in o.type.tensor_type.shape.dim])
+            for o in onx.graph.output]
+
+
+@pytest.mark.parametrize("strings", [False, True], ids=["int-labels", "string-labels"])
+def test_classifier_outputs_are_declared_as_scikit_learns_export_declares_them(digits,
+                                                                              strings):
+    # A runtime without Python reads the outputs' types from the file: labels
+    # (int64 or string, one per row) and an (n, n_classes) probability matrix.
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    X, y = _data(digits, np.float32)
+    labels = np.array(list("abcdefghij"))[y] if strings else y
+    ours = _declared(_export(MLPClassifier(**FAST).fit(X, labels), X))
+    theirs = _declared(_export(SkMLPClassifier(**FAST).fit(X, labels), X))
+    assert ours == theirs
+    assert [shape for _, _, shape in ours] == [[""], ["", 10]]
+
+
+def test_multilabel_and_regressor_outputs_declare_their_widths(digits):
+    X, y = _data(digits, np.float32)
+    Y = np.column_stack([y % 2, y > 4])
+    (label, proba) = _declared(_export(MLPClassifier(**FAST).fit(X, Y), X))
+    assert label[2] == ["", 2] and proba[2] == ["", 2]  # a 0/1 matrix of 2 labels
+    (pred,) = _declared(_export(MLPRegressor(**FAST).fit(X, X[:, :3]), X))
+    assert pred[2] == ["", 3]
+
+
+@pytest.mark.parametrize("inverse", [False, True], ids=["transform", "inverse_transform"])
+def test_autoencoder_output_is_declared_with_its_width(digits, inverse):
+    from sklearn.decomposition import PCA
+
+    X, _ = _data(digits, np.float32)
+    ae = AutoencoderTransformer(3, max_iter=2, random_state=0).fit(X)
+    data = ae.transform(X[:1]) if inverse else X[:1]
+    (out,) = _declared(skl2onnx.to_onnx(ae, data,
+                                        options={id(ae): {"inverse_transform": inverse}}))
+    assert out[2] == ["", 64 if inverse else 3]
+    if not inverse:  # as scikit-learn's export declares a PCA's components
+        assert [out] == _declared(skl2onnx.to_onnx(PCA(3).fit(X), X[:1]))
+
+
+def test_an_input_of_another_tensor_type_is_refused(digits):
+    from skl2onnx.common.data_types import Int64TensorType
+
+    X, y = _data(digits, np.float32)
+    clf = MLPClassifier(**FAST).fit(X, y)
+    with pytest.raises(TypeError, match=r"MLPClassifier takes a float or double tensor; "
+                                        r"got Int64TensorType"):
+        skl2onnx.convert_sklearn(clf, initial_types=[("X", Int64TensorType([None, 64]))],
+                                 options={"zipmap": False})
+
+
 def test_to_onnx_refuses_an_unfitted_model(digits):
     X, _ = digits
     with pytest.raises(NotFittedError):
