@@ -271,6 +271,20 @@ def test_nan_weights_are_refused():
     _refused(file, r"coefs_\[0\] holds NaN or infinite values")
 
 
+def test_nan_in_a_deeper_layer_is_refused():
+    file = SkopsFile.of("mlp-multiclass")
+    W = file.array("coefs_", 2)
+    W[0, 0] = np.inf
+    file.set_array(("coefs_", 2), W)
+    _refused(file, r"coefs_\[2\] holds NaN or infinite values")
+
+
+def test_a_weight_that_is_not_an_array_is_refused():
+    file = SkopsFile.of("mlp-multiclass")
+    file.set_json(("coefs_", 1), [[0.0] * 3] * 5)
+    _refused(file, r"MLPClassifier\.coefs_\[1\] must be a numpy array, got list")
+
+
 @pytest.mark.parametrize("dtype", [np.int64, np.float16, np.complex128, "<U3"])
 def test_weights_of_another_dtype_are_refused(dtype):
     file = SkopsFile.of("mlp-multiclass")
@@ -322,6 +336,38 @@ def test_counters_must_be_non_negative_integers(attr, value):
     file = SkopsFile.of("mlp-multiclass")
     file.set_json((attr,), value)
     _refused(file, rf"MLPClassifier\.{attr} must be an integer >= 0")
+
+
+@pytest.mark.parametrize("name", ["mlp-regressor-float32", "autoencoder-untied",
+                                  "recurrent-gru-regressor"])
+def test_every_network_checks_its_training_state(name):
+    file = SkopsFile.of(name)
+    file.set_json(("n_iter_",), -1)
+    _refused(file, r"\.n_iter_ must be an integer >= 0")
+
+
+def test_a_loss_that_is_not_a_number_is_refused():
+    file = SkopsFile.of("mlp-multiclass")
+    file.set_json(("loss_",), "low")
+    _refused(file, r"MLPClassifier\.loss_ must be a real number, got str")
+
+
+def test_a_regressor_loss_that_does_not_match_its_output_is_refused():
+    file = SkopsFile.of("mlp-regressor-float32")  # identity output, squared error
+    file.set_json(("_loss_name",), "poisson")
+    _refused(file, r"MLPRegressor\._loss_name must be 'squared_error' with "
+                   r"out_activation_='identity'")
+
+
+@pytest.mark.parametrize("name, n_hidden", [("mlp-multiclass", 2), ("autoencoder-tied", 2)])
+def test_a_list_of_activations_must_name_each_hidden_layer(name, n_hidden):
+    # hidden_layer_sizes changed with set_params after the fit: the parameters
+    # agree with each other, but not with the fitted network
+    file = SkopsFile.of(name)
+    file.set_json(("hidden_layer_sizes",), [3] * (n_hidden + 1 - name.startswith("auto")))
+    file.set_json(("activation",), ["relu"] * (n_hidden + 1))
+    _refused(file, rf"\.activation has {n_hidden + 1} entries, but the fitted network has "
+                   rf"{n_hidden} hidden layers")
 
 
 @pytest.mark.parametrize("value", [[], "abc"])
@@ -473,6 +519,18 @@ def test_an_untied_decoder_that_does_not_mirror_the_encoder_is_refused():
     file = SkopsFile.of("autoencoder-untied")
     file.set_array(("coefs_", 3), np.zeros((3, 5)))
     _refused(file, r"coefs_\[3\] has shape \(3, 5\), expected \(3, 4\)")
+
+
+def test_an_autoencoder_encoder_that_does_not_chain_is_refused():
+    file = SkopsFile.of("autoencoder-tied")  # 4 -> 3 -> 2, tied
+    file.set_array(("coefs_", 1), np.zeros((5, 2)))
+    _refused(file, r"coefs_\[1\] has shape \(5, 2\), but coefs_\[0\] \(4, 3\) writes 3 values")
+
+
+def test_an_autoencoder_with_a_wrong_number_of_features_is_refused():
+    file = SkopsFile.of("autoencoder-untied")
+    file.set_json(("n_features_in_",), 5)
+    _refused(file, r"AutoencoderTransformer\.n_features_in_ is 5, but coefs_\[0\]'s shape gives 4")
 
 
 def test_a_wrong_bottleneck_width_is_refused():
