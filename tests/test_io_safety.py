@@ -669,6 +669,14 @@ def test_a_perceptron_t_must_be_a_non_negative_number(value):
     _refused(file, r"PerceptronClassifier\.t_ must be a non-negative number")
 
 
+def test_a_dense_perceptron_with_nan_weights_is_refused():
+    file = SkopsFile.of("perceptron-binary")
+    coef = file.array("coef_")
+    coef[0, 1] = np.nan
+    file.set_array(("coef_",), coef)
+    _refused(file, r"PerceptronClassifier\.coef_ holds NaN or infinite values")
+
+
 def test_a_perceptron_t_of_zero_loads():
     # "non-negative": 0 is the bound, and a file may hold it
     file = SkopsFile.of("perceptron-binary")

@@ -395,6 +395,35 @@ def test_to_onnx_refuses_an_unfitted_model(digits):
         sknet.onnx.to_onnx(MLPClassifier(), X)
 
 
+@pytest.mark.parametrize("estimator", [MLPRegressor(), AutoencoderTransformer(2),
+                                       RecurrentRegressor()],
+                         ids=lambda e: type(e).__name__)
+def test_skl2onnx_refuses_an_unfitted_model(digits, estimator):
+    # the classifiers stop earlier, in skl2onnx's own classifier parser, as
+    # scikit-learn's do
+    X = digits[0].astype(np.float32)
+    with pytest.raises(NotFittedError):
+        skl2onnx.to_onnx(estimator, X[:1])
+
+
+def test_a_graph_of_two_inputs_is_refused(digits):
+    from skl2onnx.common.data_types import FloatTensorType
+
+    X, y = _data(digits, np.float32)
+    clf = MLPClassifier(**FAST).fit(X, y)
+    inputs = [(name, FloatTensorType([None, 64])) for name in ("X", "Z")]
+    with pytest.raises(RuntimeError, match="MLPClassifier takes one input, got 2"):
+        skl2onnx.convert_sklearn(clf, initial_types=inputs, options={"zipmap": False})
+
+
+def test_float_labels_of_whole_numbers_export_as_integers(digits):
+    X, y = _data(digits, np.float32)
+    clf = MLPClassifier(**FAST).fit(X, y.astype(np.float64))
+    labels, _ = _run(_export(clf, X), X)
+    assert labels.dtype == np.int64
+    assert_array_equal(labels, clf.predict(X))
+
+
 # --------------------------------------------------------------------------- #
 # custom activations                                                           #
 # --------------------------------------------------------------------------- #
