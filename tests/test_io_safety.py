@@ -359,6 +359,14 @@ def test_a_regressor_loss_that_does_not_match_its_output_is_refused():
                    r"out_activation_='identity'")
 
 
+@pytest.mark.parametrize("name, loss", [("mlp-multiclass", "binary_log_loss"),
+                                        ("mlp-binary-strings-sgd-early-stopping", "log_loss")])
+def test_a_classifier_loss_that_does_not_match_its_output_is_refused(name, loss):
+    file = SkopsFile.of(name)
+    file.set_json(("_loss_name",), loss)
+    _refused(file, rf"MLPClassifier\._loss_name must be one of \['(?!{loss}')")
+
+
 @pytest.mark.parametrize("name, n_hidden", [("mlp-multiclass", 2), ("autoencoder-tied", 2)])
 def test_a_list_of_activations_must_name_each_hidden_layer(name, n_hidden):
     # hidden_layer_sizes changed with set_params after the fit: the parameters
