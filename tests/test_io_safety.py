@@ -393,6 +393,12 @@ def test_an_optimizer_state_must_be_a_dict_of_its_keys(value):
     _refused(file, r"_optimizer_state must be a dict with the keys t, m and v \(adam\)")
 
 
+def test_a_label_binarizer_of_another_type_is_refused():
+    file = SkopsFile.of("mlp-multiclass")
+    file.set_json(("_label_binarizer",), {"classes_": [0, 1, 2]})
+    _refused(file, r"MLPClassifier\._label_binarizer must be a LabelBinarizer")
+
+
 def test_a_binarizer_whose_classes_are_a_list_is_refused():
     file = SkopsFile.of("mlp-binary-strings-sgd-early-stopping")
     file.set_json(("_label_binarizer", "classes_"), ["eggs", "spam"])
@@ -579,6 +585,13 @@ def test_recurrent_features_in_must_match_the_step_features():
     file = SkopsFile.of("recurrent-gru-regressor")
     file.set_json(("n_features_in_",), 4)
     _refused(file, r"RecurrentRegressor\.n_features_in_ is 4, but n_step_features_ gives 3")
+
+
+def test_recurrent_layer_count_must_match_the_weights():
+    file = SkopsFile.of("recurrent-lstm-bidirectional")  # 2 recurrent layers
+    file.set_json(("n_layers_",), 3)
+    _refused(file, r"RecurrentClassifier\.n_layers_ is 3, but the number of recurrent "
+                   r"layers gives 4")
 
 
 def test_recurrent_classes_that_do_not_match_the_output_layer_are_refused():
@@ -802,6 +815,11 @@ def test_a_truncated_file_is_a_value_error():
     for end in (10, len(data) // 2, len(data) - 10):
         with pytest.raises(ValueError, match="not a skops file|damaged"):
             load(io.BytesIO(data[:end]))
+
+
+def test_a_file_opened_as_text_is_a_type_error():
+    with pytest.raises(TypeError, match=r"binary mode \('rb'\); got a file that returns str"):
+        load(io.StringIO("PK"))
 
 
 def test_an_empty_file_is_not_a_skops_file():
