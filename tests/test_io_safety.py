@@ -547,6 +547,20 @@ def test_an_autoencoder_with_a_wrong_number_of_features_is_refused():
     _refused(file, r"AutoencoderTransformer\.n_features_in_ is 5, but coefs_\[0\]'s shape gives 4")
 
 
+def test_an_autoencoder_with_nan_weights_is_refused():
+    file = SkopsFile.of("autoencoder-untied")
+    W = file.array("coefs_", 3)  # a decoder layer
+    W[0, 0] = np.nan
+    file.set_array(("coefs_", 3), W)
+    _refused(file, r"AutoencoderTransformer\.coefs_\[3\] holds NaN or infinite values")
+
+
+def test_an_autoencoder_with_a_wrong_output_width_is_refused():
+    file = SkopsFile.of("autoencoder-tied")
+    file.set_json(("n_outputs_",), 2)
+    _refused(file, r"AutoencoderTransformer\.n_outputs_ is 2, but the input's width gives 4")
+
+
 def test_a_wrong_bottleneck_width_is_refused():
     file = SkopsFile.of("autoencoder-tied")
     file.set_json(("_n_features_out",), 3)
@@ -585,6 +599,24 @@ def test_recurrent_features_in_must_match_the_step_features():
     file = SkopsFile.of("recurrent-gru-regressor")
     file.set_json(("n_features_in_",), 4)
     _refused(file, r"RecurrentRegressor\.n_features_in_ is 4, but n_step_features_ gives 3")
+
+
+def test_a_recurrent_output_layer_of_the_wrong_width_is_refused():
+    file = SkopsFile.of("recurrent-lstm-bidirectional")  # reads 2 * 2 features
+    file.set_array(("coefs_", 0), np.zeros((2, 3)))
+    _refused(file, r"RecurrentClassifier\.coefs_\[0\] has shape \(2, 3\), expected \(4, 3\) "
+                   r"\(the last recurrent layer's output width\)")
+    file = SkopsFile.of("recurrent-gru-regressor")
+    file.set_array(("intercepts_", 0), np.zeros(3))
+    _refused(file, r"RecurrentRegressor\.intercepts_\[0\] has shape \(3,\), expected \(2,\)")
+
+
+def test_a_univariate_recurrent_model_must_read_one_feature_per_step():
+    S = _sequences()[:, :, 0]  # (n_samples, n_steps): univariate sequences
+    model = _fit(lambda: RecurrentRegressor(hidden_layer_sizes=(3,), **FAST).fit(S, S[:, 0]))
+    file = SkopsFile(sio.dumps(model))
+    file.set_json(("n_step_features_",), 2)
+    _refused(file, r"RecurrentRegressor\.n_step_features_ must be 1 for a model fitted on 2-D")
 
 
 def test_recurrent_layer_count_must_match_the_weights():
@@ -696,6 +728,12 @@ def test_a_dense_perceptron_with_nan_weights_is_refused():
     coef[0, 1] = np.nan
     file.set_array(("coef_",), coef)
     _refused(file, r"PerceptronClassifier\.coef_ holds NaN or infinite values")
+
+
+def test_a_perceptron_intercept_of_the_wrong_width_is_refused():
+    file = SkopsFile.of("perceptron-binary")
+    file.set_array(("intercept_",), np.zeros(2))
+    _refused(file, r"PerceptronClassifier\.intercept_ has shape \(2,\), expected \(1,\)")
 
 
 def test_a_perceptron_t_of_zero_loads():
@@ -815,6 +853,15 @@ def test_a_truncated_file_is_a_value_error():
     for end in (10, len(data) // 2, len(data) - 10):
         with pytest.raises(ValueError, match="not a skops file|damaged"):
             load(io.BytesIO(data[:end]))
+
+
+def test_a_state_that_trips_the_checks_themselves_is_a_value_error(monkeypatch):
+    def odd(model):
+        raise TypeError("an odd state")
+
+    monkeypatch.setattr(sknet.io, "check_loaded", odd)
+    with pytest.raises(ValueError, match=r"damaged or was tampered with.*TypeError: an odd"):
+        load(io.BytesIO(sio.dumps(MODELS["mlp-multiclass"][0])))
 
 
 def test_a_file_opened_as_text_is_a_type_error():

@@ -360,7 +360,7 @@ def test_multilabel_and_regressor_outputs_declare_their_widths(digits):
     Y = np.column_stack([y % 2, y > 4])
     (label, proba) = _declared(_export(MLPClassifier(**FAST).fit(X, Y), X))
     assert label[2] == ["", 2] and proba[2] == ["", 2]  # a 0/1 matrix of 2 labels
-    (pred,) = _declared(_export(MLPRegressor(**FAST).fit(X, X[:, :3]), X))
+    (pred,) = _declared(skl2onnx.to_onnx(MLPRegressor(**FAST).fit(X, X[:, :3]), X[:1]))
     assert pred[2] == ["", 3]
 
 
@@ -662,6 +662,15 @@ def test_recurrent_multilabel_classifier():
     Y = np.stack([y == 0, y == 2, X[:, 0, 1] > 0], axis=1).astype(int)
     clf = RecurrentClassifier((6,), cell="lstm", **TINY).fit(padded, Y)
     _check_classifier(clf, _export(clf, X), X, padded)  # labels: a 0/1 matrix
+
+
+def test_recurrent_outputs_declare_their_widths():
+    X, padded, y = _sequences(np.float32)
+    clf = RecurrentClassifier((4,), cell="gru", **TINY).fit(X, y)
+    assert [shape for _, _, shape in _declared(_export(clf, X))] == [[""], ["", 3]]
+    reg = RecurrentRegressor((4,), cell="gru", **TINY).fit(X, X[:, 0, :2])
+    (pred,) = _declared(skl2onnx.to_onnx(reg, X[:1]))
+    assert pred[2] == ["", 2]
 
 
 def test_recurrent_input_of_the_wrong_width_is_refused():
