@@ -561,6 +561,12 @@ def test_an_autoencoder_with_a_wrong_output_width_is_refused():
     _refused(file, r"AutoencoderTransformer\.n_outputs_ is 2, but the input's width gives 4")
 
 
+def test_an_autoencoder_loss_its_output_cannot_take_is_refused():
+    file = SkopsFile.of("autoencoder-tied")  # identity output: squared error only
+    file.set_json(("_loss_name",), "binary_log_loss")
+    _refused(file, r"AutoencoderTransformer\._loss_name must be one of \['squared_error'\]")
+
+
 def test_a_wrong_bottleneck_width_is_refused():
     file = SkopsFile.of("autoencoder-tied")
     file.set_json(("_n_features_out",), 3)
