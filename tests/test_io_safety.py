@@ -458,6 +458,12 @@ def test_a_loss_curve_must_hold_numbers():
     _refused(file, r"loss_curve_ must be a list of real numbers")
 
 
+def test_an_adam_step_count_must_be_a_non_negative_integer():
+    file = SkopsFile.of("mlp-multiclass")
+    file.set_json(("_optimizer_state", "t"), -3)
+    _refused(file, r"MLPClassifier\._optimizer_state\['t'\] must be an integer >= 0")
+
+
 def test_an_optimizer_state_of_the_wrong_size_is_refused():
     file = SkopsFile.of("mlp-multiclass")
     file.set_array(("_optimizer_state", "m"), np.zeros(3))
@@ -615,6 +621,12 @@ def test_a_recurrent_output_layer_of_the_wrong_width_is_refused():
     file = SkopsFile.of("recurrent-gru-regressor")
     file.set_array(("intercepts_", 0), np.zeros(3))
     _refused(file, r"RecurrentRegressor\.intercepts_\[0\] has shape \(3,\), expected \(2,\)")
+
+
+def test_the_recurrent_input_form_must_be_a_bool():
+    file = SkopsFile.of("recurrent-gru-regressor")
+    file.set_json(("_fitted_on_columns",), 0)
+    _refused(file, r"RecurrentRegressor\._fitted_on_columns must be a bool")
 
 
 def test_a_univariate_recurrent_model_must_read_one_feature_per_step():
