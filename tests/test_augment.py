@@ -186,6 +186,30 @@ def test_brightness_contrast_scales_rows_both_ways():
     assert np.all((factors >= 0.5 - 1e-12) & (factors <= 1.5 + 1e-12))
 
 
+def test_random_affine_whole_pixel_shifts_keep_pixels_whole_and_others_blend():
+    # Bilinear sampling of a one-pixel image: a whole shift moves the pixel,
+    # a fractional one (the default) spreads it over its neighbours.
+    img = np.zeros((200, 64))
+    img[:, 3 * 8 + 3] = 1.0
+    whole = RandomAffine((8, 8), max_shift=1, max_rotation=0, order=1,
+                         integer_shifts=True)(img, np.random.default_rng(0))
+    assert set(np.unique(whole)) == {0.0, 1.0}
+    assert len({tuple(np.argwhere(r.reshape(8, 8) == 1.0)[0]) for r in whole}) == 9
+    blended = RandomAffine((8, 8), max_shift=1, max_rotation=0, order=1)(
+        img, np.random.default_rng(0))
+    assert np.mean((blended > 0.01) & (blended < 0.99)) > 0.01
+    np.testing.assert_allclose(blended.sum(axis=1), 1.0)  # inside the image: kept whole
+
+
+def test_gaussian_noise_adds_to_the_batch():
+    X_batch = X[:200]
+    out = GaussianNoise(std=0.2)(X_batch, np.random.default_rng(0))
+    noise = out - X_batch
+    assert abs(noise.std() - 0.2) < 0.01 and abs(noise.mean()) < 0.01
+    np.testing.assert_array_equal(GaussianNoise(std=0.0)(X_batch, np.random.default_rng(0)),
+                                  X_batch)
+
+
 @pytest.mark.parametrize("params, expected", [
     ({"fill": np.inf}, "'fill' parameter of RandomAffine must be a finite number; got inf."),
     ({"max_rotation": -10}, "must be a finite number >= 0; got -10."),
@@ -492,3 +516,9 @@ def test_an_unreadable_signature_is_accepted_and_a_call_error_explained():
 def test_an_augmenter_class_instead_of_an_instance_is_refused():
     with pytest.raises(TypeError, match=r"not a class: use GaussianNoise\(\.\.\.\)"):
         MLPClassifier((5,), max_iter=1, augment=GaussianNoise).fit(X, Y)
+
+
+def test_a_bounded_parameter_error_says_its_range():
+    with pytest.raises(ValueError) as info:
+        BrightnessContrast(contrast=1.5)
+    assert str(info.value).endswith("must be a finite number in [0, 1]; got 1.5.")
