@@ -754,6 +754,18 @@ def test_a_perceptron_intercept_of_the_wrong_width_is_refused():
     _refused(file, r"PerceptronClassifier\.intercept_ has shape \(2,\), expected \(1,\)")
 
 
+def test_a_perceptron_iteration_count_must_be_a_non_negative_integer():
+    file = SkopsFile.of("perceptron-binary")
+    file.set_json(("n_iter_",), -1)
+    _refused(file, r"PerceptronClassifier\.n_iter_ must be an integer >= 0")
+
+
+def test_a_sparse_member_that_is_not_a_zip_is_damaged():
+    file = SkopsFile.of("perceptron-sparse")
+    file.members[file.node("coef_")["file"]] = b"not a zip"
+    _refused(file, r"damaged or was tampered with")
+
+
 def test_a_perceptron_t_of_zero_loads():
     # "non-negative": 0 is the bound, and a file may hold it
     file = SkopsFile.of("perceptron-binary")
