@@ -518,6 +518,22 @@ def test_an_augmenter_class_instead_of_an_instance_is_refused():
         MLPClassifier((5,), max_iter=1, augment=GaussianNoise).fit(X, Y)
 
 
+@pytest.mark.parametrize("make", [lambda clip: GaussianNoise(std=0.5, clip=clip),
+                                  lambda clip: BrightnessContrast(0.5, 0.5, clip=clip)],
+                         ids=["noise", "brightness"])
+def test_clip_bounds_the_result_to_its_range(make):
+    free = make(None)(X[:100], np.random.default_rng(0))
+    clipped = make((0.0, 1.0))(X[:100], np.random.default_rng(0))
+    assert free.min() < 0 and free.max() > 1  # the draws leave the range
+    np.testing.assert_array_equal(clipped, np.clip(free, 0.0, 1.0))
+
+
+def test_an_image_one_pixel_high_is_an_image():
+    row = np.arange(16.0).reshape(2, 8)
+    aug = RandomAffine((1, 8), max_shift=0, max_rotation=0)
+    np.testing.assert_array_equal(aug(row, np.random.default_rng(0)), row)
+
+
 def test_a_bounded_parameter_error_says_its_range():
     with pytest.raises(ValueError) as info:
         BrightnessContrast(contrast=1.5)

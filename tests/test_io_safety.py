@@ -573,6 +573,12 @@ def test_an_autoencoder_loss_its_output_cannot_take_is_refused():
     _refused(file, r"AutoencoderTransformer\._loss_name must be one of \['squared_error'\]")
 
 
+def test_an_autoencoder_layer_count_must_match_its_biases():
+    file = SkopsFile.of("autoencoder-untied")  # 4 biases: 5 layers of units
+    file.set_json(("n_layers_",), 4)
+    _refused(file, r"AutoencoderTransformer\.n_layers_ is 4, but the number of biases gives 5")
+
+
 def test_a_wrong_bottleneck_width_is_refused():
     file = SkopsFile.of("autoencoder-tied")
     file.set_json(("_n_features_out",), 3)
