@@ -153,6 +153,23 @@ def test_random_affine_zooms_and_shifts_a_ramp_as_the_formulas_say():
     assert shifts.min() < -1.5 and shifts.max() > 1.5 and abs(shifts.mean()) < 0.25
 
 
+def test_random_affine_draws_zooms_across_its_range():
+    # On a column ramp, the pixel one row below the centre reads row 4 + 1 / z.
+    ramp = np.repeat(np.arange(9.0), 9).reshape(1, 81)
+    out = RandomAffine((9, 9), max_shift=0, max_rotation=0, zoom_range=(0.8, 2.0))(
+        np.repeat(ramp, 300, axis=0), np.random.default_rng(0)).reshape(300, 9, 9)
+    zooms = 1.0 / (out[:, 5, 4] - 4.0)
+    assert np.all((zooms >= 0.8 - 1e-9) & (zooms <= 2.0 + 1e-9))
+    assert zooms.min() < 0.9 and zooms.max() > 1.9
+
+
+def test_an_image_shape_set_after_construction_is_checked_at_the_call():
+    aug = RandomAffine((8, 8))
+    aug.image_shape = (64,)
+    with pytest.raises(ValueError, match=r"image_shape must be \(height, width\); got \(64,\)"):
+        aug(X[:2], np.random.default_rng(0))
+
+
 def test_random_affine_rotation_is_a_rotation():
     # Row and column ramps, with the same draws (same seed): their outputs
     # are the rows and columns each pixel is read from, so the two fitted

@@ -635,6 +635,17 @@ def test_the_recurrent_input_form_must_be_a_bool():
     _refused(file, r"RecurrentRegressor\._fitted_on_columns must be a bool")
 
 
+def test_a_list_of_activations_must_name_each_recurrent_layer():
+    S = _sequences()
+    model = _fit(lambda: RecurrentRegressor(hidden_layer_sizes=(3,), cell="rnn",
+                                            **FAST).fit(S, S[:, 0, 0]))
+    file = SkopsFile(sio.dumps(model))
+    file.set_json(("hidden_layer_sizes",), [3, 3])  # set_params after the fit
+    file.set_json(("activation",), ["tanh", "relu"])
+    _refused(file, r"RecurrentRegressor\.activation has 2 entries, but the fitted network "
+                   r"has 1 hidden layers")
+
+
 def test_a_univariate_recurrent_model_must_read_one_feature_per_step():
     S = _sequences()[:, :, 0]  # (n_samples, n_steps): univariate sequences
     model = _fit(lambda: RecurrentRegressor(hidden_layer_sizes=(3,), **FAST).fit(S, S[:, 0]))
