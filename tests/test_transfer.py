@@ -67,23 +67,23 @@ def test_layers_above_a_frozen_layer_keep_learning(source):
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]
 
 
-@pytest.mark.parametrize("n", [1, 2])
-def test_fine_tuned_layers_move_and_the_factor_scales_their_steps(source, n):
-    # With SGD and no momentum the step is exactly lr * factor * gradient, so a
-    # factor of 0.5 halves the first step of every copied parameter, and of
-    # no other.
+@pytest.mark.parametrize("n, factor", [(1, 0.5), (2, 0.5), (2, 2.0)])
+def test_fine_tuned_layers_move_and_the_factor_scales_their_steps(source, n, factor):
+    # With SGD and no momentum the step is exactly lr * factor * gradient, so
+    # the factor scales the first step of every copied parameter, and of no
+    # other.
     params = dict(solver="sgd", momentum=0.0, max_iter=1, batch_size=len(X),
                   shuffle=False, learning_rate_init=0.1, n_transfer_layers=n)
     full = _target(source, **params).partial_fit(X, Y, classes=np.unique(Y))
-    half = _target(source, transfer_lr_factor=0.5, **params).partial_fit(
+    scaled = _target(source, transfer_lr_factor=factor, **params).partial_fit(
         X, Y, classes=np.unique(Y))
     for i in range(n):
         step_full = full.coefs_[i] - source.coefs_[i]
-        step_half = half.coefs_[i] - source.coefs_[i]
+        step_scaled = scaled.coefs_[i] - source.coefs_[i]
         assert np.abs(step_full).max() > 0
-        np.testing.assert_allclose(step_half, 0.5 * step_full, rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(step_scaled, factor * step_full, rtol=1e-10, atol=1e-15)
     for i in range(n, 3):  # new layers: factor 1
-        np.testing.assert_allclose(half.coefs_[i], full.coefs_[i], rtol=1e-10)
+        np.testing.assert_allclose(scaled.coefs_[i], full.coefs_[i], rtol=1e-10)
 
 
 def test_source_is_never_modified(source):
