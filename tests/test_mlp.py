@@ -1018,6 +1018,17 @@ def test_own_parameters_refuse_values_outside_their_range_by_name(name):
         for value in taken:
             MLPClassifier(**SMALL, **{name: value}).fit(X_MC, Y_MC)
 
+@pytest.mark.parametrize("name, value, interval", [
+    ("l1", -1.0, "[0, inf)"), ("decay_rate", 2.0, "(0, 1]"), ("dropout", 1.0, "[0, 1)"),
+    ("clip_norm", 0.0, "(0, inf)"), ("elu_alpha", -1.0, "(0, inf)")])
+def test_own_parameter_errors_state_the_documented_range(name, value, interval):
+    # the ranges the docstring gives: non-negative, (0, 1], [0, 1), positive
+    with pytest.raises(ValueError) as info:
+        MLPClassifier(**SMALL, **{name: value}).fit(X_MC, Y_MC)
+    assert str(info.value) == (f"The {name!r} parameter must be in the range {interval}; "
+                               f"got {value!r}.")
+
+
 def test_a_mini_batch_whose_weights_are_all_zero_is_skipped():
     """scikit-learn's MLP divides by zero here; sknet skips the batch's update."""
     X, y = _data("multiclass")
