@@ -43,6 +43,24 @@ def test_verbose_prints_scikit_learns_lines_with_time_and_validation_loss(capsys
     assert lines[4].startswith("Iteration 3, loss = ")
 
 
+@pytest.mark.parametrize("params", [dict(solver="sgd"), dict(solver="sgd", early_stopping=True),
+                                    dict(solver="sgd", learning_rate="adaptive")],
+                         ids=["training-loss", "validation-score", "adaptive"])
+def test_verbose_stopping_lines_are_scikit_learns(capsys, params):
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    def stop_lines(cls):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            cls((5,), max_iter=300, verbose=1, random_state=0, n_iter_no_change=2,
+                tol=1e-2, **params).fit(X, Y)
+        return [line for line in capsys.readouterr().out.splitlines()
+                if "did not improve" in line or "Setting learning rate" in line]
+
+    ours = stop_lines(MLPClassifier)
+    assert ours and ours == stop_lines(SkMLPClassifier)
+
+
 def test_verbose_two_falls_back_to_lines_when_not_a_terminal(capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -60,6 +60,14 @@ def test_adaptive_divides_by_five_until_1e_6_like_scikit_learn():
     assert s.lr == history[-1] <= 1e-6
 
 
+@pytest.mark.parametrize("lr", [1e-6, np.nextafter(1e-6, 1.0)])
+def test_adaptive_stops_at_a_rate_of_1e_6_itself_like_scikit_learn(lr):
+    s = Schedule("adaptive", lr)
+    ref = sk_opt.SGDOptimizer([np.zeros(1)], lr, lr_schedule="adaptive")
+    stop, _ = s.on_plateau()
+    assert stop == ref.trigger_stopping("", verbose=False) == (lr <= 1e-6)
+
+
 @pytest.mark.parametrize("decay_rate", [0.5, 0.95, None], ids=["0.5", "0.95", "default"])
 def test_exponential_schedule(decay_rate):
     if decay_rate is None:  # the documented default, the estimators' default too
