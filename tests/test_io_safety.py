@@ -399,6 +399,23 @@ def test_a_label_binarizer_of_another_type_is_refused():
     _refused(file, r"MLPClassifier\._label_binarizer must be a LabelBinarizer")
 
 
+def test_a_binarizer_with_other_classes_of_the_same_shape_is_refused():
+    # classes_ and the binarizer's classes_ are one array in the file: give
+    # the estimator's a node and a member of its own
+    file = SkopsFile.of("mlp-multiclass")
+    node = copy.deepcopy(file.node("_label_binarizer", "classes_"))
+    node.update(file="own_classes.npy", __id__=None)
+    file.attrs["classes_"] = node
+    file.members["own_classes.npy"] = _npy(np.array([0, 1, 5]))
+    _refused(file, r"MLPClassifier\._label_binarizer\.classes_ must equal classes_")
+
+
+def test_an_mlp_layer_count_must_match_its_matrices():
+    file = SkopsFile.of("mlp-multiclass")  # 3 matrices: 4 layers of units
+    file.set_json(("n_layers_",), 3)
+    _refused(file, r"MLPClassifier\.n_layers_ is 3, but the number of layers in coefs_ gives 4")
+
+
 def test_a_binarizer_whose_classes_are_a_list_is_refused():
     file = SkopsFile.of("mlp-binary-strings-sgd-early-stopping")
     file.set_json(("_label_binarizer", "classes_"), ["eggs", "spam"])
