@@ -1029,6 +1029,16 @@ def test_own_parameter_errors_state_the_documented_range(name, value, interval):
                                f"got {value!r}.")
 
 
+@pytest.mark.parametrize("name, values", [("activation", ["relu", "tanh", "relu"]),
+                                          ("activation", ["relu"]),
+                                          ("dropout", [0.1, 0.2, 0.3])])
+def test_a_per_layer_list_must_name_every_hidden_layer(name, values):
+    with pytest.raises(ValueError, match=rf"The '{name}' parameter has {len(values)} entries "
+                                         r"but the network has 2 hidden layers"):
+        MLPClassifier(**{**SMALL, "hidden_layer_sizes": (4, 3)}, **{name: values}).fit(
+            X_MC, Y_MC)
+
+
 def test_a_mini_batch_whose_weights_are_all_zero_is_skipped():
     """scikit-learn's MLP divides by zero here; sknet skips the batch's update."""
     X, y = _data("multiclass")
