@@ -32,6 +32,19 @@ def test_r2_is_scikit_learns_at_any_scale(scale, weights, columns):
     assert got == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("y_true, y_pred, weights", [
+    (Y[:3, 0], P[:3, 0], np.zeros(3)),  # no weight at all
+    (Y[:3, 0] * 1e200, P[:2, 0] * 1e200, None),  # lengths differ, beyond the safe scale
+    (np.array(["a", "b"]), np.array([1.0, 2.0]), None),  # not numbers
+], ids=["zero-weights", "inconsistent-lengths", "strings"])
+def test_r2_refuses_what_scikit_learn_refuses_with_its_error(y_true, y_pred, weights):
+    with pytest.raises(ValueError) as expected:
+        r2_score(y_true, y_pred, sample_weight=weights)
+    with pytest.raises(ValueError) as got:
+        r2_score_without_overflow(y_true, y_pred, weights)
+    assert str(got.value) == str(expected.value)
+
+
 def test_r2_of_a_prediction_beyond_the_largest_float_is_minus_inf():
     assert r2_score_without_overflow(Y[:, 0], P[:, 0] * 1e300) == -np.inf
 

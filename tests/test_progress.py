@@ -2,6 +2,7 @@
 
 import pickle
 import re
+import subprocess
 import sys
 import warnings
 
@@ -118,6 +119,56 @@ def test_progress_bar_with_tqdm(monkeypatch):
     reporter = _progress.make_reporter(2, 3)
     assert isinstance(reporter, _progress.ProgressBar)
     reporter.close()
+
+
+def test_a_fresh_process_says_that_the_bar_needs_tqdm():
+    # the once-per-process flag starts lowered: the first verbose=2 fit says it
+    code = ("import sys, warnings; sys.modules['tqdm'] = None; warnings.simplefilter('ignore')\n"
+            "from sklearn.datasets import load_iris\nfrom sknet import MLPClassifier\n"
+            "X, y = load_iris(return_X_y=True)\n"
+            "MLPClassifier((3,), max_iter=1, verbose=2).fit(X, y)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.count("needs tqdm") == 1
+
+
+class FakeTqdm:
+    """tqdm's bar as sknet uses it, recording the calls (tqdm is an optional extra)."""
+
+    bars = []
+
+    def __init__(self, total, **kwargs):
+        self.total, self.kwargs, self.n, self.postfixes, self.closed = total, kwargs, 0, [], 0
+        FakeTqdm.bars.append(self)
+
+    def set_postfix(self, postfix, refresh=True):
+        self.postfixes.append(dict(postfix))
+
+    def update(self, n=1):
+        self.n += n
+
+    def close(self):
+        self.closed += 1
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_progress_bar_counts_epochs_and_shows_the_last_losses(monkeypatch):
+    import types
+
+    from sknet import _progress
+
+    module = types.ModuleType("tqdm.auto")
+    module.tqdm = FakeTqdm
+    monkeypatch.setitem(sys.modules, "tqdm", types.ModuleType("tqdm"))
+    monkeypatch.setitem(sys.modules, "tqdm.auto", module)
+    monkeypatch.setattr(_progress.sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(FakeTqdm, "bars", [])
+    clf = MLPClassifier((5,), max_iter=7, verbose=2, early_stopping=True,
+                        random_state=0).fit(X, Y)
+    (bar,) = FakeTqdm.bars
+    assert bar.total == 7 and bar.n == clf.n_iter_ == 7 and bar.closed == 1
+    assert bar.postfixes == [{"loss": "%.5f" % loss, "val_score": "%.4f" % score}
+                             for loss, score in zip(clf.loss_curve_, clf.validation_scores_)]
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

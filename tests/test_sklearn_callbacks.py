@@ -118,6 +118,43 @@ def test_a_fit_that_converges_early_records_only_the_epochs_it_ran():
     assert clf.n_iter_ == len(epoch_rows(monitor)) < 10
 
 
+class TaskEvents:
+    """A callback of scikit-learn's protocol that records each task's begin and end."""
+
+    def __init__(self):
+        self.events = []
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context, **kwargs):
+        self.events.append(("begin", id(context), context.task_name))
+
+    def on_fit_task_end(self, estimator, context, **kwargs):
+        self.events.append(("end", id(context), context.task_name))
+
+
+@pytest.mark.parametrize("params", [dict(max_iter=200, tol=10.0, n_iter_no_change=2),
+                                    dict(max_iter=3)], ids=["stops-early", "runs-max-iter"])
+def test_every_task_begun_ends_nested_in_its_fit(params):
+    # a fit that stops early has begun one more epoch than it ran: it ends too
+    events = TaskEvents()
+    clf = small(MLPClassifier, solver="sgd", **params).set_callbacks(events)
+    clf.fit(X_SCALED, Y)
+    open_tasks = []
+    for kind, task, _ in events.events:
+        if kind == "begin":
+            open_tasks.append(task)
+        else:
+            assert open_tasks.pop() == task
+    assert not open_tasks
+    names = [name for kind, _, name in events.events if kind == "end"]
+    assert names[-1] == "fit" and names.count("epoch") >= clf.n_iter_
+
+
 def test_each_partial_fit_is_one_run_of_one_epoch():
     monitor = ScoringMonitor(scoring="accuracy")
     clf = small(MLPClassifier, solver="adam").set_callbacks(monitor)
