@@ -107,8 +107,12 @@ def test_callbacks_survive_clone_grid_search_and_pickle():
 
 
 def test_a_non_callable_callback_is_refused():
-    with pytest.raises(TypeError, match="callbacks"):
+    with pytest.raises(TypeError, match="callbacks must be callables; got 'print' in the list"):
         MLPClassifier(callbacks=["print"]).fit(X, Y)
+    for value in ("print", 3):  # a string is no list of callbacks
+        with pytest.raises(TypeError, match=rf"callbacks must be a callable callback\(estimator, "
+                                            rf"history\) or a list of them; got {value!r}"):
+            MLPClassifier(callbacks=value).fit(X, Y)
 
 
 def test_progress_bar_with_tqdm(monkeypatch):
