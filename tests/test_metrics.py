@@ -45,6 +45,13 @@ def test_r2_refuses_what_scikit_learn_refuses_with_its_error(y_true, y_pred, wei
     assert str(got.value) == str(expected.value)
 
 
+def test_r2_of_float32_values_is_scored_in_float64():
+    # squares of 1e30 overflow float32; scikit-learn's r2_score squares in the input's type
+    y32, p32 = (Y[:, 0] * 1e30).astype(np.float32), (P[:, 0] * 1e30).astype(np.float32)
+    expected = r2_score(y32.astype(np.float64), p32.astype(np.float64))
+    assert r2_score_without_overflow(y32, p32) == pytest.approx(expected, rel=1e-12)
+
+
 def test_r2_of_a_prediction_beyond_the_largest_float_is_minus_inf():
     assert r2_score_without_overflow(Y[:, 0], P[:, 0] * 1e300) == -np.inf
 

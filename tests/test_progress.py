@@ -62,6 +62,14 @@ def test_verbose_stopping_lines_are_scikit_learns(capsys, params):
     assert ours and ours == stop_lines(SkMLPClassifier)
 
 
+@pytest.mark.parametrize("verbose", [0, False])
+def test_a_quiet_fit_prints_nothing(capsys, verbose):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier((5,), max_iter=3, verbose=verbose, random_state=0).fit(X, Y)
+    assert capsys.readouterr() == ("", "")
+
+
 def test_verbose_two_falls_back_to_lines_when_not_a_terminal(capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -142,11 +150,13 @@ class FakeTqdm:
     bars = []
 
     def __init__(self, total, **kwargs):
-        self.total, self.kwargs, self.n, self.postfixes, self.closed = total, kwargs, 0, [], 0
+        self.total, self.kwargs, self.n, self.closed = total, kwargs, 0, 0
+        self.postfixes, self.refreshes = [], []
         FakeTqdm.bars.append(self)
 
     def set_postfix(self, postfix, refresh=True):
         self.postfixes.append(dict(postfix))
+        self.refreshes.append(refresh)
 
     def update(self, n=1):
         self.n += n
@@ -171,6 +181,9 @@ def test_the_progress_bar_counts_epochs_and_shows_the_last_losses(monkeypatch):
                         random_state=0).fit(X, Y)
     (bar,) = FakeTqdm.bars
     assert bar.total == 7 and bar.n == clf.n_iter_ == 7 and bar.closed == 1
+    # on a terminal only, and gone when done: no bar left behind in a notebook's output
+    assert bar.kwargs == {"unit": "epoch", "disable": None, "leave": False}
+    assert bar.refreshes == [False] * 7  # the update that follows redraws
     assert bar.postfixes == [{"loss": "%.5f" % loss, "val_score": "%.4f" % score}
                              for loss, score in zip(clf.loss_curve_, clf.validation_scores_)]
 
