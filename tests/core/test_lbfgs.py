@@ -1,6 +1,7 @@
 """The L-BFGS loop never leaves non-finite weights in the network."""
 
 import numpy as np
+import pytest
 import scipy.optimize
 
 from sknet._core import Network, fit_lbfgs, get_activation, get_loss
@@ -35,3 +36,49 @@ def test_a_finite_solution_is_kept():
     after, _, _ = net.loss_and_gradient(X, Y, get_loss("squared_error"))
     assert not result.diverged and after < before
     np.testing.assert_array_equal(net.params, result.x)
+
+
+def test_a_ctrl_c_in_the_first_line_search_keeps_the_start_and_its_loss(monkeypatch):
+    # scipy evaluated the start point, then a Ctrl-C came before the first
+    # iteration ended: the result is the start, with the loss computed there
+    rng = np.random.RandomState(0)
+    net = Network([3, 4, 1], [get_activation("tanh"), get_activation("identity")])
+    net.initialize("sklearn", rng)
+    start = net.params.copy()
+    X = rng.rand(30, 3)
+    Y = X.sum(axis=1, keepdims=True)
+    at_start, _, _ = net.loss_and_gradient(X, Y, get_loss("squared_error"))
+
+    def interrupted_minimize(fun, x0, **kwargs):
+        fun(x0)
+        fun(x0 + 0.5)  # a line-search trial
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scipy.optimize, "minimize", interrupted_minimize)
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        result = fit_lbfgs(net, get_loss("squared_error"), X, Y, None)
+    assert result.interrupted and not result.diverged
+    assert result.nit == 0 and result.fun == pytest.approx(at_start, rel=1e-12)
+    np.testing.assert_array_equal(net.params, start)
+
+
+def test_a_ctrl_c_after_two_iterations_keeps_the_second(monkeypatch):
+    rng = np.random.RandomState(0)
+    net = Network([3, 4, 1], [get_activation("tanh"), get_activation("identity")])
+    net.initialize("sklearn", rng)
+    X = rng.rand(30, 3)
+    Y = X.sum(axis=1, keepdims=True)
+    steps = [net.params + 0.01 * k for k in (1, 2)]
+
+    def interrupted_minimize(fun, x0, callback, **kwargs):
+        fun(x0)
+        for k, x in enumerate(steps, start=1):
+            callback(scipy.optimize.OptimizeResult(x=x, fun=float(k)))
+        fun(x0 - 0.5)  # the third iteration's line search
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scipy.optimize, "minimize", interrupted_minimize)
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        result = fit_lbfgs(net, get_loss("squared_error"), X, Y, None)
+    assert result.nit == 2 and result.fun == 2.0 and not result.diverged
+    np.testing.assert_array_equal(net.params, steps[1])
