@@ -302,3 +302,24 @@ def test_the_loop_holds_one_gradient_and_one_saved_copy_of_the_parameters():
     finally:
         tracemalloc.stop()
     assert 2 * P <= peak < 2.2 * P
+
+
+def test_interrupt_rolls_back_the_best_epochs_copy_too():
+    # epoch 3 improves the score, so its parameters became the best copy before
+    # the Ctrl-C in its callbacks: undoing the epoch undoes that copy, and the
+    # fit ends on epoch 2's parameters, the best of the epochs it kept
+    X, Y, net = _problem(3)
+    snapshots = []
+    val = Validation(X[:5], Y[:5], None, lambda P: len(snapshots) + 1)  # rises each epoch
+
+    def record_then_interrupt(history):
+        snapshots.append(net.params.copy())
+        if len(snapshots) == 3:
+            raise KeyboardInterrupt
+
+    config = TrainConfig(max_iter=6, batch_size=20, shuffle=False, restore_best=True,
+                         callbacks=(record_then_interrupt,))
+    with pytest.warns(UserWarning, match="interrupted"):
+        status, history = _fit(net, X, Y, Schedule("constant", 0.1), config, validation=val)
+    assert status == "interrupted" and history.validation_scores == [1, 2]
+    np.testing.assert_array_equal(net.params, snapshots[1])
