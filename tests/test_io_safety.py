@@ -319,20 +319,13 @@ def test_a_missing_fitted_attribute_is_refused():
     _refused(file, r"MLPClassifier\.coefs_ is missing")
 
 
-def test_nan_weights_are_refused():
+@pytest.mark.parametrize("layer, value", [(0, np.nan), (2, np.inf)])
+def test_non_finite_weights_are_refused_in_every_layer(layer, value):
     file = SkopsFile.of("mlp-multiclass")
-    W = file.array("coefs_", 0)
-    W[1, 2] = np.nan
-    file.set_array(("coefs_", 0), W)
-    _refused(file, r"coefs_\[0\] holds NaN or infinite values")
-
-
-def test_nan_in_a_deeper_layer_is_refused():
-    file = SkopsFile.of("mlp-multiclass")
-    W = file.array("coefs_", 2)
-    W[0, 0] = np.inf
-    file.set_array(("coefs_", 2), W)
-    _refused(file, r"coefs_\[2\] holds NaN or infinite values")
+    W = file.array("coefs_", layer)
+    W[1, 2] = value
+    file.set_array(("coefs_", layer), W)
+    _refused(file, rf"coefs_\[{layer}\] holds NaN or infinite values")
 
 
 def test_a_weight_that_is_not_an_array_is_refused():
