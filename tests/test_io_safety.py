@@ -353,10 +353,12 @@ def test_a_wrong_number_of_features_is_refused():
     _refused(file, r"n_features_in_ is 7, but coefs_\[0\]'s shape gives 4")
 
 
-def test_classes_that_do_not_match_the_output_layer_are_refused():
-    file = SkopsFile.of("mlp-multiclass")
+@pytest.mark.parametrize("name, cls", [("mlp-multiclass", "MLPClassifier"),
+                                       ("recurrent-lstm-bidirectional", "RecurrentClassifier")])
+def test_classes_that_do_not_match_the_output_layer_are_refused(name, cls):
+    file = SkopsFile.of(name)
     file.set_array(("_label_binarizer", "classes_"), np.arange(4))
-    _refused(file, r"MLPClassifier\.classes_ has 4 classes")
+    _refused(file, rf"{cls}\.classes_ has 4 classes")
 
 
 def test_a_binarizer_that_disagrees_with_classes_is_refused():
@@ -635,12 +637,6 @@ def test_a_univariate_recurrent_model_must_read_one_feature_per_step():
     file = SkopsFile(sio.dumps(model))
     file.set_json(("n_step_features_",), 2)
     _refused(file, r"RecurrentRegressor\.n_step_features_ must be 1 for a model fitted on 2-D")
-
-
-def test_recurrent_classes_that_do_not_match_the_output_layer_are_refused():
-    file = SkopsFile.of("recurrent-lstm-bidirectional")
-    file.set_array(("_label_binarizer", "classes_"), np.arange(4))
-    _refused(file, r"RecurrentClassifier\.classes_ has 4 classes")
 
 
 # the perceptron ------------------------------------------------------------- #
