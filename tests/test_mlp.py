@@ -1018,6 +1018,7 @@ def test_own_parameters_refuse_values_outside_their_range_by_name(name):
         for value in taken:
             MLPClassifier(**SMALL, **{name: value}).fit(X_MC, Y_MC)
 
+
 @pytest.mark.parametrize("name, value, interval", [
     ("l1", -1.0, "[0, inf)"), ("decay_rate", 2.0, "(0, 1]"), ("dropout", 1.0, "[0, 1)"),
     ("clip_norm", 0.0, "(0, inf)"), ("elu_alpha", -1.0, "(0, inf)")])

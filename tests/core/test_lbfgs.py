@@ -25,12 +25,17 @@ def test_a_non_finite_solution_keeps_the_starting_weights(monkeypatch):
     np.testing.assert_array_equal(net.params, start)
 
 
-def test_a_finite_solution_is_kept():
+def _regression():
+    """A small tanh network and a linear target it can fit."""
     rng = np.random.RandomState(0)
     net = Network([3, 4, 1], [get_activation("tanh"), get_activation("identity")])
     net.initialize("sklearn", rng)
     X = rng.rand(30, 3)
-    Y = X.sum(axis=1, keepdims=True)
+    return net, X, X.sum(axis=1, keepdims=True)
+
+
+def test_a_finite_solution_is_kept():
+    net, X, Y = _regression()
     before, _, _ = net.loss_and_gradient(X, Y, get_loss("squared_error"))
     result = fit_lbfgs(net, get_loss("squared_error"), X, Y, None, max_iter=50)
     after, _, _ = net.loss_and_gradient(X, Y, get_loss("squared_error"))
@@ -41,12 +46,8 @@ def test_a_finite_solution_is_kept():
 def test_a_ctrl_c_in_the_first_line_search_keeps_the_start_and_its_loss(monkeypatch):
     # scipy evaluated the start point, then a Ctrl-C came before the first
     # iteration ended: the result is the start, with the loss computed there
-    rng = np.random.RandomState(0)
-    net = Network([3, 4, 1], [get_activation("tanh"), get_activation("identity")])
-    net.initialize("sklearn", rng)
+    net, X, Y = _regression()
     start = net.params.copy()
-    X = rng.rand(30, 3)
-    Y = X.sum(axis=1, keepdims=True)
     at_start, _, _ = net.loss_and_gradient(X, Y, get_loss("squared_error"))
 
     def interrupted_minimize(fun, x0, **kwargs):
@@ -63,11 +64,7 @@ def test_a_ctrl_c_in_the_first_line_search_keeps_the_start_and_its_loss(monkeypa
 
 
 def test_a_ctrl_c_after_two_iterations_keeps_the_second(monkeypatch):
-    rng = np.random.RandomState(0)
-    net = Network([3, 4, 1], [get_activation("tanh"), get_activation("identity")])
-    net.initialize("sklearn", rng)
-    X = rng.rand(30, 3)
-    Y = X.sum(axis=1, keepdims=True)
+    net, X, Y = _regression()
     steps = [net.params + 0.01 * k for k in (1, 2)]
 
     def interrupted_minimize(fun, x0, callback, **kwargs):
@@ -80,5 +77,6 @@ def test_a_ctrl_c_after_two_iterations_keeps_the_second(monkeypatch):
     monkeypatch.setattr(scipy.optimize, "minimize", interrupted_minimize)
     with pytest.warns(UserWarning, match="Training interrupted by user"):
         result = fit_lbfgs(net, get_loss("squared_error"), X, Y, None)
-    assert result.nit == 2 and result.fun == 2.0 and not result.diverged
+    assert result.interrupted and not result.diverged
+    assert result.nit == 2 and result.fun == 2.0
     np.testing.assert_array_equal(net.params, steps[1])

@@ -62,8 +62,8 @@ def test_a_machine_that_gets_busy_switches_to_one_thread_and_back():
 
     used = _run(choice, clock, 400, cost)
     assert used[56:61] == [2] * 5
-    assert used[61:63] == [1, 1]  # one slow step and it turns to one thread
-    # the dropped threads wait probe_every steps, counted from the switch, for a try
+    # one slow step and it turns to one thread; the dropped threads then wait
+    # probe_every steps, counted from the switch, for a try
     assert used[61:72] == [1] * 10 + [2]
     assert used[-1] == 2 and choice.best == 2  # a try after the quiet returns wins
     assert sum(threads == 2 for threads in used[61:150]) <= 4  # a slow step a try
