@@ -354,10 +354,29 @@ def _check_optimizer_state(estimator, n_params):
                                "velocity (sgd)")
     if "t" in state:
         _int(estimator, f"{attr}['t']", value=state["t"])
-    for key in set(state) - {"t"}:
-        array = _float_array(estimator, f"{attr}[{key!r}]", state[key], 1)
-        _shape(estimator, f"{attr}[{key!r}]", array, (n_params,),
-               "one value per weight of the network")
+    for key in sorted(set(state) - {"t"}):
+        name = f"{attr}[{key!r}]"
+        if key == "v":
+            array = _second_moment(estimator, name, state[key])
+        else:
+            array = _float_array(estimator, name, state[key], 1)
+        _shape(estimator, name, array, (n_params,), "one value per weight of the network")
+
+
+def _second_moment(estimator, attr, value):
+    """Adam's second moment: non-negative floats, ``+inf`` included.
+
+    A squared gradient beyond the dtype's range makes it infinite (in
+    scikit-learn's Adam too), and Adam then leaves that weight where it is;
+    the fit goes on, so a saved model may hold it.
+    """
+    if type(value) is not np.ndarray or value.dtype not in FLOAT_DTYPES:
+        return _float_array(estimator, attr, value, 1)  # refused with its message
+    _float_array(estimator, attr, np.where(value == np.inf, 0, value), 1)
+    if (value < 0).any():
+        _fail(estimator, attr, "holds negative values (a second moment is a mean of "
+                               "squares)")
+    return value
 
 
 def _check_network_outputs(estimator, n_outputs):

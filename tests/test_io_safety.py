@@ -495,6 +495,26 @@ def test_an_optimizer_state_of_the_wrong_size_is_refused():
     _refused(file, r"_optimizer_state\['m'\] has shape \(3,\)")
 
 
+@pytest.mark.parametrize("key, value, match", [
+    ("v", np.nan, r"_optimizer_state\['v'\] holds NaN or infinite values"),
+    ("v", -np.inf, r"_optimizer_state\['v'\] holds NaN or infinite values"),
+    ("v", -1.0, r"_optimizer_state\['v'\] holds negative values"),
+    ("m", np.inf, r"_optimizer_state\['m'\] holds NaN or infinite values"),
+])
+def test_an_adam_state_out_of_its_range_is_refused(key, value, match):
+    # +inf is the one non-finite value Adam's second moment may hold (a
+    # squared gradient beyond the dtype's range); see test_persistence.py
+    file = SkopsFile.of("mlp-multiclass")
+    state = file.load()._optimizer_state
+    array = state[key].copy()
+    array[1] = value
+    file.set_array(("_optimizer_state", key), array)
+    _refused(file, match)
+    array[1] = np.inf if key == "v" else 0.0
+    file.set_array(("_optimizer_state", key), array)
+    file.load()
+
+
 def test_an_invalid_parameter_is_refused():
     file = SkopsFile.of("mlp-multiclass")
     file.set_json(("activation",), "no_such_function")

@@ -276,6 +276,35 @@ def test_io_round_trip_loads_without_listing_types(fitted, tmp_path):
     assert _params(copy) == _params(model)
 
 
+def test_a_model_whose_adam_second_moment_overflowed_saves_and_loads(tmp_path):
+    # Gradients near 1e200 square beyond float64: Adam's second moment holds
+    # +inf (scikit-learn's too), its step there is 0, and the fit goes on. The
+    # saved model loads, and keeps training as the model it was saved from.
+    from sklearn.neural_network import MLPRegressor as SklearnMLPRegressor
+
+    X, y = _data("two_outputs")
+    X, y = X * 1e100, y * 1e100
+    params = dict(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # overflow and max_iter warnings
+        model = MLPRegressor(**params).fit(X, y)
+        reference = SklearnMLPRegressor(**params).fit(X, y)
+    v = model._optimizer_state["v"]
+    # sknet's parameters lie layer by layer: weights, then bias
+    vs, n = reference._optimizer.vs, len(reference.coefs_)
+    expected = np.concatenate([vs[k].ravel() for i in range(n) for k in (i, n + i)])
+    assert np.isposinf(v).any() and np.isposinf(expected).any()
+    np.testing.assert_array_equal(np.isposinf(v), np.isposinf(expected))
+    dump(model, tmp_path / "model.skops")
+    copy = _no_warnings(load, tmp_path / "model.skops")
+    np.testing.assert_array_equal(copy._optimizer_state["v"], v)
+    for m in (model, copy):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            m.partial_fit(X, y)
+    np.testing.assert_array_equal(copy.predict(X), model.predict(X))
+
+
 def test_io_round_trip_of_a_pipeline_through_file_objects():
     X, y = _data("strings")
     pipe = make_pipeline(StandardScaler(), MLPClassifier(**FAST))
