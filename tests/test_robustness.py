@@ -747,6 +747,9 @@ def _diverging_cases():
         pytest.param(MLPRegressor(hidden_layer_sizes=(64,) * 8, activation="identity",
                                   learning_rate_init=0.1, **sgd), X * 10, y * 10,
                      id="exploding-gradients"),
+        # a finite gradient times the rate overflows: the velocity itself is infinite
+        pytest.param(MLPRegressor(hidden_layer_sizes=(16,), learning_rate_init=1e200, **sgd),
+                     X * 1e100, y, id="infinite-velocity"),
     ]
 
 
