@@ -323,3 +323,40 @@ def test_interrupt_rolls_back_the_best_epochs_copy_too():
         status, history = _fit(net, X, Y, Schedule("constant", 0.1), config, validation=val)
     assert status == "interrupted" and history.validation_scores == [1, 2]
     np.testing.assert_array_equal(net.params, snapshots[1])
+
+
+@pytest.mark.parametrize("restore_best, diverging_epoch", [(True, 3), (False, 3), (True, 1)])
+def test_a_divergence_keeps_the_best_epoch_only_where_one_was_kept(restore_best,
+                                                                    diverging_epoch):
+    # The diverging epoch overflows: its parameters were scaled up before it.
+    # After scored epochs, a best copy ends the fit on the best epoch and the
+    # diverged one is recorded as scikit-learn records it (a NaN loss and
+    # score). A monitored fit that keeps no best copy, or one that diverges
+    # before any epoch was scored, ends as any divergence: "diverged", the
+    # epoch undone, the last finite parameters kept.
+    X, Y, net = _problem()
+    val = Validation(X[:5], Y[:5], None, lambda P: 1.0)
+    start = net.params.copy()
+    kept = []
+
+    def blow_up(history):
+        kept.append(net.params.copy())
+        if history.n_iter == diverging_epoch - 1:
+            net.params *= 1e200
+
+    if diverging_epoch == 1:
+        net.params *= 1e200
+    config = TrainConfig(max_iter=6, batch_size=20, shuffle=False, restore_best=restore_best,
+                         callbacks=(blow_up,))
+    status, history = _fit(net, X, Y, Schedule("constant", 0.1), config, validation=val)
+    if diverging_epoch == 1:
+        assert status == "diverged" and history.n_iter == 0 and not kept
+        np.testing.assert_array_equal(net.params, start * 1e200)
+    elif restore_best:
+        assert status == "diverged_kept_best" and history.n_iter == 3
+        assert np.isnan(history.loss_curve[-1]) and np.isnan(history.validation_scores[-1])
+        np.testing.assert_array_equal(net.params, kept[0])  # the first of the equal scores
+    else:
+        assert status == "diverged" and history.n_iter == 2
+        assert history.validation_scores == [1.0, 1.0]
+        np.testing.assert_array_equal(net.params, kept[1] * 1e200)
