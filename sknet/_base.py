@@ -872,6 +872,13 @@ class BaseNetworkEstimator(VersionStamped, CallbackSupportMixin, BaseEstimator):
                 "Stochastic Optimizer: Maximum iterations (%d) reached and the "
                 "optimization hasn't converged yet." % self.max_iter,
                 ConvergenceWarning)
+        if (config.restore_best and val is not None and history.n_iter
+                and status != "diverged" and stopping.best_score == -np.inf):
+            warnings.warn(
+                "Early stopping scored no epoch above -inf: the predictions on the "
+                "validation data, or their score, were not finite (NaN or an overflow) "
+                "in every epoch, so the fit keeps the weights it started from. Scale "
+                "the validation data as the training data.", ConvergenceWarning)
         return status
 
     def _lr_scale(self, network):

@@ -782,6 +782,48 @@ def test_divergence_raises_scikit_learn_error_and_keeps_last_finite_weights(est,
             np.testing.assert_allclose(W, W_ref, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("X_val_scale", ["overflowing predictions", "overflowing score"])
+def test_validation_data_that_overflow_score_nan_and_keep_the_starting_weights(X_val_scale):
+    # Validation rows near float64's largest value: the network's output on
+    # them is not finite (scikit-learn's _score gives NaN there), or finite
+    # but beyond squaring (an R^2 of -inf). No epoch scores above -inf, so none
+    # is "best": the fit warns and keeps the weights it started from.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    y = X @ np.arange(1.0, 6.0)
+    if X_val_scale == "overflowing predictions":
+        X_val, expected = np.full((50, 5), 1.7e308), np.nan
+    else:
+        X_val, expected = X[:50] * 1e307, -np.inf
+    model = MLPRegressor(hidden_layer_sizes=(16,), max_iter=1, warm_start=True,
+                         random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    start = [W.copy() for W in model.coefs_ + model.intercepts_]
+    model.set_params(early_stopping=True, max_iter=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y, X_val=X_val, y_val=y[:50])
+    _no_runtime_warning(caught)
+    assert any("scored no epoch above -inf" in str(w.message)
+               and w.category is ConvergenceWarning for w in caught)
+    np.testing.assert_array_equal(model.validation_scores_, [expected] * 4)
+    assert model.n_iter_ == 4 and model.best_validation_score_ == -np.inf
+    for W, W_start in zip(model.coefs_ + model.intercepts_, start, strict=True):
+        np.testing.assert_array_equal(W, W_start)
+
+
+def test_a_finite_validation_score_gives_no_overflow_warning():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, early_stopping=True,
+                     random_state=0).fit(X, X[:, 0])
+    assert not [w for w in caught if "scored no epoch" in str(w.message)]
+
+
 @pytest.mark.parametrize("est, X, y", _diverging_cases())
 def test_divergence_lets_no_runtime_warning_escape(est, X, y):
     _, caught = _fit_recording(clone(est), X, y)
