@@ -423,6 +423,16 @@ def test_a_user_augmenter_may_return_sparse_or_dense_batches(to_sparse):
         np.testing.assert_allclose(clf.coefs_[0], plain.coefs_[0], rtol=1e-6, atol=1e-9)
 
 
+def test_a_user_augmenter_may_return_array_likes_of_the_batchs_shape():
+    # nested lists are read as numpy reads them, integers as the batch's floats
+    Xi = np.rint(X * 4)
+    params = dict(hidden_layer_sizes=(10,), max_iter=3, random_state=0)
+    plain = MLPClassifier(**params, augment=lambda Xb, rng: Xb).fit(Xi, Y)
+    for augment in (lambda Xb, rng: Xb.tolist(), lambda Xb, rng: Xb.astype(np.int64)):
+        clf = MLPClassifier(**params, augment=augment).fit(Xi, Y)
+        np.testing.assert_array_equal(clf.coefs_[0], plain.coefs_[0])
+
+
 def test_a_user_augmenter_that_fails_on_sparse_batches_says_what_it_got():
     with pytest.raises(TypeError, match=r"augment\(X_batch, rng\).*sparse CSR matrix"):
         MLPClassifier((5,), max_iter=1, augment=np.add).fit(sp.csr_matrix(X), Y)

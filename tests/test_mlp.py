@@ -208,6 +208,22 @@ def test_reproduces_scikit_learns_weighted_fit(kind, early_stopping, high):
     _assert_same_fit(ref, ours_cls(**params).fit(X, y, sample_weight=sw))
 
 
+@requires_sklearn_1_7
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+def test_reproduces_scikit_learns_fit_on_sparse_rows_with_tiny_weights(kind):
+    # CSR rows train in the Python step loop; with weights of at most 1e-3 a
+    # batch's weights sum to less than 1, and it still steps (only a batch
+    # whose weights sum to 0 moves nothing)
+    X, y = _data(kind)
+    X = sp.csr_matrix(np.where(np.abs(X) < 0.5, 0.0, X))
+    sw = np.random.default_rng(0).uniform(0.0, 1e-3, X.shape[0])
+    ref_cls, ours_cls = ((SKRegressor, MLPRegressor) if kind == "regression"
+                         else (SKClassifier, MLPClassifier))
+    params = dict(SMALL, random_state=0, batch_size=50)
+    ref = ref_cls(**params).fit(X, y, sample_weight=sw)
+    _assert_same_fit(ref, ours_cls(**params).fit(X, y, sample_weight=sw))
+
+
 @pytest.mark.parametrize("params", [
     dict(solver="adam"),
     dict(solver="sgd", learning_rate="adaptive"),

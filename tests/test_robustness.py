@@ -874,6 +874,22 @@ def test_poisson_loss_on_unscaled_data_lets_no_runtime_warning_escape():
     assert error is None or re.search(NON_FINITE, str(error))
 
 
+@pytest.mark.parametrize("rows", ["dense", "sparse"])
+def test_lbfgs_on_inputs_that_overflow_raises_the_non_finite_error(rows):
+    # Dense rows go through the compiled loss, whose loss comes back infinite;
+    # CSR rows through numpy, whose overflow raises inside the loss: each is a
+    # non-finite loss to L-BFGS, and the fit ends with scikit-learn's error
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5)) * 1e200
+    y = X[:, 0] * 1e-200
+    model = MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=20,
+                         random_state=0)
+    error, caught = _fit_recording(model, sp.csr_matrix(X) if rows == "sparse" else X, y)
+    _no_runtime_warning(caught)
+    assert error is not None and re.search(NON_FINITE, str(error))
+    assert all(np.isfinite(W).all() for W in model.coefs_ + model.intercepts_)
+
+
 def test_predict_log_proba_of_saturated_probabilities_warns_nothing():
     model = _reference(ESTIMATORS[0], "array")
     X = np.array([[1e6, -1e6, 1e6], [-1e6, 1e6, -1e6]])

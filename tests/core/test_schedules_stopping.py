@@ -319,10 +319,14 @@ def test_interrupt_rolls_back_the_best_epochs_copy_too():
 
     config = TrainConfig(max_iter=6, batch_size=20, shuffle=False, restore_best=True,
                          callbacks=(record_then_interrupt,))
+    stopping = StoppingRule(0.0, 10 ** 6, True)
     with pytest.warns(UserWarning, match="interrupted"):
-        status, history = _fit(net, X, Y, Schedule("constant", 0.1), config, validation=val)
+        status, history = _fit(net, X, Y, Schedule("constant", 0.1), config,
+                               stopping=stopping, validation=val)
     assert status == "interrupted" and history.validation_scores == [1, 2]
     np.testing.assert_array_equal(net.params, snapshots[1])
+    # the stopping rule forgets epoch 3's score too
+    assert (stopping.best_score, stopping.count) == (2, 0)
 
 
 @pytest.mark.parametrize("restore_best, diverging_epoch", [(True, 3), (False, 3), (True, 1)])
