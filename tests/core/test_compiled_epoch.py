@@ -429,3 +429,33 @@ def test_run_epoch_by_weights_steps_only_the_parameters_from_offset(monkeypatch)
     np.testing.assert_array_equal(got, net.params)
     np.testing.assert_array_equal(got[:offset], start[:offset])
     assert not np.array_equal(got[offset:], start[offset:])
+
+
+
+def test_targets_and_weights_the_kernel_cannot_read_train_in_the_python_loop(monkeypatch,
+                                                                            digits):
+    """The compiled epoch reads targets in the network's dtype (or one-hot uint8) and
+    C-contiguous sample weights; integer targets and strided weights train in the
+    Python loop instead, converted batch by batch, to the same weights bit for bit."""
+    from sknet._core import History, Schedule, StoppingRule, TrainConfig
+
+    X, y = digits
+    Y = np.eye(10)[y]
+    sw = np.repeat(np.random.default_rng(0).uniform(0.5, 2.0, len(y)), 2)
+    runs = _spy_runs(monkeypatch)
+
+    def fit(Y, sw):
+        net = Network([64, 16, 10], [get_activation("relu"), get_activation("softmax")])
+        net.initialize("glorot_uniform", np.random.RandomState(0))
+        trainer.fit_stochastic(
+            net, get_loss("log_loss"), Adam(net.params.size, net.dtype),
+            Schedule("constant", 1e-3), StoppingRule(0.0, 10 ** 6, False), X, Y, sw,
+            config=TrainConfig(max_iter=3, batch_size=50, fast_blas=True),
+            history=History(), rng=np.random.RandomState(0), dropout_rng=None)
+        return net.params
+
+    converted = fit(Y, sw[::2].copy())
+    assert len(runs) == 3
+    np.testing.assert_array_equal(fit(Y.astype(np.int64), sw[::2].copy()), converted)
+    np.testing.assert_array_equal(fit(Y, sw[::2]), converted)
+    assert len(runs) == 3  # both ran in the Python loop

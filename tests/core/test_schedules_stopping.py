@@ -364,3 +364,18 @@ def test_a_divergence_keeps_the_best_epoch_only_where_one_was_kept(restore_best,
         assert status == "diverged" and history.n_iter == 2
         assert history.validation_scores == [1.0, 1.0]
         np.testing.assert_array_equal(net.params, kept[1] * 1e200)
+
+
+def test_epoch_seconds_time_each_epoch_within_the_fit():
+    import time
+
+    X, Y, net = _problem()
+    seen = []
+    config = TrainConfig(max_iter=4, batch_size=5, callbacks=(
+        lambda history: seen.append(list(history.epoch_seconds)),))
+    start = time.perf_counter()
+    _, history = _fit(net, X, Y, Schedule("constant", 0.1), config)
+    elapsed = time.perf_counter() - start
+    assert [len(s) for s in seen] == [1, 2, 3, 4] and seen[-1] == history.epoch_seconds
+    assert all(s > 0 for s in history.epoch_seconds)
+    assert sum(history.epoch_seconds) <= elapsed
