@@ -80,3 +80,26 @@ def test_a_ctrl_c_after_two_iterations_keeps_the_second(monkeypatch):
     assert result.interrupted and not result.diverged
     assert result.nit == 2 and result.fun == 2.0
     np.testing.assert_array_equal(net.params, steps[1])
+
+
+def test_a_ctrl_c_in_an_iterations_callbacks_cuts_its_records_back(monkeypatch):
+    # The third iteration's loss and validation score were recorded when a
+    # callback was interrupted: they go, with the iteration, as its count does
+    from sknet._core import History, Validation
+
+    net, X, Y = _regression()
+    history = History(validation_scores=[], validation_losses=[])
+    validation = Validation(X[:5], Y[:5], None, lambda P: 0.5)
+
+    def interrupt_third(history):
+        if history.n_iter == 3:
+            raise KeyboardInterrupt
+
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        result = fit_lbfgs(net, get_loss("squared_error"), X, Y, None, max_iter=50,
+                           history=history, validation=validation,
+                           callbacks=(interrupt_third,))
+    assert result.interrupted and result.nit == 2 and history.n_iter == 2
+    assert len(history.loss_curve) == len(history.validation_scores) == 2
+    assert len(history.validation_losses) == 2
+    assert history.loss_curve[-1] == result.fun
