@@ -220,6 +220,8 @@ def test_diverging_fit_with_early_stopping_keeps_the_best_weights_as_scikit_lear
     scores = model.validation_scores_
     assert np.isnan(scores[-1]) and not np.isnan(scores[:-1]).any()
     assert len(scores) == len(model.loss_curve_) == model.n_iter_ < params["max_iter"]
+    losses = model.validation_loss_curve_
+    assert len(losses) == len(scores) and np.isnan(losses[-1]) and np.isnan(model.loss_curve_[-1])
     np.testing.assert_allclose(scores[:-1], reference.validation_scores_[:len(scores) - 1],
                                rtol=1e-8)
     assert np.isnan(reference.validation_scores_[len(scores) - 1])

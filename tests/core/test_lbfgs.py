@@ -100,6 +100,7 @@ def test_a_ctrl_c_in_an_iterations_callbacks_cuts_its_records_back(monkeypatch):
                            history=history, validation=validation,
                            callbacks=(interrupt_third,))
     assert result.interrupted and result.nit == 2 and history.n_iter == 2
+    assert not result.success and result.status == -1
     assert len(history.loss_curve) == len(history.validation_scores) == 2
     assert len(history.validation_losses) == 2
     assert history.loss_curve[-1] == result.fun

@@ -379,3 +379,17 @@ def test_epoch_seconds_time_each_epoch_within_the_fit():
     assert [len(s) for s in seen] == [1, 2, 3, 4] and seen[-1] == history.epoch_seconds
     assert all(s > 0 for s in history.epoch_seconds)
     assert sum(history.epoch_seconds) <= elapsed
+
+
+def test_a_thread_count_for_a_step_that_is_not_split_changes_nothing():
+    # threads_now() caps the threads of a step split between threads; a
+    # workspace of one part has no split to cap
+    X, Y, net = _problem()
+    twin = Network(net.layer_units, net.activations)
+    twin.params[...] = net.params
+    asked = []
+    for network, threads_now in ((net, None), (twin, lambda: asked.append(1) or 1)):
+        config = TrainConfig(max_iter=3, batch_size=5, threads_now=threads_now)
+        status, _ = _fit(network, X, Y, Schedule("constant", 0.1), config)
+        assert status == "max_iter"
+    np.testing.assert_array_equal(twin.params, net.params)
