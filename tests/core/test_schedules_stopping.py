@@ -329,6 +329,24 @@ def test_interrupt_rolls_back_the_best_epochs_copy_too():
     assert (stopping.best_score, stopping.count) == (2, 0)
 
 
+def test_interrupt_rolls_back_the_learning_rate_of_the_undone_epoch():
+    # exponential decay multiplies the rate at each epoch's end, before the
+    # callbacks: a Ctrl-C in epoch 3's callbacks undoes its decay too
+    X, Y, net = _problem()
+
+    def interrupt_third(history):
+        if history.n_iter == 3:
+            raise KeyboardInterrupt
+
+    schedule = Schedule("exponential", 0.3, decay_rate=0.5)
+    config = TrainConfig(max_iter=6, batch_size=20, shuffle=False,
+                         callbacks=(interrupt_third,))
+    with pytest.warns(UserWarning, match="interrupted"):
+        status, history = _fit(net, X, Y, schedule, config)
+    assert status == "interrupted" and history.n_iter == 2
+    assert schedule.lr == 0.3 * 0.5 ** 2
+
+
 @pytest.mark.parametrize("restore_best, diverging_epoch", [(True, 3), (False, 3), (True, 1)])
 def test_a_divergence_keeps_the_best_epoch_only_where_one_was_kept(restore_best,
                                                                     diverging_epoch):
