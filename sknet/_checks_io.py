@@ -19,8 +19,10 @@ user, that its fitted state is what a fit of sknet leaves:
 * the perceptron's ``coef_`` (dense, or the CSR matrix of ``sparsify``, whose
   index arrays are checked by scipy's own ``check_format``) fits
   ``classes_``, ``intercept_`` and ``n_features_in_``;
-* counters are non-negative integers, loss curves lists of real numbers, and
-  the estimator's parameters pass its own parameter checks.
+* counters are non-negative integers, loss curves lists of real numbers, the
+  optimizer's state one finite value per weight (Adam's second moment may
+  hold ``+inf``, where a squared gradient overflowed in the fit), and the
+  estimator's parameters pass its own parameter checks.
 
 Every failure is a :class:`ValueError` that names the estimator and the
 attribute.
