@@ -546,6 +546,24 @@ def test_partial_fit_rejects_bce_data_out_of_range_and_keeps_state():
         np.testing.assert_array_equal(W, W0)
 
 
+@pytest.mark.parametrize("name, good", [("activation", ["relu", "tanh", "elu"]),
+                                        ("dropout", [0.1, 0.0, 0.2])])
+def test_per_layer_lists_give_one_value_per_encoder_layer(name, good):
+    # two hidden layers and the bottleneck: three encoder layers, which the
+    # decoder mirrors; two values or four are refused before any fit
+    X = _small_data()
+    params = dict(FAST, hidden_layer_sizes=(8, 4), max_iter=2)
+    for bad in (good[:2], good + good[:1]):
+        ae = AutoencoderTransformer(2, **params, **{name: bad})
+        with pytest.raises(ValueError, match=(
+                rf"The '{name}' parameter has {len(bad)} entries; give one value, or "
+                r"one per encoder layer: 3 \(the 2 hidden layers")):
+            ae.fit(X)
+        assert not hasattr(ae, "coefs_")
+    ae = AutoencoderTransformer(2, **params, **{name: good}).fit(X)
+    assert len(ae.intercepts_) == 6  # three encoder layers, three decoder layers
+
+
 def test_unfitted_transform_raises():
     from sklearn.exceptions import NotFittedError
 
