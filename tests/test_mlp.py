@@ -312,6 +312,18 @@ def test_reproduces_scikit_learns_partial_fit(params):
         _assert_same_fit(ref, ours)
 
 
+def test_reproduces_scikit_learns_multilabel_partial_fit():
+    # the first call's label binarizer learns the label columns from y itself
+    X, Y = _data("multilabel")
+    ref = SKClassifier(random_state=0, hidden_layer_sizes=(8,))
+    ours = MLPClassifier(random_state=0, hidden_layer_sizes=(8,))
+    for chunk in np.array_split(np.arange(len(Y)), 3):
+        ref.partial_fit(X[chunk], Y[chunk], classes=[0, 1, 2])
+        ours.partial_fit(X[chunk], Y[chunk], classes=[0, 1, 2])
+        _assert_same_fit(ref, ours)
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+
+
 def test_reproduces_scikit_learns_regressor_partial_fit():
     X, y = _data("regression")
     ref, ours = SKRegressor(random_state=0, **SMALL), MLPRegressor(random_state=0, **SMALL)
