@@ -121,9 +121,10 @@ def test_partial_fit_exists_only_for_stochastic_solvers(est):
         _ = est(solver="lbfgs").partial_fit
 
 
-def test_classifier_methods():
-    X, y = _data("multiclass")
-    clf = _fitted()
+@pytest.mark.parametrize("kind", ["multiclass", "binary"])
+def test_classifier_methods(kind):
+    X, y = _data(kind)
+    clf = _fitted(kind)
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     np.testing.assert_allclose(clf.predict_log_proba(X), np.log(proba))
