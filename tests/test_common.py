@@ -124,3 +124,34 @@ def test_every_parameter_documents_its_default(cls):
         assert documented[name] == default or documented[name] == repr(default), (
             f"{cls.__name__}.{name}: the docstring says default={documented[name]!r}, "
             f"the signature {default!r}")
+
+
+def _documented_attributes(cls):
+    """The names the class docstring's Attributes section lists."""
+    section = cls.__doc__.split("\n    Attributes\n    ----------\n")[1]
+    section = re.split(r"\n    [A-Z][a-z ]+\n    -+\n", section)[0]  # up to the next section
+    return set(re.findall(r"^    (\w+) : ", section, re.M))
+
+
+def _small_fit(cls):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4))
+    y = (X[:, 0] > 0).astype(int) if is_classifier(cls()) else X[:, 0]
+    params = {"max_iter": 3, "early_stopping": True} if cls is not PerceptronClassifier \
+        else {"max_iter": 3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = cls(**params)
+        return model.fit(X) if cls is AutoencoderTransformer else model.fit(X, y)
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor, RecurrentClassifier,
+                                 RecurrentRegressor, AutoencoderTransformer,
+                                 PerceptronClassifier], ids=lambda c: c.__name__)
+def test_every_fitted_attribute_is_documented(cls):
+    model = _small_fit(cls)
+    fitted = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
+    assert fitted and fitted <= _documented_attributes(cls), \
+        sorted(fitted - _documented_attributes(cls))
