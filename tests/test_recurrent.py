@@ -468,3 +468,50 @@ def test_multi_output_regressor_reports_the_squared_errors_mean_over_outputs():
                                  shuffle=False, alpha=0.0, random_state=0).fit(X, Y)
     assert reg.loss_curve_[0] == pytest.approx(0.5 * np.mean((reg.predict(X) - Y) ** 2),
                                                rel=1e-9)
+
+
+# --------------------------------------------------------------------------- #
+# inputs, tags and the gradient norms' checks                                  #
+# --------------------------------------------------------------------------- #
+def test_a_sequence_of_three_dimensions_is_refused_by_name():
+    rng = np.random.default_rng(0)
+    seqs = [rng.normal(size=(3, 2)), rng.normal(size=(4, 2, 1))]
+    with pytest.raises(ValueError, match=r"Each sequence must be a 2-D array \(n_timesteps"):
+        RecurrentClassifier(max_iter=1).fit(seqs, [0, 1])
+
+
+def test_the_estimators_declare_three_dimensional_input():
+    from sklearn.utils import get_tags
+
+    for est in (RecurrentClassifier(), RecurrentRegressor()):
+        tags = get_tags(est).input_tags
+        assert tags.three_d_array and not tags.sparse
+
+
+def test_a_refit_on_sequences_forgets_the_column_names_of_a_data_frame():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(8, 4)), columns=list("abcd"))
+    y = [0, 1] * 4
+    model = RecurrentClassifier(max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(frame, y)
+        assert list(model.feature_names_in_) == list("abcd")
+        model.fit(rng.normal(size=(8, 4, 2)), y)
+    assert not hasattr(model, "feature_names_in_") and model.n_features_in_ == 2
+
+
+def test_hidden_state_gradient_norms_checks_its_inputs():
+    from sklearn.exceptions import NotFittedError
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 5, 3)), rng.normal(size=12)
+    with pytest.raises(NotFittedError):
+        RecurrentRegressor().hidden_state_gradient_norms(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = RecurrentRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    norms = model.hidden_state_gradient_norms(X, y)
+    assert norms.shape == (5,) and np.all(np.isfinite(norms)) and np.all(norms > 0)
+    with pytest.raises(ValueError, match="X has 2 features per time step, but .* expecting 3"):
+        model.hidden_state_gradient_norms(X[:, :, :2], y)
