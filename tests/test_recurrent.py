@@ -515,3 +515,5 @@ def test_hidden_state_gradient_norms_checks_its_inputs():
     assert norms.shape == (5,) and np.all(np.isfinite(norms)) and np.all(norms > 0)
     with pytest.raises(ValueError, match="X has 2 features per time step, but .* expecting 3"):
         model.hidden_state_gradient_norms(X[:, :, :2], y)
+    with pytest.raises(ValueError, match="needs sequences of equal length"):
+        model.hidden_state_gradient_norms([X[0], X[1, :3]], y[:2])
