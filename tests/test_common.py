@@ -10,6 +10,7 @@ import inspect
 import re
 import warnings
 
+import numpy as np
 import pytest
 from sklearn.base import is_classifier, is_regressor
 from sklearn.exceptions import ConvergenceWarning
@@ -134,16 +135,12 @@ def _documented_attributes(cls):
 
 
 def _small_fit(cls):
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(40, 4))
+    """A fit with early stopping, which sets the validation attributes too."""
+    X = np.random.default_rng(0).normal(size=(40, 4))
     y = (X[:, 0] > 0).astype(int) if is_classifier(cls()) else X[:, 0]
-    params = {"max_iter": 3, "early_stopping": True} if cls is not PerceptronClassifier \
-        else {"max_iter": 3}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = cls(**params)
+        model = cls(max_iter=3, early_stopping=True)
         return model.fit(X) if cls is AutoencoderTransformer else model.fit(X, y)
 
 

@@ -431,7 +431,6 @@ def test_run_epoch_by_weights_steps_only_the_parameters_from_offset(monkeypatch)
     assert not np.array_equal(got[offset:], start[offset:])
 
 
-
 def test_targets_and_weights_the_kernel_cannot_read_train_in_the_python_loop(monkeypatch,
                                                                             digits):
     """The compiled epoch reads targets in the network's dtype (or one-hot uint8) and

@@ -411,3 +411,4 @@ def test_a_thread_count_for_a_step_that_is_not_split_changes_nothing():
         status, _ = _fit(network, X, Y, Schedule("constant", 0.1), config)
         assert status == "max_iter"
     np.testing.assert_array_equal(twin.params, net.params)
+    assert not asked  # nothing to cap, so never asked
