@@ -280,7 +280,9 @@ class PerceptronClassifier(VersionStamped, ClassifierMixin, BaseEstimator):
             max_iter=1 if incremental else int(self.max_iter),
             tol=None if self.tol is None else float(self.tol),
             n_iter_no_change=int(self.n_iter_no_change), shuffle=bool(self.shuffle),
-            early_stopping=bool(self.early_stopping) and not incremental,
+            # partial_fit refuses early stopping on its first call only; set
+            # later, it holds the split out of the pass, as scikit-learn's does
+            early_stopping=bool(self.early_stopping),
             stop_on_no_mistakes=bool(self.stop_on_no_mistakes) and not incremental,
             verbose=int(self.verbose))
 

@@ -18,8 +18,10 @@ import scipy.sparse as sp
 import sklearn
 from sklearn.datasets import load_iris, make_classification
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.linear_model import Perceptron as SkPerceptron
 from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import sknet._core.perceptron as core
@@ -812,8 +814,9 @@ def test_interrupted_fit_keeps_the_last_complete_epoch(monkeypatch, where, kept)
     monkeypatch.setattr(core, where, interrupted_third)
     clf = PerceptronClassifier(tol=None, max_iter=10, shuffle=False,
                                stop_on_no_mistakes=False)
-    with pytest.warns(UserWarning, match="interrupted"):
+    with pytest.warns(UserWarning, match="interrupted") as record:
         clf.fit(X, y)
+    assert [w.filename for w in record] == [__file__]  # the caller's line
     assert clf.n_iter_ == kept
     np.testing.assert_array_equal(clf.coef_, expected.coef_)
     np.testing.assert_array_equal(clf.intercept_, expected.intercept_)
@@ -929,6 +932,12 @@ BAD_CALLS = [
     ("fit", lambda X, y: ((X, y), {"sample_weight": -np.ones(len(y))}), "Negative"),
     ("fit", lambda X, y: ((X, y), {"coef_init": np.zeros((2, X.shape[1]))}), "coef_init"),
     ("fit", lambda X, y: ((X, y), {"intercept_init": np.zeros(5)}), "intercept_init"),
+    # three units' weights transposed: as many values, the wrong shape
+    ("fit", lambda X, y: ((X, y), {"coef_init": np.zeros((X.shape[1], 3))}), "coef_init"),
+    ("fit", lambda X, y: ((X, y), {"coef_init": np.full((3, X.shape[1]), np.nan)}),
+     "coef_init contains NaN"),
+    ("fit", lambda X, y: ((X, y), {"intercept_init": [0.0, np.inf, 0.0]}),
+     "intercept_init contains NaN or infinity"),
     ("fit", lambda X, y: ((X * 1e10, y), {"sample_weight": np.full(len(y), 1e300)}),
      "overflow"),
     ("partial_fit", lambda X, y: ((X, y + 7), {}), "not in classes"),
@@ -959,7 +968,10 @@ BAD_PARAMS = [
     ({"tol": -1.0}, ValueError, "tol"),
     ({"validation_fraction": 1.0}, ValueError, "validation_fraction"),
     ({"n_iter_no_change": 0}, ValueError, "n_iter_no_change"),
-    ({"class_weight": "auto"}, ValueError, "class_weight"),
+    ({"class_weight": "auto"}, InvalidParameterError, "class_weight"),
+    ({"class_weight": [1.0, 2.0]}, InvalidParameterError, "class_weight"),
+    ({"class_weight": 3}, InvalidParameterError, "class_weight"),
+    ({"stop_on_no_mistakes": "yes"}, InvalidParameterError, "stop_on_no_mistakes"),
     ({"weight_init": "ones"}, ValueError, "weight_init"),
     ({"shuffle": "yes"}, TypeError, "shuffle"),
     ({"random_state": "seed"}, ValueError, "seed"),
@@ -989,6 +1001,163 @@ def test_partial_fit_refusals():
         PerceptronClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
     with pytest.raises(NotFittedError):
         PerceptronClassifier().predict(X)
+
+
+def test_class_weights_outside_none_balanced_or_a_dict_are_refused_as_by_scikit_learn():
+    X, y = _data(n=60)
+    for bad in ("auto", [1.0, 2.0, 3.0], 3):
+        with pytest.raises(InvalidParameterError, match="class_weight"):
+            SkPerceptron(class_weight=bad).fit(X, y)
+        with pytest.raises(InvalidParameterError,
+                           match=r"must be None, 'balanced' or a dict .* got"):
+            PerceptronClassifier(class_weight=bad).fit(X, y)
+
+
+def test_validation_rows_of_zero_weight_are_refused_as_by_scikit_learn():
+    X, y = _data(n=100, n_classes=2)
+    params = {"early_stopping": True, "random_state": 0}
+    _, val = next(StratifiedShuffleSplit(test_size=0.1, random_state=0).split(X, y))
+    sw = np.ones(len(y))
+    sw[val] = 0.0
+    message = "The sample weights for validation set are all zero"
+    with pytest.raises(ValueError, match=message):
+        SkPerceptron(**params).fit(X, y, sample_weight=sw)
+    with pytest.raises(ValueError, match=message):
+        PerceptronClassifier(**params).fit(X, y, sample_weight=sw)
+    sw[val[0]] = 1e-9  # one validation row of positive weight is enough for both
+    a = _quiet_fit(SkPerceptron(**params), X, y, sample_weight=sw)
+    b = _quiet_fit(PerceptronClassifier(**params), X, y, sample_weight=sw)
+    np.testing.assert_allclose(b.coef_, a.coef_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_early_stopping_set_after_the_first_partial_fit_holds_the_split_out(n_classes):
+    """partial_fit refuses early stopping only on its first call. Set later,
+    scikit-learn's pass trains on the split's training rows alone (and
+    prints the validation score); sknet's does the same."""
+    rng = np.random.RandomState(0)  # noisy classes: the held-out rows make mistakes too
+    X = rng.normal(size=(200, 4))
+    y = np.digitize(X[:, 0] + 1.5 * rng.normal(size=200), [0.0, 1.0][:n_classes - 1])
+    fitted = []
+    for est in (SkPerceptron(random_state=0), PerceptronClassifier(random_state=0)):
+        est.partial_fit(X[:50], y[:50], classes=np.unique(y))
+        est.set_params(early_stopping=True)
+        fitted.append(est.partial_fit(X[50:], y[50:]))
+    sk, ours = fitted
+    np.testing.assert_allclose(ours.coef_, sk.coef_, rtol=1e-12)
+    np.testing.assert_allclose(ours.intercept_, sk.intercept_, rtol=1e-12)
+    # and the split matters: a pass over all the rows lands elsewhere
+    every_row = PerceptronClassifier(random_state=0)
+    every_row.partial_fit(X[:50], y[:50], classes=np.unique(y)).partial_fit(X[50:], y[50:])
+    assert not np.allclose(every_row.coef_, ours.coef_)
+
+
+def test_verbose_partial_fit_with_early_stopping_set_later_prints_scikit_learns_line(capsys):
+    X, y = _data(n=120, n_classes=2)
+    lines = []
+    for est in (SkPerceptron(random_state=0), PerceptronClassifier(random_state=0)):
+        est.partial_fit(X[:40], y[:40], classes=[0, 1])
+        est.set_params(early_stopping=True, verbose=1)
+        capsys.readouterr()
+        est.partial_fit(X[40:], y[40:])
+        lines.append([line for line in capsys.readouterr().out.splitlines()
+                      if line.startswith("Norm")])
+    assert lines[1] == lines[0] and "Validation score" in lines[0][0]
+
+
+def test_random_start_fills_what_coef_init_and_intercept_init_leave_out():
+    """``weight_init='random'`` draws the whole start (scikit-learn's uniform
+    +-0.01 of shape ``(n_units, n_features + 1)``), then the given parts
+    replace theirs."""
+    X, y = _data(n=60, n_classes=3)
+    n_features = X.shape[1]
+    draw = np.random.RandomState(5).uniform(-0.01, 0.01, (3, n_features + 1))
+    coef, intercept = np.full((3, n_features), 0.5), np.array([0.1, 0.2, 0.3])
+    params = {"weight_init": "random", "random_state": 5, "max_iter": 2}
+    cases = [
+        ({"intercept_init": intercept}, {"coef_init": draw[:, :-1], "intercept_init": intercept}),
+        ({"coef_init": coef}, {"coef_init": coef, "intercept_init": draw[:, -1]}),
+    ]
+    for given, start in cases:
+        a = _quiet_fit(PerceptronClassifier(**params), X, y, **given)
+        b = _quiet_fit(PerceptronClassifier(**{**params, "weight_init": "zeros"}), X, y,
+                       **start)
+        np.testing.assert_array_equal(a.coef_, b.coef_)
+        np.testing.assert_array_equal(a.intercept_, b.intercept_)
+
+
+def test_random_start_without_an_intercept_keeps_the_intercept_at_zero():
+    X, y = _data(n=60, n_classes=3)
+    clf = _quiet_fit(PerceptronClassifier(weight_init="random", fit_intercept=False,
+                                          max_iter=3), X, y)
+    assert clf.intercept_.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_a_warm_start_on_fewer_features_names_the_previous_solution():
+    X, y = _data(n=60, n_classes=3)
+    clf = _quiet_fit(PerceptronClassifier(warm_start=True, max_iter=2), X, y)
+    with pytest.raises(ValueError, match="coef_ \\(the previous solution\\) does not match"):
+        clf.fit(X[:, :5], y)
+    clf.coef_ = clf.coef_[:, :5]  # the coefficients fit; the intercepts of 2 units do not
+    clf.intercept_ = clf.intercept_[:2]
+    with pytest.raises(ValueError, match="intercept_ \\(the previous solution\\) does not"):
+        clf.fit(X[:, :5], y)
+
+
+def test_a_score_of_exactly_zero_predicts_the_first_class_as_scikit_learn():
+    X, y = _data(n=60, n_classes=2)
+    sk, ours = _quiet_fit(SkPerceptron(max_iter=2), X, y), _quiet_fit(
+        PerceptronClassifier(max_iter=2), X, y)
+    for est in (sk, ours):
+        est.coef_[...] = 0.0
+        est.intercept_[...] = 0.0
+    assert ours.predict(X[:5]).tolist() == sk.predict(X[:5]).tolist() == [0] * 5
+
+
+@pytest.mark.parametrize("method", ["densify", "sparsify"])
+def test_densify_and_sparsify_need_a_fitted_model(method):
+    with pytest.raises(NotFittedError, match=f"must be fitted before {method[:-1]}"):
+        getattr(PerceptronClassifier(), method)()
+
+
+def test_the_iteration_warning_follows_scikit_learns_conditions():
+    """scikit-learn warns only for ``fit`` with a tolerance that used up
+    ``max_iter`` epochs; the warning points at the caller's line."""
+    X, y = _data(n=150, n_classes=3)
+    for make in (lambda: SkPerceptron(tol=None, max_iter=2).fit(X, y),
+                 lambda: PerceptronClassifier(tol=None, max_iter=2).fit(X, y),
+                 lambda: SkPerceptron(max_iter=1).partial_fit(X, y, classes=[0, 1, 2]),
+                 lambda: PerceptronClassifier(max_iter=1).partial_fit(X, y, classes=[0, 1, 2])):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            make()
+    with pytest.warns(ConvergenceWarning, match="Maximum number of iteration") as record:
+        PerceptronClassifier(max_iter=2).fit(X, y)
+    assert [w.filename for w in record] == [__file__]
+
+
+def test_memory_guard_counts_the_held_out_rows_and_the_weights_it_copies(monkeypatch):
+    """The guard's estimate, by hand: the +-1 targets (one byte per sample and
+    unit), the weights twice, per unit in training its order (4 bytes a
+    sample) and three weight-sized vectors, the sample weights, and the dense
+    held-out rows (10% of 100, rounded up)."""
+    import sknet._base
+
+    X, y = _data(n=100, n_features=8, n_classes=2)
+    sw = np.ones(100)
+    need = 100 + 2 * 9 * 8 + (4 * 100 + 3 * 8 * 8) + 100 * 8 + 10 * 8 * 8
+    for available, refused in ((need, False), (need - 1, True)):
+        monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda: available)
+        clf = PerceptronClassifier(early_stopping=True, max_iter=3)
+        if refused:
+            with pytest.raises(MemoryError, match="perceptron needs about"):
+                clf.fit(X, y, sample_weight=sw)
+        else:
+            _quiet_fit(clf, X, y, sample_weight=sw)
+    # on CSR rows the held-out rows are CSR too: not counted
+    monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda: need - 10 * 8 * 8)
+    _quiet_fit(PerceptronClassifier(early_stopping=True, max_iter=3), sp.csr_matrix(X), y,
+               sample_weight=sw)
 
 
 def test_perceptron_is_the_same_class():
