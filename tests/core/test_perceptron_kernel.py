@@ -252,3 +252,50 @@ def test_a_units_result_counts_every_epochs_updates():
     _, _, ref = reference_fit(X, t, 4)
     assert (result.n_iter, result.status) == (4, "max_iter")
     assert result.n_updates == sum(n for _, _, n in ref) > 4
+
+
+def _fit_core(X, Y, config, mask=None):
+    from sknet._core import Network, get_activation
+    from sknet._core.perceptron import fit_perceptron
+
+    network = Network([X.shape[1], Y.shape[1]], [get_activation("step")])
+    results = fit_perceptron(network, X, Y, None, config, seeds=[1] * Y.shape[1],
+                             class_weights=np.ones((Y.shape[1], 2)), validation_mask=mask)
+    return network.coefs[0].copy(), network.intercepts[0].copy(), results
+
+
+def test_zero_one_targets_of_any_dtype_train_as_plus_minus_one():
+    """``fit_perceptron`` reads int8 targets as +1/-1 and 0/1 targets of
+    another dtype by their sign: both give the plain loop's weights."""
+    from sknet._core.perceptron import PerceptronConfig
+
+    X, t = _problem(n=150)
+    config = PerceptronConfig(max_iter=3, tol=None, shuffle=False, stop_on_no_mistakes=False)
+    expected = _fit_core(X, t[:, None].astype(np.int8), config)
+    for Y in ((t > 0).astype(np.float64)[:, None], (t > 0).astype(np.int64)[:, None]):
+        W, b, _ = _fit_core(X, Y, config)
+        np.testing.assert_array_equal(W, expected[0])
+        np.testing.assert_array_equal(b, expected[1])
+
+
+def test_a_validation_mask_is_used_only_with_early_stopping():
+    """Without ``early_stopping`` a mask is ignored: every row trains. With
+    it, the held-out rows are skipped (the same as training on the others)."""
+    from sknet._core.perceptron import PerceptronConfig
+
+    X, t = _problem(n=150)
+    Y = t[:, None].astype(np.int8)
+    mask = np.zeros(len(t), dtype=bool)
+    mask[::5] = True
+    config = PerceptronConfig(max_iter=3, tol=None, shuffle=False, stop_on_no_mistakes=False)
+    every_row = _fit_core(X, Y, config)
+    ignored = _fit_core(X, Y, config, mask)
+    np.testing.assert_array_equal(ignored[0], every_row[0])
+    config.early_stopping, config.n_iter_no_change = True, 100
+    held_out = _fit_core(X, Y, config, mask)
+    config.early_stopping = False
+    others = _fit_core(X[~mask], Y[~mask], config)
+    np.testing.assert_array_equal(held_out[0], others[0])
+    assert not np.array_equal(held_out[0], every_row[0])
+    config.early_stopping = True  # early stopping without a mask: nothing held out
+    np.testing.assert_array_equal(_fit_core(X, Y, config)[0], every_row[0])
