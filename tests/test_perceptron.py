@@ -633,6 +633,23 @@ def test_float32_trains_and_predicts_in_float32():
     np.testing.assert_allclose(clf.coef_, theirs.coef_, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_partial_fit_reads_later_rows_in_the_first_calls_dtype(sparse):
+    """A float32 model stays float32 when later rows come as float64 (where
+    scikit-learn's partial_fit raises a TypeError): the same weights as
+    rows cast to float32 first."""
+    X, y = _data(n=200, n_classes=3)
+    convert = sp.csr_matrix if sparse else np.asarray
+    first = X[:100].astype(np.float32)
+    a = PerceptronClassifier().partial_fit(first, y[:100], classes=[0, 1, 2])
+    a.partial_fit(convert(X[100:]), y[100:])
+    b = PerceptronClassifier().partial_fit(first, y[:100], classes=[0, 1, 2])
+    b.partial_fit(convert(X[100:].astype(np.float32)), y[100:])
+    assert a.coef_.dtype == a.intercept_.dtype == np.float32
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.intercept_, b.intercept_)
+
+
 def test_threads_give_the_same_units():
     X, y = _data(n_classes=4, n=400)
     one = _quiet_fit(PerceptronClassifier(), X, y)
@@ -843,6 +860,20 @@ def test_ctrl_c_between_units_keeps_the_trained_ones_and_stops_the_rest(monkeypa
         clf.fit(X, y)
     np.testing.assert_array_equal(clf.coef_[0], expected.coef_[0])
     assert not clf.coef_[1:].any() and not clf.intercept_[1:].any()
+
+
+def test_ctrl_c_before_the_first_unit_trains_ends_the_fit_with_no_epoch(monkeypatch):
+    X, y = _data(n=200, n_classes=3)
+
+    def fit_unit(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(core, "_fit_unit", fit_unit)
+    clf = PerceptronClassifier(random_state=0)
+    with pytest.warns(UserWarning, match="interrupted"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 0 and clf.t_ == 1.0
+    assert not clf.coef_.any() and not clf.intercept_.any()
 
 
 def test_ctrl_c_as_the_threads_start_stops_them_and_ends_the_fit(monkeypatch):
