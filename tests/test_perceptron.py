@@ -18,9 +18,8 @@ import scipy.sparse as sp
 import sklearn
 from sklearn.datasets import load_iris, make_classification
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
-from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.linear_model import Perceptron as SkPerceptron
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedShuffleSplit, train_test_split
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -1202,7 +1201,7 @@ def test_memory_guard_counts_the_held_out_rows_and_the_weights_it_copies(monkeyp
     for penalty, vectors in ((None, 3), ("l2", 3), ("l1", 5), ("elasticnet", 5)):
         need = 100 + 2 * 9 * 8 + (4 * 100 + vectors * 8 * 8) + 100 * 8 + 10 * 8 * 8
         for available, refused in ((need, False), (need - 1, True)):
-            monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda: available)
+            monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda a=available: a)
             clf = PerceptronClassifier(early_stopping=True, max_iter=3, penalty=penalty)
             if refused:
                 with pytest.raises(MemoryError, match="perceptron needs about"):
