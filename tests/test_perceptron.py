@@ -9,6 +9,7 @@ definition (one sample at a time, in Python).
 import copy
 import re
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -784,6 +785,19 @@ def test_verbose_says_when_the_no_mistakes_rule_ends_training(capsys):
     assert lines[-1] == f"Convergence after {model.n_iter_} epochs took "
 
 
+def test_verbose_times_are_the_seconds_the_fit_took(capsys):
+    X, y = _data(n=200, n_classes=3)
+    capsys.readouterr()
+    started = time.perf_counter()
+    _quiet_fit(PerceptronClassifier(verbose=1, stop_on_no_mistakes=False), X, y)
+    took = time.perf_counter() - started
+    out = capsys.readouterr().out
+    converged = [float(s) for s in re.findall(r"epochs took ([0-9.]+) seconds", out)]
+    totals = [float(s) for s in re.findall(r"training time: ([0-9.]+) seconds", out)]
+    assert len(converged) == 3 and len(totals) > 3  # each unit stopped by the tolerance
+    assert all(0.0 <= s <= took + 0.01 for s in converged + totals)
+
+
 def test_an_error_in_a_thread_is_raised_and_changes_nothing():
     import threading
 
@@ -873,6 +887,23 @@ def test_ctrl_c_before_the_first_unit_trains_ends_the_fit_with_no_epoch(monkeypa
         clf.fit(X, y)
     assert clf.n_iter_ == 0 and clf.t_ == 1.0
     assert not clf.coef_.any() and not clf.intercept_.any()
+
+
+def test_ctrl_c_while_the_first_snapshot_is_taken_keeps_the_starting_weights(monkeypatch):
+    X, y = _data(n=200, n_classes=2)
+    start = np.linspace(-1.0, 1.0, X.shape[1])[None, :]
+
+    class InterruptedSnapshot(core.PerceptronUnit):
+        def snapshot(self):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(core, "PerceptronUnit", InterruptedSnapshot)
+    clf = PerceptronClassifier()
+    with pytest.warns(UserWarning, match="interrupted"):
+        clf.fit(X, y, coef_init=start, intercept_init=[0.25])
+    assert clf.n_iter_ == 0
+    np.testing.assert_array_equal(clf.coef_, start)
+    assert clf.intercept_.tolist() == [0.25]
 
 
 def test_ctrl_c_as_the_threads_start_stops_them_and_ends_the_fit(monkeypatch):

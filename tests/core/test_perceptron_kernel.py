@@ -299,3 +299,41 @@ def test_a_validation_mask_is_used_only_with_early_stopping():
     assert not np.array_equal(held_out[0], every_row[0])
     config.early_stopping = True  # early stopping without a mask: nothing held out
     np.testing.assert_array_equal(_fit_core(X, Y, config)[0], every_row[0])
+
+
+def test_the_validation_score_counts_a_zero_score_as_the_negative_class():
+    """As scikit-learn's ``predict``: positive only where the score is > 0."""
+    from sknet._core.perceptron import _validation_score
+
+    X_val = np.array([[1.0, 0.0], [0.0, 0.0], [-1.0, 2.0], [2.0, 1.0]])
+    t_val = np.array([1, -1, 1, -1], dtype=np.int8)
+    w = np.array([1.0, 0.5])  # scores 1, 0, 0, 2.5
+    assert _validation_score((X_val, t_val, None), w, 0.0) == 0.5
+    assert _validation_score((X_val, t_val, np.array([1.0, 3.0, 1.0, 1.0])), w, 0.0) == 4 / 6
+
+
+def test_a_units_status_names_the_rule_that_stopped_it():
+    from sknet._core.perceptron import PerceptronConfig
+
+    X, t = _problem(n=200)
+    Y = t[:, None].astype(np.int8)
+    mask = np.zeros(len(t), dtype=bool)
+    mask[::4] = True
+    config = PerceptronConfig(max_iter=200, tol=1e-3, n_iter_no_change=2,
+                              stop_on_no_mistakes=False)
+    (by_tol,) = _fit_core(X, Y, config)[2]
+    config.early_stopping = True
+    (by_validation,) = _fit_core(X, Y, config, mask)[2]
+    assert (by_tol.status, by_validation.status) == ("tol", "validation")
+    assert by_tol.n_iter < 200 and by_validation.n_iter < 200
+
+
+def test_the_rule_trains_a_network_of_one_layer_only():
+    from sknet._core import Network, get_activation
+    from sknet._core.perceptron import PerceptronConfig, fit_perceptron
+
+    X, t = _problem(n=50)
+    network = Network([X.shape[1], 3, 1], [get_activation("relu"), get_activation("step")])
+    with pytest.raises(ValueError, match="network of one layer"):
+        fit_perceptron(network, X, t[:, None].astype(np.int8), None, PerceptronConfig(),
+                       seeds=[1], class_weights=np.ones((1, 2)))
