@@ -117,9 +117,9 @@ def test_lecture_worked_update_is_reproduced_exactly():
 
 def test_step_activation_and_perceptron_criterion_are_registered_in_the_core():
     step = get_activation("step")
-    z = np.array([[-1.0, 0.0, 2.5]])
-    assert step.forward(z.copy()).tolist() == [[0.0, 0.0, 1.0]]
-    grad = np.array([[0.3, -0.2, 1.0]])
+    z = np.array([[-1.0, 0.0, 0.5, 2.5]])
+    assert step.forward(z.copy()).tolist() == [[0.0, 0.0, 1.0, 1.0]]
+    grad = np.array([[0.3, -0.2, 0.1, 1.0]])
     assert step.backward(z, grad.copy()).tolist() == grad.tolist()  # straight through
 
     loss = get_loss("perceptron")
@@ -648,6 +648,18 @@ def test_partial_fit_reads_later_rows_in_the_first_calls_dtype(sparse):
     assert a.coef_.dtype == a.intercept_.dtype == np.float32
     np.testing.assert_array_equal(a.coef_, b.coef_)
     np.testing.assert_array_equal(a.intercept_, b.intercept_)
+
+
+@pytest.mark.parametrize("params", [{}, {"early_stopping": True, "n_iter_no_change": 2}],
+                         ids=["plain", "early-stopping"])
+def test_scipy_sparse_arrays_train_as_sparse_matrices(params):
+    X, y = _data(n=200, n_classes=3)
+    X[np.abs(X) < 0.8] = 0.0
+    matrix = _quiet_fit(PerceptronClassifier(**params), sp.csr_matrix(X), y)
+    array = _quiet_fit(PerceptronClassifier(**params), sp.csr_array(X), y)
+    np.testing.assert_array_equal(array.coef_, matrix.coef_)
+    assert array.n_iter_ == matrix.n_iter_
+    np.testing.assert_array_equal(array.predict(sp.csr_array(X)), matrix.predict(X))
 
 
 def test_threads_give_the_same_units():
