@@ -662,6 +662,18 @@ def test_scipy_sparse_arrays_train_as_sparse_matrices(params):
     np.testing.assert_array_equal(array.predict(sp.csr_array(X)), matrix.predict(X))
 
 
+def test_fits_print_nothing_unless_verbose(capsys, monkeypatch):
+    """Nothing on stdout or stderr, and no worker thread ends on an error."""
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    X, y = _data(n=200, n_classes=4)
+    for n_jobs in (None, 2):
+        clf = _quiet_fit(PerceptronClassifier(n_jobs=n_jobs, max_iter=20), X, y)
+        clf.partial_fit(X, y)
+    _quiet_fit(PerceptronClassifier(early_stopping=True), X, y)
+    assert capsys.readouterr() == ("", "") and errors == []
+
+
 def test_threads_give_the_same_units():
     X, y = _data(n_classes=4, n=400)
     one = _quiet_fit(PerceptronClassifier(), X, y)
@@ -902,8 +914,9 @@ def test_ctrl_c_before_the_first_unit_trains_ends_the_fit_with_no_epoch(monkeypa
 
 
 def test_ctrl_c_while_the_first_snapshot_is_taken_keeps_the_starting_weights(monkeypatch):
-    X, y = _data(n=200, n_classes=2)
-    start = np.linspace(-1.0, 1.0, X.shape[1])[None, :]
+    """The first unit stops before its first epoch; the others do not start."""
+    X, y = _data(n=200, n_classes=3)
+    start = np.linspace(-1.0, 1.0, 3 * X.shape[1]).reshape(3, -1)
 
     class InterruptedSnapshot(core.PerceptronUnit):
         def snapshot(self):
@@ -912,10 +925,10 @@ def test_ctrl_c_while_the_first_snapshot_is_taken_keeps_the_starting_weights(mon
     monkeypatch.setattr(core, "PerceptronUnit", InterruptedSnapshot)
     clf = PerceptronClassifier()
     with pytest.warns(UserWarning, match="interrupted"):
-        clf.fit(X, y, coef_init=start, intercept_init=[0.25])
+        clf.fit(X, y, coef_init=start, intercept_init=[0.25, 0.5, 0.75])
     assert clf.n_iter_ == 0
     np.testing.assert_array_equal(clf.coef_, start)
-    assert clf.intercept_.tolist() == [0.25]
+    assert clf.intercept_.tolist() == [0.25, 0.5, 0.75]
 
 
 def test_ctrl_c_as_the_threads_start_stops_them_and_ends_the_fit(monkeypatch):
@@ -1251,7 +1264,14 @@ def test_memory_guard_counts_the_held_out_rows_and_the_weights_it_copies(monkeyp
                     clf.fit(X, y, sample_weight=sw)
             else:
                 _quiet_fit(clf, X, y, sample_weight=sw)
-    need = 100 + 2 * 9 * 8 + (4 * 100 + 3 * 8 * 8) + 100 * 8 + 10 * 8 * 8
+    # without sample weights, no copy of them
+    need = 100 + 2 * 9 * 8 + (4 * 100 + 3 * 8 * 8) + 10 * 8 * 8
+    monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda: need - 1)
+    with pytest.raises(MemoryError, match="perceptron needs about"):
+        PerceptronClassifier(early_stopping=True, max_iter=3).fit(X, y)
+    monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda: need)
+    _quiet_fit(PerceptronClassifier(early_stopping=True, max_iter=3), X, y)
+    need += 100 * 8
     # on CSR rows the held-out rows are CSR too: not counted
     monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda: need - 10 * 8 * 8)
     _quiet_fit(PerceptronClassifier(early_stopping=True, max_iter=3), sp.csr_matrix(X), y,
