@@ -615,8 +615,10 @@ def test_sparsify_and_densify_keep_the_predictions():
     clf = _quiet_fit(PerceptronClassifier(penalty="l1", alpha=0.01, max_iter=5), X, y)
     scores = clf.decision_function(X)
     assert sp.issparse(clf.sparsify().coef_)
-    np.testing.assert_allclose(clf.decision_function(X), scores)
-    np.testing.assert_allclose(clf.decision_function(sp.csr_matrix(X)), scores)
+    for rows in (X, sp.csr_matrix(X)):
+        sparse_scores = clf.decision_function(rows)
+        assert type(sparse_scores) is np.ndarray and sparse_scores.shape == scores.shape
+        np.testing.assert_allclose(sparse_scores, scores)
     assert isinstance(clf.densify().coef_, np.ndarray)
     np.testing.assert_allclose(clf.decision_function(X), scores)
 
