@@ -1273,6 +1273,14 @@ def test_memory_guard_counts_the_held_out_rows_and_the_weights_it_copies(monkeyp
         PerceptronClassifier(early_stopping=True, max_iter=3).fit(X, y)
     monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda: need)
     _quiet_fit(PerceptronClassifier(early_stopping=True, max_iter=3), X, y)
+    # three classes: three units' targets and weights, one unit in training at a time
+    X3, y3 = _data(n=100, n_features=8, n_classes=3)
+    need3 = 3 * 100 + 2 * 9 * 3 * 8 + (4 * 100 + 3 * 8 * 8)
+    monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda: need3 - 1)
+    with pytest.raises(MemoryError, match="perceptron needs about"):
+        PerceptronClassifier(max_iter=3).fit(X3, y3)
+    monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda: need3)
+    _quiet_fit(PerceptronClassifier(max_iter=3), X3, y3)
     need += 100 * 8
     # on CSR rows the held-out rows are CSR too: not counted
     monkeypatch.setattr(sknet._base, "available_memory_bytes", lambda: need - 10 * 8 * 8)
