@@ -1136,3 +1136,43 @@ def test_the_backward_loops_need_one_set_of_gradients_per_block():
                            np.zeros((n, H)), np.zeros((n, H)), np.zeros((n, H)), None, None,
                            None, np.zeros((T, n, H)), np.zeros((T, n, F)),
                            [(grads[0][0], grads[0][0], grads[0][2])])
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_a_named_initializer_draws_every_gates_matrices_and_zero_biases(cell):
+    """Glorot uniform, gate by gate: input matrices within sqrt(6 / (F + H)),
+    recurrent ones within sqrt(6 / (2 H)), each filling most of its range
+    (the LSTM's forget-gate bias aside, every bias 0)."""
+    F, H = 5, 7
+    net = RecurrentNetwork(F, [H], 2, cell=cell)
+    net.params[...] = np.nan
+    net.initialize("glorot_uniform", np.random.RandomState(0), forget_bias=None)
+    names = net.weights()[0][0]
+    n_gates = names["weight_ih"].shape[0] // H
+    for key, fan_in in (("weight_ih", F), ("weight_hh", H)):
+        bound = np.sqrt(6.0 / (fan_in + H))
+        for gate in np.split(names[key], n_gates):
+            assert np.all(np.abs(gate) <= bound) and np.abs(gate).max() > 0.6 * bound
+    assert not names["bias_ih"].any() and not names["bias_hh"].any()
+
+
+def test_set_weights_refuses_the_wrong_number_of_layers():
+    net = RecurrentNetwork(3, [4, 5], 2, cell="gru")
+    recurrent, coefs, intercepts = net.weights()
+    with pytest.raises(ValueError, match="Expected 2 recurrent layers"):
+        net.set_weights(recurrent[:1], coefs, intercepts)
+    with pytest.raises(ValueError, match="one output weight matrix"):
+        net.set_weights(recurrent, coefs * 2, intercepts)
+    # the output layer's arrays, as the dense layers list them
+    W, b = net.layer_arrays(len(net.layers) - 1)
+    assert np.shares_memory(W, net.params) and np.shares_memory(b, net.params)
+    np.testing.assert_array_equal(W, coefs[0])
+    np.testing.assert_array_equal(b, intercepts[0])
+
+
+def test_sequence_output_checks_its_sequences():
+    net = _network("lstm", [4], False, n_features=3)
+    with pytest.raises(ValueError, match=r"shape \(n_samples, n_steps, 3\)"):
+        net.sequence_output(np.zeros((2, 5, 4)))
+    X = _sequences(2, 5, 3)
+    np.testing.assert_array_equal(net.sequence_output(X.tolist()), net.sequence_output(X))
