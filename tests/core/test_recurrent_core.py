@@ -1176,3 +1176,15 @@ def test_sequence_output_checks_its_sequences():
         net.sequence_output(np.zeros((2, 5, 4)))
     X = _sequences(2, 5, 3)
     np.testing.assert_array_equal(net.sequence_output(X.tolist()), net.sequence_output(X))
+
+
+def test_loss_and_gradient_checks_its_sequences():
+    net = _network("gru", [4], False, n_features=3)
+    Y = np.zeros((2, 2))
+    with pytest.raises(ValueError, match=r"shape \(n_samples, n_steps, 3\)"):
+        net.loss_and_gradient(np.zeros((2, 5, 4)), Y, SQUARED)
+    X = _sequences(2, 5, 3)
+    loss, grad, _ = net.loss_and_gradient(X, Y, SQUARED)
+    from_list = net.loss_and_gradient(X.tolist(), Y, SQUARED)
+    assert from_list[0] == loss
+    np.testing.assert_array_equal(from_list[1], grad)
