@@ -5,7 +5,9 @@ baseline, and the loader runs one of them: the suite's other tests check only
 that one on a given processor. ``small_gemm_check.c`` compiles the header as
 one build (``SK_CLONES`` empty, one ``-march``) and compares it with a naive
 product over every remainder of its tiles and panels; here it is built and run
-for each build this processor can run.
+for each build this processor can run. Built as the extension is, the loader
+choosing, it also compares the 512-bit tiles with the 256-bit ones bit for
+bit where the processor runs x86-64-v4 code.
 """
 
 import pathlib
@@ -67,3 +69,22 @@ def test_each_build_of_the_small_product_kernel_matches_a_naive_product(march, t
     run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.strip().endswith(", 0 values off"), run.stdout
+
+
+@needs_gcc_x86_linux
+def test_the_512_bit_tiles_give_the_256_bit_tiles_values_bit_for_bit(tmp_path):
+    flags = _cpu_flags()
+    if flags is None or not set(BUILDS["x86-64-v4"]) <= flags:
+        pytest.skip("this processor does not run x86-64-v4 code")
+    exe = tmp_path / "check"
+    build = subprocess.run([*_compiler(), "-O3", f"-I{CORE}", str(CHECK), "-o", str(exe),
+                            "-lm"], capture_output=True, text=True, timeout=120)
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    if len(lines) < 2:
+        pytest.skip("the compiler builds no 512-bit tiles chosen at load time")
+    compared, total = lines
+    assert compared.split()[0] == total.split()[0], run.stdout
+    assert total.endswith(", 0 values off"), run.stdout
