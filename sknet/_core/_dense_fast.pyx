@@ -187,6 +187,15 @@ cdef void _copy_rows(const floating* X, const Py_ssize_t* idx, floating* out, Py
         memcpy(out + i * d, X + idx[i] * d, d * sizeof(floating))
 
 
+# The step runs with subnormal numbers flushed to zero (``_fp_mode.h``): each
+# thread sets the mode in its own share of the work and puts its mode back
+# after, and no thread holds it while it starts a parallel region (OpenMP's
+# threads begin with the mode of the thread that creates them).
+cdef extern from "_fp_mode.h" nogil:
+    unsigned long sk_flush_subnormals()
+    void sk_restore_fp(unsigned long mode)
+
+
 cdef enum:  # activation codes (the first item of ``Activation.kernel``)
     IDENTITY = 0
     RELU = 1
@@ -855,7 +864,9 @@ cdef void _step_and_update(Plan* p, const floating* X, const floating* Y,
     cdef double value
     if u.offset < first:
         first = u.offset
+    cdef unsigned long mode
     with parallel(num_threads=T):
+        mode = sk_flush_subnormals()
         tid = threadid()
         nt = sknet_team_size()
         c = tid
@@ -874,6 +885,7 @@ cdef void _step_and_update(Plan* p, const floating* X, const floating* Y,
             _update_block(p, params, grad, parts, size, P, l2, l1, n_frozen, u, lo, hi)
         if tid == 0:
             u.applied = isfinite(value)
+        sk_restore_fp(mode)
 
 
 cdef void _part_penalty_sums(Plan* p, const floating* params, int c, int n_chunks,
@@ -954,15 +966,20 @@ cdef void _weights_step(Plan* p, const floating* X, const floating* Y, const flo
     the weights pass has no block below it).
     """
     cdef int tid, nt
+    cdef unsigned long mode
     if T <= 1:
+        mode = sk_flush_subnormals()
         _weights_step_thread(p, X, Y, sw, params, grad, n, code, scale, eps, l2, l1,
                              n_frozen, training, sums, P, 0, 1, part_sums, src, u)
+        sk_restore_fp(mode)
     else:
         with parallel(num_threads=T):
+            mode = sk_flush_subnormals()
             tid = threadid()
             nt = sknet_team_size()
             _weights_step_thread(p, X, Y, sw, params, grad, n, code, scale, eps, l2, l1,
                                  n_frozen, training, sums, P, tid, nt, part_sums, src, u)
+            sk_restore_fp(mode)
 
 
 cdef double _step(Plan* p, const floating* X, const floating* Y, const floating* sw,
@@ -993,21 +1010,26 @@ cdef double _step(Plan* p, const floating* X, const floating* Y, const floating*
     """
     cdef int c, P = <int>(n_parts if n_parts < n else n)
     cdef int T = n_threads if n_threads < P else P
+    cdef unsigned long mode
     if by_rows and T > 1 and update != NULL:
         _step_and_update(p, X, Y, sw, params, grad, n, code, scale, eps, l2, l1, n_frozen,
                          training, sums, P, T, parts, scratch, size, src, update)
         return _sum_rows(p.row_loss, n)
     if by_rows:
         if T <= 1:
+            mode = sk_flush_subnormals()
             for c in range(P):
                 _rows_part(p, X, Y, sw, params, grad if c == 0 else parts + (c - 1) * size,
                            scratch + c * p.part_room, c * n // P, (c + 1) * n // P, code,
                            scale, eps, n_frozen, training, src)
+            sk_restore_fp(mode)
         else:
             for c in prange(P, num_threads=T, schedule="static"):
+                mode = sk_flush_subnormals()
                 _rows_part(p, X, Y, sw, params, grad if c == 0 else parts + (c - 1) * size,
                            scratch + c * p.part_room, c * n // P, (c + 1) * n // P, code,
                            scale, eps, n_frozen, training, src)
+                sk_restore_fp(mode)
         _gradient_block(p, params, grad, parts, size, P, l2, l1, n_frozen,
                         p.w_off[n_frozen], size)
     else:

@@ -11,6 +11,10 @@ way, so the result does not depend on the threads).
 from cython cimport floating
 from cython.parallel cimport prange
 
+cdef extern from "_fp_mode.h" nogil:
+    unsigned long sk_flush_subnormals()
+    void sk_restore_fp(unsigned long mode)
+
 cdef extern from "_optim_loops.h" nogil:
     int SKNET_AVX2_BUILD
     int sknet_avx2_supported()
@@ -44,6 +48,7 @@ cdef inline int _pass_threads(Py_ssize_t n, int n_threads) noexcept nogil:
 cdef inline void _adam(floating* w, const floating* g, floating* m, floating* v,
                        const floating* scale, Py_ssize_t n, floating lr, floating b1,
                        floating b2, floating eps, floating gs, bint avx2) noexcept nogil:
+    cdef unsigned long mode = sk_flush_subnormals()
     if floating is double:
         if avx2:
             sknet_adam_f64_avx2(w, g, m, v, scale, n, lr, b1, b2, eps, gs)
@@ -54,6 +59,7 @@ cdef inline void _adam(floating* w, const floating* g, floating* m, floating* v,
             sknet_adam_f32_avx2(w, g, m, v, scale, n, lr, b1, b2, eps, gs)
         else:
             sknet_adam_f32(w, g, m, v, scale, n, lr, b1, b2, eps, gs)
+    sk_restore_fp(mode)
 
 
 cdef inline void adam_pass(floating* w, const floating* g, floating* m, floating* v,
@@ -84,6 +90,7 @@ cdef inline void _sgd(floating* w, const floating* g, floating* vel, const float
     # the step is a * v - b * g: (1, 0) plain momentum, (mu, 1) Nesterov
     cdef floating a = mu if nesterov else 1
     cdef floating b = 1 if nesterov else 0
+    cdef unsigned long mode = sk_flush_subnormals()
     if scale == NULL:
         for i in range(n):
             gi = eta * (g[i] * gs)
@@ -96,6 +103,7 @@ cdef inline void _sgd(floating* w, const floating* g, floating* vel, const float
             vi = mu * vel[i] - gi
             vel[i] = vi
             w[i] += (a * vi - b * gi) * scale[i]
+    sk_restore_fp(mode)
 
 
 cdef inline void sgd_pass(floating* w, const floating* g, floating* vel,

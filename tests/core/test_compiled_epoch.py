@@ -367,6 +367,46 @@ def test_run_epoch_on_two_threads_takes_no_step_for_a_non_finite_loss(monkeypatc
     np.testing.assert_array_equal(got, net.params)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("by_weights", [False, True])
+def test_run_epoch_on_two_threads_flushes_subnormal_numbers(monkeypatch, dtype, by_weights):
+    """Each thread of a step runs with subnormal numbers flushed to zero, as the
+    calling thread does: a relu unit whose bias is subnormal (its weights zero)
+    is dead, so the epoch's one batch gives its weights and bias no gradient,
+    from either thread's rows, and its outgoing weights (summed by the second
+    thread, in its block of the parameters) none either. The numpy passes see
+    a live unit and give them a gradient. (Adam, at a learning rate of 0, then
+    leaves every weight as it was, but for the subnormal bias, which it too
+    reads as zero.)"""
+    if by_weights:
+        monkeypatch.setattr(_dense_fast, "ROWS_GRADIENT_BYTES", 0)
+    net, ws, X, Y, Xb, Yb = _epoch_args(dtype, n=32, batch=32)
+    assert ws.step.splits_by_rows(2) != by_weights
+    tiny = np.finfo(dtype).tiny
+    net.coefs[0][:, 2] = 0
+    net.intercepts[0][2] = tiny / 8
+    start = net.params.copy()
+    unit_2_out = slice(net.params.size - 3 - 3 * (6 - 2), net.params.size - 3 - 3 * 3)
+    assert unit_2_out.start > net.params.size // 2  # in the second thread's block
+    loss = get_loss("log_loss")
+    opt = Adam(net.params.size, net.dtype)
+    net.epoch_runner(loss, ws)(X, Y, None, None, Xb, Yb, None, opt, 0.0, None, None,
+                               _TwoThreads())
+    assert opt.t == 1
+    unit_2_in = [2, 8, 14, 20, 26]  # W1[:, 2] and b1[2]
+    np.testing.assert_array_equal(ws.grad[unit_2_in], 0)
+    np.testing.assert_array_equal(ws.grad[unit_2_out], 0)
+    assert net.intercepts[0][2] == 0
+    net.params[...] = start
+    numpy_ws = net.workspace(32)  # the numpy passes, in the caller's mode
+    net.forward(X, numpy_ws, training=True)
+    numpy_ws.grad[...] = 0
+    net.backward(loss, Y.astype(dtype), numpy_ws, numpy_ws.grad_views, None, 1 / 32, 0.0,
+                 0.0)
+    assert np.all(numpy_ws.grad[unit_2_in] != 0)
+    assert np.all(numpy_ws.grad[unit_2_out] != 0)
+
+
 def test_run_epoch_uses_the_thread_choice_around_each_step():
     net, ws, X, Y, Xb, Yb = _epoch_args(n=64, batch=32)
     choice = ThreadChoice(2, 32)

@@ -217,6 +217,45 @@ def test_a_step_split_into_parts_is_the_numpy_passes_on_any_thread_count(
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("parts, threads", [(1, 1), (2, 1), (2, 2)])
+@pytest.mark.parametrize("by_weights", [False, True])
+def test_the_compiled_step_flushes_subnormal_numbers_to_zero(monkeypatch, dtype, parts,
+                                                             threads, by_weights):
+    """The step runs with subnormal numbers flushed to zero, on every thread (see
+    the optimizers' passes). A relu unit whose bias is subnormal (its weights
+    zero) is then dead, as with a bias of zero: its weights and bias get no
+    gradient, bit for bit the step with the zero bias. The numpy passes, run
+    after the step in the caller's mode (which the step puts back), see a
+    positive activation and give them a gradient. So does a feature whose
+    values are all subnormal: it trains as a feature of zeros in the step."""
+    if by_weights:
+        monkeypatch.setattr(_dense_fast, "ROWS_GRADIENT_BYTES", 0)
+    net = _network([("relu", {})], "softmax", 3, dtype, widths=(7,))
+    X, Y = _data(3, "log_loss", dtype, n=40)
+    assert net.workspace(40, fast_blas=True, threads=2).step.splits_by_rows(2) != by_weights
+    tiny = np.finfo(dtype).tiny
+    X[:, 0] = tiny / 8 * np.sign(X[:, 0])
+    net.coefs[0][:, 2] = 0
+    loss = get_loss("log_loss")
+    net.intercepts[0][2] = 0
+    zeroed = X.copy()
+    zeroed[:, 0] = 0
+    expected_value, expected = _split_step(net, zeroed, Y, loss, None, 0.0, 0.0, parts,
+                                           threads)
+    net.intercepts[0][2] = tiny / 8
+    value, grad = _split_step(net, X, Y, loss, None, 0.0, 0.0, parts, threads)
+    assert value == expected_value
+    np.testing.assert_array_equal(grad, expected)
+    unit_2_in = np.r_[np.arange(2, 42, 7), 42 + 2]  # W1[:, 2] and b1[2]
+    feature_0 = slice(0, 7)  # W1[0, :]
+    np.testing.assert_array_equal(grad[unit_2_in], 0)
+    np.testing.assert_array_equal(grad[feature_0], 0)
+    ref_grad = _numpy_reference(net, X, Y, loss, None, 0.0, 0.0, True, 5)[1]
+    assert np.all(ref_grad[unit_2_in] != 0)
+    assert np.count_nonzero(ref_grad[feature_0]) >= 6  # subnormal, from the live units
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("parts, n", [(1, 150), (2, 150), (3, 150), (2, 37)])
 @pytest.mark.parametrize("room", ["small", "blas"])
 @pytest.mark.parametrize("widths", [(40, 100), (64, 128)])
