@@ -340,6 +340,38 @@ SK_DEFINE_NARROW(d, double)
             for (j = 0; j < (nr); j++) (c)[j] = (o)[j];                          \
     } while (0)
 
+/* The products' parameters, and their names as arguments. */
+#define SK_GEMM_PARAMS(T)                                                        \
+    int M, int N, const T *A1, ptrdiff_t lda1, int K1, const T *A2,              \
+    ptrdiff_t lda2, int K2, const T *B, size_t step, ptrdiff_t prs, T *C,        \
+    ptrdiff_t ldc, int accumulate, ptrdiff_t aks
+#define SK_GEMM_ARGS M, N, A1, lda1, K1, A2, lda2, K2, B, step, prs, C, ldc, accumulate, aks
+
+/* The product bodies' panels: NR columns each, and a last panel of at most
+   W columns (narrow) that runs on its own, twelve rows at a time on
+   sk_narrow (into thin), after the others. */
+#define SK_PANELS(S, T)                                                          \
+    const int NR = SK_NR_##S, W = NR / 2, all = (N + NR - 1) / NR;               \
+    const int narrow = N % NR > 0 && N % NR <= W, panels = all - narrow;         \
+    T thin[12 * SK_NR_##S / 2];                                                  \
+    const T *a12[12], *b12[12];
+
+/* The product bodies' last step (their variables): a last panel of at most
+   W columns (narrow), twelve rows at a time on sk_narrow. */
+#define SK_NARROW_PANEL(S, T)                                                    \
+    if (narrow) {                                                                \
+        const T *panel = B + (size_t)panels * step;                              \
+        const int jn = panels * NR, nn = N - jn;                                 \
+        for (i0 = 0; i0 < M; i0 += 12) {                                         \
+            mr = M - i0 < 12 ? M - i0 : 12;                                      \
+            SK_TILE_ROWS(a12, 12, A1, lda1, i0, mr)                              \
+            SK_TILE_ROWS(b12, 12, A2, lda2, i0, mr)                              \
+            sk_narrow_##S(a12, K1, b12, K2, panel, thin, aks, prs);              \
+            for (r = 0; r < mr; r++)                                             \
+                SK_PUT(C + (i0 + r) * ldc + jn, thin + r * W, nn);               \
+        }                                                                        \
+    }
+
 /* C (M x N, row stride ldc) = A1 B1 + A2 B2 + (accumulate ? C : 0): A1 is
    M x K1 (row stride lda1), A2 M x K2 (lda2; unread when K2 is 0), both aks
    apart along k (1: rows of A contiguous; a row stride of A's transpose:
@@ -357,14 +389,8 @@ SK_DEFINE_NARROW(d, double)
    (sk_narrow). */
 #define SK_DEFINE_GEMM_BODY(S, T)                                                \
 SK_ALWAYS_INLINE void sk_gemm_body_##S(                                          \
-        int M, int N, const T *A1, ptrdiff_t lda1, int K1, const T *A2,          \
-        ptrdiff_t lda2, int K2, const T *B, size_t step, ptrdiff_t prs, T *C,    \
-        ptrdiff_t ldc, int accumulate, ptrdiff_t aks) {                          \
-    const int NR = SK_NR_##S, W = NR / 2, all = (N + NR - 1) / NR;               \
-    /* a last panel of at most W columns runs on its own (sk_narrow), after */   \
-    const int narrow = N % NR > 0 && N % NR <= W, panels = all - narrow;         \
-    T thin[12 * SK_NR_##S / 2];                                                  \
-    const T *a12[12], *b12[12];                                                  \
+        SK_GEMM_PARAMS(T)) {                                                     \
+    SK_PANELS(S, T)                                                              \
     /* rows in tiles of SK_MR (a last partial one when more than two are left) */ \
     const int Mt = M % SK_MR > 2 ? M : M - M % SK_MR;                            \
     T out[SK_MR * SK_NR_##S];                                                    \
@@ -404,19 +430,7 @@ SK_ALWAYS_INLINE void sk_gemm_body_##S(                                         
                 }                                                                \
         }                                                                        \
     }                                                                            \
-    if (narrow) {                                                                \
-        const T *panel = B + (size_t)panels * step;                              \
-        j0 = panels * NR;                                                        \
-        nr = N - j0;                                                             \
-        for (i0 = 0; i0 < M; i0 += 12) {                                         \
-            mr = M - i0 < 12 ? M - i0 : 12;                                      \
-            SK_TILE_ROWS(a12, 12, A1, lda1, i0, mr)                              \
-            SK_TILE_ROWS(b12, 12, A2, lda2, i0, mr)                              \
-            sk_narrow_##S(a12, K1, b12, K2, panel, thin, aks, prs);              \
-            for (r = 0; r < mr; r++)                                             \
-                SK_PUT(C + (i0 + r) * ldc + j0, thin + r * W, nr);               \
-        }                                                                        \
-    }                                                                            \
+    SK_NARROW_PANEL(S, T)                                                        \
 }
 
 /* The tiles of processors with AVX-512 (x86-64-v4): each panel one 512-bit
@@ -537,14 +551,10 @@ SK_DEFINE_ZTILE(S, T, V, 2, 1)
 #define SK_DEFINE_ZGEMM(S, T, V)                                                 \
 SK_ZTILES(S, T, V)                                                               \
 SK_ZMM_TARGET static void sk_zgemm_##S(                                          \
-        int M, int N, const T *A1, ptrdiff_t lda1, int K1, const T *A2,          \
-        ptrdiff_t lda2, int K2, const T *B, size_t step, ptrdiff_t prs, T *C,    \
-        ptrdiff_t ldc, int accumulate, ptrdiff_t aks) {                          \
-    const int NR = SK_NR_##S, W = NR / 2, all = (N + NR - 1) / NR;               \
-    const int narrow = N % NR > 0 && N % NR <= W, panels = all - narrow;         \
-    T thin[12 * SK_NR_##S / 2];                                                  \
-    const T *a[SK_ZR], *b[SK_ZR], *a12[12], *b12[12];                            \
-    int i0, j0, q0, np, nc, h, mr, r, j;                                         \
+        SK_GEMM_PARAMS(T)) {                                                     \
+    SK_PANELS(S, T)                                                              \
+    const T *a[SK_ZR], *b[SK_ZR];                                                \
+    int i0, q0, np, nc, h, mr, r, j;                                             \
     if (K2 <= 0) A2 = A1, lda2 = lda1;  /* never read */                         \
     for (q0 = 0; q0 < panels; q0 += 3) {                                         \
         np = panels - q0 < 3 ? panels - q0 : 3;                                  \
@@ -560,19 +570,7 @@ SK_ZMM_TARGET static void sk_zgemm_##S(                                         
                           nc)                                                    \
         }                                                                        \
     }                                                                            \
-    if (narrow) {                                                                \
-        const T *panel = B + (size_t)panels * step;                              \
-        j0 = panels * NR;                                                        \
-        nc = N - j0;                                                             \
-        for (i0 = 0; i0 < M; i0 += 12) {                                         \
-            mr = M - i0 < 12 ? M - i0 : 12;                                      \
-            SK_TILE_ROWS(a12, 12, A1, lda1, i0, mr)                              \
-            SK_TILE_ROWS(b12, 12, A2, lda2, i0, mr)                              \
-            sk_narrow_##S(a12, K1, b12, K2, panel, thin, aks, prs);              \
-            for (r = 0; r < mr; r++)                                             \
-                SK_PUT(C + (i0 + r) * ldc + j0, thin + r * W, nc);               \
-        }                                                                        \
-    }                                                                            \
+    SK_NARROW_PANEL(S, T)                                                        \
 }
 
 SK_DEFINE_ZGEMM(f, float, sk_z16f)
@@ -592,23 +590,16 @@ SK_DEFINE_ZGEMM(d, double, sk_z8d)
 #define SK_DEFINE_GEMM(S, T)                                                     \
 SK_DEFINE_GEMM_BODY(S, T)                                                        \
 SK_CLONES SK_UNUSED static void sk_gemm_ymm_##S(                                 \
-        int M, int N, const T *A1, ptrdiff_t lda1, int K1, const T *A2,          \
-        ptrdiff_t lda2, int K2, const T *B, size_t step, ptrdiff_t prs, T *C,    \
-        ptrdiff_t ldc, int accumulate, ptrdiff_t aks) {                          \
-    sk_gemm_body_##S(M, N, A1, lda1, K1, A2, lda2, K2, B, step, prs, C, ldc,     \
-                     accumulate, aks);                                           \
+        SK_GEMM_PARAMS(T)) {                                                     \
+    sk_gemm_body_##S(SK_GEMM_ARGS);                                              \
 }                                                                                \
                                                                                  \
 static inline void sk_gemm_run_##S(                                              \
-        int M, int N, const T *A1, ptrdiff_t lda1, int K1, const T *A2,          \
-        ptrdiff_t lda2, int K2, const T *B, size_t step, ptrdiff_t prs, T *C,    \
-        ptrdiff_t ldc, int accumulate, ptrdiff_t aks) {                          \
+        SK_GEMM_PARAMS(T)) {                                                     \
     if (SK_USE_ZMM)                                                              \
-        SK_ZGEMM_##S(M, N, A1, lda1, K1, A2, lda2, K2, B, step, prs, C, ldc,     \
-                     accumulate, aks);                                           \
+        SK_ZGEMM_##S(SK_GEMM_ARGS);                                              \
     else                                                                         \
-        sk_gemm_ymm_##S(M, N, A1, lda1, K1, A2, lda2, K2, B, step, prs, C, ldc,  \
-                        accumulate, aks);                                        \
+        sk_gemm_ymm_##S(SK_GEMM_ARGS);                                           \
 }                                                                                \
                                                                                  \
 /* The product on B1 and B2 packed by sk_pack into panels of Kp rows. */         \
