@@ -862,9 +862,9 @@ cdef void _step_and_update(Plan* p, const floating* X, const floating* Y,
     cdef int tid, nt, c
     cdef Py_ssize_t lo, hi, first = p.w_off[n_frozen]
     cdef double value
+    cdef unsigned long mode
     if u.offset < first:
         first = u.offset
-    cdef unsigned long mode
     with parallel(num_threads=T):
         mode = sk_flush_subnormals()
         tid = threadid()

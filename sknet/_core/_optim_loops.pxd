@@ -5,7 +5,9 @@
 Adam's loop is ``_optim_loops.h``'s, in two builds (baseline and AVX2; the
 caller says which, see ``_optim.instruction_set``). A pass splits the vector
 into blocks that OpenMP threads update (every element is computed the same
-way, so the result does not depend on the threads).
+way, so the result does not depend on the threads). Each block runs with
+subnormal numbers flushed to zero (``_fp_mode.h``), the thread's own mode
+put back after it.
 """
 
 from cython cimport floating
