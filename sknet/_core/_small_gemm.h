@@ -442,10 +442,11 @@ SK_ALWAYS_INLINE void sk_gemm_body_##S(                                         
    in 17.0 us against 26.2 us, the weight gradient in 17.6 against 29.9 us).
    Every entry of C is the same sum as in sk_gemm_body, in
    the same order (one fused multiply-add per term, then C added where it
-   accumulates), so the two builds give the same values bit for bit. Rows
-   left below a multiple of SK_ZR run in a tile of 4 or 2 rows, whose rows past
-   M repeat row i0 (their results are not stored); a last panel of at most
-   half a vector of columns runs on sk_narrow, as in sk_gemm_body.
+   accumulates), so the two builds give the same values bit for bit. The
+   rows left below a multiple of SK_ZR run in the smallest tile of 8, 4 or 2
+   rows that holds them, its rows past M repeating row i0 (their results are
+   not stored); a last panel of at most half a vector of columns runs on
+   sk_narrow, as in sk_gemm_body.
 
    Built where gcc chooses builds at load time (SK_ZMM_RUNTIME: the function
    compiled for x86-64-v4 and called where the processor runs it), or where

@@ -386,7 +386,8 @@ def test_run_epoch_on_two_threads_flushes_subnormal_numbers(monkeypatch, dtype, 
     net.coefs[0][:, 2] = 0
     net.intercepts[0][2] = tiny / 8
     start = net.params.copy()
-    unit_2_out = slice(net.params.size - 3 - 3 * (6 - 2), net.params.size - 3 - 3 * 3)
+    w2 = 4 * 6 + 6  # after W1 (4 x 6) and b1
+    unit_2_out = slice(w2 + 2 * 3, w2 + 3 * 3)  # W2[2, :]
     assert unit_2_out.start > net.params.size // 2  # in the second thread's block
     loss = get_loss("log_loss")
     opt = Adam(net.params.size, net.dtype)

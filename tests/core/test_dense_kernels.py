@@ -235,11 +235,11 @@ def test_the_compiled_step_flushes_subnormal_numbers_to_zero(monkeypatch, dtype,
     assert net.workspace(40, fast_blas=True, threads=2).step.splits_by_rows(2) != by_weights
     tiny = np.finfo(dtype).tiny
     X[:, 0] = tiny / 8 * np.sign(X[:, 0])
-    net.coefs[0][:, 2] = 0
-    loss = get_loss("log_loss")
-    net.intercepts[0][2] = 0
     zeroed = X.copy()
     zeroed[:, 0] = 0
+    net.coefs[0][:, 2] = 0
+    net.intercepts[0][2] = 0
+    loss = get_loss("log_loss")
     expected_value, expected = _split_step(net, zeroed, Y, loss, None, 0.0, 0.0, parts,
                                            threads)
     net.intercepts[0][2] = tiny / 8
